@@ -1,0 +1,113 @@
+/**
+ * The normalized flow record every protocol decodes into and every sink consumes (DESIGN §3).
+ *
+ * Field names follow GoFlow2's JSON so its consumers keep working. Values are kept in their cheapest exact
+ * form and rendered by the encoders (src/encode/):
+ * - times are milliseconds since the Unix epoch (a fraction carries sub-millisecond precision); encoders
+ *   render GoFlow2's integer `*_ns` from them; 0 means unknown;
+ * - addresses are text ("" when absent), MACs are 48-bit integers, etype/proto are numbers;
+ * - 64-bit counters are numbers while exact, bigint above 2^53 (never rounded silently);
+ * - src_net/dst_net are prefix lengths (GoFlow2 renders "addr/len" from them).
+ * Every field is initialized in the constructor so that all records share one hidden class.
+ */
+export const FLOW_TYPES = ["NETFLOW_V5", "NETFLOW_V9", "IPFIX", "SFLOW_5"] as const;
+export type FlowType = (typeof FLOW_TYPES)[number];
+
+/** A 64-bit counter: a number while exact (≤ 2^53), a bigint above. */
+export type Counter = number | bigint;
+
+/** One decoded information element, kept when the decoder is asked for elements (decode --elements). */
+export interface DecodedElement {
+  /** Private enterprise number; 0 for IANA elements and NetFlow v9 field types. */
+  pen: number;
+  id: number;
+  /** IANA name, known vendor name, or `<pen>.<id>`. */
+  name: string;
+  /** Rendered by type: number (string above 2^53), address/MAC/text strings, hex for octets. */
+  value: number | string | boolean;
+}
+
+export class FlowRecord {
+  type: FlowType = "IPFIX";
+  time_received_ms = 0;
+  sequence_num = 0;
+  sampling_rate = 0;
+  sampler_address = "";
+  time_flow_start_ms = 0;
+  time_flow_end_ms = 0;
+  bytes: Counter = 0;
+  packets: Counter = 0;
+  src_addr = "";
+  dst_addr = "";
+  etype = 0;
+  proto = 0;
+  src_port = 0;
+  dst_port = 0;
+  in_if = 0;
+  out_if = 0;
+  src_mac = 0;
+  dst_mac = 0;
+  src_vlan = 0;
+  dst_vlan = 0;
+  vlan_id = 0;
+  ip_tos = 0;
+  forwarding_status = 0;
+  ip_ttl = 0;
+  ip_flags = 0;
+  tcp_flags = 0;
+  icmp_type = 0;
+  icmp_code = 0;
+  ipv6_flow_label = 0;
+  fragment_id = 0;
+  fragment_offset = 0;
+  src_as = 0;
+  dst_as = 0;
+  next_hop = "";
+  next_hop_as = 0;
+  src_net = 0;
+  dst_net = 0;
+  bgp_next_hop = "";
+  bgp_communities: number[] | null = null;
+  as_path: number[] | null = null;
+  mpls_label: number[] | null = null;
+  observation_domain_id = 0;
+  observation_point_id = 0;
+  /** Cisco TrustSec source/destination group tags; null when the exporter sent none. */
+  src_sgt: number | null = null;
+  dst_sgt: number | null = null;
+  /** The exporter as Clarion names it (its IP unless configured otherwise). */
+  switch_id = "";
+  /** 0 ingress, 1 egress (IANA flowDirection); null when not sent. */
+  flow_direction: number | null = null;
+  /** Interface names learned from options data (IEs 82/83), "" when unknown. */
+  in_if_name = "";
+  out_if_name = "";
+  /** Every other decoded element, by IANA name (vendor elements by known name or `<pen>.<id>`). */
+  extra: Record<string, number | bigint | string | boolean> | null = null;
+  /** All decoded elements in wire order; only filled when the decoder is asked for them. */
+  elements: DecodedElement[] | null = null;
+  /** Template/set the record came from (0 for v5 and sFlow). */
+  template_id = 0;
+}
+
+/** An options data record (NetFlow v9 / IPFIX): exporter metadata, never a flow; sinks do not see them. */
+export interface OptionsRecord {
+  type: FlowType;
+  exporter: string;
+  time_received_ms: number;
+  observation_domain_id: number;
+  template_id: number;
+  /** Scope fields by name. */
+  scope: Record<string, number | bigint | string | boolean>;
+  /** Option values by name. */
+  values: Record<string, number | bigint | string | boolean>;
+  elements: DecodedElement[] | null;
+}
+
+/** What a decoder hands its records to. Only `flow` is required; the rest are optional consumers. */
+export interface RecordHandler {
+  flow(record: FlowRecord): void;
+  options?(record: OptionsRecord): void;
+  /** sFlow counter samples (interface counters); the record type lives in src/protocols/sflow5.ts. */
+  counters?(record: unknown): void;
+}

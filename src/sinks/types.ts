@@ -1,0 +1,64 @@
+/**
+ * The sink contract (DESIGN §2). A sink has two halves so that encoding runs where the records are decoded
+ * (the receive workers) and only bytes cross threads:
+ * - a `SinkEncoder`, synchronous and pure, turns a batch of FlowRecords into an `EncodedBatch`
+ *   (transferable byte arrays);
+ * - a `Sink`, in the main thread, writes encoded batches (file, SQLite, HTTP, Kafka) and owns the I/O.
+ * A `SinkDefinition` registers a URI scheme with both; adding a sink is one file plus one line in
+ * src/sinks/index.ts.
+ */
+import type { FlowRecord } from "../core/flow.ts";
+
+/** One unit of delivery: a request body, a block of lines, a set of rows. */
+export interface EncodedPart {
+  /** Grouping key: the exporter for per-exporter requests (Clarion), "" when the sink does not group. */
+  key: string;
+  /** How many flow records the part holds. */
+  records: number;
+  /** The encoded bytes (JSON lines, a JSON body, rows as JSON for SQLite's json_each...). */
+  data: Uint8Array;
+}
+
+export interface EncodedBatch {
+  /** Sink name (its URI as configured) the batch is for. */
+  sink: string;
+  /** Total flow records over all parts. */
+  records: number;
+  parts: EncodedPart[];
+  /** Receive time of the oldest record, ms since the epoch (for latency and spool age metrics). */
+  oldestMs: number;
+}
+
+export interface SinkEncoder {
+  encode(records: readonly FlowRecord[]): EncodedBatch;
+}
+
+export interface SinkContext {
+  /** Data directory (SQLite database, spools, state). */
+  dataDir: string;
+  /** A pino logger (typed loosely so sinks do not depend on the logger's exact type). */
+  logger: { info(o: object | string, m?: string): void; warn(o: object | string, m?: string): void; error(o: object | string, m?: string): void };
+  /** Sink-specific options from configuration (retention, batch sizes, tokens, ...). */
+  options: Readonly<Record<string, unknown>>;
+}
+
+export interface Sink {
+  readonly name: string;
+  /** Write (or durably accept) one batch. Rejects only when the batch could not be written or kept. */
+  write(batch: EncodedBatch): Promise<void>;
+  /** Push everything accepted so far to its destination. */
+  flush(): Promise<void>;
+  /** Flush and release resources. */
+  close(): Promise<void>;
+  /** SIGHUP: reopen files (logrotate). */
+  reopen?(): Promise<void>;
+}
+
+export interface SinkDefinition {
+  /** URI schemes this sink takes, without the colon (e.g. ["jsonl"], ["sqlite"], ["clarion+http", "clarion+https"]). */
+  schemes: readonly string[];
+  /** Validate the URI and options; throw ConfigError naming the key on a bad value. Runs in every worker. */
+  createEncoder(uri: string, options: Readonly<Record<string, unknown>>): SinkEncoder;
+  /** Create the writing half; fails fast (rejects) on bad configuration or an unusable destination. */
+  create(uri: string, ctx: SinkContext): Promise<Sink>;
+}
