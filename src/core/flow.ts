@@ -104,9 +104,25 @@ export interface OptionsRecord {
   elements: DecodedElement[] | null;
 }
 
+/** One export message's header, announced before its records (decode summaries, tests, debugging). */
+export interface MessageInfo {
+  /** 5, 9, 10 (IPFIX) or 5 for sFlow v5 with `protocol` telling them apart. */
+  version: number;
+  protocol: "netflow5" | "netflow9" | "ipfix" | "sflow5";
+  exporter: string;
+  /** Header record count (v5, v9; sFlow samples), 0 where the header has none (IPFIX). */
+  count: number;
+  sequence: number;
+  /** Export time from the header, ms since the epoch (0 for sFlow, whose header has only uptime). */
+  exportTimeMs: number;
+  /** v9 source id / IPFIX observation domain (0 for v5). */
+  domain: number;
+}
+
 /** What a decoder hands its records to. Only `flow` is required; the rest are optional consumers. */
 export interface RecordHandler {
   flow(record: FlowRecord): void;
+  message?(info: MessageInfo): void;
   options?(record: OptionsRecord): void;
   /** sFlow counter samples (interface counters); the record type lives in src/protocols/sflow5.ts. */
   counters?(record: unknown): void;

@@ -1,0 +1,144 @@
+/**
+ * NetFlow v9 (RFC 3954).
+ *
+ * packet:   header FlowSet*
+ * header:   version u16 (9) | count u16 | sysUptime u32 ms | unix_secs u32 | sequence u32 | source_id u32
+ * FlowSet:  flowset_id u16 | length u16 (incl. these 4 bytes) | body | padding
+ *   id 0    template FlowSet: { template_id u16 (≥256) | field_count u16 | { type u16 | length u16 }* }*
+ *   id 1    options template FlowSet: { template_id u16 | scope_length u16 (bytes) | option_length u16 (bytes) |
+ *           { scope_type u16 | length u16 }* | { type u16 | length u16 }* }* padding
+ *   id ≥256 data FlowSet: records laid out by the template, then padding (shorter than one record)
+ * A FlowSet of length 0 is padding up to the end of the packet (seen from Cisco ACI and PAN-OS).
+ * Field length 0xFFFF is read as variable length with the IPFIX escape (H3C NetStream does this).
+ */
+import type { Datagram } from "../core/datagram.ts";
+import { DecodeError } from "../core/errors.ts";
+import type { RecordHandler } from "../core/flow.ts";
+import { makeField, type TemplateField } from "./template.ts";
+
+export const V9_HEADER_LENGTH = 20;
+
+/** v9 options scope types (RFC 3954 §6.1). */
+const SCOPE_NAMES: Record<number, string> = {
+  1: "scopeSystem",
+  2: "scopeInterface",
+  3: "scopeLineCard",
+  4: "scopeCache",
+  5: "scopeTemplate",
+};
+
+export function v9ScopeField(type: number, length: number): TemplateField {
+  return {
+    pen: 0,
+    id: type,
+    length,
+    name: SCOPE_NAMES[type] ?? `scope${type}`,
+    type: length >= 1 && length <= 8 ? "unsigned64" : "octetArray",
+    kind: 0,
+  };
+}
+
+export interface MessageHeader {
+  version: 9 | 10;
+  domain: number;
+  exportMs: number;
+  /** sysUptime in ms (v9); -1 for IPFIX. */
+  uptimeMs: number;
+  sequence: number;
+}
+
+/** What the v9 and IPFIX parsers hand their sets to (implemented by FlowDecoder). */
+export interface SetConsumer {
+  template(h: MessageHeader, id: number, fields: TemplateField[], options: boolean, scopeCount: number): void;
+  withdraw(h: MessageHeader, id: number, setId: number): void;
+  data(h: MessageHeader, setId: number, b: Uint8Array, start: number, end: number, handler: RecordHandler): void;
+}
+
+const u16 = (b: Uint8Array, o: number): number => (b[o]! << 8) | b[o + 1]!;
+const u32 = (b: Uint8Array, o: number): number =>
+  b[o]! * 16777216 + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
+
+export function decodeNetflow9(dg: Datagram, sets: SetConsumer, handler: RecordHandler): void {
+  const b = dg.payload;
+  const err = (code: "TRUNCATED" | "BAD_LENGTH" | "BAD_TEMPLATE", msg: string, at: number) =>
+    new DecodeError(code, msg, "netflow9", dg.exporter, at);
+  if (b.length < V9_HEADER_LENGTH) throw err("TRUNCATED", `header needs 20 bytes, have ${b.length}`, 0);
+  const h: MessageHeader = {
+    version: 9,
+    uptimeMs: u32(b, 4),
+    exportMs: u32(b, 8) * 1000,
+    sequence: u32(b, 12),
+    domain: u32(b, 16),
+  };
+  handler.message?.({
+    version: 9,
+    protocol: "netflow9",
+    exporter: dg.exporter,
+    count: u16(b, 2),
+    sequence: h.sequence,
+    exportTimeMs: h.exportMs,
+    domain: h.domain,
+  });
+  let o = V9_HEADER_LENGTH;
+  while (o + 4 <= b.length) {
+    const id = u16(b, o);
+    const len = u16(b, o + 2);
+    if (len === 0) break; // padding to the end of the packet
+    if (len < 4) throw err("BAD_LENGTH", `FlowSet ${id} length ${len} is shorter than its header`, o + 2);
+    const end = o + len;
+    if (end > b.length) throw err("TRUNCATED", `FlowSet ${id} length ${len} runs past the packet`, o + 2);
+    if (id === 0) parseTemplates(b, o + 4, end, h, sets, err);
+    else if (id === 1) parseOptionsTemplates(b, o + 4, end, h, sets, err);
+    else if (id >= 256) sets.data(h, id, b, o + 4, end, handler);
+    // ids 2..255 are reserved: skipped by their length
+    o = end;
+  }
+}
+
+type Err = (code: "TRUNCATED" | "BAD_LENGTH" | "BAD_TEMPLATE", msg: string, at: number) => DecodeError;
+
+function parseTemplates(b: Uint8Array, o: number, end: number, h: MessageHeader, sets: SetConsumer, err: Err): void {
+  while (o + 4 <= end) {
+    const id = u16(b, o);
+    const count = u16(b, o + 2);
+    if (id < 256) {
+      if (id === 0 && count === 0) return; // zero padding
+      throw err("BAD_TEMPLATE", `template id ${id} is reserved`, o);
+    }
+    if (o + 4 + count * 4 > end) throw err("BAD_TEMPLATE", `template ${id} with ${count} fields overruns its FlowSet`, o);
+    const fields: TemplateField[] = [];
+    let p = o + 4;
+    for (let i = 0; i < count; i++, p += 4) fields.push(makeField(0, u16(b, p), u16(b, p + 2), true));
+    sets.template(h, id, fields, false, 0);
+    o = p;
+  }
+}
+
+function parseOptionsTemplates(
+  b: Uint8Array,
+  o: number,
+  end: number,
+  h: MessageHeader,
+  sets: SetConsumer,
+  err: Err,
+): void {
+  while (o + 6 <= end) {
+    const id = u16(b, o);
+    const scopeLen = u16(b, o + 2);
+    const optLen = u16(b, o + 4);
+    if (id < 256) {
+      if (id === 0) return; // padding
+      throw err("BAD_TEMPLATE", `options template id ${id} is reserved`, o);
+    }
+    if (scopeLen % 4 !== 0 || optLen % 4 !== 0) {
+      throw err("BAD_TEMPLATE", `options template ${id}: scope/option lengths ${scopeLen}/${optLen} not multiples of 4`, o);
+    }
+    if (o + 6 + scopeLen + optLen > end) throw err("BAD_TEMPLATE", `options template ${id} overruns its FlowSet`, o);
+    const fields: TemplateField[] = [];
+    let p = o + 6;
+    for (const stop = p + scopeLen; p < stop; p += 4) fields.push(v9ScopeField(u16(b, p), u16(b, p + 2)));
+    for (const stop = p + optLen; p < stop; p += 4) fields.push(makeField(0, u16(b, p), u16(b, p + 2), true));
+    sets.template(h, id, fields, true, scopeLen / 4);
+    o = p;
+  }
+}
