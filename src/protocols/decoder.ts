@@ -13,7 +13,7 @@ import { type DecodedElement, FlowRecord, type OptionsRecord, type RecordHandler
 import { decodeIpfix } from "./ipfix.ts";
 import { decodeNetflow5, type V5Context } from "./netflow5.ts";
 import { decodeNetflow9, type MessageHeader, type SetConsumer, v9ScopeField } from "./netflow9.ts";
-import { decodeSflow5 } from "./sflow5.ts";
+import { decodeSflow5, type SflowContext } from "./sflow5.ts";
 import {
   compileRecordDecoder,
   F,
@@ -229,14 +229,22 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
   #handler: RecordHandler | null = null;
   #exporterStats: ExporterStats | null = null;
   readonly #v5ctx: V5Context;
+  readonly #sflowCtx: SflowContext;
 
   constructor(opts: Partial<DecoderOptions> = {}) {
     this.#opts = { ...DEFAULT_DECODER_OPTIONS, ...opts };
+    this.#sflowCtx = {
+      stats: this.stats,
+      collectElements: this.#opts.collectElements,
+      scaleBySampling: this.#opts.scaleBySampling,
+      switchIdFromIp: this.#opts.switchIdFromIp,
+    };
     this.#v5ctx = {
       collectElements: this.#opts.collectElements,
       scaleBySampling: this.#opts.scaleBySampling,
       switchIdFromIp: this.#opts.switchIdFromIp,
-      samplingRate: (exporter: string): number => this.#optionStates.get(this.#optionKey(exporter, 0, 0))?.rate ?? 0,
+      samplingRate: (exporter: string): number =>
+        this.#optionStates.get(this.#optionKey(exporter, 0, 0))?.rate ?? 0,
       onHeaderSampling: (_exporter: string, rate: number): void => {
         if (rate > 0 && this.#exporterStats) this.#exporterStats.samplingRate = rate;
       },
@@ -292,29 +300,14 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
       } else if (v16 === 0 && b.length >= 4 && b[2] === 0 && b[3] === 5) {
         protocol = "sflow5";
         st.byProtocol.sflow5++;
-        const counting: RecordHandler = {
-          flow: (r) => {
-            st.flows++;
-            handler.flow(r);
-          },
-          options: handler.options?.bind(handler),
-          counters: handler.counters?.bind(handler),
-        };
-        decodeSflow5(
-          dg,
-          {
-            stats: st,
-            collectElements: this.#opts.collectElements,
-            scaleBySampling: this.#opts.scaleBySampling,
-            switchIdFromIp: this.#opts.switchIdFromIp,
-          },
-          counting,
-        );
+        st.flows += decodeSflow5(dg, this.#sflowCtx, handler);
       } else {
         st.byProtocol.unknown++;
         throw new DecodeError(
           "BAD_VERSION",
-          b.length < 2 ? "datagram shorter than a version field" : `version ${v16} is not NetFlow v5/v9, IPFIX or sFlow v5`,
+          b.length < 2
+            ? "datagram shorter than a version field"
+            : `version ${v16} is not NetFlow v5/v9, IPFIX or sFlow v5`,
           "unknown",
           dg.exporter,
           0,
@@ -328,7 +321,13 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
       }
       // Anything else is a bug in a decoder; report it as malformed input with its message, never crash.
       st.errors.BAD_RECORD = (st.errors.BAD_RECORD ?? 0) + 1;
-      throw new DecodeError("BAD_RECORD", `internal decoder error: ${(e as Error)?.message ?? e}`, protocol, dg.exporter, 0);
+      throw new DecodeError(
+        "BAD_RECORD",
+        `internal decoder error: ${(e as Error)?.message ?? e}`,
+        protocol,
+        dg.exporter,
+        0,
+      );
     } finally {
       ex.flows += st.flows - flowsBefore;
       ex.protocols[protocol] = (ex.protocols[protocol] ?? 0) + 1;
@@ -365,7 +364,13 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
 
   // ---- SetConsumer (called by the v9 / IPFIX parsers while decode() runs) ----
 
-  template(h: MessageHeader, id: number, fields: TemplateField[], options: boolean, scopeCount: number): void {
+  template(
+    h: MessageHeader,
+    id: number,
+    fields: TemplateField[],
+    options: boolean,
+    scopeCount: number,
+  ): void {
     const dg = this.#dg!;
     this.#learn(h.version, dg.exporter, dg.port, h.domain, id, fields, options, scopeCount, dg.receivedAtMs);
     // Release data that waited for this template.
@@ -391,7 +396,8 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
       old.refreshedMs = nowMs;
       return old;
     }
-    for (const f of fields) if (f.name.includes(".") && /^\d+\.\d+$/.test(f.name)) this.stats.unknownElements++;
+    for (const f of fields)
+      if (f.name.includes(".") && /^\d+\.\d+$/.test(f.name)) this.stats.unknownElements++;
     const lengths = recordLengths(fields);
     const t: Template = {
       version,
@@ -429,7 +435,14 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
     }
   }
 
-  data(h: MessageHeader, setId: number, b: Uint8Array, start: number, end: number, handler: RecordHandler): void {
+  data(
+    h: MessageHeader,
+    setId: number,
+    b: Uint8Array,
+    start: number,
+    end: number,
+    handler: RecordHandler,
+  ): void {
     const dg = this.#dg!;
     const session = this.#session(h.version, dg.exporter, dg.port, false);
     const key = tkey(h.domain, setId);
@@ -475,7 +488,17 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
     session.held = keep;
     for (const hs of ready) {
       this.stats.heldDecoded++;
-      this.#decodeSet(t, hs.h, hs.data, 0, hs.data.length, session.exporter, session.port, hs.receivedMs, handler);
+      this.#decodeSet(
+        t,
+        hs.h,
+        hs.data,
+        0,
+        hs.data.length,
+        session.exporter,
+        session.port,
+        hs.receivedMs,
+        handler,
+      );
     }
   }
 
@@ -546,8 +569,10 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
     const m = s.m;
     if (m !== 0) {
       // Times, most precise absolute form first (DESIGN §4).
-      if (m & (F.S_MS | F.S_S | F.S_NTP | F.S_DUS | F.S_UP)) r.time_flow_start_ms = this.#time(m, s, h, os, true);
-      if (m & (F.E_MS | F.E_S | F.E_NTP | F.E_DUS | F.E_UP)) r.time_flow_end_ms = this.#time(m, s, h, os, false);
+      if (m & (F.S_MS | F.S_S | F.S_NTP | F.S_DUS | F.S_UP))
+        r.time_flow_start_ms = this.#time(m, s, h, os, true);
+      if (m & (F.E_MS | F.E_S | F.E_NTP | F.E_DUS | F.E_UP))
+        r.time_flow_end_ms = this.#time(m, s, h, os, false);
       if (r.etype === 0) {
         if (m & F.IPV) r.etype = s.ipv === 6 ? 0x86dd : s.ipv === 4 ? 0x0800 : 0;
         else if (m & F.V6) r.etype = 0x86dd;
@@ -632,7 +657,13 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
       });
       if (next < 0) {
         if (allZero(b, recStart, end)) break;
-        throw new DecodeError("BAD_RECORD", `options record of template ${t.id} overruns its set`, protocol, exporter, o);
+        throw new DecodeError(
+          "BAD_RECORD",
+          `options record of template ${t.id} overruns its set`,
+          protocol,
+          exporter,
+          o,
+        );
       }
       o = next;
       this.#applyOptions(h, exporter, port, numeric, scope, values);
@@ -670,7 +701,8 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
     } else if (n.has(50)) {
       rate = n.get(50)!;
     }
-    const ifName = pickString(values, scope, "interfaceName") ?? pickString(values, scope, "interfaceDescription");
+    const ifName =
+      pickString(values, scope, "interfaceName") ?? pickString(values, scope, "interfaceDescription");
     const sysInit = n.get(160) ?? 0;
     if (rate <= 0 && ifName === undefined && sysInit <= 0) return;
     const os = this.#optionState(exporter, port, h.domain, true)!;
@@ -772,13 +804,19 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
         sysInitMs: o.sysInitMs,
       });
     }
-    return { format: "clarion-collector-decoder-state", version: 1, savedAtMs: this.#opts.now(), templates, sampling };
+    return {
+      format: "clarion-collector-decoder-state",
+      version: 1,
+      savedAtMs: this.#opts.now(),
+      templates,
+      sampling,
+    };
   }
 
   /** Restore saved state; templates past their expiry are skipped. Throws on a file that is not ours. */
   loadState(state: unknown): { templates: number; sampling: number } {
     const st = state as Partial<DecoderState> | null;
-    if (!st || st.format !== "clarion-collector-decoder-state" || st.version !== 1) {
+    if (st?.format !== "clarion-collector-decoder-state" || st.version !== 1) {
       throw new Error("not a clarion-collector decoder state (format/version mismatch)");
     }
     const now = this.#opts.now();
@@ -789,7 +827,17 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
       const fields = t.fields.map(([pen, id, len], i) =>
         v9 && t.options && i < t.scopeCount ? v9ScopeField(id, len) : makeField(pen, id, len, v9),
       );
-      const tpl = this.#learn(t.version, t.exporter, t.port, t.domain, t.id, fields, t.options, t.scopeCount, t.learnedMs);
+      const tpl = this.#learn(
+        t.version,
+        t.exporter,
+        t.port,
+        t.domain,
+        t.id,
+        fields,
+        t.options,
+        t.scopeCount,
+        t.learnedMs,
+      );
       tpl.refreshedMs = t.refreshedMs;
       tpl.lastUsedMs = t.refreshedMs;
       nt++;
@@ -806,7 +854,6 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
     }
     return { templates: nt, sampling: ns };
   }
-
 }
 
 function allZero(b: Uint8Array, from: number, to: number): boolean {
@@ -820,7 +867,11 @@ function scale(v: number | bigint, rate: number): number | bigint {
   return Number.isSafeInteger(r) || !Number.isInteger(rate) ? r : BigInt(v) * BigInt(rate);
 }
 
-function pickString(a: Record<string, ElementValue>, b: Record<string, ElementValue>, name: string): string | undefined {
+function pickString(
+  a: Record<string, ElementValue>,
+  b: Record<string, ElementValue>,
+  name: string,
+): string | undefined {
   const v = a[name] ?? b[name];
   return typeof v === "string" && v !== "" ? v : undefined;
 }

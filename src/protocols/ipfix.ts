@@ -30,12 +30,16 @@ export function decodeIpfix(dg: Datagram, sets: SetConsumer, handler: RecordHand
   const err = (code: Code, msg: string, at: number) => new DecodeError(code, msg, "ipfix", dg.exporter, at);
   let m = 0;
   do {
-    if (b.length - m < IPFIX_HEADER_LENGTH) throw err("TRUNCATED", `message header needs 16 bytes, have ${b.length - m}`, m);
-    if (u16(b, m) !== 10) throw err("BAD_VERSION", `message version ${u16(b, m)} inside an IPFIX datagram`, m);
+    if (b.length - m < IPFIX_HEADER_LENGTH)
+      throw err("TRUNCATED", `message header needs 16 bytes, have ${b.length - m}`, m);
+    if (u16(b, m) !== 10)
+      throw err("BAD_VERSION", `message version ${u16(b, m)} inside an IPFIX datagram`, m);
     const length = u16(b, m + 2);
-    if (length < IPFIX_HEADER_LENGTH) throw err("BAD_LENGTH", `message length ${length} is shorter than its header`, m + 2);
+    if (length < IPFIX_HEADER_LENGTH)
+      throw err("BAD_LENGTH", `message length ${length} is shorter than its header`, m + 2);
     const msgEnd = m + length;
-    if (msgEnd > b.length) throw err("TRUNCATED", `message length ${length} runs past the datagram (${b.length - m})`, m + 2);
+    if (msgEnd > b.length)
+      throw err("TRUNCATED", `message length ${length} runs past the datagram (${b.length - m})`, m + 2);
     const h: MessageHeader = {
       version: 10,
       exportMs: u32(b, m + 4) * 1000,
@@ -94,7 +98,8 @@ function parseTemplates(
     }
     if (o + headerLen > end) throw err("BAD_TEMPLATE", `template ${id} header overruns its set`, o);
     const scopeCount = setId === 3 ? u16(b, o + 4) : 0;
-    if (scopeCount > count) throw err("BAD_TEMPLATE", `template ${id}: scope count ${scopeCount} > field count ${count}`, o);
+    if (scopeCount > count)
+      throw err("BAD_TEMPLATE", `template ${id}: scope count ${scopeCount} > field count ${count}`, o);
     let p = o + headerLen;
     const fields: TemplateField[] = [];
     for (let i = 0; i < count; i++) {
@@ -104,7 +109,8 @@ function parseTemplates(
       p += 4;
       let pen = 0;
       if (raw & 0x8000) {
-        if (p + 4 > end) throw err("BAD_TEMPLATE", `template ${id} field ${i} enterprise number overruns its set`, p);
+        if (p + 4 > end)
+          throw err("BAD_TEMPLATE", `template ${id} field ${i} enterprise number overruns its set`, p);
         pen = u32(b, p);
         p += 4;
       }

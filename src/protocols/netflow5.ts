@@ -32,7 +32,13 @@ const u32 = (b: Uint8Array, o: number): number =>
 export function decodeNetflow5(dg: Datagram, ctx: V5Context, handler: RecordHandler): number {
   const b = dg.payload;
   if (b.length < V5_HEADER_LENGTH) {
-    throw new DecodeError("TRUNCATED", `header needs ${V5_HEADER_LENGTH} bytes, have ${b.length}`, "netflow5", dg.exporter, 0);
+    throw new DecodeError(
+      "TRUNCATED",
+      `header needs ${V5_HEADER_LENGTH} bytes, have ${b.length}`,
+      "netflow5",
+      dg.exporter,
+      0,
+    );
   }
   const count = (b[2]! << 8) | b[3]!;
   const need = V5_HEADER_LENGTH + count * V5_RECORD_LENGTH;
@@ -122,7 +128,12 @@ interface V5Header {
 
 function v5Elements(b: Uint8Array, o: number, h: V5Header): DecodedElement[] {
   const u16 = (p: number) => (b[p]! << 8) | b[p + 1]!;
-  const e = (id: number, name: string, value: number | string): DecodedElement => ({ pen: 0, id, name, value });
+  const e = (id: number, name: string, value: number | string): DecodedElement => ({
+    pen: 0,
+    id,
+    name,
+    value,
+  });
   return [
     e(8, "sourceIPv4Address", ipv4(b, o)),
     e(12, "destinationIPv4Address", ipv4(b, o + 4)),

@@ -51,7 +51,14 @@ export interface MessageHeader {
 export interface SetConsumer {
   template(h: MessageHeader, id: number, fields: TemplateField[], options: boolean, scopeCount: number): void;
   withdraw(h: MessageHeader, id: number, setId: number): void;
-  data(h: MessageHeader, setId: number, b: Uint8Array, start: number, end: number, handler: RecordHandler): void;
+  data(
+    h: MessageHeader,
+    setId: number,
+    b: Uint8Array,
+    start: number,
+    end: number,
+    handler: RecordHandler,
+  ): void;
 }
 
 const u16 = (b: Uint8Array, o: number): number => (b[o]! << 8) | b[o + 1]!;
@@ -97,7 +104,14 @@ export function decodeNetflow9(dg: Datagram, sets: SetConsumer, handler: RecordH
 
 type Err = (code: "TRUNCATED" | "BAD_LENGTH" | "BAD_TEMPLATE", msg: string, at: number) => DecodeError;
 
-function parseTemplates(b: Uint8Array, o: number, end: number, h: MessageHeader, sets: SetConsumer, err: Err): void {
+function parseTemplates(
+  b: Uint8Array,
+  o: number,
+  end: number,
+  h: MessageHeader,
+  sets: SetConsumer,
+  err: Err,
+): void {
   while (o + 4 <= end) {
     const id = u16(b, o);
     const count = u16(b, o + 2);
@@ -105,7 +119,8 @@ function parseTemplates(b: Uint8Array, o: number, end: number, h: MessageHeader,
       if (id === 0 && count === 0) return; // zero padding
       throw err("BAD_TEMPLATE", `template id ${id} is reserved`, o);
     }
-    if (o + 4 + count * 4 > end) throw err("BAD_TEMPLATE", `template ${id} with ${count} fields overruns its FlowSet`, o);
+    if (o + 4 + count * 4 > end)
+      throw err("BAD_TEMPLATE", `template ${id} with ${count} fields overruns its FlowSet`, o);
     const fields: TemplateField[] = [];
     let p = o + 4;
     for (let i = 0; i < count; i++, p += 4) fields.push(makeField(0, u16(b, p), u16(b, p + 2), true));
@@ -131,9 +146,14 @@ function parseOptionsTemplates(
       throw err("BAD_TEMPLATE", `options template id ${id} is reserved`, o);
     }
     if (scopeLen % 4 !== 0 || optLen % 4 !== 0) {
-      throw err("BAD_TEMPLATE", `options template ${id}: scope/option lengths ${scopeLen}/${optLen} not multiples of 4`, o);
+      throw err(
+        "BAD_TEMPLATE",
+        `options template ${id}: scope/option lengths ${scopeLen}/${optLen} not multiples of 4`,
+        o,
+      );
     }
-    if (o + 6 + scopeLen + optLen > end) throw err("BAD_TEMPLATE", `options template ${id} overruns its FlowSet`, o);
+    if (o + 6 + scopeLen + optLen > end)
+      throw err("BAD_TEMPLATE", `options template ${id} overruns its FlowSet`, o);
     const fields: TemplateField[] = [];
     let p = o + 6;
     for (const stop = p + scopeLen; p < stop; p += 4) fields.push(v9ScopeField(u16(b, p), u16(b, p + 2)));

@@ -161,7 +161,12 @@ export type ElementValue = number | bigint | string | boolean;
  * (bigint above 2^53), addresses as text, MACs aa:bb:.., strings as text, octets as hex, dateTime* as the
  * integer on the wire. A length that does not fit the type falls back to hex.
  */
-export function renderElement(type: AbstractType | undefined, b: Uint8Array, o: number, len: number): ElementValue {
+export function renderElement(
+  type: AbstractType | undefined,
+  b: Uint8Array,
+  o: number,
+  len: number,
+): ElementValue {
   switch (type) {
     case "unsigned8":
     case "unsigned16":

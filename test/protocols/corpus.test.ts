@@ -34,8 +34,12 @@ interface Case {
 }
 
 // Wire values above 2^53 stay exact: the reviver reads their source text (JSON.parse source access).
-const manifest = JSON.parse(readFileSync(new URL("MANIFEST.json", DIR), "utf8"), (_k, v, ctx?: { source?: string }) =>
-  typeof v === "number" && Number.isInteger(v) && !Number.isSafeInteger(v) && ctx?.source ? BigInt(ctx.source) : v,
+const manifest = JSON.parse(
+  readFileSync(new URL("MANIFEST.json", DIR), "utf8"),
+  (_k, v, ctx?: { source?: string }) =>
+    typeof v === "number" && Number.isInteger(v) && !Number.isSafeInteger(v) && ctx?.source
+      ? BigInt(ctx.source)
+      : v,
 ) as Case[];
 
 /** Values we deliberately do not compare, with the reason (none so far: add here with a reason). */
@@ -72,7 +76,10 @@ function runCase(c: Case): { records: Decoded[]; errors: DecodeError[] } {
     for (const s of slices) {
       const payload = data.subarray(s.offset, s.offset + s.length);
       try {
-        decoder.decode({ payload, exporter: "192.0.2.10", port: 2055, receivedAtMs: 1_600_000_000_000, listener: "" }, handler);
+        decoder.decode(
+          { payload, exporter: "192.0.2.10", port: 2055, receivedAtMs: 1_600_000_000_000, listener: "" },
+          handler,
+        );
       } catch (e) {
         if (!(e instanceof DecodeError)) throw e;
         errors.push(e);
@@ -90,7 +97,8 @@ function elementOf(d: Decoded, e: Expected): DecodedElement | undefined {
 }
 
 function same(actual: unknown, expected: unknown): boolean {
-  if (typeof expected === "bigint") return (typeof actual === "string" || typeof actual === "bigint") && BigInt(actual) === expected;
+  if (typeof expected === "bigint")
+    return (typeof actual === "string" || typeof actual === "bigint") && BigInt(actual) === expected;
   if (typeof expected === "number") {
     if (typeof actual === "number") return actual === expected;
     if (typeof actual === "string" && /^\d+$/.test(actual)) return BigInt(actual) === BigInt(expected);
@@ -122,11 +130,14 @@ function check(c: Case, d: Decoded, e: Expected): string | null {
     const el = elementOf(d, e);
     if (!el) return `no element ${e.field} (${JSON.stringify(e.ie)}) in record ${e.record}`;
     if (e.kind === "iana" || e.kind.startsWith("iana (") || e.kind.startsWith("iana_reverse")) {
-      if (el.name !== e.field) return `element ${JSON.stringify(e.ie)} is named ${el.name}, IANA says ${e.field}`;
+      if (el.name !== e.field)
+        return `element ${JSON.stringify(e.ie)} is named ${el.name}, IANA says ${e.field}`;
     }
     got = el.value;
   }
-  return same(got, want) ? null : `${c.name} record ${e.record} ${e.field}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`;
+  return same(got, want)
+    ? null
+    : `${c.name} record ${e.record} ${e.field}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`;
 }
 
 let compared = 0;
@@ -151,7 +162,8 @@ describe("logstash-codec-netflow corpus", () => {
       );
       // Counts cover the first message of files that hold several (see the corpus README).
       const counted = records.filter((r) => r.datagram === 0);
-      if (c.expected_record_count !== null) assert.equal(counted.length, c.expected_record_count, "record count");
+      if (c.expected_record_count !== null)
+        assert.equal(counted.length, c.expected_record_count, "record count");
       if (c.expected_record_count_min !== undefined) assert.ok(counted.length >= c.expected_record_count_min);
       const failures: string[] = [];
       for (const e of c.expected) {
