@@ -126,14 +126,18 @@ export function scanCapture(
 // ---------------------------------------------------------------------------------------------- pcap
 
 function readPcap(data: Buffer, ctx: Extractor, options: ReadCaptureOptions): void {
-  if (data.length < 24) throw new CaptureError(`pcap global header needs 24 bytes, file has ${data.length}`, 0);
+  if (data.length < 24)
+    throw new CaptureError(`pcap global header needs 24 bytes, file has ${data.length}`, 0);
   const magicLE = data.readUInt32LE(0);
   const le = magicLE === 0xa1b2c3d4 || magicLE === 0xa1b23c4d;
   const nano = magicLE === 0xa1b23c4d || magicLE === 0x4d3cb2a1;
   const u32 = (o: number) => (le ? data.readUInt32LE(o) : data.readUInt32BE(o));
   const linkType = u32(20) & 0xffff;
   if (!SUPPORTED_LINKTYPES.has(linkType)) {
-    throw new CaptureError(`unsupported link type ${linkType} (supported: ${[...SUPPORTED_LINKTYPES].join(", ")})`, 20);
+    throw new CaptureError(
+      `unsupported link type ${linkType} (supported: ${[...SUPPORTED_LINKTYPES].join(", ")})`,
+      20,
+    );
   }
   const fracDiv = nano ? 1e6 : 1e3;
   let off = 24;
@@ -145,7 +149,8 @@ function readPcap(data: Buffer, ctx: Extractor, options: ReadCaptureOptions): vo
     const sec = u32(off);
     const frac = u32(off + 4);
     const inclLen = u32(off + 8);
-    if (inclLen > 0x4000000) throw new CaptureError(`record length ${inclLen} is implausible (corrupt file?)`, off);
+    if (inclLen > 0x4000000)
+      throw new CaptureError(`record length ${inclLen} is implausible (corrupt file?)`, off);
     if (off + 16 + inclLen > data.length) {
       if (options.allowTruncatedFile) break;
       throw new CaptureError(
@@ -186,12 +191,19 @@ function readPcapng(data: Buffer, ctx: Extractor, options: ReadCaptureOptions): 
       const bom = data.readUInt32LE(off + 8);
       if (bom === 0x1a2b3c4d) le = true;
       else if (bom === 0x4d3c2b1a) le = false;
-      else throw new CaptureError(`pcapng section header has a bad byte-order magic 0x${bom.toString(16)}`, off + 8);
+      else
+        throw new CaptureError(
+          `pcapng section header has a bad byte-order magic 0x${bom.toString(16)}`,
+          off + 8,
+        );
       interfaces = [];
     }
     const total = u32(off + 4);
     if (total < 12 || total % 4 !== 0) {
-      throw new CaptureError(`pcapng block length ${total} is invalid (must be ≥ 12 and a multiple of 4)`, off + 4);
+      throw new CaptureError(
+        `pcapng block length ${total} is invalid (must be ≥ 12 and a multiple of 4)`,
+        off + 4,
+      );
     }
     if (off + total > data.length) {
       if (options.allowTruncatedFile) break;
@@ -201,7 +213,10 @@ function readPcapng(data: Buffer, ctx: Extractor, options: ReadCaptureOptions): 
       );
     }
     if (u32(off + total - 4) !== total) {
-      throw new CaptureError(`pcapng block of type ${type}: trailing length differs from leading length`, off);
+      throw new CaptureError(
+        `pcapng block of type ${type}: trailing length differs from leading length`,
+        off,
+      );
     }
     const end = off + total - 4;
     switch (type) {
@@ -213,7 +228,7 @@ function readPcapng(data: Buffer, ctx: Extractor, options: ReadCaptureOptions): 
       case 1: {
         if (total < 20) throw new CaptureError("pcapng interface description block too short", off);
         const iface: PcapngInterface = { linkType: u16(off + 8), unitsPerSec: 1_000_000n, offsetSec: 0n };
-        forEachOption(data, off + 16, end, u16, (code, vo, len) => {
+        forEachOption(off + 16, end, u16, (code, vo, len) => {
           if (code === 9 && len >= 1) {
             const r = data[vo]!;
             iface.unitsPerSec = r & 0x80 ? 1n << BigInt(r & 0x7f) : 10n ** BigInt(r & 0x7f);
@@ -229,11 +244,15 @@ function readPcapng(data: Buffer, ctx: Extractor, options: ReadCaptureOptions): 
         if (total < 32) throw new CaptureError(`pcapng packet block (type ${type}) too short`, off);
         const ifId = type === 6 ? u32(off + 8) : u16(off + 8);
         const iface = interfaces[ifId];
-        if (!iface) throw new CaptureError(`packet block names interface ${ifId}, which was not described`, off);
+        if (!iface)
+          throw new CaptureError(`packet block names interface ${ifId}, which was not described`, off);
         const ts = (BigInt(u32(off + 12)) << 32n) | BigInt(u32(off + 16));
         const capLen = u32(off + 20);
         if (28 + capLen > total - 4) {
-          throw new CaptureError(`packet block captured length ${capLen} exceeds its block (${total})`, off + 20);
+          throw new CaptureError(
+            `packet block captured length ${capLen} exceeds its block (${total})`,
+            off + 20,
+          );
         }
         ctx.frame(ifaceLinkType(iface, off), data.subarray(off + 28, off + 28 + capLen), tsToMs(ts, iface));
         break;
@@ -270,7 +289,6 @@ function tsToMs(ts: bigint, iface: PcapngInterface): number {
 }
 
 function forEachOption(
-  data: Buffer,
   start: number,
   end: number,
   u16: (o: number) => number,
@@ -314,26 +332,38 @@ class Extractor {
     let etherType = -1; // -1: decide by the IP version nibble
     switch (linkType) {
       case LINKTYPE.ETHERNET: {
-        if (f.length < 14) return this.#skip();
+        if (f.length < 14) {
+          this.#skip();
+          return;
+        }
         etherType = f.readUInt16BE(12);
         o = 14;
         break;
       }
       case LINKTYPE.LINUX_SLL: {
-        if (f.length < 16) return this.#skip();
+        if (f.length < 16) {
+          this.#skip();
+          return;
+        }
         etherType = f.readUInt16BE(14);
         o = 16;
         break;
       }
       case LINKTYPE.LINUX_SLL2: {
-        if (f.length < 20) return this.#skip();
+        if (f.length < 20) {
+          this.#skip();
+          return;
+        }
         etherType = f.readUInt16BE(0);
         o = 20;
         break;
       }
       case LINKTYPE.NULL:
       case LINKTYPE.LOOP:
-        if (f.length < 4) return this.#skip();
+        if (f.length < 4) {
+          this.#skip();
+          return;
+        }
         o = 4; // AF_INET is 2 everywhere, AF_INET6 varies (10, 24, 28, 30): the version nibble decides
         break;
       case LINKTYPE.IPV4:
@@ -347,11 +377,17 @@ class Extractor {
     }
     // VLAN tags: 802.1Q (8100), 802.1ad (88a8), old QinQ (9100, 9200)
     while (etherType === 0x8100 || etherType === 0x88a8 || etherType === 0x9100 || etherType === 0x9200) {
-      if (o + 4 > f.length) return this.#skip();
+      if (o + 4 > f.length) {
+        this.#skip();
+        return;
+      }
       etherType = f.readUInt16BE(o + 2);
       o += 4;
     }
-    if (o >= f.length) return this.#skip();
+    if (o >= f.length) {
+      this.#skip();
+      return;
+    }
     if (etherType === -1) {
       const v = f[o]! >> 4;
       etherType = v === 4 ? 0x0800 : v === 6 ? 0x86dd : 0;
@@ -366,22 +402,41 @@ class Extractor {
   }
 
   #ipv4(f: Buffer, o: number, timestampMs: number): void {
-    if (o + 20 > f.length || f[o]! >> 4 !== 4) return this.#skip();
+    if (o + 20 > f.length || f[o]! >> 4 !== 4) {
+      this.#skip();
+      return;
+    }
     const ihl = (f[o]! & 0x0f) * 4;
-    if (ihl < 20 || o + ihl > f.length) return this.#skip();
+    if (ihl < 20 || o + ihl > f.length) {
+      this.#skip();
+      return;
+    }
     const totalLength = f.readUInt16BE(o + 2);
     // total length 0 happens with TSO on the capturing host: then the capture bounds the packet
     const end = totalLength === 0 ? f.length : Math.min(f.length, o + totalLength);
     const cut = totalLength !== 0 && o + totalLength > f.length;
-    if (f[o + 9] !== 17) return this.#skip();
+    if (f[o + 9] !== 17) {
+      this.#skip();
+      return;
+    }
     const src = formatIPv4(f, o + 12);
     const flagsFrag = f.readUInt16BE(o + 6);
     const moreFragments = (flagsFrag & 0x2000) !== 0;
     const fragOffset = (flagsFrag & 0x1fff) * 8;
     if (moreFragments || fragOffset !== 0) {
-      if (cut) return this.#truncated();
+      if (cut) {
+        this.#truncated();
+        return;
+      }
       const key = `4|${src}|${formatIPv4(f, o + 16)}|${f.readUInt16BE(o + 4)}`;
-      const whole = this.#fragment(key, fragOffset, moreFragments, f.subarray(o + ihl, end), src, timestampMs);
+      const whole = this.#fragment(
+        key,
+        fragOffset,
+        moreFragments,
+        f.subarray(o + ihl, end),
+        src,
+        timestampMs,
+      );
       if (whole) this.#udp(whole.data, 0, whole.data.length, whole.src, whole.timestampMs, false);
       return;
     }
@@ -389,7 +444,10 @@ class Extractor {
   }
 
   #ipv6(f: Buffer, o: number, timestampMs: number): void {
-    if (o + 40 > f.length || f[o]! >> 4 !== 6) return this.#skip();
+    if (o + 40 > f.length || f[o]! >> 4 !== 6) {
+      this.#skip();
+      return;
+    }
     const payloadLength = f.readUInt16BE(o + 4);
     const end = payloadLength === 0 ? f.length : Math.min(f.length, o + 40 + payloadLength);
     const cut = payloadLength !== 0 && o + 40 + payloadLength > f.length;
@@ -400,7 +458,10 @@ class Extractor {
     for (let hops = 0; hops < 16; hops++) {
       if (next === 17) break;
       if (next === 44) {
-        if (p + 8 > end) return this.#skip();
+        if (p + 8 > end) {
+          this.#skip();
+          return;
+        }
         const v = f.readUInt16BE(p + 2);
         frag = { offset: v & 0xfff8, more: (v & 1) === 1, id: f.readUInt32BE(p + 4) };
         next = f[p]!;
@@ -409,20 +470,33 @@ class Extractor {
       }
       let len: number;
       if (next === 0 || next === 43 || next === 60 || next === 135 || next === 139 || next === 140) {
-        if (p + 2 > end) return this.#skip();
+        if (p + 2 > end) {
+          this.#skip();
+          return;
+        }
         len = (f[p + 1]! + 1) * 8;
       } else if (next === 51) {
-        if (p + 2 > end) return this.#skip();
+        if (p + 2 > end) {
+          this.#skip();
+          return;
+        }
         len = (f[p + 1]! + 2) * 4;
       } else {
-        return this.#skip(); // TCP, ICMPv6, ESP, no-next-header…
+        this.#skip();
+        return;
       }
       next = f[p]!;
       p += len;
     }
-    if (next !== 17 || p > end) return this.#skip();
+    if (next !== 17 || p > end) {
+      this.#skip();
+      return;
+    }
     if (frag && (frag.more || frag.offset !== 0)) {
-      if (cut) return this.#truncated();
+      if (cut) {
+        this.#truncated();
+        return;
+      }
       const key = `6|${src}|${formatIPv6(f, o + 24)}|${frag.id}`;
       const whole = this.#fragment(key, frag.offset, frag.more, f.subarray(p, end), src, timestampMs);
       if (whole) this.#udp(whole.data, 0, whole.data.length, whole.src, whole.timestampMs, false);
@@ -436,14 +510,26 @@ class Extractor {
   }
 
   #udp(f: Buffer, p: number, end: number, src: string, timestampMs: number, cut: boolean): void {
-    if (p + 8 > end) return cut ? this.#truncated() : this.#skip();
+    if (p + 8 > end) {
+      if (cut) this.#truncated();
+      else this.#skip();
+      return;
+    }
     const udpLength = f.readUInt16BE(p + 4);
     let stop: number;
-    if (udpLength === 0) stop = end; // IPv6 jumbogram or TSO: the IP length bounds it
-    else if (udpLength < 8) return this.#skip();
-    else if (p + udpLength > end) return this.#truncated();
-    else stop = p + udpLength;
-    if (cut && udpLength === 0) return this.#truncated();
+    if (udpLength === 0)
+      stop = end; // IPv6 jumbogram or TSO: the IP length bounds it
+    else if (udpLength < 8) {
+      this.#skip();
+      return;
+    } else if (p + udpLength > end) {
+      this.#truncated();
+      return;
+    } else stop = p + udpLength;
+    if (cut && udpLength === 0) {
+      this.#truncated();
+      return;
+    }
     this.datagrams.push({
       exporter: src,
       port: f.readUInt16BE(p),
@@ -479,7 +565,8 @@ class Extractor {
     }
     if (covered < fb.totalLength) return null;
     const whole = Buffer.alloc(fb.totalLength);
-    for (const part of fb.parts) part.data.copy(whole, part.offset, 0, Math.min(part.data.length, fb.totalLength - part.offset));
+    for (const part of fb.parts)
+      part.data.copy(whole, part.offset, 0, Math.min(part.data.length, fb.totalLength - part.offset));
     this.#fragments.delete(key);
     return { data: whole, src: fb.first.src, timestampMs: fb.first.timestampMs };
   }
@@ -535,16 +622,26 @@ export function parseAddress(text: string): Buffer {
   const [head, rest] = s.includes("::") ? s.split("::") : [s, undefined];
   const hs = head ? head.split(":").map((x) => Number.parseInt(x, 16)) : [];
   const rs = rest ? rest.split(":").map((x) => Number.parseInt(x, 16)) : [];
-  const groups = [...hs, ...new Array<number>(8 - hs.length - rs.length - tail.length).fill(0), ...rs, ...tail];
+  const groups = [
+    ...hs,
+    ...new Array<number>(8 - hs.length - rs.length - tail.length).fill(0),
+    ...rs,
+    ...tail,
+  ];
   if (rest === undefined && groups.length !== 8) throw new TypeError(`not an IP address: ${text}`);
-  groups.forEach((x, i) => out.writeUInt16BE(x, i * 2));
+  groups.forEach((x, i) => {
+    out.writeUInt16BE(x, i * 2);
+  });
   return out;
 }
 
 // -------------------------------------------------------------------------------------- writing
 
 /** A classic little-endian microsecond pcap file (link type Ethernet unless told). */
-export function writePcap(packets: { timestampMs: number; frame: Buffer }[], linkType: number = LINKTYPE.ETHERNET): Buffer {
+export function writePcap(
+  packets: { timestampMs: number; frame: Buffer }[],
+  linkType: number = LINKTYPE.ETHERNET,
+): Buffer {
   const parts: Buffer[] = [];
   const gh = Buffer.alloc(24);
   gh.writeUInt32LE(0xa1b2c3d4, 0);
@@ -612,7 +709,14 @@ export function ipFrame(opts: IpFrameOptions): Buffer {
   if (src.length !== dst.length) throw new TypeError("src and dst must be the same address family");
   const v6 = src.length === 16;
   const l4 = Buffer.from(opts.l4);
-  const csumAt = opts.protocol === 6 ? 16 : opts.protocol === 17 ? 6 : opts.protocol === 1 || opts.protocol === 58 ? 2 : -1;
+  const csumAt =
+    opts.protocol === 6
+      ? 16
+      : opts.protocol === 17
+        ? 6
+        : opts.protocol === 1 || opts.protocol === 58
+          ? 2
+          : -1;
   if (csumAt >= 0 && l4.length >= csumAt + 2) {
     l4.writeUInt16BE(0, csumAt);
     let c: number;
