@@ -23,7 +23,13 @@ export class DecodeError extends Error {
   readonly exporter: string;
   readonly offset: number;
 
-  constructor(code: DecodeErrorCode, message: string, protocol: ProtocolName, exporter: string, offset: number) {
+  constructor(
+    code: DecodeErrorCode,
+    message: string,
+    protocol: ProtocolName,
+    exporter: string,
+    offset: number,
+  ) {
     super(`${protocol} from ${exporter || "?"} at offset ${offset}: ${code}: ${message}`);
     this.name = "DecodeError";
     this.code = code;

@@ -37,7 +37,11 @@ export interface SinkContext {
   /** Data directory (SQLite database, spools, state). */
   dataDir: string;
   /** A pino logger (typed loosely so sinks do not depend on the logger's exact type). */
-  logger: { info(o: object | string, m?: string): void; warn(o: object | string, m?: string): void; error(o: object | string, m?: string): void };
+  logger: {
+    info(o: object | string, m?: string): void;
+    warn(o: object | string, m?: string): void;
+    error(o: object | string, m?: string): void;
+  };
   /** Sink-specific options from configuration (retention, batch sizes, tokens, ...). */
   options: Readonly<Record<string, unknown>>;
 }

@@ -11,7 +11,10 @@ const cache = new Map<string, string | null>();
 export function findTool(name: string): string | null {
   if (cache.has(name)) return cache.get(name) ?? null;
   const path = `${process.env.PATH ?? ""}:/usr/sbin:/sbin:/usr/local/sbin`;
-  const r = spawnSync("sh", ["-c", `command -v ${name}`], { env: { ...process.env, PATH: path }, encoding: "utf8" });
+  const r = spawnSync("sh", ["-c", `command -v ${name}`], {
+    env: { ...process.env, PATH: path },
+    encoding: "utf8",
+  });
   const found = r.status === 0 && r.stdout.trim() ? r.stdout.trim() : null;
   cache.set(name, found);
   return found;

@@ -102,7 +102,7 @@ describe("decoding real exporters agrees with tshark", { concurrency: true }, ()
     const expected = ipv4Only ? spec.filter((f) => f.family === 4) : spec;
     assert.equal(flows.length, expected.length, `${name}: one record per generated flow`);
     assert.equal(theirs.length, flows.length, `${name}: tshark and we see the same number of records`);
-    flows.forEach((r, i) => compare(r, theirs[i]!, `${name} record ${i}`));
+    for (const [i, r] of flows.entries()) compare(r, theirs[i]!, `${name} record ${i}`);
     // and against the traffic itself
     const byKey = new Map(
       flows.map((r) => {

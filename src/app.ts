@@ -1,0 +1,469 @@
+/**
+ * Assembles the service (DESIGN §2): sinks and their bounded queues, the receive workers, the ops server,
+ * the template state file. `startCollector(config)` runs in-process (tests) or from src/cli.ts.
+ *
+ * Components: the native UDP collector is one component; the agent collector (mode agent/both) will be
+ * another, started beside it by `startAgent` with one call. Until it exists, asking for it fails at start.
+ */
+import { open, readFile, rename, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import type { Config, OutputConfig } from "./config/options.ts";
+import { ConfigError } from "./core/errors.ts";
+import { createLogger, type Logger } from "./core/log.ts";
+import {
+  type KernelUdpCounters,
+  type ListenerInfo,
+  readKernelUdpCounters,
+  UdpInput,
+  type WorkerStats,
+} from "./inputs/udp.ts";
+import { evaluateHealth, type Phase } from "./ops/health.ts";
+import { CollectorMetrics } from "./ops/metrics.ts";
+import { type OpsServer, type OpsView, startOpsServer } from "./ops/server.ts";
+import { Fanout } from "./pipeline/fanout.ts";
+import { SinkQueue } from "./pipeline/queue.ts";
+import type { ExporterStats, TemplateInfo } from "./protocols/decoder.ts";
+import { findSink } from "./sinks/index.ts";
+import type { Sink } from "./sinks/types.ts";
+
+export interface Collector {
+  readonly config: Config;
+  /** The ops HTTP port actually bound (differs from config.httpPort when that was 0). */
+  readonly httpPort: number;
+  /** UDP listeners actually bound. */
+  readonly listeners: readonly ListenerInfo[];
+  /** Writes the template state file now. */
+  saveState(): Promise<void>;
+  /** SIGHUP: reopen sinks that have files. */
+  reopen(): Promise<void>;
+  /** Stops receiving, flushes every batcher, queue and sink, writes the state file. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** Interval of the periodic template state save, ms (default 60 s). */
+  stateSaveIntervalMs?: number;
+  /** Interval of worker stats reports, ms (default 1 s). */
+  statsIntervalMs?: number;
+}
+
+export const STATE_FILE = "templates.json";
+const STATE_FORMAT = "clarion-collector/templates";
+
+interface StateFile {
+  format: typeof STATE_FORMAT;
+  version: 1;
+  savedAt: string;
+  /** One decoder state per receive worker of the run that saved it. */
+  states: object[];
+}
+
+function version(): string {
+  return process.env.npm_package_version ?? "0.1.0";
+}
+
+/** Reads the saved decoder states; a missing or unreadable file means starting empty. */
+export async function readStateFile(path: string, log: Logger): Promise<object[]> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT")
+      log.warn({ err, path }, "cannot read template state");
+    return [];
+  }
+  try {
+    const doc = JSON.parse(text) as Partial<StateFile>;
+    if (doc.format !== STATE_FORMAT || !Array.isArray(doc.states))
+      throw new Error("not a template state file");
+    return doc.states.filter((s): s is object => s !== null && typeof s === "object");
+  } catch (err) {
+    log.warn({ err: (err as Error).message, path }, "ignoring unreadable template state file");
+    return [];
+  }
+}
+
+/** Writes the state file atomically: temporary file, fsync, rename. */
+export async function writeStateFile(path: string, states: object[]): Promise<void> {
+  const doc: StateFile = { format: STATE_FORMAT, version: 1, savedAt: new Date().toISOString(), states };
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fh = await open(tmp, "w", 0o644);
+  try {
+    await fh.writeFile(JSON.stringify(doc));
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+}
+
+async function openSinks(config: Config, log: Logger): Promise<Sink[]> {
+  const sinks: Sink[] = [];
+  try {
+    for (const o of config.outputs) sinks.push(await openSink(config, o, log));
+  } catch (err) {
+    await Promise.allSettled(sinks.map((s) => s.close()));
+    throw err;
+  }
+  return sinks;
+}
+
+async function openSink(config: Config, o: OutputConfig, log: Logger): Promise<Sink> {
+  try {
+    const def = findSink(o.uri);
+    return await def.create(o.uri, {
+      dataDir: config.dataDir,
+      logger: log.child({ sink: o.uri }),
+      options: o.options,
+    });
+  } catch (err) {
+    throw new ConfigError("--output", `cannot open output "${o.uri}": ${(err as Error).message}`);
+  }
+}
+
+function mergeExporters(workers: readonly WorkerStats[]): object[] {
+  const byIp = new Map<string, ExporterStats>();
+  for (const w of workers) {
+    for (const e of w.exporters) {
+      const m = byIp.get(e.exporter);
+      if (!m) {
+        byIp.set(e.exporter, { ...e, protocols: { ...e.protocols } });
+        continue;
+      }
+      m.datagrams += e.datagrams;
+      m.bytes += e.bytes;
+      m.flows += e.flows;
+      m.errors += e.errors;
+      if (e.lastSeenMs > m.lastSeenMs) {
+        m.lastSeenMs = e.lastSeenMs;
+        if (e.samplingRate) m.samplingRate = e.samplingRate;
+      }
+      for (const [p, n] of Object.entries(e.protocols)) {
+        const k = p as keyof ExporterStats["protocols"];
+        m.protocols[k] = (m.protocols[k] ?? 0) + (n ?? 0);
+      }
+    }
+  }
+  return [...byIp.values()]
+    .sort((a, b) => a.exporter.localeCompare(b.exporter))
+    .map((e) => ({
+      exporter: e.exporter,
+      packets: e.datagrams,
+      bytes: e.bytes,
+      flows: e.flows,
+      errors: e.errors,
+      sampling_rate: e.samplingRate,
+      last_seen: e.lastSeenMs ? new Date(e.lastSeenMs).toISOString() : null,
+      last_seen_ms: e.lastSeenMs,
+      protocols: e.protocols,
+    }));
+}
+
+/** The native UDP collector: workers, pipeline, sinks, ops server. */
+async function startNative(config: Config, log: Logger, opts: StartOptions): Promise<Collector> {
+  const started = Date.now();
+  let phase: Phase = "starting";
+  let udp: UdpInput | null = null;
+  const statePath = join(config.dataDir, STATE_FILE);
+
+  const sinks = await openSinks(config, log);
+  let metrics: CollectorMetrics | null = null;
+  const queueLog = log.child({ component: "queue" });
+  let lastDropLog = 0;
+  const queues = sinks.map(
+    (s) =>
+      new SinkQueue(s, config.queueSize, {
+        written: (b, sec) => metrics?.sinkWritten(b, sec),
+        dropped: (b, reason, err) => {
+          metrics?.sinkDropped(b, reason);
+          const now = Date.now();
+          if (now - lastDropLog > 5000) {
+            lastDropLog = now;
+            queueLog.error({ sink: b.sink, reason, records: b.records, err }, "batch dropped");
+          }
+        },
+      }),
+  );
+  const fanout = new Fanout(queues);
+
+  let kernelCache: { at: number; value: Map<number, KernelUdpCounters> } | null = null;
+  const kernel = async (): Promise<Map<number, KernelUdpCounters>> => {
+    if (kernelCache && Date.now() - kernelCache.at < 1000) return kernelCache.value;
+    const value = await readKernelUdpCounters((udp?.listeners ?? []).map((l) => l.port));
+    kernelCache = { at: Date.now(), value };
+    return value;
+  };
+  metrics = new CollectorMetrics(
+    {
+      queues: () => fanout.stats(),
+      listeners: () => udp?.listeners ?? [],
+      kernel,
+      workers: () => ({ configured: config.workers, listening: udp?.workersListening ?? 0 }),
+    },
+    version(),
+  );
+  const m = metrics;
+
+  const health = () =>
+    evaluateHealth({
+      phase,
+      workersConfigured: config.workers,
+      workersListening: udp?.workersListening ?? 0,
+      sinks: fanout.stats(),
+      nowMs: Date.now(),
+    });
+
+  const view: OpsView = {
+    health: () => {
+      const h = health();
+      return {
+        httpStatus: h.httpStatus,
+        body: {
+          status: h.status,
+          service: "clarion-collector",
+          backend_url: config.backendUrl,
+          mode: config.mode,
+          version: version(),
+          uptime_seconds: Math.round((Date.now() - started) / 1000),
+          reasons: h.reasons,
+          workers: { configured: config.workers, listening: udp?.workersListening ?? 0 },
+          listeners: (udp?.listeners ?? []).map((l) => ({
+            name: l.name,
+            address: l.address,
+            port: l.port,
+            roles: l.roles,
+            receive_buffer_bytes: l.receiveBufferBytes,
+            requested_buffer_bytes: l.requestedBufferBytes,
+          })),
+          sinks: fanout.stats().map((s) => ({ name: s.name, queue_batches: s.length, capacity: s.capacity })),
+        },
+      };
+    },
+    clarionMetrics: () => {
+      const t = m.totals;
+      const sinkStats = fanout.stats();
+      let sent = 0;
+      let dropped = 0;
+      let writeErrors = 0;
+      const sinksOut: Record<string, object> = {};
+      for (const s of sinkStats) {
+        sent += s.writtenRecords;
+        const d = s.droppedRecords.queue_full + s.droppedRecords.write_error + s.droppedRecords.closed;
+        dropped += d;
+        writeErrors += s.droppedBatches.write_error;
+        sinksOut[s.name] = {
+          sent: s.writtenRecords,
+          pending: s.pendingRecords,
+          queue_batches: s.length,
+          dropped: s.droppedRecords,
+        };
+      }
+      return {
+        total_received: t.df ?? 0,
+        total_sent: sent,
+        pending: m.batcherPending() + fanout.pendingRecords,
+        errors: (t.de ?? 0) + (t.ie ?? 0) + (t.en ?? 0) + writeErrors,
+        batch_size: config.batchSize,
+        batch_interval_seconds: config.batchInterval,
+        datagrams_received: t.rd ?? 0,
+        bytes_received: t.rb ?? 0,
+        decode_errors: t.de ?? 0,
+        dropped,
+        templates: m.workers.reduce((n, w) => n + w.templates, 0),
+        workers: config.workers,
+        uptime_seconds: Math.round((Date.now() - started) / 1000),
+        sinks: sinksOut,
+      };
+    },
+    prometheus: async () => ({ contentType: m.contentType, body: await m.prometheus() }),
+    templates: async () => {
+      const list = (udp ? await udp.templates() : []) as TemplateInfo[];
+      list.sort(
+        (a, b) =>
+          a.exporter.localeCompare(b.exporter) ||
+          a.port - b.port ||
+          a.version - b.version ||
+          a.domain - b.domain ||
+          a.id - b.id,
+      );
+      const iso = (ms: number): string | null => (ms ? new Date(ms).toISOString() : null);
+      return {
+        count: list.length,
+        templates: list.map((t) => ({
+          exporter: t.exporter,
+          port: t.port,
+          version: t.version === 10 ? "ipfix" : "netflow9",
+          domain: t.domain,
+          template_id: t.id,
+          options: t.options,
+          scope_count: t.scopeCount,
+          fields: t.fields,
+          learned: iso(t.learnedMs),
+          refreshed: iso(t.refreshedMs),
+          last_used: iso(t.lastUsedMs),
+        })),
+      };
+    },
+    exporters: () => ({ exporters: mergeExporters(m.workers) }),
+  };
+
+  let ops: OpsServer | null = null;
+  let stage = "--http-port";
+  try {
+    ops = await startOpsServer({ host: config.bindHost, port: config.httpPort, view });
+    log.info({ port: ops.port, host: config.bindHost }, "ops server listening");
+    stage = "--netflow-port/--ipfix-port/--sflow-port";
+    const state = await readStateFile(statePath, log);
+    if (state.length) log.info({ path: statePath, states: state.length }, "template state loaded");
+    udp = await UdpInput.start({
+      ports: [
+        { port: config.netflowPort, role: "netflow" },
+        { port: config.ipfixPort, role: "ipfix" },
+        { port: config.sflowPort, role: "sflow" },
+      ],
+      bindHost: config.bindHost,
+      workers: config.workers,
+      state,
+      logger: log.child({ component: "udp" }),
+      onBatch: (b) => fanout.offer(b),
+      onStats: (s) => m.workerStats(s),
+      worker: {
+        udpRcvbuf: config.udpRcvbuf,
+        outputs: config.outputs,
+        batchSize: config.batchSize,
+        batchIntervalMs: config.batchInterval * 1000,
+        decoder: {
+          templateTimeoutMs: config.templateTimeout * 1000,
+          switchIdFromIp: config.switchIdFromIp,
+          scaleBySampling: config.scaleBySampling,
+        },
+        logLevel: config.logLevel,
+        statsIntervalMs: opts.statsIntervalMs ?? 1000,
+        tickIntervalMs: 1000,
+      },
+    });
+  } catch (err) {
+    await ops?.close();
+    await fanout.close();
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === "ENOTFOUND" || e.code === "EAI_AGAIN" || e.code === "EADDRNOTAVAIL") {
+      throw new ConfigError("--bind-host", `cannot listen on "${config.bindHost}": ${e.message}`);
+    }
+    if (e.code === "EADDRINUSE" || e.code === "EACCES") {
+      throw new ConfigError(stage, `cannot listen on ${config.bindHost}: ${e.message}`);
+    }
+    throw err;
+  }
+  phase = "running";
+  const input = udp;
+  log.info(
+    {
+      workers: config.workers,
+      listeners: input.listeners.map((l) => `${l.address}:${l.port}`),
+      outputs: config.outputs.map((o) => o.uri),
+      receiveBufferBytes: input.listeners[0]?.receiveBufferBytes,
+    },
+    "collector listening",
+  );
+
+  let saving: Promise<void> | null = null;
+  const saveState = async (states?: object[]): Promise<void> => {
+    if (saving) await saving;
+    saving = (async () => {
+      const s = states ?? (await input.states());
+      if (s.length === 0) return;
+      try {
+        await writeStateFile(statePath, s);
+      } catch (err) {
+        log.error({ err, path: statePath }, "cannot write template state");
+      }
+    })();
+    try {
+      await saving;
+    } finally {
+      saving = null;
+    }
+  };
+  const stateTimer = setInterval(() => void saveState(), opts.stateSaveIntervalMs ?? 60_000);
+  stateTimer.unref();
+
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      phase = "stopping";
+      clearInterval(stateTimer);
+      log.info("stopping: closing listeners, flushing batches");
+      const finalStates = await input.stop();
+      const pending = fanout.pendingRecords;
+      log.info({ records: pending }, "draining sink queues");
+      const errors = await fanout.close();
+      for (const err of errors) log.error({ err }, "sink failed to flush or close");
+      await saveState(finalStates);
+      await ops?.close();
+      const t = fanout.stats();
+      log.info(
+        {
+          sent: Object.fromEntries(t.map((s) => [s.name, s.writtenRecords])),
+          dropped: t.map((s) => s.droppedRecords),
+        },
+        "stopped",
+      );
+    })();
+    return stopping;
+  };
+
+  return {
+    config,
+    httpPort: ops.port,
+    listeners: input.listeners,
+    saveState: () => saveState(),
+    reopen: async () => {
+      for (const s of sinks) {
+        try {
+          await s.reopen?.();
+        } catch (err) {
+          log.error({ err, sink: s.name }, "sink reopen failed");
+        }
+      }
+      log.info("sinks reopened");
+    },
+    stop,
+  };
+}
+
+/** The agent collector (edge-agent HTTP relay, port --agent-port). Not available yet. */
+async function startAgent(_config: Config, _log: Logger): Promise<Collector> {
+  throw new ConfigError("--mode", "the agent collector is not available yet; use --mode native");
+}
+
+/**
+ * Starts the components the mode asks for. Throws ConfigError for configuration that only proves bad
+ * at start (an output that cannot be opened, a port in use, mode agent).
+ */
+export async function startCollector(config: Config, opts: StartOptions = {}): Promise<Collector> {
+  const log = opts.logger ?? createLogger({ level: config.logLevel });
+  if (config.mode !== "native") {
+    // Check before starting anything so that nothing half-starts.
+    await startAgent(config, log);
+  }
+  const parts: Collector[] = [await startNative(config, log, opts)];
+  const [native] = parts as [Collector];
+  return {
+    config,
+    httpPort: native.httpPort,
+    listeners: native.listeners,
+    saveState: () => native.saveState(),
+    reopen: async () => {
+      await Promise.all(parts.map((p) => p.reopen()));
+    },
+    stop: async () => {
+      await Promise.all(parts.map((p) => p.stop()));
+    },
+  };
+}

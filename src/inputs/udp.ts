@@ -1,0 +1,411 @@
+/**
+ * The native UDP input, main-thread side: starts N receive workers (src/inputs/worker.ts), each binding
+ * its own SO_REUSEPORT socket on every listener port, so the kernel spreads exporters over workers by
+ * source address and port and one exporter's templates and data meet in one worker. Collects the workers'
+ * batches (handed to `onBatch`) and stats, answers template and state queries over all workers, restarts
+ * a worker that dies, and reads the kernel's drop counters for our sockets.
+ */
+import { createSocket, type Socket } from "node:dgram";
+import { lookup } from "node:dns/promises";
+import { readdir, readFile, readlink } from "node:fs/promises";
+import { isIP } from "node:net";
+import { Worker } from "node:worker_threads";
+import type { Logger } from "../core/log.ts";
+import type { EncodedBatch } from "../sinks/types.ts";
+import type {
+  ListenerSpec,
+  ListenerStatus,
+  MainToWorker,
+  WorkerInit,
+  WorkerStats,
+  WorkerToMain,
+} from "./worker.ts";
+
+export type { ListenerStatus, WorkerStats } from "./worker.ts";
+
+export interface UdpInputOptions {
+  /** Listener ports; duplicates are merged; 0 picks a free port (shared by all workers). */
+  ports: Array<{ port: number; role: string }>;
+  bindHost: string;
+  workers: number;
+  /** Everything a worker needs except its index, listeners, bind address and state. */
+  worker: Omit<WorkerInit, "kind" | "index" | "listeners" | "bindHost" | "state">;
+  state: object[];
+  logger: Logger;
+  onBatch(batch: EncodedBatch): void;
+  onStats?(stats: WorkerStats): void;
+  /** Restart a worker that exits unexpectedly (default true). */
+  restart?: boolean;
+}
+
+export interface ListenerInfo extends ListenerStatus {
+  roles: string[];
+  /** Requested SO_RCVBUF (0: system default). */
+  requestedBufferBytes: number;
+}
+
+interface Slot {
+  index: number;
+  worker: Worker | null;
+  listening: boolean;
+  stopping: boolean;
+  restarts: number[];
+  stats: WorkerStats | null;
+  /** Called when the worker reports "stopped" (every batch it posted has been handled). */
+  onStopped: (() => void) | null;
+}
+
+const WORKER_URL = new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url);
+
+/** Resolves BIND_HOST to an address (a host name is looked up once, at start). */
+export async function resolveBindHost(host: string): Promise<string> {
+  if (isIP(host)) return host;
+  const r = await lookup(host);
+  return r.address;
+}
+
+function probe(host: string): Promise<Socket> {
+  const s = createSocket({ type: host.includes(":") ? "udp6" : "udp4", reusePort: true, ipv6Only: false });
+  return new Promise((resolve, reject) => {
+    s.once("error", reject);
+    s.bind({ port: 0, address: host }, () => {
+      s.off("error", reject);
+      resolve(s);
+    });
+  });
+}
+
+export class UdpInput {
+  readonly #opts: UdpInputOptions;
+  readonly #log: Logger;
+  readonly #slots: Slot[] = [];
+  #specs: ListenerSpec[] = [];
+  #roles = new Map<string, string[]>();
+  #bindHost = "";
+  #listeners: ListenerInfo[] = [];
+  #nextId = 1;
+  #pending = new Map<number, { remaining: number; results: unknown[]; resolve(v: unknown[]): void }>();
+  #finalStates: object[] = [];
+  #stopping = false;
+
+  private constructor(opts: UdpInputOptions) {
+    this.#opts = opts;
+    this.#log = opts.logger;
+  }
+
+  /** Starts the workers and resolves once every worker listens on every port; rejects if one cannot. */
+  static async start(opts: UdpInputOptions): Promise<UdpInput> {
+    const input = new UdpInput(opts);
+    await input.#start();
+    return input;
+  }
+
+  get listeners(): readonly ListenerInfo[] {
+    return this.#listeners;
+  }
+
+  get workerCount(): number {
+    return this.#slots.length;
+  }
+
+  /** Workers currently alive and listening. */
+  get workersListening(): number {
+    return this.#slots.filter((s) => s.listening).length;
+  }
+
+  /** Latest stats of each worker (null until its first report). */
+  get workerStats(): Array<WorkerStats | null> {
+    return this.#slots.map((s) => s.stats);
+  }
+
+  async #start(): Promise<void> {
+    const o = this.#opts;
+    this.#bindHost = await resolveBindHost(o.bindHost);
+    const probes: Socket[] = [];
+    try {
+      const byPort = new Map<number, string[]>();
+      for (const { port, role } of o.ports) {
+        if (port === 0) {
+          const s = await probe(this.#bindHost);
+          probes.push(s);
+          byPort.set(s.address().port, [role]);
+        } else {
+          byPort.set(port, [...(byPort.get(port) ?? []), role]);
+        }
+      }
+      this.#specs = [...byPort.keys()].map((port) => ({ name: `udp:${port}`, port }));
+      this.#roles = new Map([...byPort].map(([port, roles]) => [`udp:${port}`, roles]));
+      for (let i = 0; i < o.workers; i++) {
+        this.#slots.push({
+          index: i,
+          worker: null,
+          listening: false,
+          stopping: false,
+          restarts: [],
+          stats: null,
+          onStopped: null,
+        });
+      }
+      const first = await Promise.allSettled(this.#slots.map((s) => this.#spawn(s)));
+      const failed = first.find((r) => r.status === "rejected");
+      if (failed) {
+        await this.stop();
+        throw (failed as PromiseRejectedResult).reason;
+      }
+      this.#listeners = (first[0] as PromiseFulfilledResult<ListenerStatus[]>).value.map((l) => ({
+        ...l,
+        roles: this.#roles.get(l.name) ?? [],
+        requestedBufferBytes: o.worker.udpRcvbuf,
+      }));
+      for (const l of this.#listeners) {
+        // Linux doubles the requested SO_RCVBUF for bookkeeping; a grant below the request means a cap.
+        if (o.worker.udpRcvbuf > 0 && l.receiveBufferBytes < o.worker.udpRcvbuf) {
+          this.#log.warn(
+            { listener: l.name, requested: o.worker.udpRcvbuf, granted: l.receiveBufferBytes },
+            "UDP receive buffer capped by the kernel (raise net.core.rmem_max)",
+          );
+        }
+      }
+    } finally {
+      for (const p of probes) p.close();
+    }
+  }
+
+  #spawn(slot: Slot): Promise<ListenerStatus[]> {
+    const o = this.#opts;
+    const init: WorkerInit = {
+      ...o.worker,
+      kind: "clarion-udp-worker",
+      index: slot.index,
+      listeners: this.#specs,
+      bindHost: this.#bindHost,
+      state: o.state,
+    };
+    const w = new Worker(WORKER_URL, { workerData: init, stderr: false, stdout: false });
+    slot.worker = w;
+    slot.listening = false;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      w.on("message", (m: WorkerToMain) => {
+        switch (m.t) {
+          case "listening":
+            slot.listening = true;
+            if (!settled) {
+              settled = true;
+              resolve(m.listeners);
+            }
+            break;
+          case "fatal": {
+            const err = Object.assign(new Error(`receive worker ${slot.index}: ${m.message}`), {
+              code: m.code,
+            });
+            this.#log.error({ worker: slot.index, code: m.code, msg: m.message }, "receive worker failed");
+            if (!settled) {
+              settled = true;
+              reject(err);
+            }
+            break;
+          }
+          case "batch":
+            o.onBatch(m.batch);
+            break;
+          case "stats":
+            slot.stats = m.stats;
+            o.onStats?.(m.stats);
+            break;
+          case "reply": {
+            const p = this.#pending.get(m.id);
+            if (p) {
+              p.results.push(m.data);
+              if (--p.remaining === 0) {
+                this.#pending.delete(m.id);
+                p.resolve(p.results);
+              }
+            }
+            break;
+          }
+          case "state":
+            if (m.state) this.#finalStates.push(m.state);
+            break;
+          case "stopped":
+            slot.listening = false;
+            slot.onStopped?.();
+            break;
+        }
+      });
+      w.on("error", (err) => {
+        this.#log.error({ err, worker: slot.index }, "receive worker crashed");
+        if (!settled) {
+          settled = true;
+          reject(err);
+        }
+      });
+      w.on("exit", (code) => {
+        slot.listening = false;
+        slot.worker = null;
+        if (!settled) {
+          settled = true;
+          reject(new Error(`receive worker ${slot.index} exited with code ${code} before listening`));
+          return;
+        }
+        if (slot.stopping || this.#stopping) return;
+        this.#log.error({ worker: slot.index, code }, "receive worker exited unexpectedly");
+        this.#restart(slot);
+      });
+    });
+  }
+
+  #restart(slot: Slot): void {
+    if (this.#opts.restart === false) return;
+    const now = Date.now();
+    slot.restarts = slot.restarts.filter((t) => now - t < 60_000);
+    if (slot.restarts.length >= 5) {
+      this.#log.error({ worker: slot.index }, "receive worker keeps failing; not restarting it");
+      return;
+    }
+    slot.restarts.push(now);
+    setTimeout(() => {
+      if (this.#stopping) return;
+      this.#spawn(slot).then(
+        () => this.#log.info({ worker: slot.index }, "receive worker restarted"),
+        (err: unknown) => this.#log.error({ err, worker: slot.index }, "receive worker restart failed"),
+      );
+    }, 1000).unref();
+  }
+
+  #ask(what: "templates" | "state", timeoutMs = 2000): Promise<unknown[]> {
+    const live = this.#slots.filter((s) => s.worker && s.listening);
+    if (live.length === 0) return Promise.resolve([]);
+    const id = this.#nextId++;
+    return new Promise((resolve) => {
+      const entry = { remaining: live.length, results: [] as unknown[], resolve };
+      this.#pending.set(id, entry);
+      for (const s of live) s.worker!.postMessage({ t: "request", id, what } satisfies MainToWorker);
+      setTimeout(() => {
+        if (this.#pending.delete(id)) resolve(entry.results);
+      }, timeoutMs).unref();
+    });
+  }
+
+  /** Every worker's templates, concatenated. */
+  async templates(): Promise<unknown[]> {
+    const lists = await this.#ask("templates");
+    return lists.flatMap((l) => (Array.isArray(l) ? l : []));
+  }
+
+  /** Every worker's decoder state (for the state file). */
+  async states(): Promise<object[]> {
+    const list = await this.#ask("state");
+    return list.filter((s): s is object => s !== null && typeof s === "object");
+  }
+
+  /**
+   * Stops receiving: every worker closes its sockets, flushes its batcher (the last batches reach
+   * `onBatch` before this resolves) and reports its final state, returned here.
+   */
+  async stop(timeoutMs = 10_000): Promise<object[]> {
+    this.#stopping = true;
+    this.#finalStates = [];
+    await Promise.all(
+      this.#slots.map(async (slot) => {
+        const w = slot.worker;
+        if (!w) return;
+        slot.stopping = true;
+        const exited = new Promise<void>((r) => w.once("exit", () => r()));
+        // "stopped" comes after the worker's last batches: once seen, all of them went to onBatch.
+        const stopped = new Promise<void>((r) => {
+          slot.onStopped = r;
+        });
+        w.postMessage({ t: "stop" } satisfies MainToWorker);
+        const timer = setTimeout(() => {
+          this.#log.error({ worker: slot.index }, "receive worker did not stop in time; terminating it");
+          void w.terminate();
+        }, timeoutMs);
+        await Promise.race([stopped, exited]);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+    return this.#finalStates;
+  }
+}
+
+/** One UDP socket's line in /proc/net/udp{,6}, as far as we use it. */
+export interface ProcUdpEntry {
+  port: number;
+  inode: number;
+  rxQueue: number;
+  drops: number;
+}
+
+/** Parses /proc/net/udp or /proc/net/udp6 text. */
+export function parseProcNetUdp(text: string): ProcUdpEntry[] {
+  const out: ProcUdpEntry[] = [];
+  for (const line of text.split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 13) continue;
+    const local = f[1]!;
+    const port = Number.parseInt(local.slice(local.lastIndexOf(":") + 1), 16);
+    const rx = f[4]!.split(":")[1] ?? "0";
+    out.push({ port, inode: Number(f[9]), rxQueue: Number.parseInt(rx, 16), drops: Number(f[12]) });
+  }
+  return out;
+}
+
+/** Inodes of the sockets this process holds open (workers are threads: same fd table). */
+async function ownSocketInodes(): Promise<Set<number>> {
+  const inodes = new Set<number>();
+  let fds: string[];
+  try {
+    fds = await readdir("/proc/self/fd");
+  } catch {
+    return inodes;
+  }
+  await Promise.all(
+    fds.map(async (fd) => {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(await readlink(`/proc/self/fd/${fd}`));
+        if (m) inodes.add(Number(m[1]));
+      } catch {
+        // closed meanwhile
+      }
+    }),
+  );
+  return inodes;
+}
+
+export interface KernelUdpCounters {
+  /** Datagrams the kernel dropped (receive buffer full...) summed over our sockets on that port. */
+  drops: number;
+  /** Bytes waiting in our sockets' receive queues. */
+  rxQueueBytes: number;
+}
+
+/**
+ * Kernel counters of our UDP sockets by local port (Linux; an empty map elsewhere). Sockets are ours when
+ * their inode is among this process's file descriptors; other processes' sockets on the port are ignored.
+ */
+export async function readKernelUdpCounters(
+  ports: readonly number[],
+): Promise<Map<number, KernelUdpCounters>> {
+  const result = new Map<number, KernelUdpCounters>();
+  const wanted = new Set(ports);
+  const inodes = await ownSocketInodes();
+  for (const file of ["/proc/net/udp", "/proc/net/udp6"]) {
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch {
+      continue;
+    }
+    for (const e of parseProcNetUdp(text)) {
+      if (!wanted.has(e.port)) continue;
+      if (inodes.size > 0 && !inodes.has(e.inode)) continue;
+      const c = result.get(e.port) ?? { drops: 0, rxQueueBytes: 0 };
+      c.drops += e.drops;
+      c.rxQueueBytes += e.rxQueue;
+      result.set(e.port, c);
+    }
+  }
+  return result;
+}

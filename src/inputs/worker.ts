@@ -1,0 +1,320 @@
+/**
+ * A receive worker (worker_threads). Each worker owns one SO_REUSEPORT socket per listener port, a
+ * FlowDecoder (so the exporters the kernel hashes to it keep their templates here), one shared batcher,
+ * and one encoder per configured output. Encoded batches go to the main thread with their bytes
+ * transferred, never copied when avoidable. The socket callback never awaits.
+ *
+ * Protocol with the main thread (src/inputs/udp.ts):
+ *   main → worker: { t: "request", id, what: "templates" | "state" } | { t: "stop" }
+ *   worker → main: listening | fatal | batch | stats | reply | state | stopped (in that order at shutdown:
+ *   last batches, last stats, state, stopped)
+ */
+import { createSocket, type Socket } from "node:dgram";
+import { isMainThread, isMarkedAsUntransferable, parentPort, workerData } from "node:worker_threads";
+import type { OutputConfig } from "../config/options.ts";
+import { normalizeAddress } from "../core/datagram.ts";
+import { DecodeError } from "../core/errors.ts";
+import type { FlowRecord, RecordHandler } from "../core/flow.ts";
+import { createLogger, type LogLevel, RateLimitedLogger } from "../core/log.ts";
+import { Batcher } from "../pipeline/batcher.ts";
+import type { DecoderOptions, DecoderStats, ExporterStats } from "../protocols/decoder.ts";
+import { FlowDecoder } from "../protocols/decoder.ts";
+import { findSink } from "../sinks/index.ts";
+import type { EncodedBatch, SinkEncoder } from "../sinks/types.ts";
+
+export interface ListenerSpec {
+  /** e.g. "udp:2055" */
+  name: string;
+  port: number;
+}
+
+export interface WorkerInit {
+  kind: "clarion-udp-worker";
+  index: number;
+  listeners: ListenerSpec[];
+  /** Resolved IP address to bind. */
+  bindHost: string;
+  udpRcvbuf: number;
+  outputs: OutputConfig[];
+  batchSize: number;
+  batchIntervalMs: number;
+  decoder: Partial<DecoderOptions>;
+  logLevel: LogLevel;
+  /** Saved decoder states (one per worker of the previous run); every worker loads them all. */
+  state: object[];
+  statsIntervalMs: number;
+  tickIntervalMs: number;
+}
+
+export interface ListenerStatus {
+  name: string;
+  port: number;
+  address: string;
+  family: "IPv4" | "IPv6";
+  /** SO_RCVBUF as granted by the kernel (Linux reports twice the requested value). */
+  receiveBufferBytes: number;
+}
+
+export interface ReceiveCount {
+  listener: string;
+  exporter: string;
+  datagrams: number;
+  bytes: number;
+}
+
+export interface WorkerStats {
+  worker: number;
+  decoder: DecoderStats;
+  exporters: ExporterStats[];
+  templates: number;
+  receive: ReceiveCount[];
+  /** Records handed to the encoders. */
+  recordsBatched: number;
+  /** Records sitting in the batcher. */
+  recordsPending: number;
+  batchesPosted: number;
+  /** Encoder failures (a batch lost for one sink), by sink. */
+  encodeErrors: Record<string, number>;
+  /** Exceptions other than DecodeError escaping the decoder or its tick (bugs). */
+  internalErrors: number;
+  socketErrors: number;
+}
+
+export type WorkerToMain =
+  | { t: "listening"; worker: number; listeners: ListenerStatus[] }
+  | { t: "fatal"; worker: number; message: string; code: string }
+  | { t: "batch"; batch: EncodedBatch }
+  | { t: "stats"; stats: WorkerStats }
+  | { t: "reply"; id: number; data: unknown }
+  | { t: "state"; state: object | null }
+  | { t: "stopped"; worker: number };
+
+export type MainToWorker = { t: "request"; id: number; what: "templates" | "state" } | { t: "stop" };
+
+/** Exporters beyond this many get the label "other" in the receive counts (bounded memory and labels). */
+const MAX_EXPORTERS = 10_000;
+
+function transferables(batch: EncodedBatch): ArrayBuffer[] {
+  const list: ArrayBuffer[] = [];
+  for (const p of batch.parts) {
+    const buf = p.data.buffer;
+    // Only whole, transferable ArrayBuffers: a view into Node's Buffer pool must be copied instead.
+    if (
+      buf instanceof ArrayBuffer &&
+      p.data.byteOffset === 0 &&
+      p.data.byteLength === buf.byteLength &&
+      !isMarkedAsUntransferable(buf) &&
+      !list.includes(buf)
+    ) {
+      list.push(buf);
+    }
+  }
+  return list;
+}
+
+function bindSocket(init: WorkerInit, l: ListenerSpec): Promise<Socket> {
+  const v6 = init.bindHost.includes(":");
+  const sock = createSocket({
+    type: v6 ? "udp6" : "udp4",
+    reusePort: true,
+    ipv6Only: false,
+    ...(init.udpRcvbuf > 0 ? { recvBufferSize: init.udpRcvbuf } : {}),
+  });
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => {
+      sock.close();
+      reject(err);
+    };
+    sock.once("error", onError);
+    sock.bind({ port: l.port, address: init.bindHost }, () => {
+      sock.off("error", onError);
+      resolve(sock);
+    });
+  });
+}
+
+export async function runWorker(init: WorkerInit): Promise<void> {
+  const port = parentPort;
+  if (!port) throw new Error("runWorker must run in a worker thread");
+  const post = (m: WorkerToMain, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
+  const log = createLogger({ level: init.logLevel, bindings: { worker: init.index } });
+  const limited = new RateLimitedLogger(log);
+
+  const decoder = new FlowDecoder(init.decoder);
+  for (const s of init.state) {
+    try {
+      decoder.loadState(s);
+    } catch (err) {
+      log.warn({ err }, "ignoring unreadable saved template state");
+    }
+  }
+
+  const encoders: Array<{ name: string; enc: SinkEncoder }> = init.outputs.map((o) => {
+    const def = findSink(o.uri);
+    return { name: o.uri, enc: def.createEncoder(o.uri, o.options) };
+  });
+
+  let recordsBatched = 0;
+  let batchesPosted = 0;
+  let internalErrors = 0;
+  let socketErrors = 0;
+  const encodeErrors: Record<string, number> = {};
+  const receive = new Map<string, ReceiveCount>();
+
+  const batcher = new Batcher<FlowRecord>({
+    size: init.batchSize,
+    intervalMs: init.batchIntervalMs,
+    onBatch: (records) => {
+      recordsBatched += records.length;
+      for (const { name, enc } of encoders) {
+        let batch: EncodedBatch;
+        try {
+          batch = enc.encode(records);
+        } catch (err) {
+          encodeErrors[name] = (encodeErrors[name] ?? 0) + 1;
+          limited.error(
+            `encode:${name}`,
+            { err, sink: name, records: records.length },
+            "encoder failed; batch lost for this sink",
+          );
+          continue;
+        }
+        batchesPosted++;
+        post({ t: "batch", batch }, transferables(batch));
+      }
+    },
+  });
+
+  const handler: RecordHandler = { flow: (r) => batcher.add(r) };
+
+  const onMessage = (listener: string) => (msg: Buffer, rinfo: { address: string; port: number }) => {
+    const exporter = normalizeAddress(rinfo.address);
+    const key = `${listener}|${exporter}`;
+    let c = receive.get(key);
+    if (!c) {
+      if (receive.size >= MAX_EXPORTERS) {
+        const other = `${listener}|other`;
+        c = receive.get(other) ?? { listener, exporter: "other", datagrams: 0, bytes: 0 };
+        receive.set(other, c);
+      } else {
+        c = { listener, exporter, datagrams: 0, bytes: 0 };
+        receive.set(key, c);
+      }
+    }
+    c.datagrams++;
+    c.bytes += msg.length;
+    try {
+      decoder.decode(
+        { payload: msg, exporter, port: rinfo.port, receivedAtMs: Date.now(), listener },
+        handler,
+      );
+    } catch (err) {
+      if (err instanceof DecodeError) {
+        limited.warn(
+          `decode:${err.code}`,
+          { code: err.code, exporter, protocol: err.protocol, msg: err.message },
+          "malformed datagram",
+        );
+      } else {
+        internalErrors++;
+        limited.error("decode:internal", { err, exporter, listener }, "decoder failure (bug)");
+      }
+    }
+  };
+
+  const sockets: Socket[] = [];
+  const statuses: ListenerStatus[] = [];
+  try {
+    for (const l of init.listeners) {
+      const s = await bindSocket(init, l);
+      sockets.push(s);
+      const addr = s.address();
+      statuses.push({
+        name: l.name,
+        port: addr.port,
+        address: addr.address,
+        family: addr.family === "IPv6" ? "IPv6" : "IPv4",
+        receiveBufferBytes: s.getRecvBufferSize(),
+      });
+      s.on("message", onMessage(l.name));
+      s.on("error", (err) => {
+        socketErrors++;
+        limited.error(`socket:${l.name}`, { err, listener: l.name }, "socket error");
+      });
+    }
+  } catch (err) {
+    for (const s of sockets) s.close();
+    const e = err as NodeJS.ErrnoException;
+    post({ t: "fatal", worker: init.index, message: e.message, code: e.code ?? "" });
+    port.close();
+    return;
+  }
+  post({ t: "listening", worker: init.index, listeners: statuses });
+
+  const stats = (): WorkerStats => ({
+    worker: init.index,
+    decoder: decoder.stats,
+    exporters: decoder.exporters(),
+    templates: decoder.templates().length,
+    receive: [...receive.values()],
+    recordsBatched,
+    recordsPending: batcher.length,
+    batchesPosted,
+    encodeErrors: { ...encodeErrors },
+    internalErrors,
+    socketErrors,
+  });
+  const safeTick = (): void => {
+    try {
+      decoder.tick(Date.now(), handler);
+    } catch (err) {
+      internalErrors++;
+      limited.error("tick", { err }, "decoder tick failed");
+    }
+  };
+  const tickTimer = setInterval(safeTick, init.tickIntervalMs);
+  const statsTimer = setInterval(() => post({ t: "stats", stats: stats() }), init.statsIntervalMs);
+
+  port.on("message", (m: MainToWorker) => {
+    if (m.t === "request") {
+      let data: unknown = null;
+      try {
+        data = m.what === "templates" ? decoder.templates() : decoder.saveState();
+      } catch (err) {
+        limited.error(`request:${m.what}`, { err }, "request failed");
+      }
+      post({ t: "reply", id: m.id, data });
+    } else if (m.t === "stop") {
+      clearInterval(tickTimer);
+      clearInterval(statsTimer);
+      void Promise.all(sockets.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => {
+        safeTick();
+        batcher.close();
+        post({ t: "stats", stats: stats() });
+        let state: object | null = null;
+        try {
+          state = decoder.saveState();
+        } catch (err) {
+          log.error({ err }, "cannot save template state");
+        }
+        post({ t: "state", state });
+        post({ t: "stopped", worker: init.index });
+        port.close();
+      });
+    }
+  });
+}
+
+const init = workerData as WorkerInit | undefined;
+if (!isMainThread && init?.kind === "clarion-udp-worker") {
+  runWorker(init).catch((err: unknown) => {
+    const e = err as Error;
+    parentPort?.postMessage({
+      t: "fatal",
+      worker: init.index,
+      message: e.message,
+      code: "",
+    } satisfies WorkerToMain);
+    parentPort?.close();
+  });
+}

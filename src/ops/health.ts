@@ -1,0 +1,45 @@
+/**
+ * /health (DESIGN §5): `status` is "starting" (503) until every worker listens on every port, "ok" when
+ * all is well, "degraded" (200) when a worker is down or a sink dropped data recently or its queue is
+ * nearly full, and "degraded" with 503 while shutting down.
+ */
+import type { SinkQueueStats } from "../pipeline/queue.ts";
+
+export type HealthStatus = "ok" | "starting" | "degraded";
+export type Phase = "starting" | "running" | "stopping";
+
+export interface HealthInputs {
+  phase: Phase;
+  workersConfigured: number;
+  workersListening: number;
+  sinks: readonly SinkQueueStats[];
+  nowMs: number;
+  /** A sink that dropped within this window makes the service degraded. */
+  recentMs?: number;
+}
+
+export interface HealthVerdict {
+  status: HealthStatus;
+  httpStatus: 200 | 503;
+  reasons: string[];
+}
+
+export function evaluateHealth(i: HealthInputs): HealthVerdict {
+  if (i.phase === "starting")
+    return { status: "starting", httpStatus: 503, reasons: ["listeners not ready"] };
+  if (i.phase === "stopping") return { status: "degraded", httpStatus: 503, reasons: ["shutting down"] };
+  const reasons: string[] = [];
+  if (i.workersListening < i.workersConfigured) {
+    reasons.push(
+      `${i.workersConfigured - i.workersListening} of ${i.workersConfigured} receive workers down`,
+    );
+  }
+  const recent = i.recentMs ?? 60_000;
+  for (const s of i.sinks) {
+    if (s.lastDropMs > 0 && i.nowMs - s.lastDropMs < recent)
+      reasons.push(`sink ${s.name} dropped data recently`);
+    else if (s.length >= s.capacity * 0.8) reasons.push(`sink ${s.name} queue nearly full`);
+  }
+  if (i.workersListening === 0) return { status: "degraded", httpStatus: 503, reasons };
+  return { status: reasons.length ? "degraded" : "ok", httpStatus: 200, reasons };
+}

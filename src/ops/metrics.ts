@@ -1,0 +1,329 @@
+/**
+ * Metrics (DESIGN §5, Akvorado's "everything that moves gets a counter"): one prom-client registry fed
+ * from the workers' periodic stats (cumulative per worker, turned into counter increments here) and from
+ * the sink queues' events. Names: clarion_collector_…, counters end in _total, units spelled out; the
+ * exporter is the only high-cardinality label.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { DECODE_ERROR_CODES } from "../core/errors.ts";
+import type { KernelUdpCounters, ListenerInfo, WorkerStats } from "../inputs/udp.ts";
+import type { DropReason, SinkQueueStats } from "../pipeline/queue.ts";
+import type { EncodedBatch } from "../sinks/types.ts";
+
+const P = "clarion_collector_";
+
+export interface MetricsSources {
+  queues(): SinkQueueStats[];
+  listeners(): readonly ListenerInfo[];
+  kernel(): Promise<Map<number, KernelUdpCounters>>;
+  workers(): { configured: number; listening: number };
+}
+
+type Labels = Record<string, string>;
+
+export class CollectorMetrics {
+  readonly registry = new Registry();
+  readonly #last = new Map<string, number>();
+  /** Monotonic sums of the worker-fed counters by short name (rd, rb, df, de...), for the JSON view. */
+  readonly totals: Record<string, number> = {};
+  readonly #sources: MetricsSources;
+
+  readonly receivedDatagrams: Counter<"listener" | "exporter">;
+  readonly receivedBytes: Counter<"listener" | "exporter">;
+  readonly decodedDatagrams: Counter<"protocol">;
+  readonly decodedFlows: Counter<"exporter">;
+  readonly exporterErrors: Counter<"exporter">;
+  readonly optionsRecords: Counter;
+  readonly decodeErrors: Counter<"code">;
+  readonly templatesLearned: Counter;
+  readonly templatesWithdrawn: Counter;
+  readonly templatesExpired: Counter;
+  readonly heldSets: Counter;
+  readonly heldDecoded: Counter;
+  readonly missingTemplateDrops: Counter;
+  readonly internalErrors: Counter;
+  readonly encodeErrors: Counter<"sink">;
+  readonly templates: Gauge;
+  readonly batchedRecords: Counter;
+  readonly sinkWrittenRecords: Counter<"sink">;
+  readonly sinkWrittenBatches: Counter<"sink">;
+  readonly sinkDroppedRecords: Counter<"sink" | "reason">;
+  readonly sinkDroppedBatches: Counter<"sink" | "reason">;
+  readonly sinkWriteDuration: Histogram<"sink">;
+  readonly sinkRecordLatency: Histogram<"sink">;
+
+  /** Latest stats per worker index (for the JSON view and gauges). */
+  readonly #workerStats = new Map<number, WorkerStats>();
+
+  constructor(sources: MetricsSources, version: string) {
+    this.#sources = sources;
+    const r = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: P });
+    const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
+      new Counter<L>({ name: P + name, help, labelNames, registers: r });
+
+    new Gauge({
+      name: `${P}build_info`,
+      help: "Build information (always 1).",
+      labelNames: ["version"],
+      registers: r,
+    }).set({ version }, 1);
+    this.receivedDatagrams = counter("received_datagrams_total", "UDP datagrams received.", [
+      "listener",
+      "exporter",
+    ]);
+    this.receivedBytes = counter("received_bytes_total", "UDP payload bytes received.", [
+      "listener",
+      "exporter",
+    ]);
+    this.decodedDatagrams = counter("decoded_datagrams_total", "Datagrams by detected protocol.", [
+      "protocol",
+    ]);
+    this.decodedFlows = counter("decoded_flows_total", "Flow records decoded.", ["exporter"]);
+    this.exporterErrors = counter("exporter_decode_errors_total", "Malformed datagrams per exporter.", [
+      "exporter",
+    ]);
+    this.optionsRecords = counter("options_records_total", "NetFlow v9/IPFIX options data records decoded.");
+    this.decodeErrors = counter("decode_errors_total", "Malformed datagrams by error code.", ["code"]);
+    for (const code of DECODE_ERROR_CODES) this.decodeErrors.inc({ code }, 0);
+    this.templatesLearned = counter(
+      "templates_learned_total",
+      "Templates learned or refreshed with a change.",
+    );
+    this.templatesWithdrawn = counter("templates_withdrawn_total", "IPFIX template withdrawals applied.");
+    this.templatesExpired = counter(
+      "templates_expired_total",
+      "Templates expired (neither refreshed nor used).",
+    );
+    this.heldSets = counter("held_sets_total", "Data sets held because their template had not arrived yet.");
+    this.heldDecoded = counter(
+      "held_sets_decoded_total",
+      "Held data sets decoded once their template arrived.",
+    );
+    this.missingTemplateDrops = counter(
+      "missing_template_drops_total",
+      "Data sets dropped because their template never arrived (hold expired or full).",
+    );
+    this.internalErrors = counter("internal_errors_total", "Unexpected failures in the receive path (bugs).");
+    this.encodeErrors = counter("encode_errors_total", "Batches an encoder failed on, by sink.", ["sink"]);
+    this.batchedRecords = counter("batched_records_total", "Flow records handed to the sink encoders.");
+    this.templates = new Gauge({
+      name: `${P}templates`,
+      help: "Active templates over all workers.",
+      registers: r,
+    });
+    this.sinkWrittenRecords = counter("sink_written_records_total", "Flow records written by each sink.", [
+      "sink",
+    ]);
+    this.sinkWrittenBatches = counter("sink_written_batches_total", "Batches written by each sink.", [
+      "sink",
+    ]);
+    this.sinkDroppedRecords = counter(
+      "sink_dropped_records_total",
+      "Flow records dropped, by sink and reason.",
+      ["sink", "reason"],
+    );
+    this.sinkDroppedBatches = counter("sink_dropped_batches_total", "Batches dropped, by sink and reason.", [
+      "sink",
+      "reason",
+    ]);
+    this.sinkWriteDuration = new Histogram({
+      name: `${P}sink_write_duration_seconds`,
+      help: "Time a sink took to write one batch.",
+      labelNames: ["sink"],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: r,
+    });
+    this.sinkRecordLatency = new Histogram({
+      name: `${P}sink_delivery_latency_seconds`,
+      help: "Age of a batch's oldest record when its sink finished writing it.",
+      labelNames: ["sink"],
+      buckets: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900],
+      registers: r,
+    });
+
+    const self = this;
+    new Gauge({
+      name: `${P}sink_queue_batches`,
+      help: "Batches waiting in each sink's queue.",
+      labelNames: ["sink"],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const q of self.#sources.queues()) this.set({ sink: q.name }, q.length);
+      },
+    });
+    new Gauge({
+      name: `${P}sink_queue_capacity_batches`,
+      help: "Batches each sink's queue holds before dropping.",
+      labelNames: ["sink"],
+      registers: r,
+      collect() {
+        for (const q of self.#sources.queues()) this.set({ sink: q.name }, q.capacity);
+      },
+    });
+    new Gauge({
+      name: `${P}sink_queue_records`,
+      help: "Flow records waiting in (or being written from) each sink's queue.",
+      labelNames: ["sink"],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const q of self.#sources.queues()) this.set({ sink: q.name }, q.pendingRecords);
+      },
+    });
+    new Gauge({
+      name: `${P}batcher_records`,
+      help: "Flow records waiting in the workers' batchers.",
+      registers: r,
+      collect() {
+        this.set(self.batcherPending());
+      },
+    });
+    new Gauge({
+      name: `${P}udp_receive_buffer_bytes`,
+      help: "SO_RCVBUF granted by the kernel per socket (Linux reports double the requested size).",
+      labelNames: ["listener"],
+      registers: r,
+      collect() {
+        for (const l of self.#sources.listeners()) this.set({ listener: l.name }, l.receiveBufferBytes);
+      },
+    });
+    new Gauge({
+      name: `${P}udp_receive_buffer_requested_bytes`,
+      help: "SO_RCVBUF requested (UDP_RCVBUF; 0 is the system default).",
+      labelNames: ["listener"],
+      registers: r,
+      collect() {
+        for (const l of self.#sources.listeners()) this.set({ listener: l.name }, l.requestedBufferBytes);
+      },
+    });
+    const kernel = async (pick: (c: KernelUdpCounters) => number, g: Gauge<"listener">): Promise<void> => {
+      const counters = await self.#sources.kernel();
+      for (const l of self.#sources.listeners()) {
+        const c = counters.get(l.port);
+        if (c) g.set({ listener: l.name }, pick(c));
+      }
+    };
+    new Gauge({
+      name: `${P}udp_kernel_drops`,
+      help: "Datagrams the kernel dropped before the collector read them (drops of /proc/net/udp{,6}), summed over our sockets.",
+      labelNames: ["listener"],
+      registers: r,
+      async collect() {
+        await kernel((c) => c.drops, this);
+      },
+    });
+    new Gauge({
+      name: `${P}udp_receive_queue_bytes`,
+      help: "Bytes waiting in our sockets' kernel receive queues.",
+      labelNames: ["listener"],
+      registers: r,
+      async collect() {
+        await kernel((c) => c.rxQueueBytes, this);
+      },
+    });
+    new Gauge({
+      name: `${P}workers`,
+      help: "Receive workers configured.",
+      registers: r,
+      collect() {
+        this.set(self.#sources.workers().configured);
+      },
+    });
+    new Gauge({
+      name: `${P}workers_listening`,
+      help: "Receive workers alive and listening.",
+      registers: r,
+      collect() {
+        this.set(self.#sources.workers().listening);
+      },
+    });
+  }
+
+  /** Increments `c` by how much a worker's cumulative `value` grew since its last report. */
+  #sync(name: string, c: Counter<string>, worker: number, labels: Labels, value: number): void {
+    const key = `${name}|${worker}|${Object.values(labels).join("|")}`;
+    const last = this.#last.get(key) ?? 0;
+    const delta = value >= last ? value - last : value; // a restarted worker starts again from 0
+    this.#last.set(key, value);
+    if (delta > 0) {
+      c.inc(labels, delta);
+      this.totals[name] = (this.totals[name] ?? 0) + delta;
+    }
+  }
+
+  /** Folds one worker's periodic, cumulative stats into the counters. */
+  workerStats(s: WorkerStats): void {
+    const prev = this.#workerStats.get(s.worker);
+    if (prev && s.decoder.datagrams < prev.decoder.datagrams) {
+      // restarted worker: forget its old cumulative values
+      for (const k of [...this.#last.keys()]) if (k.split("|")[1] === String(s.worker)) this.#last.delete(k);
+    }
+    this.#workerStats.set(s.worker, s);
+    const w = s.worker;
+    for (const rc of s.receive) {
+      const l = { listener: rc.listener, exporter: rc.exporter };
+      this.#sync("rd", this.receivedDatagrams, w, l, rc.datagrams);
+      this.#sync("rb", this.receivedBytes, w, l, rc.bytes);
+    }
+    const d = s.decoder;
+    for (const [protocol, n] of Object.entries(d.byProtocol))
+      this.#sync("dp", this.decodedDatagrams, w, { protocol }, n);
+    for (const e of s.exporters) {
+      this.#sync("df", this.decodedFlows, w, { exporter: e.exporter }, e.flows);
+      this.#sync("ee", this.exporterErrors, w, { exporter: e.exporter }, e.errors);
+    }
+    for (const [code, n] of Object.entries(d.errors))
+      this.#sync("de", this.decodeErrors, w, { code }, n ?? 0);
+    this.#sync("or", this.optionsRecords, w, {}, d.optionsRecords);
+    this.#sync("tl", this.templatesLearned, w, {}, d.templatesLearned);
+    this.#sync("tw", this.templatesWithdrawn, w, {}, d.templatesWithdrawn);
+    this.#sync("te", this.templatesExpired, w, {}, d.templatesExpired);
+    this.#sync("hs", this.heldSets, w, {}, d.heldSets);
+    this.#sync("hd", this.heldDecoded, w, {}, d.heldDecoded);
+    this.#sync("mt", this.missingTemplateDrops, w, {}, d.missingTemplateDrops);
+    this.#sync("ie", this.internalErrors, w, {}, s.internalErrors);
+    this.#sync("br", this.batchedRecords, w, {}, s.recordsBatched);
+    for (const [sink, n] of Object.entries(s.encodeErrors))
+      this.#sync("en", this.encodeErrors, w, { sink }, n);
+    let templates = 0;
+    for (const ws of this.#workerStats.values()) templates += ws.templates;
+    this.templates.set(templates);
+  }
+
+  sinkWritten(batch: EncodedBatch, seconds: number): void {
+    const l = { sink: batch.sink };
+    this.sinkWrittenRecords.inc(l, batch.records);
+    this.sinkWrittenBatches.inc(l);
+    this.sinkWriteDuration.observe(l, seconds);
+    if (batch.oldestMs > 0)
+      this.sinkRecordLatency.observe(l, Math.max(0, (Date.now() - batch.oldestMs) / 1000));
+  }
+
+  sinkDropped(batch: EncodedBatch, reason: DropReason): void {
+    const l = { sink: batch.sink, reason };
+    this.sinkDroppedRecords.inc(l, batch.records);
+    this.sinkDroppedBatches.inc(l);
+  }
+
+  /** Latest stats per worker. */
+  get workers(): readonly WorkerStats[] {
+    return [...this.#workerStats.values()];
+  }
+
+  batcherPending(): number {
+    let n = 0;
+    for (const s of this.#workerStats.values()) n += s.recordsPending;
+    return n;
+  }
+
+  /** Prometheus text exposition. */
+  async prometheus(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * The ops HTTP server (fastify): /health, /metrics (Clarion JSON for plain clients, Prometheus text when
+ * the client asks for it, as Prometheus does with its Accept header), /templates and /exporters.
+ */
+import { fastify } from "fastify";
+
+export interface OpsView {
+  health(): { httpStatus: number; body: object };
+  clarionMetrics(): object;
+  prometheus(): Promise<{ contentType: string; body: string }>;
+  templates(): Promise<object>;
+  exporters(): object;
+}
+
+export interface OpsServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+interface MediaRange {
+  type: string;
+  q: number;
+}
+
+function parseAccept(accept: string): MediaRange[] {
+  return accept.split(",").flatMap((part) => {
+    const [type, ...params] = part.split(";").map((s) => s.trim().toLowerCase());
+    if (!type) return [];
+    let q = 1;
+    for (const p of params) {
+      const m = /^q=([0-9.]+)$/.exec(p);
+      if (m) q = Number(m[1]);
+    }
+    return [{ type, q: Number.isFinite(q) ? q : 0 }];
+  });
+}
+
+/**
+ * True when the client asks for the Prometheus text format: it names text/plain or
+ * application/openmetrics-text (as Prometheus's scrape Accept header does) with a q at least that of
+ * application/json. Plain clients (curl's * / *, browsers' text/html, application/json) get JSON.
+ */
+export function wantsPrometheus(accept: string | undefined, format?: string): boolean {
+  if (format === "prometheus" || format === "text") return true;
+  if (format === "json") return false;
+  if (!accept) return false;
+  let prom = 0;
+  let json = 0;
+  for (const r of parseAccept(accept)) {
+    if (r.type === "text/plain" || r.type === "application/openmetrics-text") prom = Math.max(prom, r.q);
+    else if (r.type === "application/json") json = Math.max(json, r.q);
+  }
+  return prom > 0 && prom >= json;
+}
+
+export async function startOpsServer(opts: {
+  host: string;
+  port: number;
+  view: OpsView;
+}): Promise<OpsServer> {
+  const app = fastify({ logger: false });
+  const { view } = opts;
+  app.get("/health", async (_req, reply) => {
+    const h = view.health();
+    return reply.code(h.httpStatus).header("cache-control", "no-store").send(h.body);
+  });
+  app.get<{ Querystring: { format?: string } }>("/metrics", async (req, reply) => {
+    reply.header("cache-control", "no-store").header("vary", "Accept");
+    if (wantsPrometheus(req.headers.accept, req.query.format)) {
+      const m = await view.prometheus();
+      return reply.type(m.contentType).send(m.body);
+    }
+    return reply.send(view.clarionMetrics());
+  });
+  app.get("/templates", async (_req, reply) =>
+    reply.header("cache-control", "no-store").send(await view.templates()),
+  );
+  app.get("/exporters", async (_req, reply) =>
+    reply.header("cache-control", "no-store").send(view.exporters()),
+  );
+  app.get("/", async () => ({
+    service: "clarion-collector",
+    endpoints: ["/health", "/metrics", "/templates", "/exporters"],
+  }));
+  await app.listen({ host: opts.host, port: opts.port });
+  const addr = app.server.address();
+  const port = typeof addr === "object" && addr ? addr.port : opts.port;
+  return {
+    port,
+    close: () => app.close(),
+  };
+}

@@ -1,0 +1,111 @@
+/**
+ * One HTTP POST with the classification the delivery loop needs (src/pipeline/delivery.ts), over a
+ * keep-alive connection pool (node:http/https Agent, one per sink).
+ *
+ * 2xx → ok; 413 → too_large; 408, 429, 5xx → retry (429 and 503 with their Retry-After; 429 does not
+ * count toward the breaker); other statuses → reject (dead letter); network errors → retry; the overall
+ * `timeoutMs` → retry with an unknown outcome (the destination may have processed it).
+ * The response body is read (up to 4 KiB kept for the dead-letter file) so the socket goes back to the pool.
+ */
+import { Agent as HttpAgent, request as httpRequest, type OutgoingHttpHeaders } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { parseRetryAfter, type SendOutcome } from "./delivery.ts";
+
+export interface PostOptions {
+  url: URL;
+  headers: OutgoingHttpHeaders;
+  body: Uint8Array;
+  timeoutMs: number;
+  agent: HttpAgent;
+  signal: AbortSignal;
+}
+
+/** A keep-alive pool for a URL's protocol. */
+export function createAgent(url: URL, maxSockets: number): HttpAgent {
+  const opts = {
+    keepAlive: true,
+    keepAliveMsecs: 1000,
+    maxSockets,
+    maxFreeSockets: maxSockets,
+    scheduling: "fifo" as const,
+  };
+  return url.protocol === "https:" ? new HttpsAgent(opts) : new HttpAgent(opts);
+}
+
+const KEEP = 4096;
+
+export function post(opts: PostOptions): Promise<SendOutcome> {
+  return new Promise<SendOutcome>((resolve) => {
+    let done = false;
+    let sent = false;
+    const finish = (o: SendOutcome): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      opts.signal.removeEventListener("abort", onAbort);
+      resolve(o);
+    };
+    const fn = opts.url.protocol === "https:" ? httpsRequest : httpRequest;
+    const req = fn(opts.url, {
+      method: "POST",
+      agent: opts.agent,
+      headers: { ...opts.headers, "content-length": opts.body.byteLength },
+    });
+    const timer = setTimeout(() => {
+      req.destroy();
+      finish({
+        kind: "retry",
+        status: 0,
+        reason: `timeout after ${opts.timeoutMs} ms`,
+        breaker: true,
+        unknown: true,
+      });
+    }, opts.timeoutMs);
+    const onAbort = (): void => {
+      req.destroy();
+      finish({ kind: "retry", status: 0, reason: "aborted", breaker: false, unknown: true });
+    };
+    opts.signal.addEventListener("abort", onAbort, { once: true });
+    req.on("error", (err: NodeJS.ErrnoException) => {
+      finish({
+        kind: "retry",
+        status: 0,
+        reason: err.code ?? err.message,
+        breaker: true,
+        unknown: sent && err.code !== "ECONNREFUSED",
+      });
+    });
+    req.on("finish", () => {
+      sent = true;
+    });
+    req.on("response", (res) => {
+      const status = res.statusCode ?? 0;
+      const chunks: Buffer[] = [];
+      let kept = 0;
+      res.on("data", (c: Buffer) => {
+        if (kept < KEEP) {
+          chunks.push(c);
+          kept += c.length;
+        }
+      });
+      res.on("error", () => {});
+      res.on("end", () => {
+        const body = Buffer.concat(chunks).subarray(0, KEEP).toString("utf8");
+        if (status >= 200 && status < 300) finish({ kind: "ok", status });
+        else if (status === 413) finish({ kind: "too_large", status, body });
+        else if (status === 429 || status === 408 || status >= 500) {
+          const ra = res.headers["retry-after"];
+          finish({
+            kind: "retry",
+            status,
+            reason: `HTTP ${status}`,
+            breaker: status !== 429,
+            unknown: status === 504,
+            retryAfterMs: parseRetryAfter(Array.isArray(ra) ? ra[0] : ra),
+          });
+        } else finish({ kind: "reject", status, body });
+      });
+    });
+    req.end(opts.body);
+  });
+}

@@ -1,0 +1,259 @@
+/**
+ * `jsonl:-` (stdout) and `jsonl:PATH` (append to a file): GoFlow2 JSON lines (src/encode/goflow2.ts).
+ *
+ * - The encoder runs in the receive workers and hands over one buffer of newline-terminated lines per batch.
+ * - The file is opened for appending at creation (parent directories created); an unwritable path fails
+ *   creation with an Error naming it. `reopen()` (SIGHUP) closes and reopens the same path, for logrotate.
+ * - Writes are serialized; a file write is awaited before the next, stdout waits for 'drain' when its
+ *   buffer is full (backpressure reaches the pipeline's queue, never the receive path).
+ * - A closed stdout pipe (EPIPE, e.g. `| head`) never crashes the process: it is logged once, later
+ *   batches are dropped and counted (`stats.dropped`).
+ * - flush() waits until everything accepted reached the file (fdatasync) or the pipe; close() flushes too.
+ * No options are read.
+ */
+import { createWriteStream } from "node:fs";
+import { type FileHandle, mkdir, open } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import type { Writable } from "node:stream";
+import { ConfigError } from "../core/errors.ts";
+import type { FlowRecord } from "../core/flow.ts";
+import { encodeGoflow2Lines } from "../encode/goflow2.ts";
+import type { EncodedBatch, Sink, SinkContext, SinkDefinition, SinkEncoder } from "./types.ts";
+
+/** What a `jsonl:` URI names: standard output or a file path. */
+export type JsonlTarget = { kind: "stdout" } | { kind: "file"; path: string };
+
+export function parseJsonlUri(uri: string): JsonlTarget {
+  if (!uri.startsWith("jsonl:")) throw new ConfigError("sink", `not a jsonl: URI: ${uri}`);
+  let rest = uri.slice("jsonl:".length);
+  if (rest.startsWith("//")) rest = rest.slice(2);
+  if (rest === "") throw new ConfigError("sink", `${uri}: give a path, or "-" for standard output`);
+  if (rest === "-") return { kind: "stdout" };
+  return { kind: "file", path: rest };
+}
+
+/** GoFlow2 lines, one part per batch (also usable by other line-oriented sinks). */
+export function createGoflow2LinesEncoder(sinkName: string): SinkEncoder {
+  return {
+    encode(records: readonly FlowRecord[]): EncodedBatch {
+      let oldestMs = records.length > 0 ? records[0]!.time_received_ms : 0;
+      for (let i = 1; i < records.length; i++) {
+        const t = records[i]!.time_received_ms;
+        if (t < oldestMs) oldestMs = t;
+      }
+      return {
+        sink: sinkName,
+        records: records.length,
+        parts:
+          records.length > 0 ? [{ key: "", records: records.length, data: encodeGoflow2Lines(records) }] : [],
+        oldestMs,
+      };
+    },
+  };
+}
+
+export interface JsonlStats {
+  /** Records and bytes written. */
+  records: number;
+  bytes: number;
+  /** Records dropped because stdout was closed (EPIPE). */
+  dropped: number;
+  /** Write errors (each rejected a batch). */
+  errors: number;
+}
+
+type Logger = SinkContext["logger"];
+
+/** Writes encoded batches to a stream (stdout) or an append-mode file. */
+export class JsonlSink implements Sink {
+  readonly name: string;
+  readonly stats: JsonlStats = { records: 0, bytes: 0, dropped: 0, errors: 0 };
+  #logger: Logger;
+  #path: string | null;
+  #file: FileHandle | null;
+  #stream: Writable | null;
+  #broken = false;
+  #chain: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  private constructor(
+    name: string,
+    logger: Logger,
+    path: string | null,
+    file: FileHandle | null,
+    stream: Writable | null,
+  ) {
+    this.name = name;
+    this.#logger = logger;
+    this.#path = path;
+    this.#file = file;
+    this.#stream = stream;
+    if (stream !== null) stream.on("error", (err: NodeJS.ErrnoException) => this.#onStreamError(err));
+  }
+
+  /** A sink appending to `path` (parent directories created). Rejects, naming the path, when unwritable. */
+  static async openFile(name: string, path: string, logger: Logger): Promise<JsonlSink> {
+    return new JsonlSink(name, logger, path, await openAppend(path), null);
+  }
+
+  /** A sink writing to a stream (standard output, or any Writable in tests). */
+  static fromStream(name: string, stream: Writable, logger: Logger): JsonlSink {
+    return new JsonlSink(name, logger, null, null, stream);
+  }
+
+  /** True once the output pipe was found closed; later batches are dropped and counted. */
+  get broken(): boolean {
+    return this.#broken;
+  }
+
+  write(batch: EncodedBatch): Promise<void> {
+    return this.#enqueue(() => this.#write(batch));
+  }
+
+  flush(): Promise<void> {
+    return this.#enqueue(() => this.#flush());
+  }
+
+  reopen(): Promise<void> {
+    return this.#enqueue(async () => {
+      if (this.#path === null || this.#closed) return;
+      const old = this.#file;
+      this.#file = null;
+      if (old !== null) await old.close().catch(() => {});
+      try {
+        this.#file = await openAppend(this.#path);
+      } catch (err) {
+        // Writes retry the open; until then they reject (and the pipeline spools).
+        this.#logger.error({ sink: this.name, err }, "jsonl: reopen failed");
+        throw err;
+      }
+    });
+  }
+
+  close(): Promise<void> {
+    return this.#enqueue(async () => {
+      if (this.#closed) return;
+      await this.#flush();
+      this.#closed = true;
+      if (this.#file !== null) {
+        await this.#file.close();
+        this.#file = null;
+      }
+    });
+  }
+
+  #enqueue(task: () => Promise<void>): Promise<void> {
+    const run = this.#chain.then(task);
+    this.#chain = run.catch(() => {});
+    return run;
+  }
+
+  async #write(batch: EncodedBatch): Promise<void> {
+    if (this.#closed) throw new Error(`${this.name}: write after close`);
+    if (this.#stream !== null) {
+      await this.#writeStream(this.#stream, batch);
+      return;
+    }
+    try {
+      if (this.#file === null) this.#file = await openAppend(this.#path!);
+      for (const part of batch.parts) {
+        let off = 0;
+        while (off < part.data.length) {
+          const { bytesWritten } = await this.#file.write(part.data, off, part.data.length - off, null);
+          off += bytesWritten;
+        }
+        this.stats.bytes += part.data.length;
+      }
+      this.stats.records += batch.records;
+    } catch (err) {
+      this.stats.errors++;
+      throw err;
+    }
+  }
+
+  async #writeStream(stream: Writable, batch: EncodedBatch): Promise<void> {
+    for (const part of batch.parts) {
+      if (this.#broken || stream.destroyed) {
+        this.#markBroken(null);
+        this.stats.dropped += part.records;
+        continue;
+      }
+      const ok = stream.write(part.data);
+      this.stats.bytes += part.data.length;
+      this.stats.records += part.records;
+      if (!ok) await waitDrain(stream);
+    }
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#stream !== null) {
+      const stream = this.#stream;
+      if (this.#broken || stream.destroyed) return;
+      // The callback of an empty write runs once everything written before it was handed to the OS.
+      await new Promise<void>((resolve) => stream.write(new Uint8Array(0), () => resolve()));
+      return;
+    }
+    if (this.#file !== null) await this.#file.datasync();
+  }
+
+  #onStreamError(err: NodeJS.ErrnoException): void {
+    if (err.code === "EPIPE" || err.code === "ERR_STREAM_DESTROYED" || err.code === "ECONNRESET") {
+      this.#markBroken(err);
+      return;
+    }
+    this.stats.errors++;
+    this.#markBroken(err);
+  }
+
+  #markBroken(err: NodeJS.ErrnoException | null): void {
+    if (this.#broken) return;
+    this.#broken = true;
+    this.#logger.error(
+      { sink: this.name, code: err?.code ?? "CLOSED", err: err?.message },
+      "jsonl: output closed (broken pipe); further flows to it are dropped",
+    );
+  }
+}
+
+function waitDrain(stream: Writable): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      stream.off("drain", done);
+      stream.off("close", done);
+      stream.off("error", done);
+      resolve();
+    };
+    stream.on("drain", done);
+    stream.on("close", done);
+    stream.on("error", done);
+  });
+}
+
+async function openAppend(path: string): Promise<FileHandle> {
+  try {
+    await mkdir(dirname(path), { recursive: true });
+    return await open(path, "a");
+  } catch (err) {
+    throw new Error(`jsonl sink: cannot open ${path} for appending: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+/** Standard output as an async stream (libuv writes, so a slow reader applies backpressure, not a block). */
+function stdoutStream(): Writable {
+  return createWriteStream("", { fd: 1, autoClose: false });
+}
+
+export const jsonlSink: SinkDefinition = {
+  schemes: ["jsonl"],
+  createEncoder(uri: string): SinkEncoder {
+    parseJsonlUri(uri);
+    return createGoflow2LinesEncoder(uri);
+  },
+  async create(uri: string, ctx: SinkContext): Promise<Sink> {
+    const target = parseJsonlUri(uri);
+    if (target.kind === "stdout") return JsonlSink.fromStream(uri, stdoutStream(), ctx.logger);
+    return JsonlSink.openFile(uri, resolve(target.path), ctx.logger);
+  },
+};

@@ -1,0 +1,245 @@
+/**
+ * The service in-process: startCollector → datagrams → stop(); the template state file carries NetFlow v9
+ * templates across a restart so data decodes at once.
+ */
+import assert from "node:assert/strict";
+import { createSocket, type Socket } from "node:dgram";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { pino } from "pino";
+import { readStateFile, STATE_FILE, startCollector, writeStateFile } from "../src/app.ts";
+import { loadConfig } from "../src/config/index.ts";
+import { createLogger } from "../src/core/log.ts";
+
+const log = createLogger({ level: "silent" });
+let dir = "";
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), "clarion-app-"));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** NetFlow v9: header (20 bytes), then a template FlowSet (id 0) and/or a data FlowSet (id 256). */
+function netflowV9(seq: number, withTemplate: boolean, srcPorts: number[]): Buffer {
+  const fields: Array<[number, number]> = [
+    [8, 4], // IPV4_SRC_ADDR
+    [12, 4], // IPV4_DST_ADDR
+    [7, 2], // L4_SRC_PORT
+    [11, 2], // L4_DST_PORT
+    [4, 1], // PROTOCOL
+    [1, 4], // IN_BYTES
+    [2, 4], // IN_PKTS
+  ];
+  const parts: Buffer[] = [];
+  let count = 0;
+  if (withTemplate) {
+    const t = Buffer.alloc(8 + fields.length * 4);
+    t.writeUInt16BE(0, 0);
+    t.writeUInt16BE(t.length, 2);
+    t.writeUInt16BE(256, 4);
+    t.writeUInt16BE(fields.length, 6);
+    fields.forEach(([type, len], i) => {
+      t.writeUInt16BE(type, 8 + i * 4);
+      t.writeUInt16BE(len, 10 + i * 4);
+    });
+    parts.push(t);
+    count++;
+  }
+  if (srcPorts.length) {
+    const recLen = 21;
+    const body = 4 + recLen * srcPorts.length;
+    const d = Buffer.alloc(body + ((4 - (body % 4)) % 4));
+    d.writeUInt16BE(256, 0);
+    d.writeUInt16BE(d.length, 2);
+    srcPorts.forEach((p, i) => {
+      const o = 4 + i * recLen;
+      d.writeUInt32BE(0xc0a80001, o);
+      d.writeUInt32BE(0xc0a80002, o + 4);
+      d.writeUInt16BE(p, o + 8);
+      d.writeUInt16BE(53, o + 10);
+      d[o + 12] = 17;
+      d.writeUInt32BE(100, o + 13);
+      d.writeUInt32BE(1, o + 17);
+    });
+    parts.push(d);
+    count += srcPorts.length;
+  }
+  const h = Buffer.alloc(20);
+  const now = Date.now();
+  h.writeUInt16BE(9, 0);
+  h.writeUInt16BE(count, 2);
+  h.writeUInt32BE(1_000_000, 4);
+  h.writeUInt32BE(Math.floor(now / 1000), 8);
+  h.writeUInt32BE(seq, 12);
+  h.writeUInt32BE(7, 16); // source id
+  return Buffer.concat([h, ...parts]);
+}
+
+function send(sock: Socket, msg: Buffer, port: number): Promise<void> {
+  return new Promise((resolve, reject) =>
+    sock.send(msg, port, "127.0.0.1", (e) => (e ? reject(e) : resolve())),
+  );
+}
+
+function lines(path: string): Array<Record<string, unknown>> {
+  let text = "";
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    return [];
+  }
+  return text
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+describe("state file", () => {
+  it("round-trips and ignores foreign or broken files", async () => {
+    const p = join(dir, "s.json");
+    await writeStateFile(p, [{ a: 1 }, { b: 2 }]);
+    assert.deepEqual(await readStateFile(p, log), [{ a: 1 }, { b: 2 }]);
+    writeFileSync(p, "{broken");
+    assert.deepEqual(await readStateFile(p, log), []);
+    writeFileSync(p, JSON.stringify({ format: "other", states: [{}] }));
+    assert.deepEqual(await readStateFile(p, log), []);
+    assert.deepEqual(await readStateFile(join(dir, "missing.json"), log), []);
+  });
+});
+
+describe("startCollector in-process", () => {
+  it("warns when the kernel caps UDP_RCVBUF and reports the size granted", async () => {
+    const warnings: Array<Record<string, unknown>> = [];
+    const logger = pino(
+      { level: "warn" },
+      {
+        write: (line: string) => {
+          warnings.push(JSON.parse(line) as Record<string, unknown>);
+        },
+      },
+    );
+    const cfg = loadConfig(
+      [
+        "--bind-host",
+        "127.0.0.1",
+        "--netflow-port",
+        "0",
+        "--ipfix-port",
+        "0",
+        "--sflow-port",
+        "0",
+        "--http-port",
+        "0",
+        "--workers",
+        "1",
+        "--data-dir",
+        join(dir, "data-rcvbuf"),
+        "--output",
+        "jsonl:-",
+      ],
+      { UDP_RCVBUF: "1G" },
+    );
+    const c = await startCollector(cfg, { logger });
+    try {
+      const granted = c.listeners[0]!.receiveBufferBytes;
+      assert.ok(granted > 0);
+      const health = (await (await fetch(`http://127.0.0.1:${c.httpPort}/health`)).json()) as {
+        listeners: Array<{ receive_buffer_bytes: number; requested_buffer_bytes: number }>;
+      };
+      assert.equal(health.listeners[0]!.receive_buffer_bytes, granted);
+      assert.equal(health.listeners[0]!.requested_buffer_bytes, 1024 ** 3);
+      if (granted < 1024 ** 3) {
+        assert.ok(
+          warnings.some((w) => String(w.msg).includes("capped")),
+          JSON.stringify(warnings),
+        );
+      }
+    } finally {
+      await c.stop();
+    }
+  });
+
+  it("decodes NetFlow v9, serves /templates, and restores templates after a restart", async () => {
+    const out = join(dir, "v9.jsonl");
+    const argv = [
+      "--bind-host",
+      "127.0.0.1",
+      "--netflow-port",
+      "0",
+      "--ipfix-port",
+      "0",
+      "--sflow-port",
+      "0",
+      "--http-port",
+      "0",
+      "--workers",
+      "2",
+      "--batch-interval",
+      "600",
+      "--data-dir",
+      join(dir, "data"),
+      "--output",
+      `jsonl:${out}`,
+    ];
+    const client = createSocket("udp4");
+    await new Promise<void>((r) => client.bind(0, "127.0.0.1", () => r()));
+    try {
+      const c1 = await startCollector(loadConfig(argv, {}), { logger: log });
+      try {
+        await send(client, netflowV9(1, true, [1, 2, 3]), c1.listeners[0]!.port);
+        let templates: { count: number; templates: Array<Record<string, unknown>> } = {
+          count: 0,
+          templates: [],
+        };
+        for (let i = 0; i < 100 && templates.count === 0; i++) {
+          await sleep(50);
+          templates = (await (
+            await fetch(`http://127.0.0.1:${c1.httpPort}/templates`)
+          ).json()) as typeof templates;
+        }
+        assert.equal(templates.count, 1);
+        const t = templates.templates[0]!;
+        assert.equal(t.exporter, "127.0.0.1");
+        assert.equal(t.version, "netflow9");
+        assert.equal(t.domain, 7);
+        assert.equal(t.template_id, 256);
+        assert.equal((t.fields as unknown[]).length, 7);
+        assert.ok(typeof t.learned === "string" && typeof t.last_used === "string");
+      } finally {
+        await c1.stop();
+      }
+      assert.deepEqual(
+        lines(out).map((r) => r.src_port),
+        [1, 2, 3],
+      );
+      const state = JSON.parse(readFileSync(join(dir, "data", STATE_FILE), "utf8")) as { states: unknown[] };
+      assert.equal(state.states.length, 2);
+
+      // Restart: data without a template decodes at once from the same exporter session.
+      const c2 = await startCollector(loadConfig(argv, {}), { logger: log });
+      try {
+        await send(client, netflowV9(2, false, [4, 5]), c2.listeners[0]!.port);
+        let received = 0;
+        for (let i = 0; i < 100 && received < 2; i++) {
+          await sleep(50);
+          const m = (await (await fetch(`http://127.0.0.1:${c2.httpPort}/metrics`)).json()) as {
+            total_received: number;
+          };
+          received = m.total_received;
+        }
+        assert.equal(received, 2);
+      } finally {
+        await c2.stop();
+      }
+      assert.deepEqual(
+        lines(out).map((r) => r.src_port),
+        [1, 2, 3, 4, 5],
+      );
+    } finally {
+      client.close();
+    }
+  });
+});

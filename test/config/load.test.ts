@@ -1,0 +1,327 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { HelpRequested, loadConfig } from "../../src/config/index.ts";
+import { ConfigError } from "../../src/core/errors.ts";
+
+const NODE = process.execPath;
+const CLI = new URL("../../src/cli.ts", import.meta.url).pathname;
+
+let dir = "";
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), "clarion-config-"));
+});
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** loadConfig with a data dir under the test directory unless the caller sets one. */
+function load(argv: string[], env: Record<string, string> = {}) {
+  return loadConfig(argv, env, { cwd: dir });
+}
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${err}`);
+    return err;
+  }
+  assert.fail("expected a ConfigError");
+}
+
+describe("loadConfig defaults", () => {
+  it("uses the Clarion defaults", () => {
+    const c = load([]);
+    assert.equal(c.mode, "native");
+    assert.equal(c.netflowPort, 2055);
+    assert.equal(c.ipfixPort, 4739);
+    assert.equal(c.sflowPort, 6343);
+    assert.equal(c.agentPort, 8080);
+    assert.equal(c.httpPort, 8081);
+    assert.equal(c.batchSize, 1000);
+    assert.equal(c.batchInterval, 5.0);
+    assert.equal(c.bindHost, "0.0.0.0");
+    assert.equal(c.switchIdFromIp, true);
+    assert.equal(c.udpRcvbuf, 0);
+    assert.equal(c.retryAttempts, 3);
+    assert.equal(c.retryBackoff, 1.5);
+    assert.equal(c.backendUrl, "http://localhost:8000");
+    assert.equal(c.logLevel, "info");
+    assert.ok(c.workers >= 1);
+    assert.equal(c.dataDir, join(dir, "data"));
+    assert.deepEqual(c.outputs, [
+      {
+        uri: `sqlite:${join(dir, "data", "flows.db")}`,
+        options: { retryAttempts: 3, retryBackoff: 1.5, switchIdFromIp: true },
+      },
+    ]);
+    assert.equal(c.configFile, "");
+  });
+});
+
+describe("loadConfig precedence", () => {
+  it("CLI beats env beats file beats default", () => {
+    const file = join(dir, "prec.yaml");
+    writeFileSync(file, "netflow_port: 3001\nipfix_port: 3002\nsflow_port: 3003\nbatch-size: 7\n");
+    const c = load(["--config", file, "--netflow-port", "1001"], {
+      CLARION_COLLECTOR_NETFLOW_PORT: "2001",
+      CLARION_COLLECTOR_IPFIX_PORT: "2002",
+    });
+    assert.equal(c.netflowPort, 1001); // CLI
+    assert.equal(c.ipfixPort, 2002); // env
+    assert.equal(c.sflowPort, 3003); // file
+    assert.equal(c.batchSize, 7); // file, kebab-case key
+    assert.equal(c.httpPort, 8081); // default
+    assert.equal(c.configFile, file);
+  });
+
+  it("reads the config file named by CLARION_COLLECTOR_CONFIG, JSON too", () => {
+    const file = join(dir, "c.json");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        batch_interval: 0.5,
+        outputs: ["jsonl:-", { uri: "jsonl:out/x.jsonl", note: "kept", retryAttempts: 9 }],
+      }),
+    );
+    const c = load([], { CLARION_COLLECTOR_CONFIG: file });
+    assert.equal(c.batchInterval, 0.5);
+    const shared = { retryAttempts: 3, retryBackoff: 1.5, switchIdFromIp: true };
+    assert.deepEqual(c.outputs, [
+      { uri: "jsonl:-", options: shared },
+      { uri: "jsonl:out/x.jsonl", options: { ...shared, note: "kept", retryAttempts: 9 } },
+    ]);
+  });
+
+  it("takes the plain BIND_HOST/UDP_RCVBUF/SWITCH_ID_FROM_IP variables, prefixed ones first", () => {
+    const c = load([], {
+      BIND_HOST: "::",
+      UDP_RCVBUF: "8M",
+      SWITCH_ID_FROM_IP: "false",
+      RETRY_ATTEMPTS: "5",
+    });
+    assert.equal(c.bindHost, "::");
+    assert.equal(c.udpRcvbuf, 8 * 1024 * 1024);
+    assert.equal(c.switchIdFromIp, false);
+    assert.equal(c.retryAttempts, 5);
+    const d = load([], { BIND_HOST: "::", CLARION_COLLECTOR_BIND_HOST: "127.0.0.1" });
+    assert.equal(d.bindHost, "127.0.0.1");
+  });
+
+  it("parses repeatable --output and comma-separated CLARION_COLLECTOR_OUTPUTS", () => {
+    const c = load(["--output", "jsonl:-", "--output", "sqlite:db/f.db"]);
+    assert.deepEqual(
+      c.outputs.map((o) => o.uri),
+      ["jsonl:-", "sqlite:db/f.db"],
+    );
+    const e = load([], { CLARION_COLLECTOR_OUTPUTS: "jsonl:-, sqlite:db/g.db" });
+    assert.deepEqual(
+      e.outputs.map((o) => o.uri),
+      ["jsonl:-", "sqlite:db/g.db"],
+    );
+  });
+
+  it("handles boolean flags both ways, log level aliases and --workers auto", () => {
+    assert.equal(load(["--no-switch-id-from-ip"]).switchIdFromIp, false);
+    assert.equal(load(["--switch-id-from-ip", "false"]).switchIdFromIp, false);
+    assert.equal(load(["--scale-by-sampling"]).scaleBySampling, true);
+    assert.equal(load(["--log-level", "WARNING"]).logLevel, "warn");
+    assert.ok(load(["--workers", "auto"]).workers >= 1);
+    assert.equal(load(["--native-http-port", "9999"]).httpPort, 9999);
+  });
+
+  it("default output follows --data-dir", () => {
+    const c = load(["--data-dir", "elsewhere"]);
+    assert.equal(c.dataDir, join(dir, "elsewhere"));
+    assert.deepEqual(c.outputs[0]?.uri, `sqlite:${join(dir, "elsewhere", "flows.db")}`);
+  });
+});
+
+describe("loadConfig bad values name the key and the value", () => {
+  const cases: Array<[string, string[], Record<string, string>, string, string]> = [
+    ["port out of range (CLI)", ["--netflow-port", "70000"], {}, "--netflow-port", "70000"],
+    [
+      "port out of range (env)",
+      [],
+      { CLARION_COLLECTOR_IPFIX_PORT: "70000" },
+      "CLARION_COLLECTOR_IPFIX_PORT",
+      "70000",
+    ],
+    ["negative port", ["--sflow-port", "-1"], {}, "--sflow-port", "-1"],
+    ["unparsable number", ["--batch-size", "x"], {}, "--batch-size", "x"],
+    ["trailing garbage", ["--batch-size", "12abc"], {}, "--batch-size", "12abc"],
+    ["zero batch size", ["--batch-size", "0"], {}, "--batch-size", "0"],
+    [
+      "bad interval",
+      [],
+      { CLARION_COLLECTOR_BATCH_INTERVAL: "soon" },
+      "CLARION_COLLECTOR_BATCH_INTERVAL",
+      "soon",
+    ],
+    ["bad mode", ["--mode", "hybrid"], {}, "--mode", "hybrid"],
+    ["bad log level", ["--log-level", "loud"], {}, "--log-level", "loud"],
+    ["bad boolean", [], { SWITCH_ID_FROM_IP: "maybe" }, "SWITCH_ID_FROM_IP", "maybe"],
+    ["bad rcvbuf", ["--udp-rcvbuf", "lots"], {}, "--udp-rcvbuf", "lots"],
+    ["bad workers", ["--workers", "0"], {}, "--workers", "0"],
+    ["bad backend url", ["--backend-url", "ftp://x"], {}, "--backend-url", "ftp://x"],
+    ["bad bind host", ["--bind-host", "not a host"], {}, "--bind-host", "not a host"],
+    ["unknown output scheme", ["--output", "foo:bar"], {}, "--output", "foo:bar"],
+    ["output without scheme", ["--output", "flows.db"], {}, "--output", "flows.db"],
+    [
+      "unknown output scheme (env)",
+      [],
+      { CLARION_COLLECTOR_OUTPUTS: "jsonl:-,kafkaa:x" },
+      "CLARION_COLLECTOR_OUTPUTS",
+      "kafkaa:x",
+    ],
+  ];
+  for (const [name, argv, env, key, value] of cases) {
+    it(name, () => {
+      const err = configError(() => load(argv, env));
+      assert.equal(err.key, key);
+      assert.match(err.message, new RegExp(`^${key.replace(/[-]/g, "\\-")}: `));
+      assert.ok(err.message.includes(value), `message should include the value: ${err.message}`);
+    });
+  }
+
+  it("a bad file value names the file key and the file", () => {
+    const file = join(dir, "bad.yaml");
+    writeFileSync(file, "netflow_port: 70000\n");
+    const err = configError(() => load(["--config", file]));
+    assert.equal(err.key, `netflow_port (in ${file})`);
+    assert.ok(err.message.includes("70000"));
+  });
+
+  it("an unknown file key is refused", () => {
+    const file = join(dir, "typo.yaml");
+    writeFileSync(file, "netflow_prot: 2055\n");
+    const err = configError(() => load(["--config", file]));
+    assert.match(err.key, /^netflow_prot/);
+  });
+
+  it("a missing or unparsable config file is refused", () => {
+    assert.equal(configError(() => load(["--config", join(dir, "nope.yaml")])).key, "--config");
+    const file = join(dir, "broken.json");
+    writeFileSync(file, "{ not json");
+    assert.equal(
+      configError(() => load([], { CLARION_COLLECTOR_CONFIG: file })).key,
+      "CLARION_COLLECTOR_CONFIG",
+    );
+  });
+
+  it("an unwritable data dir is refused", {
+    skip: process.getuid?.() === 0 ? "root can write anywhere" : false,
+  }, () => {
+    const ro = join(dir, "ro");
+    mkdirSync(ro);
+    chmodSync(ro, 0o500);
+    const err = configError(() => load(["--data-dir", join(ro, "data")]));
+    assert.equal(err.key, "--data-dir");
+    assert.ok(err.message.includes(join(ro, "data")));
+  });
+
+  it("a data dir that is a file is refused", () => {
+    const f = join(dir, "afile");
+    writeFileSync(f, "");
+    const err = configError(() => load(["--data-dir", f]));
+    assert.equal(err.key, "--data-dir");
+    assert.ok(err.message.includes(f));
+  });
+
+  it("an unknown flag is refused", () => {
+    assert.equal(configError(() => load(["--netflow-prot", "1"])).key, "--netflow-prot");
+  });
+
+  it("--help documents every flag and variable", () => {
+    let text = "";
+    try {
+      load(["--help"]);
+    } catch (err) {
+      assert.ok(err instanceof HelpRequested);
+      text = err.text;
+    }
+    for (const s of [
+      "--mode",
+      "--backend-url",
+      "--netflow-port",
+      "--ipfix-port",
+      "--sflow-port",
+      "--agent-port",
+      "--http-port",
+      "--bind-host",
+      "--log-level",
+      "--batch-size",
+      "--batch-interval",
+      "--switch-id-from-ip",
+      "--udp-rcvbuf",
+      "--retry-attempts",
+      "--retry-backoff",
+      "--workers",
+      "--output",
+      "--data-dir",
+      "--config",
+      "CLARION_COLLECTOR_OUTPUTS",
+      "BIND_HOST",
+      "UDP_RCVBUF",
+    ]) {
+      assert.ok(text.includes(s), `help mentions ${s}`);
+    }
+  });
+});
+
+describe("CLI exit codes", () => {
+  const run = (args: string[], env: Record<string, string> = {}) =>
+    spawnSync(NODE, [CLI, ...args], {
+      cwd: dir,
+      env: {
+        PATH: process.env.PATH ?? "",
+        ...(process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {}),
+        ...env,
+      },
+      encoding: "utf8",
+      timeout: 20_000,
+    });
+
+  it("exits 2 naming the flag and value for a port out of range", () => {
+    const r = run(["--netflow-port", "70000"]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--netflow-port.*70000/);
+  });
+
+  it("exits 2 for an unknown output scheme", () => {
+    const r = run(["--output", "foo:bar"]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--output.*foo:bar/);
+  });
+
+  it("exits 2 for an unparsable number in a variable", () => {
+    const r = run([], { CLARION_COLLECTOR_BATCH_SIZE: "x" });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /CLARION_COLLECTOR_BATCH_SIZE.*"x"/);
+  });
+
+  it("exits 2 for an unwritable data dir", () => {
+    const f = join(dir, "blocker");
+    writeFileSync(f, "");
+    const r = run(["--data-dir", join(f, "sub")]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--data-dir/);
+    assert.ok(r.stderr.includes(join(f, "sub")));
+  });
+
+  it("--mode agent says it is not available and exits non-zero", () => {
+    const r = run(["--mode", "agent"]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /agent collector is not available yet/);
+  });
+
+  it("--help prints to stdout and exits 0", () => {
+    const r = run(["--help"]);
+    assert.equal(r.status, 0);
+    assert.match(r.stdout, /--netflow-port/);
+  });
+});

@@ -1,0 +1,351 @@
+/**
+ * End to end: the real CLI as a child process on free ports, NetFlow v5 datagrams built here, both a
+ * jsonl and a sqlite output; the ops endpoints; SIGTERM with a batch pending loses nothing; --workers 2.
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { createSocket, type Socket } from "node:dgram";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { after, describe, it } from "node:test";
+import parsePrometheusTextFormat from "parse-prometheus-text-format";
+
+const NODE = process.execPath;
+const CLI = new URL("../../src/cli.ts", import.meta.url).pathname;
+
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+after(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** NetFlow v5: 24-byte header, 48-byte records. Record i gets src port `base + i` so each is identifiable. */
+function netflowV5(seq: number, base: number, count: number): Buffer {
+  const b = Buffer.alloc(24 + 48 * count);
+  const now = Date.now();
+  b.writeUInt16BE(5, 0);
+  b.writeUInt16BE(count, 2);
+  b.writeUInt32BE(100_000, 4); // sysUptime ms
+  b.writeUInt32BE(Math.floor(now / 1000), 8);
+  b.writeUInt32BE((now % 1000) * 1_000_000, 12);
+  b.writeUInt32BE(seq, 16);
+  for (let i = 0; i < count; i++) {
+    const o = 24 + 48 * i;
+    b.writeUInt32BE(0x0a000001, o); // 10.0.0.1
+    b.writeUInt32BE(0x0a000002 + (i % 200), o + 4);
+    b.writeUInt32BE(0, o + 8);
+    b.writeUInt16BE(1, o + 12);
+    b.writeUInt16BE(2, o + 14);
+    b.writeUInt32BE(3, o + 16); // packets
+    b.writeUInt32BE(1500, o + 20); // bytes
+    b.writeUInt32BE(90_000, o + 24); // first
+    b.writeUInt32BE(99_000, o + 28); // last
+    b.writeUInt16BE(base + i, o + 32); // src port
+    b.writeUInt16BE(443, o + 34);
+    b[o + 37] = 0x18;
+    b[o + 38] = 6; // TCP
+  }
+  return b;
+}
+
+interface Service {
+  proc: ChildProcess;
+  httpPort: number;
+  udpPorts: number[];
+  stderr: string[];
+  exited: Promise<number | null>;
+}
+
+async function startService(args: string[]): Promise<Service> {
+  const proc = spawn(NODE, [CLI, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      PATH: process.env.PATH ?? "",
+      ...(process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {}),
+    },
+  });
+  children.push(proc);
+  const stderr: string[] = [];
+  let httpPort = 0;
+  let udpPorts: number[] = [];
+  let buf = "";
+  proc.stderr!.setEncoding("utf8");
+  proc.stderr!.on("data", (chunk: string) => {
+    buf += chunk;
+    let nl = buf.indexOf("\n");
+    while (nl >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      stderr.push(line);
+      try {
+        const o = JSON.parse(line) as { msg?: string; port?: number; listeners?: string[] };
+        if (o.msg === "ops server listening") httpPort = o.port ?? 0;
+        if (o.msg === "collector listening")
+          udpPorts = (o.listeners ?? []).map((l) => Number(l.slice(l.lastIndexOf(":") + 1)));
+      } catch {
+        // not a log line
+      }
+      nl = buf.indexOf("\n");
+    }
+  });
+  proc.stdout!.resume();
+  const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
+  for (let i = 0; i < 300 && (httpPort === 0 || udpPorts.length === 0); i++) {
+    if (proc.exitCode !== null) break;
+    await sleep(50);
+  }
+  assert.ok(httpPort && udpPorts.length, `service did not start:\n${stderr.join("\n")}`);
+  return { proc, httpPort, udpPorts, stderr, exited };
+}
+
+async function getJson(
+  port: number,
+  path: string,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const r = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+}
+
+async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await fn()) return;
+    await sleep(50);
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+function send(sock: Socket, msg: Buffer, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) =>
+    sock.send(msg, port, host, (err) => (err ? reject(err) : resolve())),
+  );
+}
+
+async function udpClient(type: "udp4" | "udp6", host: string): Promise<Socket> {
+  const s = createSocket(type);
+  await new Promise<void>((r) => s.bind(0, host, () => r()));
+  return s;
+}
+
+function jsonlSrcPorts(path: string): number[] {
+  return readFileSync(path, "utf8")
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => (JSON.parse(l) as { src_port: number }).src_port)
+    .sort((a, b) => a - b);
+}
+
+function sqliteSrcPorts(path: string): number[] {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    return (
+      db.prepare("SELECT src_port FROM flows ORDER BY src_port").all() as Array<{ src_port: number }>
+    ).map((r) => r.src_port);
+  } finally {
+    db.close();
+  }
+}
+
+function range(from: number, n: number): number[] {
+  return Array.from({ length: n }, (_, i) => from + i);
+}
+
+describe("collector service", () => {
+  it("receives NetFlow v5 into jsonl and sqlite, serves ops endpoints, and loses nothing on SIGTERM", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "clarion-svc-"));
+    dirs.push(dir);
+    const jsonl = join(dir, "out", "flows.jsonl");
+    const db = join(dir, "out", "flows.db");
+    const svc = await startService([
+      "--bind-host",
+      "127.0.0.1",
+      "--netflow-port",
+      "0",
+      "--ipfix-port",
+      "0",
+      "--sflow-port",
+      "0",
+      "--http-port",
+      "0",
+      "--workers",
+      "1",
+      "--batch-size",
+      "100",
+      "--batch-interval",
+      "600",
+      "--data-dir",
+      join(dir, "data"),
+      "--output",
+      `jsonl:${jsonl}`,
+      "--output",
+      `sqlite:${db}`,
+    ]);
+    assert.equal(svc.udpPorts.length, 3);
+
+    const health = await getJson(svc.httpPort, "/health");
+    assert.equal(health.status, 200);
+    assert.equal(health.body.status, "ok");
+    assert.equal(health.body.service, "clarion-collector");
+    assert.equal(health.body.backend_url, "http://localhost:8000");
+
+    // 250 records over the three ports: 2 full batches of 100 go out at once, 50 stay pending.
+    const client = await udpClient("udp4", "127.0.0.1");
+    try {
+      for (let d = 0; d < 10; d++) {
+        await send(client, netflowV5(d * 25, 1000 + d * 25, 25), svc.udpPorts[d % 3]!, "127.0.0.1");
+      }
+    } finally {
+      client.close();
+    }
+    await waitFor(
+      "250 records decoded",
+      async () => (await getJson(svc.httpPort, "/metrics")).body.total_received === 250,
+    );
+
+    const m = (await getJson(svc.httpPort, "/metrics")).body;
+    for (const k of [
+      "total_received",
+      "total_sent",
+      "pending",
+      "errors",
+      "batch_size",
+      "batch_interval_seconds",
+    ]) {
+      assert.ok(k in m, `metrics JSON has ${k}`);
+    }
+    assert.equal(m.batch_size, 100);
+    assert.equal(m.batch_interval_seconds, 600);
+    assert.equal(m.errors, 0);
+    await waitFor("two batches written to both sinks", async () => {
+      const b = (await getJson(svc.httpPort, "/metrics")).body;
+      return b.total_sent === 400 && b.pending === 50;
+    });
+
+    const prom = await fetch(`http://127.0.0.1:${svc.httpPort}/metrics`, {
+      headers: { accept: "text/plain;version=0.0.4;q=0.9,*/*;q=0.1" },
+    });
+    assert.match(prom.headers.get("content-type") ?? "", /^text\/plain/);
+    const families = parsePrometheusTextFormat(await prom.text());
+    const fam = (name: string) => {
+      const f = families.find((x) => x.name === name);
+      assert.ok(f, `metric ${name} is exported`);
+      return f;
+    };
+    const sum = (name: string, filter: (l: Record<string, string>) => boolean = () => true) =>
+      fam(name)
+        .metrics.filter((x) => filter(x.labels ?? {}))
+        .reduce((n, x) => n + Number(x.value), 0);
+    assert.equal(sum("clarion_collector_received_datagrams_total"), 10);
+    assert.equal(
+      sum("clarion_collector_received_datagrams_total", (l) => l.exporter === "127.0.0.1"),
+      10,
+    );
+    assert.equal(sum("clarion_collector_decoded_flows_total"), 250);
+    assert.equal(sum("clarion_collector_decode_errors_total"), 0);
+    assert.equal(
+      sum("clarion_collector_sink_written_records_total", (l) => l.sink === `jsonl:${jsonl}`),
+      200,
+    );
+    assert.equal(
+      sum("clarion_collector_sink_written_records_total", (l) => l.sink === `sqlite:${db}`),
+      200,
+    );
+    assert.equal(sum("clarion_collector_sink_dropped_records_total"), 0);
+    assert.equal(fam("clarion_collector_sink_write_duration_seconds").type, "HISTOGRAM");
+    assert.equal(fam("clarion_collector_sink_queue_batches").metrics.length, 2);
+    assert.equal(fam("clarion_collector_udp_receive_buffer_bytes").metrics.length, 3);
+    assert.ok(sum("clarion_collector_udp_receive_buffer_bytes") > 0);
+    assert.equal(sum("clarion_collector_udp_kernel_drops"), 0);
+    fam("clarion_collector_templates");
+    fam("clarion_collector_held_sets_total");
+    fam("clarion_collector_missing_template_drops_total");
+
+    const exporters = (await getJson(svc.httpPort, "/exporters")).body.exporters as Array<
+      Record<string, unknown>
+    >;
+    assert.equal(exporters.length, 1);
+    assert.equal(exporters[0]!.exporter, "127.0.0.1");
+    assert.equal(exporters[0]!.packets, 10);
+    assert.equal(exporters[0]!.flows, 250);
+    assert.equal(exporters[0]!.errors, 0);
+    assert.ok("sampling_rate" in exporters[0]! && "last_seen" in exporters[0]!);
+
+    const templates = await getJson(svc.httpPort, "/templates");
+    assert.equal(templates.status, 200);
+    assert.ok(Array.isArray(templates.body.templates));
+
+    svc.proc.kill("SIGTERM");
+    assert.equal(await svc.exited, 0, svc.stderr.join("\n"));
+    const want = range(1000, 250);
+    assert.deepEqual(jsonlSrcPorts(jsonl), want);
+    assert.deepEqual(sqliteSrcPorts(db), want);
+  });
+
+  it("runs two workers on a dual-stack socket and loses nothing", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "clarion-svc2-"));
+    dirs.push(dir);
+    const jsonl = join(dir, "flows.jsonl");
+    const svc = await startService([
+      "--bind-host",
+      "::",
+      "--netflow-port",
+      "0",
+      "--ipfix-port",
+      "0",
+      "--sflow-port",
+      "0",
+      "--http-port",
+      "0",
+      "--workers",
+      "2",
+      "--batch-size",
+      "1000",
+      "--batch-interval",
+      "600",
+      "--data-dir",
+      join(dir, "data"),
+      "--output",
+      `jsonl:${jsonl}`,
+    ]);
+    const h = await getJson(svc.httpPort, "/health");
+    assert.equal(h.status, 200);
+    assert.deepEqual(h.body.workers, { configured: 2, listening: 2 });
+    // Many source sockets so the kernel spreads them over both workers; IPv4 and IPv6.
+    let base = 20_000;
+    for (let c = 0; c < 8; c++) {
+      const v6 = c % 2 === 1;
+      const s = await udpClient(v6 ? "udp6" : "udp4", v6 ? "::1" : "127.0.0.1");
+      try {
+        for (let d = 0; d < 3; d++) {
+          await send(s, netflowV5(d, base, 10), svc.udpPorts[0]!, v6 ? "::1" : "127.0.0.1");
+          base += 10;
+        }
+      } finally {
+        s.close();
+      }
+    }
+    await waitFor(
+      "240 records decoded",
+      async () => (await getJson(svc.httpPort, "/metrics")).body.total_received === 240,
+    );
+    const ex = (await getJson(svc.httpPort, "/exporters")).body.exporters as Array<{
+      exporter: string;
+      flows: number;
+    }>;
+    assert.deepEqual(
+      ex.map((e) => [e.exporter, e.flows]).sort((a, b) => String(a[0]).localeCompare(String(b[0]), "en")),
+      [
+        ["::1", 120],
+        ["127.0.0.1", 120],
+      ],
+    );
+    svc.proc.kill("SIGTERM");
+    assert.equal(await svc.exited, 0, svc.stderr.join("\n"));
+    assert.deepEqual(jsonlSrcPorts(jsonl), range(20_000, 240));
+  });
+});

@@ -1,0 +1,56 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { evaluateHealth } from "../../src/ops/health.ts";
+import type { SinkQueueStats } from "../../src/pipeline/queue.ts";
+
+function sink(over: Partial<SinkQueueStats> = {}): SinkQueueStats {
+  const z = { queue_full: 0, write_error: 0, closed: 0 };
+  return {
+    name: "jsonl:-",
+    length: 0,
+    capacity: 10,
+    pendingRecords: 0,
+    writtenBatches: 0,
+    writtenRecords: 0,
+    droppedBatches: { ...z },
+    droppedRecords: { ...z },
+    lastDropMs: 0,
+    lastErrorMs: 0,
+    ...over,
+  };
+}
+
+describe("evaluateHealth", () => {
+  const base = { workersConfigured: 2, workersListening: 2, sinks: [sink()], nowMs: 1_000_000 };
+  it("is starting (503) until listening", () => {
+    assert.deepEqual(
+      { ...evaluateHealth({ ...base, phase: "starting" }), reasons: [] },
+      { status: "starting", httpStatus: 503, reasons: [] },
+    );
+  });
+  it("is ok when all is well", () => {
+    const h = evaluateHealth({ ...base, phase: "running" });
+    assert.equal(h.status, "ok");
+    assert.equal(h.httpStatus, 200);
+  });
+  it("is degraded when a worker is down or a sink dropped recently or is nearly full", () => {
+    assert.equal(evaluateHealth({ ...base, phase: "running", workersListening: 1 }).status, "degraded");
+    assert.equal(
+      evaluateHealth({ ...base, phase: "running", sinks: [sink({ lastDropMs: base.nowMs - 1000 })] }).status,
+      "degraded",
+    );
+    assert.equal(
+      evaluateHealth({ ...base, phase: "running", sinks: [sink({ lastDropMs: base.nowMs - 120_000 })] })
+        .status,
+      "ok",
+    );
+    assert.equal(
+      evaluateHealth({ ...base, phase: "running", sinks: [sink({ length: 9 })] }).status,
+      "degraded",
+    );
+  });
+  it("is 503 while stopping or with no worker listening", () => {
+    assert.equal(evaluateHealth({ ...base, phase: "stopping" }).httpStatus, 503);
+    assert.equal(evaluateHealth({ ...base, phase: "running", workersListening: 0 }).httpStatus, 503);
+  });
+});

@@ -1,0 +1,263 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { FlowRecord } from "../../src/core/flow.ts";
+import { InterfaceCounters } from "../../src/protocols/sflow5.ts";
+import { findSink } from "../../src/sinks/index.ts";
+import { createSqliteEncoder, parseSqliteOptions, SqliteSink } from "../../src/sinks/sqlite.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "clarion-sqlite-test-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const quiet = { info() {}, warn() {}, error() {} };
+
+function record(i: number, timeMs: number, exporter = "192.0.2.1"): FlowRecord {
+  const r = new FlowRecord();
+  r.type = "IPFIX";
+  r.time_received_ms = timeMs;
+  r.time_flow_start_ms = timeMs - 1000;
+  r.time_flow_end_ms = timeMs - 10.5;
+  r.sampler_address = exporter;
+  r.switch_id = exporter;
+  r.sequence_num = i;
+  r.src_addr = "10.0.0.1";
+  r.dst_addr = "2001:db8::2";
+  r.src_port = 1000 + i;
+  r.dst_port = 443;
+  r.proto = 6;
+  r.etype = 0x0800;
+  r.bytes = 100 * (i + 1);
+  r.packets = i + 1;
+  r.src_mac = 0x0a0b0c0d0e0f;
+  r.src_net = 8;
+  r.tcp_flags = 0x12;
+  return r;
+}
+
+function rows(sink: SqliteSink, sql: string): Record<string, unknown>[] {
+  const stmt = sink.db.prepare(sql);
+  stmt.setReadBigInts(true);
+  return stmt.all() as Record<string, unknown>[];
+}
+
+for (const insertMode of ["prepared", "json_each"] as const) {
+  describe(`sqlite sink (${insertMode})`, () => {
+    it("stores rows with the right values, WAL on, indexed, schema versioned", async () => {
+      const uri = `sqlite:${insertMode}/flows.db`;
+      const def = findSink(uri);
+      const sink = (await def.create(uri, {
+        dataDir: dir,
+        logger: quiet,
+        options: { insertMode },
+      })) as SqliteSink;
+      assert.equal(sink.path, join(dir, insertMode, "flows.db"));
+      const r = record(0, 1700000000123.7);
+      r.src_sgt = 7;
+      r.flow_direction = 1;
+      r.in_if_name = "Gi0/1";
+      r.extra = { postNATSourceIPv4Address: "1.2.3.4", big: 2n ** 63n - 1n, "9.1232": 'q"' };
+      await sink.write(def.createEncoder(uri, {}).encode([r, record(1, 1700000000200)]));
+      const [a, b] = rows(sink, "SELECT * FROM flows ORDER BY id");
+      assert.deepEqual(
+        { ...a },
+        {
+          id: 1n,
+          time_received: 1700000000123n,
+          time_flow_start: 1699999999123n,
+          time_flow_end: 1700000000113n,
+          exporter: "192.0.2.1",
+          type: "IPFIX",
+          sequence_num: 0n,
+          sampling_rate: 0n,
+          src_ip: "10.0.0.1",
+          dst_ip: "2001:db8::2",
+          src_port: 1000n,
+          dst_port: 443n,
+          protocol: 6n,
+          etype: 2048n,
+          bytes: 100n,
+          packets: 1n,
+          in_if: 0n,
+          out_if: 0n,
+          src_mac: "0a:0b:0c:0d:0e:0f",
+          dst_mac: null,
+          src_vlan: 0n,
+          dst_vlan: 0n,
+          vlan_id: 0n,
+          ip_tos: 0n,
+          tcp_flags: 18n,
+          icmp_type: 0n,
+          icmp_code: 0n,
+          src_as: 0n,
+          dst_as: 0n,
+          next_hop: null,
+          src_net: "10.0.0.0/8",
+          dst_net: null,
+          src_sgt: 7n,
+          dst_sgt: null,
+          flow_direction: 1n,
+          in_if_name: "Gi0/1",
+          out_if_name: null,
+          observation_domain_id: 0n,
+          extra: '{"postNATSourceIPv4Address":"1.2.3.4","big":9223372036854775807,"9.1232":"q\\""}',
+        },
+      );
+      assert.equal(b!.extra, null);
+      assert.equal(b!.bytes, 200n);
+      assert.equal(
+        (sink.db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode,
+        "wal",
+      );
+      assert.equal((sink.db.prepare("PRAGMA synchronous").get() as { synchronous: number }).synchronous, 1);
+      assert.equal(
+        (sink.db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
+        1,
+      );
+      const indexes = rows(
+        sink,
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'flows'",
+      ).map((x) => x.name);
+      assert.ok(indexes.includes("flows_time_received"));
+      assert.ok(indexes.includes("flows_exporter_time"));
+      const plan = rows(sink, "EXPLAIN QUERY PLAN SELECT count(*) FROM flows WHERE time_received > 5");
+      assert.match(String(plan[0]!.detail), /flows_time_received/);
+      await sink.close();
+      // Reopening an existing database keeps its rows.
+      const again = new SqliteSink("again", join(dir, insertMode, "flows.db"), parseSqliteOptions({}));
+      assert.equal(rows(again, "SELECT count(*) AS n FROM flows")[0]!.n, 2n);
+      await again.close();
+    });
+
+    it("keeps counters above 2^53 exact and saturates above 2^63−1 with the exact value in extra", async () => {
+      const sink = new SqliteSink(
+        "big",
+        join(dir, `big-${insertMode}.db`),
+        parseSqliteOptions({ insertMode }),
+      );
+      const a = record(0, 1000);
+      a.bytes = 2n ** 53n + 1n;
+      a.packets = 2n ** 62n + 3n;
+      const b = record(1, 2000);
+      b.bytes = 2n ** 64n - 1n;
+      b.packets = 2 ** 53;
+      await sink.write(createSqliteEncoder("big").encode([a, b]));
+      const [x, y] = rows(sink, "SELECT bytes, packets, typeof(bytes) AS t, extra FROM flows ORDER BY id");
+      assert.deepEqual(
+        { ...x },
+        { bytes: 9007199254740993n, packets: 4611686018427387907n, t: "integer", extra: null },
+      );
+      assert.deepEqual(
+        { ...y },
+        {
+          bytes: 9223372036854775807n,
+          packets: 9007199254740992n,
+          t: "integer",
+          extra: '{"bytes":18446744073709551615}',
+        },
+      );
+      assert.equal(sink.stats.saturated, 1);
+      await sink.close();
+    });
+
+    it("upserts the exporters table per batch", async () => {
+      const sink = new SqliteSink(
+        "exp",
+        join(dir, `exp-${insertMode}.db`),
+        parseSqliteOptions({ insertMode }),
+      );
+      const enc = createSqliteEncoder("exp");
+      await sink.write(enc.encode([record(0, 5000), record(1, 4000), record(2, 6000, "192.0.2.9")]));
+      await sink.write(enc.encode([record(3, 9000), record(4, 3000)]));
+      const ex = rows(sink, "SELECT * FROM exporters ORDER BY exporter");
+      assert.deepEqual(
+        ex.map((e) => ({ ...e })),
+        [
+          {
+            exporter: "192.0.2.1",
+            first_seen: 3000n,
+            last_seen: 9000n,
+            flows: 4n,
+            bytes: 1200n,
+            packets: 12n,
+          },
+          { exporter: "192.0.2.9", first_seen: 6000n, last_seen: 6000n, flows: 1n, bytes: 300n, packets: 3n },
+        ],
+      );
+      await sink.close();
+    });
+  });
+}
+
+describe("sqlite sink retention and counters", () => {
+  it("deletes rows older than the retention in chunks and keeps newer ones", async () => {
+    const sink = new SqliteSink(
+      "ret",
+      join(dir, "ret.db"),
+      parseSqliteOptions({ retentionMs: 60_000, retentionChunkRows: 7 }),
+    );
+    const now = 10_000_000;
+    const old = Array.from({ length: 30 }, (_, i) => record(i, now - 120_000 + i));
+    const fresh = Array.from({ length: 5 }, (_, i) => record(i, now - 1000 + i));
+    await sink.write(createSqliteEncoder("ret").encode([...old, ...fresh]));
+    sink.insertCounters([
+      { time: now - 120_000, agent: "192.0.2.1", ifIndex: 1, inOctets: 1n },
+      {
+        time: now,
+        agent: "192.0.2.1",
+        ifIndex: 1,
+        inOctets: 2n ** 64n - 1n,
+        ifStatus: 3,
+        ifSpeed: 10_000_000_000,
+      },
+    ]);
+    const c = new InterfaceCounters();
+    c.time_received_ms = now - 120_000;
+    c.sampler_address = "192.0.2.2";
+    c.has_generic = true;
+    c.if_index = 5;
+    assert.equal(
+      sink.insertCounters([c, new InterfaceCounters()]),
+      1,
+      "records without generic counters are skipped",
+    );
+    const deleted = await sink.runRetention(now);
+    assert.equal(deleted, 32);
+    assert.deepEqual(
+      rows(sink, "SELECT time_received FROM flows ORDER BY time_received").map((r) => r.time_received),
+      fresh.map((r) => BigInt(r.time_received_ms)),
+    );
+    const counters = rows(
+      sink,
+      "SELECT time, in_octets, if_admin_up, if_oper_up, if_speed FROM interface_counters",
+    );
+    assert.deepEqual(
+      counters.map((c) => ({ ...c })),
+      [
+        {
+          time: BigInt(now),
+          in_octets: 9223372036854775807n,
+          if_admin_up: 1n,
+          if_oper_up: 1n,
+          if_speed: 10000000000n,
+        },
+      ],
+    );
+    assert.equal(await sink.runRetention(now), 0);
+    assert.equal(sink.stats.retentionDeleted, 32);
+    await sink.close();
+  });
+
+  it("fails fast on a bad path or option, naming it", async () => {
+    const file = join(dir, "a-file");
+    writeFileSync(file, "");
+    const uri = `sqlite:${file}/x.db`;
+    const def = findSink(uri);
+    await assert.rejects(def.create(uri, { dataDir: dir, logger: quiet, options: {} }), /a-file\/x\.db/);
+    await assert.rejects(
+      def.create("sqlite:o.db", { dataDir: dir, logger: quiet, options: { retentionMs: -1 } }),
+      /retentionMs/,
+    );
+    assert.throws(() => findSink("nosuch:x"), /unknown sink scheme "nosuch:".*jsonl:.*sqlite:/);
+  });
+});
