@@ -332,6 +332,16 @@ async function startNative(config: Config, log: Logger, opts: StartOptions): Pro
       state,
       logger: log.child({ component: "udp" }),
       onBatch: (b) => fanout.offer(b),
+      onCounters: (records) => {
+        for (const s of sinks) {
+          s.writeCounters?.(records).catch((err: unknown) =>
+            log.error(
+              { sink: s.name, err, records: records.length },
+              "writing sFlow interface counters failed",
+            ),
+          );
+        }
+      },
       onStats: (s) => m.workerStats(s),
       worker: {
         udpRcvbuf: config.udpRcvbuf,

@@ -11,7 +11,9 @@ import { Command, CommanderError } from "commander";
 import { DecodeError } from "../core/errors.ts";
 import type { DecodedElement, FlowRecord, OptionsRecord, RecordHandler } from "../core/flow.ts";
 import { CaptureError, scanCapture } from "../core/pcap.ts";
+import { encodeCountersJson } from "../encode/counters.ts";
 import { encodeGoflow2, jsonString } from "../encode/goflow2.ts";
+import type { InterfaceCounters } from "../protocols/sflow5.ts";
 import { FlowDecoder } from "../protocols/decoder.ts";
 
 export interface DecodeIo {
@@ -126,7 +128,7 @@ export async function runDecode(
     },
     counters(c: unknown) {
       counters++;
-      lines.push(JSON.stringify({ record_type: "counters", ...(c as object) }, bigintSafe));
+      lines.push(`${encodeCountersJson(c as InterfaceCounters).slice(0, -1)},"record_type":"counters"}`);
     },
   };
   const errors = new Map<string, number>();

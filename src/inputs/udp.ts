@@ -5,12 +5,14 @@
  * batches (handed to `onBatch`) and stats, answers template and state queries over all workers, restarts
  * a worker that dies, and reads the kernel's drop counters for our sockets.
  */
+
 import { createSocket, type Socket } from "node:dgram";
 import { lookup } from "node:dns/promises";
 import { readdir, readFile, readlink } from "node:fs/promises";
 import { isIP } from "node:net";
 import { Worker } from "node:worker_threads";
 import type { Logger } from "../core/log.ts";
+import type { InterfaceCounters } from "../protocols/sflow5.ts";
 import type { EncodedBatch } from "../sinks/types.ts";
 import type {
   ListenerSpec,
@@ -33,6 +35,8 @@ export interface UdpInputOptions {
   state: object[];
   logger: Logger;
   onBatch(batch: EncodedBatch): void;
+  /** sFlow interface counters decoded by a worker. */
+  onCounters?(records: InterfaceCounters[]): void;
   onStats?(stats: WorkerStats): void;
   /** Restart a worker that exits unexpectedly (default true). */
   restart?: boolean;
@@ -208,6 +212,9 @@ export class UdpInput {
           }
           case "batch":
             o.onBatch(m.batch);
+            break;
+          case "counters":
+            o.onCounters?.(m.records);
             break;
           case "stats":
             slot.stats = m.stats;

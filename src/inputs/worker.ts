@@ -19,6 +19,7 @@ import { createLogger, type LogLevel, RateLimitedLogger } from "../core/log.ts";
 import { Batcher } from "../pipeline/batcher.ts";
 import type { DecoderOptions, DecoderStats, ExporterStats } from "../protocols/decoder.ts";
 import { FlowDecoder } from "../protocols/decoder.ts";
+import type { InterfaceCounters } from "../protocols/sflow5.ts";
 import { findSink } from "../sinks/index.ts";
 import type { EncodedBatch, SinkEncoder } from "../sinks/types.ts";
 
@@ -84,6 +85,7 @@ export type WorkerToMain =
   | { t: "listening"; worker: number; listeners: ListenerStatus[] }
   | { t: "fatal"; worker: number; message: string; code: string }
   | { t: "batch"; batch: EncodedBatch }
+  | { t: "counters"; records: InterfaceCounters[] }
   | { t: "stats"; stats: WorkerStats }
   | { t: "reply"; id: number; data: unknown }
   | { t: "state"; state: object | null }
@@ -185,7 +187,11 @@ export async function runWorker(init: WorkerInit): Promise<void> {
     },
   });
 
-  const handler: RecordHandler = { flow: (r) => batcher.add(r) };
+  let counters: InterfaceCounters[] = [];
+  const handler: RecordHandler = {
+    flow: (r) => batcher.add(r),
+    counters: (c) => counters.push(c as InterfaceCounters),
+  };
 
   const onMessage = (listener: string) => (msg: Buffer, rinfo: { address: string; port: number }) => {
     const exporter = normalizeAddress(rinfo.address);
@@ -219,6 +225,10 @@ export async function runWorker(init: WorkerInit): Promise<void> {
         internalErrors++;
         limited.error("decode:internal", { err, exporter, listener }, "decoder failure (bug)");
       }
+    }
+    if (counters.length > 0) {
+      post({ t: "counters", records: counters });
+      counters = [];
     }
   };
 

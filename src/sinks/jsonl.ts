@@ -11,13 +11,16 @@
  * - flush() waits until everything accepted reached the file (fdatasync) or the pipe; close() flushes too.
  * No options are read.
  */
+
 import { createWriteStream } from "node:fs";
 import { type FileHandle, mkdir, open } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import { ConfigError } from "../core/errors.ts";
 import type { FlowRecord } from "../core/flow.ts";
+import { encodeCountersLines } from "../encode/counters.ts";
 import { encodeGoflow2Lines } from "../encode/goflow2.ts";
+import type { InterfaceCounters } from "../protocols/sflow5.ts";
 import type { EncodedBatch, Sink, SinkContext, SinkDefinition, SinkEncoder } from "./types.ts";
 
 /** What a `jsonl:` URI names: standard output or a file path. */
@@ -112,6 +115,15 @@ export class JsonlSink implements Sink {
 
   flush(): Promise<void> {
     return this.#enqueue(() => this.#flush());
+  }
+
+  /** sFlow counters as their own line type (src/encode/counters.ts), in order with the flow batches. */
+  writeCounters(records: readonly InterfaceCounters[]): Promise<void> {
+    if (records.length === 0) return Promise.resolve();
+    const data = encodeCountersLines(records);
+    return this.#enqueue(() =>
+      this.#write({ sink: this.name, records: 0, parts: [{ key: "", records: 0, data }], oldestMs: 0 }),
+    );
   }
 
   reopen(): Promise<void> {

@@ -658,10 +658,18 @@ export class SqliteSink implements Sink {
   insertCounters(rows: readonly (InterfaceCounterRow | InterfaceCounters)[]): number {
     const out: InterfaceCounterRow[] = [];
     for (const r of rows) {
-      const row = r instanceof InterfaceCounters ? counterRowFromSflow(r) : r;
+      // sFlow records may arrive as structured clones (no prototype): recognise them by their fields
+      const row =
+        r instanceof InterfaceCounters || "has_generic" in r
+          ? counterRowFromSflow(r as InterfaceCounters)
+          : r;
       if (row !== null) out.push(row);
     }
     return insertInterfaceCounters(this.#db, out);
+  }
+
+  async writeCounters(records: readonly InterfaceCounters[]): Promise<void> {
+    this.insertCounters(records);
   }
 
   /**

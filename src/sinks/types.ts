@@ -8,6 +8,7 @@
  * src/sinks/index.ts.
  */
 import type { FlowRecord } from "../core/flow.ts";
+import type { InterfaceCounters } from "../protocols/sflow5.ts";
 
 /** One unit of delivery: a request body, a block of lines, a set of rows. */
 export interface EncodedPart {
@@ -56,6 +57,11 @@ export interface Sink {
   close(): Promise<void>;
   /** SIGHUP: reopen files (logrotate). */
   reopen?(): Promise<void>;
+  /**
+   * sFlow interface counters (rare: one per interface per polling interval). Sinks that keep them
+   * implement this; the others never see counters. Records arrive as plain objects (structured clones).
+   */
+  writeCounters?(records: readonly InterfaceCounters[]): Promise<void>;
 }
 
 export interface SinkDefinition {
