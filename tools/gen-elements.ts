@@ -8,41 +8,18 @@
  * (default output: src/protocols/elements.generated.ts). The output is deterministic, so a test can
  * regenerate into a temporary file and compare.
  */
+
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ABSTRACT_TYPES as ABSTRACT_TYPES_LIST } from "../src/protocols/abstract-types.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const IANA_CSV = join(ROOT, "tools/data/iana-ipfix-information-elements.csv");
 const VENDOR_CSV = join(ROOT, "tools/data/vendor-elements.csv");
 const DEFAULT_OUT = join(ROOT, "src/protocols/elements.generated.ts");
 
-/** The abstract data types of RFC 7012 §3.1 and RFC 6313 that the decoders know. */
-const ABSTRACT_TYPES = new Set([
-  "unsigned8",
-  "unsigned16",
-  "unsigned32",
-  "unsigned64",
-  "signed8",
-  "signed16",
-  "signed32",
-  "signed64",
-  "float32",
-  "float64",
-  "boolean",
-  "macAddress",
-  "octetArray",
-  "string",
-  "dateTimeSeconds",
-  "dateTimeMilliseconds",
-  "dateTimeMicroseconds",
-  "dateTimeNanoseconds",
-  "ipv4Address",
-  "ipv6Address",
-  "basicList",
-  "subTemplateList",
-  "subTemplateMultiList",
-]);
+const ABSTRACT_TYPES: ReadonlySet<string> = new Set(ABSTRACT_TYPES_LIST);
 
 /**
  * Registry types the decoders have no dedicated handling for, mapped to the type they are decoded as.

@@ -10,32 +10,10 @@
  *
  * Lookups are called once per template field; each is an array index or one Map lookup.
  */
+import type { AbstractType } from "./abstract-types.ts";
 import { IANA_ELEMENTS, VENDOR_ELEMENTS } from "./elements.generated.ts";
 
-export type AbstractType =
-  | "unsigned8"
-  | "unsigned16"
-  | "unsigned32"
-  | "unsigned64"
-  | "signed8"
-  | "signed16"
-  | "signed32"
-  | "signed64"
-  | "float32"
-  | "float64"
-  | "boolean"
-  | "macAddress"
-  | "octetArray"
-  | "string"
-  | "dateTimeSeconds"
-  | "dateTimeMilliseconds"
-  | "dateTimeMicroseconds"
-  | "dateTimeNanoseconds"
-  | "ipv4Address"
-  | "ipv6Address"
-  | "basicList"
-  | "subTemplateList"
-  | "subTemplateMultiList";
+export { ABSTRACT_TYPES, type AbstractType } from "./abstract-types.ts";
 
 export interface ElementDef {
   readonly pen: number;

@@ -319,7 +319,7 @@ describe("real exporters through the collector into SQLite and JSON lines", () =
     );
     const templates = (await getJson(svc.httpPort, "/templates")).body.templates as Array<{
       exporter: string;
-      id: number;
+      template_id: number;
     }>;
     assert.equal(
       templates.filter((t) => t.template_id === 256).length,

@@ -6,7 +6,12 @@ import { dirname, join, resolve } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { IANA_ELEMENTS, VENDOR_ELEMENTS } from "../../src/protocols/elements.generated.ts";
-import { elementName, ipfixElement, netflow9Field } from "../../src/protocols/elements.ts";
+import {
+  ABSTRACT_TYPES as ABSTRACT_TYPES_LIST,
+  elementName,
+  ipfixElement,
+  netflow9Field,
+} from "../../src/protocols/elements.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -257,31 +262,7 @@ const CORPUS_REVERSE: ReadonlyArray<readonly [number, string]> = [
   [184, "reverseTcpSequenceNumber"],
 ];
 
-const ABSTRACT_TYPES = new Set([
-  "unsigned8",
-  "unsigned16",
-  "unsigned32",
-  "unsigned64",
-  "signed8",
-  "signed16",
-  "signed32",
-  "signed64",
-  "float32",
-  "float64",
-  "boolean",
-  "macAddress",
-  "octetArray",
-  "string",
-  "dateTimeSeconds",
-  "dateTimeMilliseconds",
-  "dateTimeMicroseconds",
-  "dateTimeNanoseconds",
-  "ipv4Address",
-  "ipv6Address",
-  "basicList",
-  "subTemplateList",
-  "subTemplateMultiList",
-]);
+const ABSTRACT_TYPES: ReadonlySet<string> = new Set(ABSTRACT_TYPES_LIST);
 
 describe("IANA elements (pen 0)", () => {
   const sample: Array<[number, string, string]> = [
