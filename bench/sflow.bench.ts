@@ -7,7 +7,7 @@
 import { fileURLToPath } from "node:url";
 import type { Datagram } from "../src/core/datagram.ts";
 import type { FlowRecord } from "../src/core/flow.ts";
-import type { DecoderStats } from "../src/protocols/decoder.ts";
+import { emptyStats } from "../src/protocols/decoder.ts";
 import { decodeSflow5, type SflowContext } from "../src/protocols/sflow5.ts";
 import {
   datagram,
@@ -49,26 +49,6 @@ function buildDatagram(): Buffer {
   return datagram({ agent: "192.0.2.1", sequence: 1, samples });
 }
 
-function newStats(): DecoderStats {
-  return {
-    datagrams: 0,
-    bytes: 0,
-    byProtocol: { netflow5: 0, netflow9: 0, ipfix: 0, sflow5: 0, unknown: 0 },
-    flows: 0,
-    optionsRecords: 0,
-    counterRecords: 0,
-    errors: {},
-    templatesLearned: 0,
-    templatesWithdrawn: 0,
-    templatesExpired: 0,
-    heldSets: 0,
-    heldDecoded: 0,
-    missingTemplateDrops: 0,
-    unknownElements: 0,
-    sflowSkippedRecords: 0,
-  };
-}
-
 export function benchSflow(durationMs = 2000): { samplesPerSec: number; datagramsPerSec: number } {
   const dg: Datagram = {
     payload: buildDatagram(),
@@ -78,7 +58,7 @@ export function benchSflow(durationMs = 2000): { samplesPerSec: number; datagram
     listener: "bench",
   };
   const ctx: SflowContext = {
-    stats: newStats(),
+    stats: emptyStats(),
     collectElements: false,
     scaleBySampling: false,
     switchIdFromIp: true,

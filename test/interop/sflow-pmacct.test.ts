@@ -10,33 +10,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { FlowRecord } from "../../src/core/flow.ts";
-import type { DecoderStats } from "../../src/protocols/decoder.ts";
+import { emptyStats } from "../../src/protocols/decoder.ts";
 import { decodeSflow5 } from "../../src/protocols/sflow5.ts";
 import { collectorPcap, PADDING_SRC, runPmacctdSfprobe } from "../helpers/exporters.ts";
 import { requireTool } from "../helpers/tools.ts";
 import { makeTrafficPcap } from "../helpers/traffic.ts";
 
 type Tree = { [key: string]: string | string[] | Tree | Tree[] };
-
-function newStats(): DecoderStats {
-  return {
-    datagrams: 0,
-    bytes: 0,
-    byProtocol: { netflow5: 0, netflow9: 0, ipfix: 0, sflow5: 0, unknown: 0 },
-    flows: 0,
-    optionsRecords: 0,
-    counterRecords: 0,
-    errors: {},
-    templatesLearned: 0,
-    templatesWithdrawn: 0,
-    templatesExpired: 0,
-    heldSets: 0,
-    heldDecoded: 0,
-    missingTemplateDrops: 0,
-    unknownElements: 0,
-    sflowSkippedRecords: 0,
-  };
-}
 
 function str(t: Tree | undefined, key: string): string | undefined {
   const v = t?.[key];
@@ -71,7 +51,7 @@ test("pmacctd sfprobe → every flow sample matches tshark", { timeout: 60_000 }
     assert.ok(datagrams.length > 0, "pmacctd sent nothing");
 
     // ours
-    const ctx = { stats: newStats(), collectElements: false, scaleBySampling: false, switchIdFromIp: true };
+    const ctx = { stats: emptyStats(), collectElements: false, scaleBySampling: false, switchIdFromIp: true };
     const ours: FlowRecord[] = [];
     for (const payload of datagrams) {
       decodeSflow5({ payload, exporter: "127.0.0.1", port: 40000, receivedAtMs: 0, listener: "" }, ctx, {

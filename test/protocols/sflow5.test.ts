@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import type { Datagram } from "../../src/core/datagram.ts";
 import { DecodeError } from "../../src/core/errors.ts";
 import type { FlowRecord } from "../../src/core/flow.ts";
-import type { DecoderStats } from "../../src/protocols/decoder.ts";
+import { type DecoderStats, emptyStats } from "../../src/protocols/decoder.ts";
 import { decodeSflow5, InterfaceCounters, type SflowContext } from "../../src/protocols/sflow5.ts";
 import {
   counterSample,
@@ -36,26 +36,6 @@ import {
   udp,
 } from "../helpers/sflow-builder.ts";
 
-function newStats(): DecoderStats {
-  return {
-    datagrams: 0,
-    bytes: 0,
-    byProtocol: { netflow5: 0, netflow9: 0, ipfix: 0, sflow5: 0, unknown: 0 },
-    flows: 0,
-    optionsRecords: 0,
-    counterRecords: 0,
-    errors: {},
-    templatesLearned: 0,
-    templatesWithdrawn: 0,
-    templatesExpired: 0,
-    heldSets: 0,
-    heldDecoded: 0,
-    missingTemplateDrops: 0,
-    unknownElements: 0,
-    sflowSkippedRecords: 0,
-  };
-}
-
 const RECEIVED = 1_700_000_000_123;
 
 function dgram(payload: Buffer, exporter = "198.51.100.7"): Datagram {
@@ -70,7 +50,7 @@ interface Result {
 
 function decode(payload: Buffer, opts: Partial<SflowContext> = {}, exporter?: string): Result {
   const ctx: SflowContext = {
-    stats: newStats(),
+    stats: emptyStats(),
     collectElements: false,
     scaleBySampling: false,
     switchIdFromIp: true,
@@ -237,7 +217,7 @@ describe("sflow5: datagram and flow samples", () => {
     );
     const { flows } = decode(datagram({ samples }));
     const ctx: SflowContext = {
-      stats: newStats(),
+      stats: emptyStats(),
       collectElements: false,
       scaleBySampling: false,
       switchIdFromIp: true,
@@ -781,7 +761,7 @@ describe("sflow5: counter samples", () => {
 
   test("a handler without counters() is fine", () => {
     const ctx: SflowContext = {
-      stats: newStats(),
+      stats: emptyStats(),
       collectElements: false,
       scaleBySampling: false,
       switchIdFromIp: true,
