@@ -300,7 +300,7 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
       } else if (v16 === 0 && b.length >= 4 && b[2] === 0 && b[3] === 5) {
         protocol = "sflow5";
         st.byProtocol.sflow5++;
-        st.flows += decodeSflow5(dg, this.#sflowCtx, handler);
+        decodeSflow5(dg, this.#sflowCtx, handler); // counts its flows in st.flows as it emits them
       } else {
         st.byProtocol.unknown++;
         throw new DecodeError(
@@ -396,8 +396,7 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
       old.refreshedMs = nowMs;
       return old;
     }
-    for (const f of fields)
-      if (f.name.includes(".") && /^\d+\.\d+$/.test(f.name)) this.stats.unknownElements++;
+    for (const f of fields) if (f.type === undefined) this.stats.unknownElements++;
     const lengths = recordLengths(fields);
     const t: Template = {
       version,

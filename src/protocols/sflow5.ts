@@ -190,7 +190,7 @@ interface DatagramInfo {
 
 /**
  * Decode one sFlow v5 datagram; records go to `handler`. Returns the number of flow records emitted
- * (stats.flows is left to the caller). Throws only DecodeError; records emitted before it stay emitted.
+ * (each emitted flow is counted in stats.flows). Throws only DecodeError; records emitted before it stay emitted.
  */
 export function decodeSflow5(dg: Datagram, ctx: SflowContext, handler: RecordHandler): number {
   const b = dg.payload;
@@ -404,6 +404,7 @@ function decodeFlowSample(
     rec.bytes = length;
   }
   if (ctx.collectElements) rec.elements = buildElements(rec, inFormat, outFormat);
+  ctx.stats.flows++; // counted as emitted, so flows before a later malformed sample are counted too
   handler.flow(rec);
 }
 
