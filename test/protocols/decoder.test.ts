@@ -400,6 +400,7 @@ describe("IPFIX", () => {
     assert.equal(r.extra?.dot1qServiceInstanceTag, "0000000b", "octetArray per the IANA registry");
     assert.equal(r.extra?.dot1qServiceInstanceId, 12);
     assert.equal(r.extra?.["99999.4242"], "abcdef");
+    assert.equal(c.decoder.stats.unknownElements, 1, "the enterprise element nobody defines is counted");
     assert.deepEqual(
       r.elements?.map((e) => e.name),
       [
