@@ -2,14 +2,16 @@
  * Assembles the service (DESIGN §2): sinks and their bounded queues, the receive workers, the ops server,
  * the template state file. `startCollector(config)` runs in-process (tests) or from src/cli.ts.
  *
- * Components: the native UDP collector is one component; the agent collector (mode agent/both) will be
- * another, started beside it by `startAgent` with one call. Until it exists, asking for it fails at start.
+ * Components (by --mode): the native UDP collector (native, both) and the agent collector, the edge-agent
+ * HTTP relay of src/inputs/agent.ts on --agent-port (agent, both). In mode both the native /health counts
+ * the relay's spool, and both Prometheus endpoints expose every series of the process.
  */
 import { open, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config, OutputConfig } from "./config/options.ts";
 import { ConfigError } from "./core/errors.ts";
 import { createLogger, type Logger } from "./core/log.ts";
+import { type AgentCollector, agentPrometheusText, startAgentCollector } from "./inputs/agent.ts";
 import {
   type KernelUdpCounters,
   type ListenerInfo,
@@ -17,19 +19,25 @@ import {
   UdpInput,
   type WorkerStats,
 } from "./inputs/udp.ts";
-import { evaluateHealth, type Phase } from "./ops/health.ts";
+import { evaluateHealth, type Phase, type RemoteHealth } from "./ops/health.ts";
 import { CollectorMetrics } from "./ops/metrics.ts";
 import { type OpsServer, type OpsView, startOpsServer } from "./ops/server.ts";
 import { Fanout } from "./pipeline/fanout.ts";
 import { SinkQueue } from "./pipeline/queue.ts";
 import type { ExporterStats, TemplateInfo } from "./protocols/decoder.ts";
+import { type HttpSink, isHttpSink } from "./sinks/http.ts";
 import { findSink } from "./sinks/index.ts";
 import type { Sink } from "./sinks/types.ts";
 
 export interface Collector {
   readonly config: Config;
-  /** The ops HTTP port actually bound (differs from config.httpPort when that was 0). */
+  /**
+   * The port serving /health and /metrics: the ops server's (differs from config.httpPort when that was
+   * 0), or in mode agent the agent collector's.
+   */
   readonly httpPort: number;
+  /** The agent collector's port (mode agent/both), 0 when it does not run. */
+  readonly agentPort: number;
   /** UDP listeners actually bound. */
   readonly listeners: readonly ListenerInfo[];
   /** Writes the template state file now. */
@@ -165,14 +173,37 @@ function mergeExporters(workers: readonly WorkerStats[]): object[] {
     }));
 }
 
+/** What the native collector shows of the other component (the agent relay in mode both). */
+interface NativeHooks {
+  remote(): RemoteHealth[];
+  prometheusExtra(): string;
+}
+
+interface NativeCollector extends Omit<Collector, "agentPort"> {
+  /** The process's Prometheus text (the agent collector serves it too in mode both). */
+  prometheus(): Promise<string>;
+}
+
+function remoteHealth(name: string, s: HttpSink): RemoteHealth {
+  const st = s.stats();
+  return { name, spooling: st.spooling, spoolBatches: st.spoolBatches, lastError: st.lastError };
+}
+
 /** The native UDP collector: workers, pipeline, sinks, ops server. */
-async function startNative(config: Config, log: Logger, opts: StartOptions): Promise<Collector> {
+async function startNative(
+  config: Config,
+  log: Logger,
+  opts: StartOptions,
+  hooks: NativeHooks,
+): Promise<NativeCollector> {
   const started = Date.now();
   let phase: Phase = "starting";
   let udp: UdpInput | null = null;
   const statePath = join(config.dataDir, STATE_FILE);
 
   const sinks = await openSinks(config, log);
+  const httpSinks = sinks.filter(isHttpSink);
+  const backendSink = httpSinks.find((s) => s.name === config.backendOutput) ?? null;
   let metrics: CollectorMetrics | null = null;
   const queueLog = log.child({ component: "queue" });
   let lastDropLog = 0;
@@ -205,6 +236,7 @@ async function startNative(config: Config, log: Logger, opts: StartOptions): Pro
       listeners: () => udp?.listeners ?? [],
       kernel,
       workers: () => ({ configured: config.workers, listening: udp?.workersListening ?? 0 }),
+      remoteSinks: () => httpSinks.map((s) => ({ name: s.name, stats: s.stats() })),
     },
     version(),
   );
@@ -217,7 +249,10 @@ async function startNative(config: Config, log: Logger, opts: StartOptions): Pro
       workersListening: udp?.workersListening ?? 0,
       sinks: fanout.stats(),
       nowMs: Date.now(),
+      remote: [...httpSinks.map((s) => remoteHealth(s.name, s)), ...hooks.remote()],
     });
+
+  const prometheus = async (): Promise<string> => (await m.prometheus()) + hooks.prometheusExtra();
 
   const view: OpsView = {
     health: () => {
@@ -241,33 +276,76 @@ async function startNative(config: Config, log: Logger, opts: StartOptions): Pro
             receive_buffer_bytes: l.receiveBufferBytes,
             requested_buffer_bytes: l.requestedBufferBytes,
           })),
-          sinks: fanout.stats().map((s) => ({ name: s.name, queue_batches: s.length, capacity: s.capacity })),
+          sinks: fanout.stats().map((s) => {
+            const h = httpSinks.find((x) => x.name === s.name);
+            const st = h?.stats();
+            return {
+              name: s.name,
+              queue_batches: s.length,
+              capacity: s.capacity,
+              ...(st
+                ? {
+                    spooling: st.spooling,
+                    spool_batches: st.spoolBatches,
+                    spool_bytes: st.spoolBytes,
+                    breaker: st.breakerState,
+                    last_error: st.lastError,
+                  }
+                : {}),
+            };
+          }),
         },
       };
     },
     clarionMetrics: () => {
+      // Clarion's keys keep their meaning: total_sent counts flows the backend acknowledged when there is
+      // one (--backend-url); otherwise flows each sink wrote (HTTP sinks: acknowledged), summed.
       const t = m.totals;
       const sinkStats = fanout.stats();
       let sent = 0;
+      let queued = 0;
+      let spooled = 0;
       let dropped = 0;
       let writeErrors = 0;
       const sinksOut: Record<string, object> = {};
       for (const s of sinkStats) {
-        sent += s.writtenRecords;
+        const h = httpSinks.find((x) => x.name === s.name);
+        const st = h?.stats();
+        const sinkSent = st ? st.delivered : s.writtenRecords;
         const d = s.droppedRecords.queue_full + s.droppedRecords.write_error + s.droppedRecords.closed;
-        dropped += d;
-        writeErrors += s.droppedBatches.write_error;
+        dropped += d + (st ? st.droppedRecordsOnFull : 0);
+        writeErrors += s.droppedBatches.write_error + (st ? st.deadLettered : 0);
+        if (backendSink === null || h === backendSink) {
+          sent += sinkSent;
+          queued += s.pendingRecords;
+          spooled += st ? st.spoolRecords : 0;
+        }
         sinksOut[s.name] = {
-          sent: s.writtenRecords,
-          pending: s.pendingRecords,
+          sent: sinkSent,
+          pending: s.pendingRecords + (st ? st.spoolRecords : 0),
           queue_batches: s.length,
-          dropped: s.droppedRecords,
+          dropped: st ? { ...s.droppedRecords, spool_full: st.droppedRecordsOnFull } : s.droppedRecords,
+          ...(st
+            ? {
+                written: s.writtenRecords,
+                spool_records: st.spoolRecords,
+                spool_batches: st.spoolBatches,
+                spool_bytes: st.spoolBytes,
+                spool_oldest_age_seconds: st.oldestAgeMs / 1000,
+                spooling: st.spooling,
+                retried: st.retried,
+                dead_lettered: st.deadLettered,
+                dead_lettered_records: st.deadLetteredRecords,
+                breaker: st.breakerState,
+                last_error: st.lastError,
+              }
+            : {}),
         };
       }
       return {
         total_received: t.df ?? 0,
         total_sent: sent,
-        pending: m.batcherPending() + fanout.pendingRecords,
+        pending: m.batcherPending() + queued + spooled,
         errors: (t.de ?? 0) + (t.ie ?? 0) + (t.en ?? 0) + writeErrors,
         batch_size: config.batchSize,
         batch_interval_seconds: config.batchInterval,
@@ -278,10 +356,11 @@ async function startNative(config: Config, log: Logger, opts: StartOptions): Pro
         templates: m.workers.reduce((n, w) => n + w.templates, 0),
         workers: config.workers,
         uptime_seconds: Math.round((Date.now() - started) / 1000),
+        ...(backendSink ? { backend_output: backendSink.name } : {}),
         sinks: sinksOut,
       };
     },
-    prometheus: async () => ({ contentType: m.contentType, body: await m.prometheus() }),
+    prometheus: async () => ({ contentType: m.contentType, body: await prometheus() }),
     templates: async () => {
       const list = (udp ? await udp.templates() : []) as TemplateInfo[];
       list.sort(
@@ -432,6 +511,7 @@ async function startNative(config: Config, log: Logger, opts: StartOptions): Pro
     config,
     httpPort: ops.port,
     listeners: input.listeners,
+    prometheus,
     saveState: () => saveState(),
     reopen: async () => {
       for (const s of sinks) {
@@ -447,33 +527,98 @@ async function startNative(config: Config, log: Logger, opts: StartOptions): Pro
   };
 }
 
-/** The agent collector (edge-agent HTTP relay, port --agent-port). Not available yet. */
-async function startAgent(_config: Config, _log: Logger): Promise<Collector> {
-  throw new ConfigError("--mode", "the agent collector is not available yet; use --mode native");
+/**
+ * The agent collector (edge-agent HTTP relay on --agent-port): relays to --backend-url with the delivery
+ * settings of the HTTP outputs (retries, backoff, spool bound) through `<dataDir>/spool/agent-relay`.
+ */
+async function startAgent(
+  config: Config,
+  log: Logger,
+  renderPrometheus: (() => Promise<string>) | undefined,
+): Promise<AgentCollector> {
+  try {
+    return await startAgentCollector({
+      host: config.bindHost,
+      port: config.agentPort,
+      backendUrl: config.backendUrl,
+      ...(config.agentToken ? { token: config.agentToken } : {}),
+      bodyLimit: config.agentBodyLimit,
+      dataDir: config.dataDir,
+      retry: { attempts: config.retryAttempts, backoff: config.retryBackoff },
+      spoolMaxBytes: config.spoolMaxBytes,
+      batchSize: config.batchSize,
+      batchIntervalSeconds: config.batchInterval,
+      ...(renderPrometheus ? { renderPrometheus } : {}),
+      logger: log.child({ component: "agent" }),
+    });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === "EADDRINUSE" || e.code === "EACCES") {
+      throw new ConfigError("--agent-port", `cannot listen on ${config.bindHost}: ${e.message}`);
+    }
+    if (e.code === "ENOTFOUND" || e.code === "EAI_AGAIN" || e.code === "EADDRNOTAVAIL") {
+      throw new ConfigError("--bind-host", `cannot listen on "${config.bindHost}": ${e.message}`);
+    }
+    throw err;
+  }
 }
 
 /**
- * Starts the components the mode asks for. Throws ConfigError for configuration that only proves bad
- * at start (an output that cannot be opened, a port in use, mode agent).
+ * Starts the components the mode asks for: native (UDP collector), agent (edge-agent relay) or both.
+ * Throws ConfigError for configuration that only proves bad at start (an output that cannot be opened, a
+ * port in use); nothing stays half-started.
  */
 export async function startCollector(config: Config, opts: StartOptions = {}): Promise<Collector> {
   const log = opts.logger ?? createLogger({ level: config.logLevel });
+  let agent: AgentCollector | null = null;
+  const hooks: NativeHooks = {
+    remote: () => {
+      if (agent === null) return [];
+      const s = agent.stats();
+      return [
+        {
+          name: "agent-relay",
+          spooling: s.spooling,
+          spoolBatches: s.spoolBatches,
+          lastError: s.relay.lastError,
+        },
+      ];
+    },
+    prometheusExtra: () => (agent === null ? "" : agentPrometheusText(agent.stats())),
+  };
+  const native = config.mode === "agent" ? null : await startNative(config, log, opts, hooks);
   if (config.mode !== "native") {
-    // Check before starting anything so that nothing half-starts.
-    await startAgent(config, log);
+    try {
+      agent = await startAgent(config, log, native ? () => native.prometheus() : undefined);
+    } catch (err) {
+      await native?.stop();
+      throw err;
+    }
   }
-  const parts: Collector[] = [await startNative(config, log, opts)];
-  const [native] = parts as [Collector];
+  const relay = agent;
+  let stopping: Promise<void> | null = null;
   return {
     config,
-    httpPort: native.httpPort,
-    listeners: native.listeners,
-    saveState: () => native.saveState(),
-    reopen: async () => {
-      await Promise.all(parts.map((p) => p.reopen()));
+    httpPort: native?.httpPort ?? relay?.port ?? 0,
+    agentPort: relay?.port ?? 0,
+    listeners: native?.listeners ?? [],
+    saveState: async () => {
+      await native?.saveState();
     },
-    stop: async () => {
-      await Promise.all(parts.map((p) => p.stop()));
+    reopen: async () => {
+      await native?.reopen();
+    },
+    stop: () => {
+      stopping ??= (async () => {
+        const results = await Promise.allSettled([
+          native?.stop(),
+          relay
+            ?.close()
+            .then(() => log.info({ relayed: relay.stats().relay.delivered }, "agent collector stopped")),
+        ]);
+        for (const r of results) if (r.status === "rejected") throw r.reason;
+      })();
+      return stopping;
     },
   };
 }

@@ -30,10 +30,6 @@ async function main(): Promise<void> {
     if (err instanceof ConfigError) fail(2, err.message);
     throw err;
   }
-  if (config.mode !== "native") {
-    fail(2, `--mode ${config.mode}: the agent collector is not available yet; use --mode native`);
-  }
-
   const log = createLogger({ level: config.logLevel });
   process.on("uncaughtException", (err) => {
     log.fatal({ err }, "uncaught exception");

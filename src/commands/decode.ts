@@ -13,8 +13,8 @@ import type { DecodedElement, FlowRecord, OptionsRecord, RecordHandler } from ".
 import { CaptureError, scanCapture } from "../core/pcap.ts";
 import { encodeCountersJson } from "../encode/counters.ts";
 import { encodeGoflow2, jsonString } from "../encode/goflow2.ts";
-import type { InterfaceCounters } from "../protocols/sflow5.ts";
 import { FlowDecoder } from "../protocols/decoder.ts";
+import type { InterfaceCounters } from "../protocols/sflow5.ts";
 
 export interface DecodeIo {
   out: NodeJS.WritableStream;

@@ -8,6 +8,7 @@ import { dirname, extname, resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { parse as parseYaml } from "yaml";
 import { ConfigError } from "../core/errors.ts";
+import { clarionUriFromBackendUrl } from "../sinks/http.ts";
 import { findSink } from "../sinks/index.ts";
 import { parseJsonlUri } from "../sinks/jsonl.ts";
 import { parseSqliteUri } from "../sinks/sqlite.ts";
@@ -54,6 +55,9 @@ function camel(flag: string): string {
 function describeDefault(spec: OptionSpec): string {
   if (spec.key === "outputs") return "sqlite:<data-dir>/flows.db";
   if (spec.key === "workers") return "one per core";
+  if (spec.key === "spoolMaxBytes") return "1G";
+  if (spec.key === "agentBodyLimit") return "10M";
+  if (spec.default === "") return "none";
   return String(spec.default);
 }
 
@@ -72,6 +76,7 @@ export function buildCommand(): Command {
     `${CONFIG_FILE_OPTION.description} [env ${CONFIG_FILE_OPTION.env[0]}]`,
   );
   for (const spec of OPTIONS) {
+    if (spec.flag === "") continue;
     const tail = `(default: ${describeDefault(spec)}) [env ${spec.env.join(", ")}; file key ${spec.fileKey}]`;
     if (spec.boolean) {
       cmd.addOption(new Option(`${spec.flag} [bool]`, `${spec.description} ${tail}`));
@@ -94,7 +99,28 @@ export function buildCommand(): Command {
     [
       "",
       "Precedence: command line > CLARION_COLLECTOR_* variables > --config file > defaults.",
-      "Outputs: sqlite:PATH (SQLite table flows), jsonl:PATH (GoFlow2 JSON lines), jsonl:- (stdout).",
+      "Secrets (no flag, so they never show in a process list; never logged):",
+      ...OPTIONS.filter((s) => s.flag === "").map(
+        (s) => `  ${s.env.join(", ")} (file key ${s.fileKey}): ${s.description}`,
+      ),
+      "Modes: native runs the UDP collector (ops server on --http-port); agent runs only the edge-agent",
+      "  relay on --agent-port (/api/edge/*, /health, /metrics; no UDP); both runs the two.",
+      "Outputs: sqlite:PATH (SQLite table flows), jsonl:PATH (GoFlow2 JSON lines), jsonl:- (stdout),",
+      "  clarion+http(s)://HOST[:PORT][/PREFIX] (POST PREFIX/api/netflow/netflow, one request per exporter),",
+      "  flows-v1+http(s)://HOST[:PORT]/v1/ingest (telemetry API, 200 records per request, sent at least",
+      "  every second, gzip above 50 KiB).",
+      "  Without --output the flows go to sqlite:<data-dir>/flows.db. When --backend-url (or",
+      "  CLARION_COLLECTOR_BACKEND_URL, or backend_url in the file) is set, modes native and both also send",
+      "  every flow to the Clarion backend (output clarion+<url>), as the Clarion collector does; then",
+      "  without --output that is the only output. Unset, the backend URL (http://localhost:8000) is used only",
+      "  by the agent relay.",
+      "  HTTP outputs and the agent relay write every batch to a disk spool under <data-dir>/spool before",
+      "  sending it (write-ahead), then send the spool oldest first with retries, backoff and a circuit",
+      "  breaker; what the destination rejects (4xx) goes to <data-dir>/deadletter. Spool fsync policy: a",
+      "  batch counts as accepted once written to the spool file (write(2)), so a crash of the process",
+      "  (SIGKILL, OOM kill) loses nothing accepted; the file is fsync'ed every second, so a power loss or",
+      "  kernel crash can lose up to the last second. Flows still in a batcher (up to --batch-interval)",
+      "  or a sink queue are not yet accepted.",
       "Signals: SIGTERM/SIGINT flush every sink and exit 0; SIGHUP reopens output files.",
       "Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration.",
     ].join("\n"),
@@ -127,6 +153,7 @@ function parseCli(argv: readonly string[]): { values: Map<string, Raw>; configFi
   const opts = cmd.opts<Record<string, unknown>>();
   const values = new Map<string, Raw>();
   for (const spec of OPTIONS) {
+    if (spec.flag === "") continue;
     const names = [spec.flag, ...(spec.aliases ?? [])];
     for (const flag of names) {
       const name = camel(flag);
@@ -274,6 +301,35 @@ function validateOutputs(outputs: OutputConfig[], source: string, cwd: string, d
   }
 }
 
+/** A secret from its literal setting, else from the file its companion setting names ("" for none). */
+function secretFrom(
+  out: Record<string, unknown>,
+  sources: Record<string, string>,
+  key: "agentToken" | "ingestToken",
+  fileKey: "agentTokenFile" | "ingestTokenFile",
+  cwd: string,
+): string {
+  const literal = String(out[key] ?? "");
+  if (literal) return literal;
+  const file = String(out[fileKey] ?? "");
+  if (!file) return "";
+  const path = resolve(cwd, file);
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(
+      sources[fileKey] ?? fileKey,
+      `cannot read "${path}": ${(err as NodeJS.ErrnoException).code ?? err}`,
+    );
+  }
+  const token = text.trim();
+  if (!token || /\s/.test(token)) {
+    throw new ConfigError(sources[fileKey] ?? fileKey, `"${path}" must hold one token without spaces`);
+  }
+  return token;
+}
+
 /**
  * Loads the configuration from the command line (`argv` without the node and script names), the
  * environment and the config file it names. Throws ConfigError (bad value; exit 2) or HelpRequested.
@@ -293,12 +349,14 @@ export function loadConfig(argv: readonly string[], env: Env, opts: LoadOptions 
     if (spec.key === "outputs") continue;
     if (raw === null) {
       out[spec.key] = spec.default;
-      sources[spec.key] = `default of ${spec.flag}`;
+      sources[spec.key] = `default of ${spec.flag || spec.env[0]}`;
       continue;
     }
     const r = spec.schema.safeParse(raw.value);
-    if (!r.success)
-      throw new ConfigError(raw.source, `invalid value ${show(raw.value)}: expected ${spec.expect}`);
+    if (!r.success) {
+      const shown = spec.secret ? "(hidden)" : show(raw.value);
+      throw new ConfigError(raw.source, `invalid value ${shown}: expected ${spec.expect}`);
+    }
     out[spec.key] = r.data;
     sources[spec.key] = raw.source;
   }
@@ -314,18 +372,48 @@ export function loadConfig(argv: readonly string[], env: Env, opts: LoadOptions 
         uris: [{ uri: `sqlite:${resolve(dataDir, "flows.db")}`, options: {} }],
         source: "default of --output",
       };
+  const agentToken = secretFrom(out, sources, "agentToken", "agentTokenFile", cwd);
+  const ingestToken = secretFrom(out, sources, "ingestToken", "ingestTokenFile", cwd);
+
+  // --backend-url set explicitly: the flows go to the Clarion backend too (the only output without --output).
+  let backendOutput = "";
+  if (out.mode !== "agent" && !sources.backendUrl?.startsWith("default of")) {
+    try {
+      backendOutput = clarionUriFromBackendUrl(String(out.backendUrl));
+    } catch (err) {
+      throw new ConfigError(sources.backendUrl ?? "--backend-url", (err as Error).message);
+    }
+    if (!outRaw) uris.length = 0;
+    if (!uris.some((o) => o.uri === backendOutput)) uris.push({ uri: backendOutput, options: {} });
+  }
+
   const shared = {
     retryAttempts: out.retryAttempts,
     retryBackoff: out.retryBackoff,
     switchIdFromIp: out.switchIdFromIp,
   };
-  for (const o of uris) o.options = { ...shared, ...o.options };
+  for (const o of uris) {
+    let http: Record<string, unknown> = {};
+    const scheme = o.uri.slice(0, Math.max(0, o.uri.indexOf(":"))).toLowerCase();
+    if (scheme.startsWith("clarion+") || scheme.startsWith("flows-v1+")) {
+      http = { spoolMaxBytes: out.spoolMaxBytes };
+      if (scheme.startsWith("flows-v1+")) {
+        http.collectorId = out.collectorId;
+        const own = ["token", "tokenFile", "tokenEnv"].some((k) => o.options[k] !== undefined);
+        if (ingestToken && !own) http.token = ingestToken;
+      }
+    }
+    o.options = { ...shared, ...http, ...o.options };
+  }
   validateOutputs(uris, source, cwd, dataDir);
 
   return {
-    ...(out as Omit<Config, "outputs" | "dataDir" | "configFile">),
+    ...(out as Omit<Config, "outputs" | "dataDir" | "configFile" | "backendOutput">),
+    agentToken,
+    ingestToken,
     dataDir,
     outputs: uris,
+    backendOutput,
     configFile,
   };
 }

@@ -52,16 +52,36 @@ export interface Config {
   /** Seconds a template lives when neither refreshed nor used. */
   templateTimeout: number;
   scaleBySampling: boolean;
+  /** Largest disk spool of each HTTP output and of the agent relay, bytes. */
+  spoolMaxBytes: number;
+  /** Largest edge-agent request body (raw and decoded), bytes. */
+  agentBodyLimit: number;
+  /** Bearer token edge agents must present; "" for none. Secret: never logged or shown. */
+  agentToken: string;
+  /** File holding the agent token (read at load time into agentToken); "" for none. */
+  agentTokenFile: string;
+  /** flows-v1 outputs' `collector_id`. */
+  collectorId: string;
+  /** flows-v1 outputs' bearer key; "" for none. Secret: never logged or shown. */
+  ingestToken: string;
+  /** File holding the flows-v1 bearer key; "" for none. */
+  ingestTokenFile: string;
+  /**
+   * The Clarion backend output added because --backend-url was set explicitly (mode native/both), also
+   * in `outputs`; "" when none. Its delivered flows are the JSON /metrics `total_sent`.
+   */
+  backendOutput: string;
   /** Absolute path of the config file read, or "" when none. */
   configFile: string;
 }
 
 /** Keys of Config set from the option table (outputs and configFile are handled apart). */
-export type OptionKey = Exclude<keyof Config, "outputs" | "configFile">;
+export type OptionKey = Exclude<keyof Config, "outputs" | "configFile" | "backendOutput">;
 
 export interface OptionSpec {
   key: OptionKey | "outputs";
-  /** Long flag without value placeholder, e.g. "--netflow-port". */
+  /** Long flag without value placeholder, e.g. "--netflow-port"; "" when the setting has no flag (secrets:
+   * a command line is visible to every user of the host). */
   flag: string;
   /** Value placeholder for the help, e.g. "<port>"; "" for a boolean switch. */
   arg: string;
@@ -79,6 +99,8 @@ export interface OptionSpec {
   default: unknown;
   /** Boolean: the flag also has a --no-<name> form. */
   boolean?: boolean;
+  /** A secret: its value is never shown in messages. */
+  secret?: boolean;
 }
 
 const INT_RE = /^[+-]?\d+$/;
@@ -106,6 +128,8 @@ function byteSize(v: unknown): unknown {
   const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? "").charAt(0).toLowerCase()] ?? 1;
   return Number(m[1]) * mult;
 }
+
+const BYTES_MAX = 2 ** 50;
 
 const TRUE = new Set(["true", "1", "yes", "on"]);
 const FALSE = new Set(["false", "0", "no", "off"]);
@@ -156,7 +180,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: "<url>",
     env: ["CLARION_COLLECTOR_BACKEND_URL"],
     fileKey: "backend_url",
-    description: "Clarion backend URL",
+    description:
+      "Clarion backend URL: the agent relay's destination; when set explicitly (flag, variable or file) mode native/both also POSTs flows to <url>/api/netflow/netflow (output clarion+<url>)",
     expect: "an http:// or https:// URL",
     schema: url,
     default: "http://localhost:8000",
@@ -335,7 +360,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: ["CLARION_COLLECTOR_OUTPUTS", "CLARION_COLLECTOR_OUTPUT"],
     fileKey: "outputs",
     description:
-      "where records go, repeatable (variable: comma-separated): sqlite:PATH, jsonl:PATH, jsonl:- (stdout)",
+      "where records go, repeatable (variable: comma-separated): sqlite:PATH, jsonl:PATH, jsonl:- (stdout), clarion+http(s)://HOST[:PORT], flows-v1+http(s)://HOST[:PORT]/v1/ingest",
     expect: "a sink URI such as sqlite:./data/flows.db or jsonl:-",
     schema: z.unknown(),
     default: null,
@@ -361,6 +386,100 @@ export const OPTIONS: readonly OptionSpec[] = [
     expect: "an integer from 1 to 100000",
     schema: z.preprocess(integer, z.number().int().min(1).max(100_000)),
     default: 64,
+  },
+  {
+    key: "spoolMaxBytes",
+    flag: "--spool-max-bytes",
+    arg: "<bytes>",
+    env: ["CLARION_COLLECTOR_SPOOL_MAX_BYTES"],
+    fileKey: "spool_max_bytes",
+    description:
+      "disk spool bound of each HTTP output and of the agent relay (under <data-dir>/spool), e.g. 512M or 4G; when full the oldest data is dropped and counted",
+    expect: "a byte size from 256K, such as 1073741824, 512M or 4G",
+    schema: z.preprocess(
+      byteSize,
+      z
+        .number()
+        .int()
+        .min(256 * 1024)
+        .max(BYTES_MAX),
+    ),
+    default: 1024 ** 3,
+  },
+  {
+    key: "agentBodyLimit",
+    flag: "--agent-body-limit",
+    arg: "<bytes>",
+    env: ["CLARION_COLLECTOR_AGENT_BODY_LIMIT"],
+    fileKey: "agent_body_limit",
+    description: "largest edge-agent request body, raw and after gunzip (413 above), e.g. 10M",
+    expect: "a byte size from 1K to 1G, such as 10485760 or 10M",
+    schema: z.preprocess(
+      byteSize,
+      z
+        .number()
+        .int()
+        .min(1024)
+        .max(1024 ** 3),
+    ),
+    default: 10 * 1024 ** 2,
+  },
+  {
+    key: "agentToken",
+    flag: "",
+    arg: "<token>",
+    env: ["CLARION_COLLECTOR_AGENT_TOKEN"],
+    fileKey: "agent_token",
+    description: "bearer token edge agents must send to /api/edge/* (401 otherwise); none by default",
+    expect: "a token without spaces",
+    schema: z.preprocess((v) => (typeof v === "string" ? v.trim() : v), z.string().regex(/^\S*$/)),
+    default: "",
+    secret: true,
+  },
+  {
+    key: "agentTokenFile",
+    flag: "--agent-token-file",
+    arg: "<file>",
+    env: ["CLARION_COLLECTOR_AGENT_TOKEN_FILE"],
+    fileKey: "agent_token_file",
+    description: "file holding the edge-agent bearer token (instead of CLARION_COLLECTOR_AGENT_TOKEN)",
+    expect: "a readable file",
+    schema: z.string(),
+    default: "",
+  },
+  {
+    key: "collectorId",
+    flag: "--collector-id",
+    arg: "<id>",
+    env: ["CLARION_COLLECTOR_COLLECTOR_ID"],
+    fileKey: "collector_id",
+    description: "collector_id of flows-v1 outputs (an output's own collectorId wins)",
+    expect: "a non-empty string",
+    schema: z.preprocess((v) => (typeof v === "string" ? v.trim() : v), z.string().min(1).max(256)),
+    default: "gw-local",
+  },
+  {
+    key: "ingestToken",
+    flag: "",
+    arg: "<key>",
+    env: ["CLARION_COLLECTOR_INGEST_TOKEN"],
+    fileKey: "ingest_token",
+    description: "bearer key of flows-v1 outputs (Authorization: Bearer); an output's own token wins",
+    expect: "a key without spaces",
+    schema: z.preprocess((v) => (typeof v === "string" ? v.trim() : v), z.string().regex(/^\S*$/)),
+    default: "",
+    secret: true,
+  },
+  {
+    key: "ingestTokenFile",
+    flag: "--ingest-token-file",
+    arg: "<file>",
+    env: ["CLARION_COLLECTOR_INGEST_TOKEN_FILE"],
+    fileKey: "ingest_token_file",
+    description: "file holding the flows-v1 bearer key (instead of CLARION_COLLECTOR_INGEST_TOKEN)",
+    expect: "a readable file",
+    schema: z.string(),
+    default: "",
   },
   {
     key: "templateTimeout",

@@ -103,7 +103,8 @@ function countItems(value: unknown): number {
   return 1;
 }
 
-function prometheusText(s: AgentCollectorStats): string {
+/** The agent collector's Prometheus series (clarion_collector_agent_…) as exposition text. */
+export function agentPrometheusText(s: AgentCollectorStats): string {
   const lines: string[] = [];
   const metric = (name: string, type: string, help: string, value: number, labels = ""): void => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name}${labels} ${value}`);
@@ -321,7 +322,7 @@ export async function startAgentCollector(opts: AgentCollectorOptions): Promise<
     const s = stats();
     const accept = String(req.headers.accept ?? "");
     if (/text\/plain|openmetrics/i.test(accept) && !/application\/json/i.test(accept)) {
-      const text = opts.renderPrometheus ? await opts.renderPrometheus() : prometheusText(s);
+      const text = opts.renderPrometheus ? await opts.renderPrometheus() : agentPrometheusText(s);
       return reply.type("text/plain; version=0.0.4; charset=utf-8").send(text);
     }
     return {

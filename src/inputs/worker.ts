@@ -163,9 +163,15 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   const encodeErrors: Record<string, number> = {};
   const receive = new Map<string, ReceiveCount>();
 
+  // One batcher for every output: it flushes at the shortest wait any output allows (flows-v1: 1 s).
+  let intervalMs = init.batchIntervalMs;
+  for (const { enc } of encoders) {
+    if (enc.flushIntervalMs !== undefined && enc.flushIntervalMs > 0)
+      intervalMs = Math.min(intervalMs, enc.flushIntervalMs);
+  }
   const batcher = new Batcher<FlowRecord>({
     size: init.batchSize,
-    intervalMs: init.batchIntervalMs,
+    intervalMs,
     onBatch: (records) => {
       recordsBatched += records.length;
       for (const { name, enc } of encoders) {

@@ -1,7 +1,8 @@
 /**
  * /health (DESIGN §5): `status` is "starting" (503) until every worker listens on every port, "ok" when
- * all is well, "degraded" (200) when a worker is down or a sink dropped data recently or its queue is
- * nearly full, and "degraded" with 503 while shutting down.
+ * all is well, "degraded" (200) when a worker is down, a sink dropped data recently or its queue is
+ * nearly full, or a remote sink (HTTP output, agent relay) is spooling (its destination fails: data waits
+ * on disk for retries or an open breaker), and "degraded" with 503 while shutting down.
  */
 import type { SinkQueueStats } from "../pipeline/queue.ts";
 
@@ -16,6 +17,16 @@ export interface HealthInputs {
   nowMs: number;
   /** A sink that dropped within this window makes the service degraded. */
   recentMs?: number;
+  /** Remote sinks and the agent relay: spooling means their destination is failing. */
+  remote?: ReadonlyArray<RemoteHealth>;
+}
+
+export interface RemoteHealth {
+  name: string;
+  spooling: boolean;
+  /** Batches waiting in the spool. */
+  spoolBatches: number;
+  lastError: string;
 }
 
 export interface HealthVerdict {
@@ -39,6 +50,13 @@ export function evaluateHealth(i: HealthInputs): HealthVerdict {
     if (s.lastDropMs > 0 && i.nowMs - s.lastDropMs < recent)
       reasons.push(`sink ${s.name} dropped data recently`);
     else if (s.length >= s.capacity * 0.8) reasons.push(`sink ${s.name} queue nearly full`);
+  }
+  for (const r of i.remote ?? []) {
+    if (r.spooling) {
+      reasons.push(
+        `sink ${r.name} spooling: ${r.spoolBatches} batches wait on disk for delivery${r.lastError ? ` (last error: ${r.lastError})` : ""}`,
+      );
+    }
   }
   if (i.workersListening === 0) return { status: "degraded", httpStatus: 503, reasons };
   return { status: reasons.length ? "degraded" : "ok", httpStatus: 200, reasons };

@@ -8,6 +8,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import { DECODE_ERROR_CODES } from "../core/errors.ts";
 import type { KernelUdpCounters, ListenerInfo, WorkerStats } from "../inputs/udp.ts";
 import type { DropReason, SinkQueueStats } from "../pipeline/queue.ts";
+import type { HttpSinkStats } from "../sinks/http.ts";
 import type { EncodedBatch } from "../sinks/types.ts";
 
 const P = "clarion_collector_";
@@ -17,7 +18,101 @@ export interface MetricsSources {
   listeners(): readonly ListenerInfo[];
   kernel(): Promise<Map<number, KernelUdpCounters>>;
   workers(): { configured: number; listening: number };
+  /** Sinks with a disk spool and remote delivery (HTTP), polled at scrape time. */
+  remoteSinks?(): ReadonlyArray<{ name: string; stats: HttpSinkStats }>;
 }
+
+/** The remote-sink series: [metric suffix, type, help, value]. Counters come from cumulative stats. */
+const REMOTE_SERIES: ReadonlyArray<
+  readonly [string, "gauge" | "counter", string, (s: HttpSinkStats) => number]
+> = [
+  [
+    "sink_spool_bytes",
+    "gauge",
+    "Bytes in each HTTP sink's disk spool not yet delivered.",
+    (s) => s.spoolBytes,
+  ],
+  [
+    "sink_spool_batches",
+    "gauge",
+    "Requests in each HTTP sink's disk spool not yet delivered.",
+    (s) => s.spoolBatches,
+  ],
+  [
+    "sink_spool_records",
+    "gauge",
+    "Flow records in each HTTP sink's disk spool not yet delivered.",
+    (s) => s.spoolRecords,
+  ],
+  [
+    "sink_spool_oldest_age_seconds",
+    "gauge",
+    "Age of the oldest undelivered batch in each HTTP sink's spool (0 when empty).",
+    (s) => s.oldestAgeMs / 1000,
+  ],
+  [
+    "sink_breaker_open",
+    "gauge",
+    "1 while an HTTP sink's circuit breaker is open or half-open, 0 when closed.",
+    (s) => (s.breakerState === "closed" ? 0 : 1),
+  ],
+  ["sink_delivered_flows_total", "counter", "Flow records the destination acknowledged.", (s) => s.delivered],
+  [
+    "sink_delivered_requests_total",
+    "counter",
+    "Requests the destination acknowledged.",
+    (s) => s.deliveredBatches,
+  ],
+  [
+    "sink_retries_total",
+    "counter",
+    "Delivery attempts repeated after a retryable failure.",
+    (s) => s.retried,
+  ],
+  [
+    "sink_delivery_failures_total",
+    "counter",
+    "Rounds of delivery attempts all spent (the batch stays spooled and is tried again).",
+    (s) => s.failed,
+  ],
+  [
+    "sink_unknown_outcomes_total",
+    "counter",
+    "Attempts whose outcome is unknown (timeout, reset after sending): a duplicate is possible.",
+    (s) => s.unknownOutcomes,
+  ],
+  ["sink_request_splits_total", "counter", "Requests split in two after a 413.", (s) => s.splits],
+  [
+    "sink_dead_lettered_total",
+    "counter",
+    "Requests the destination rejected (4xx), written to the dead-letter file.",
+    (s) => s.deadLettered,
+  ],
+  [
+    "sink_dead_lettered_flows_total",
+    "counter",
+    "Flow records in dead-lettered requests.",
+    (s) => s.deadLetteredRecords,
+  ],
+  [
+    "sink_spool_dropped_batches_total",
+    "counter",
+    "Spooled requests dropped because the spool was full (--spool-max-bytes).",
+    (s) => s.droppedOnFull,
+  ],
+  [
+    "sink_spool_dropped_flows_total",
+    "counter",
+    "Flow records dropped because the spool was full.",
+    (s) => s.droppedRecordsOnFull,
+  ],
+  [
+    "sink_breaker_opens_total",
+    "counter",
+    "Times an HTTP sink's circuit breaker opened.",
+    (s) => s.breakerOpens,
+  ],
+];
 
 type Labels = Record<string, string>;
 
@@ -172,6 +267,19 @@ export class CollectorMetrics {
         for (const q of self.#sources.queues()) this.set({ sink: q.name }, q.pendingRecords);
       },
     });
+    for (const [suffix, type, help, pick] of REMOTE_SERIES) {
+      const collect = function (this: Gauge<"sink"> | Counter<"sink">): void {
+        this.reset();
+        for (const { name, stats } of self.#sources.remoteSinks?.() ?? []) {
+          const v = pick(stats);
+          if (this instanceof Gauge) this.set({ sink: name }, v);
+          else this.inc({ sink: name }, v);
+        }
+      };
+      const cfg = { name: P + suffix, help, labelNames: ["sink"] as const, registers: r, collect };
+      if (type === "gauge") new Gauge<"sink">(cfg);
+      else new Counter<"sink">(cfg);
+    }
     new Gauge({
       name: `${P}batcher_records`,
       help: "Flow records waiting in the workers' batchers.",

@@ -64,6 +64,11 @@ export interface HttpEncoderOptions {
   gzipLevel: number;
   /** Clarion: switch_id is the exporter address (SWITCH_ID_FROM_IP). Default true. */
   switchIdFromIp: boolean;
+  /**
+   * Longest a record waits in the receive worker's batcher for this output, ms; 0: --batch-interval
+   * alone. flows-v1: 1000 (the nf2ingest mapper flushed every second); clarion: 0.
+   */
+  flushIntervalMs: number;
 }
 
 /** Writer options. */
@@ -188,6 +193,7 @@ export function resolveEncoderOptions(
     gzipThreshold: num(options, "gzipThreshold", flows ? 51_200 : -1, -1),
     gzipLevel: num(options, "gzipLevel", 1, 1, 9),
     switchIdFromIp: bool(options, "switchIdFromIp", true),
+    flushIntervalMs: num(options, "flushIntervalMs", flows ? 1000 : 0, 0, 3_600_000),
   };
 }
 
@@ -291,6 +297,7 @@ export function createHttpEncoder(uri: string, options: Readonly<Record<string, 
   if (target.format === "flows-v1") {
     const overhead = 64 + o.collectorId.length;
     return {
+      flushIntervalMs: o.flushIntervalMs > 0 ? o.flushIntervalMs : undefined,
       encode(records: readonly FlowRecord[]): EncodedBatch {
         const lines: string[] = [];
         let oldest = 0;
@@ -309,6 +316,7 @@ export function createHttpEncoder(uri: string, options: Readonly<Record<string, 
     };
   }
   return {
+    flushIntervalMs: o.flushIntervalMs > 0 ? o.flushIntervalMs : undefined,
     encode(records: readonly FlowRecord[]): EncodedBatch {
       const groups = new Map<string, string[]>();
       const idJson = new Map<string, string>();
@@ -488,12 +496,20 @@ class HttpSinkImpl implements HttpSink {
   }
 }
 
+/** True for the sinks of this file (they have a spool, remote delivery and `stats()`). */
+export function isHttpSink(s: Sink): s is HttpSink {
+  return s instanceof HttpSinkImpl;
+}
+
 /** The writing half: opens the spool (delivering what a previous run left) and starts delivery. */
 export async function createHttpSink(uri: string, ctx: SinkContext): Promise<HttpSink> {
   const target = parseHttpSinkUri(uri);
   const o = resolveSinkOptions(target.format, ctx.options);
   if (target.format === "flows-v1" && !o.token) {
-    ctx.logger.warn({ sink: uri }, "flows-v1 sink without a bearer key (set tokenEnv or tokenFile)");
+    ctx.logger.warn(
+      { sink: uri },
+      "flows-v1 sink without a bearer key (set CLARION_COLLECTOR_INGEST_TOKEN, --ingest-token-file, or the output's tokenEnv/tokenFile)",
+    );
   }
   const spool = await Spool.open({
     dir: join(ctx.dataDir, "spool", sinkSlug(uri)),

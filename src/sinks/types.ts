@@ -32,6 +32,11 @@ export interface EncodedBatch {
 
 export interface SinkEncoder {
   encode(records: readonly FlowRecord[]): EncodedBatch;
+  /**
+   * Longest a record may wait for this output, ms (flows-v1: 1000). The worker's batcher flushes at the
+   * smallest of --batch-interval and its outputs' values. Undefined: --batch-interval alone.
+   */
+  readonly flushIntervalMs?: number;
 }
 
 export interface SinkContext {

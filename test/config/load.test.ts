@@ -60,6 +60,129 @@ describe("loadConfig defaults", () => {
       },
     ]);
     assert.equal(c.configFile, "");
+    assert.equal(c.spoolMaxBytes, 1024 ** 3);
+    assert.equal(c.agentBodyLimit, 10 * 1024 ** 2);
+    assert.equal(c.agentToken, "");
+    assert.equal(c.collectorId, "gw-local");
+    assert.equal(c.ingestToken, "");
+    assert.equal(c.backendOutput, "");
+  });
+});
+
+describe("delivery settings", () => {
+  it("--backend-url set explicitly adds the Clarion output (alone without --output)", () => {
+    const viaFlag = load(["--backend-url", "http://backend:8000/"]);
+    assert.equal(viaFlag.backendOutput, "clarion+http://backend:8000");
+    assert.deepEqual(
+      viaFlag.outputs.map((o) => o.uri),
+      ["clarion+http://backend:8000"],
+    );
+    assert.deepEqual(viaFlag.outputs[0]?.options, {
+      retryAttempts: 3,
+      retryBackoff: 1.5,
+      switchIdFromIp: true,
+      spoolMaxBytes: 1024 ** 3,
+    });
+    const viaEnv = load(["--output", "jsonl:-"], {
+      CLARION_COLLECTOR_BACKEND_URL: "https://b.example/base",
+      CLARION_COLLECTOR_SPOOL_MAX_BYTES: "512M",
+    });
+    assert.deepEqual(
+      viaEnv.outputs.map((o) => o.uri),
+      ["jsonl:-", "clarion+https://b.example/base"],
+    );
+    assert.equal(viaEnv.outputs[1]?.options.spoolMaxBytes, 512 * 1024 ** 2);
+    assert.equal(viaEnv.outputs[0]?.options.spoolMaxBytes, undefined);
+    const file = join(dir, "backend.yaml");
+    writeFileSync(file, "backend_url: http://10.0.0.5:8000\n");
+    assert.equal(load(["--config", file]).backendOutput, "clarion+http://10.0.0.5:8000");
+    // listed already (with its own options): not added twice
+    const listed = load(["--backend-url", "http://b:8000", "--output", "clarion+http://b:8000"]);
+    assert.deepEqual(
+      listed.outputs.map((o) => o.uri),
+      ["clarion+http://b:8000"],
+    );
+    // mode agent: the URL is the relay's destination only
+    const agent = load(["--mode", "agent", "--backend-url", "http://b:8000"]);
+    assert.equal(agent.backendOutput, "");
+    assert.ok(agent.outputs.every((o) => !o.uri.startsWith("clarion+")));
+  });
+
+  it("the default backend URL adds nothing", () => {
+    const c = load(["--mode", "both"]);
+    assert.equal(c.backendUrl, "http://localhost:8000");
+    assert.equal(c.backendOutput, "");
+    assert.deepEqual(
+      c.outputs.map((o) => o.uri),
+      [`sqlite:${join(dir, "data", "flows.db")}`],
+    );
+  });
+
+  it("flows-v1 outputs get the collector id and the bearer key unless they set their own", () => {
+    const c = load(
+      ["--output", "flows-v1+http://h:8080/v1/ingest", "--collector-id", "gw-7", "--spool-max-bytes", "2G"],
+      { CLARION_COLLECTOR_INGEST_TOKEN: " s3cret " },
+    );
+    assert.deepEqual(c.outputs[0]?.options, {
+      retryAttempts: 3,
+      retryBackoff: 1.5,
+      switchIdFromIp: true,
+      spoolMaxBytes: 2 * 1024 ** 3,
+      collectorId: "gw-7",
+      token: "s3cret",
+    });
+    const tokenFile = join(dir, "ingest.key");
+    writeFileSync(tokenFile, "from-file\n");
+    const own = join(dir, "own.yaml");
+    writeFileSync(
+      own,
+      `outputs:\n  - uri: flows-v1+http://h/v1/ingest\n    tokenEnv: MY_KEY\n    collectorId: own\n  - flows-v1+http://g/v1/ingest\n`,
+    );
+    const d = load(["--config", own, "--ingest-token-file", tokenFile]);
+    assert.equal(d.ingestToken, "from-file");
+    assert.equal(d.outputs[0]?.options.token, undefined);
+    assert.equal(d.outputs[0]?.options.tokenEnv, "MY_KEY");
+    assert.equal(d.outputs[0]?.options.collectorId, "own");
+    assert.equal(d.outputs[1]?.options.token, "from-file");
+    assert.equal(d.outputs[1]?.options.collectorId, "gw-local");
+  });
+
+  it("agent settings: token from the variable, the file key or a token file; body limit", () => {
+    const a = load(["--agent-body-limit", "64K"], { CLARION_COLLECTOR_AGENT_TOKEN: "tok" });
+    assert.equal(a.agentToken, "tok");
+    assert.equal(a.agentBodyLimit, 64 * 1024);
+    const f = join(dir, "agent.key");
+    writeFileSync(f, "tok-file\n");
+    assert.equal(load([], { CLARION_COLLECTOR_AGENT_TOKEN_FILE: f }).agentToken, "tok-file");
+    const y = join(dir, "agent.yaml");
+    writeFileSync(y, "agent_token: tok-yaml\nagent_body_limit: 2M\n");
+    const b = load(["--config", y]);
+    assert.equal(b.agentToken, "tok-yaml");
+    assert.equal(b.agentBodyLimit, 2 * 1024 ** 2);
+  });
+
+  it("secrets have no flag and are never shown in messages", () => {
+    assert.equal(configError(() => load(["--agent-token", "x"])).key, "--agent-token");
+    const err = configError(() => load([], { CLARION_COLLECTOR_AGENT_TOKEN: "two words" }));
+    assert.equal(err.key, "CLARION_COLLECTOR_AGENT_TOKEN");
+    assert.ok(!err.message.includes("two words"), err.message);
+    const e2 = configError(() => load(["--agent-token-file", join(dir, "missing.key")]));
+    assert.equal(e2.key, "--agent-token-file");
+    const empty = join(dir, "empty.key");
+    writeFileSync(empty, "\n");
+    assert.equal(
+      configError(() => load([], { CLARION_COLLECTOR_INGEST_TOKEN_FILE: empty })).key,
+      "CLARION_COLLECTOR_INGEST_TOKEN_FILE",
+    );
+  });
+
+  it("refuses bad delivery values naming the key", () => {
+    assert.equal(configError(() => load(["--spool-max-bytes", "1K"])).key, "--spool-max-bytes");
+    assert.equal(
+      configError(() => load([], { CLARION_COLLECTOR_AGENT_BODY_LIMIT: "lots" })).key,
+      "CLARION_COLLECTOR_AGENT_BODY_LIMIT",
+    );
+    assert.equal(configError(() => load(["--collector-id", " "])).key, "--collector-id");
   });
 });
 
@@ -267,6 +390,18 @@ describe("loadConfig bad values name the key and the value", () => {
       "CLARION_COLLECTOR_OUTPUTS",
       "BIND_HOST",
       "UDP_RCVBUF",
+      "--spool-max-bytes",
+      "CLARION_COLLECTOR_SPOOL_MAX_BYTES",
+      "spool_max_bytes",
+      "--agent-body-limit",
+      "CLARION_COLLECTOR_AGENT_TOKEN",
+      "--agent-token-file",
+      "--collector-id",
+      "CLARION_COLLECTOR_INGEST_TOKEN",
+      "--ingest-token-file",
+      "clarion+http",
+      "flows-v1+http",
+      "fsync",
     ]) {
       assert.ok(text.includes(s), `help mentions ${s}`);
     }
@@ -313,10 +448,27 @@ describe("CLI exit codes", () => {
     assert.ok(r.stderr.includes(join(f, "sub")));
   });
 
-  it("--mode agent says it is not available and exits non-zero", () => {
-    const r = run(["--mode", "agent"]);
-    assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /agent collector is not available yet/);
+  it("exits 2 naming --agent-port when the agent port is taken", async () => {
+    const { createServer } = await import("node:net");
+    const srv = createServer();
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+    const port = (srv.address() as { port: number }).port;
+    try {
+      const r = run([
+        "--mode",
+        "agent",
+        "--bind-host",
+        "127.0.0.1",
+        "--agent-port",
+        String(port),
+        "--data-dir",
+        join(dir, "agent-data"),
+      ]);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /--agent-port/);
+    } finally {
+      srv.close();
+    }
   });
 
   it("--help prints to stdout and exits 0", () => {

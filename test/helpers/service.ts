@@ -22,24 +22,37 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface Service {
   proc: ChildProcess;
+  /** The ops server's port (0 in mode agent). */
   httpPort: number;
   udpPorts: number[];
+  /** The agent collector's port (mode agent/both), 0 otherwise. */
+  agentPort: number;
   stderr: string[];
   exited: Promise<number | null>;
 }
 
-export async function startService(args: string[]): Promise<Service> {
+export interface StartServiceOptions {
+  /** Extra environment variables (the child gets PATH and NODE_OPTIONS besides). */
+  env?: Record<string, string>;
+  /** What to wait for: the native collector (default), the agent collector, or both. */
+  wait?: "native" | "agent" | "both";
+}
+
+export async function startService(args: string[], opts: StartServiceOptions = {}): Promise<Service> {
+  const wait = opts.wait ?? "native";
   const proc = spawn(NODE, [CLI, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: {
       PATH: process.env.PATH ?? "",
       ...(process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {}),
+      ...opts.env,
     },
   });
   children.push(proc);
   const stderr: string[] = [];
   let httpPort = 0;
   let udpPorts: number[] = [];
+  let agentPort = 0;
   let buf = "";
   proc.stderr!.setEncoding("utf8");
   proc.stderr!.on("data", (chunk: string) => {
@@ -52,6 +65,7 @@ export async function startService(args: string[]): Promise<Service> {
       try {
         const o = JSON.parse(line) as { msg?: string; port?: number; listeners?: string[] };
         if (o.msg === "ops server listening") httpPort = o.port ?? 0;
+        if (o.msg === "agent collector listening") agentPort = o.port ?? 0;
         if (o.msg === "collector listening")
           udpPorts = (o.listeners ?? []).map((l) => Number(l.slice(l.lastIndexOf(":") + 1)));
       } catch {
@@ -62,12 +76,14 @@ export async function startService(args: string[]): Promise<Service> {
   });
   proc.stdout!.resume();
   const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
-  for (let i = 0; i < 300 && (httpPort === 0 || udpPorts.length === 0); i++) {
+  const ready = (): boolean =>
+    (wait === "agent" || (httpPort !== 0 && udpPorts.length > 0)) && (wait === "native" || agentPort !== 0);
+  for (let i = 0; i < 300 && !ready(); i++) {
     if (proc.exitCode !== null) break;
     await sleep(50);
   }
-  assert.ok(httpPort && udpPorts.length, `service did not start:\n${stderr.join("\n")}`);
-  return { proc, httpPort, udpPorts, stderr, exited };
+  assert.ok(ready(), `service did not start:\n${stderr.join("\n")}`);
+  return { proc, httpPort, udpPorts, agentPort, stderr, exited };
 }
 
 export async function getJson(
@@ -97,4 +113,33 @@ export async function udpClient(type: "udp4" | "udp6", host: string): Promise<So
   const s = createSocket(type);
   await new Promise<void>((r) => s.bind(0, host, () => r()));
   return s;
+}
+
+/** NetFlow v5: 24-byte header, 48-byte records. Record i gets src port `base + i` so each is identifiable. */
+export function netflowV5(seq: number, base: number, count: number): Buffer {
+  const b = Buffer.alloc(24 + 48 * count);
+  const now = Date.now();
+  b.writeUInt16BE(5, 0);
+  b.writeUInt16BE(count, 2);
+  b.writeUInt32BE(100_000, 4); // sysUptime ms
+  b.writeUInt32BE(Math.floor(now / 1000), 8);
+  b.writeUInt32BE((now % 1000) * 1_000_000, 12);
+  b.writeUInt32BE(seq, 16);
+  for (let i = 0; i < count; i++) {
+    const o = 24 + 48 * i;
+    b.writeUInt32BE(0x0a000001, o); // 10.0.0.1
+    b.writeUInt32BE(0x0a000002 + (i % 200), o + 4);
+    b.writeUInt32BE(0, o + 8);
+    b.writeUInt16BE(1, o + 12);
+    b.writeUInt16BE(2, o + 14);
+    b.writeUInt32BE(3, o + 16); // packets
+    b.writeUInt32BE(1500, o + 20); // bytes
+    b.writeUInt32BE(90_000, o + 24); // first
+    b.writeUInt32BE(99_000, o + 28); // last
+    b.writeUInt16BE(base + i, o + 32); // src port
+    b.writeUInt16BE(443, o + 34);
+    b[o + 37] = 0x18;
+    b[o + 38] = 6; // TCP
+  }
+  return b;
 }

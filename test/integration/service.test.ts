@@ -9,36 +9,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { describe, it } from "node:test";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
-import { dirs, getJson, send, sleep, startService, udpClient, waitFor } from "../helpers/service.ts";
-
-/** NetFlow v5: 24-byte header, 48-byte records. Record i gets src port `base + i` so each is identifiable. */
-function netflowV5(seq: number, base: number, count: number): Buffer {
-  const b = Buffer.alloc(24 + 48 * count);
-  const now = Date.now();
-  b.writeUInt16BE(5, 0);
-  b.writeUInt16BE(count, 2);
-  b.writeUInt32BE(100_000, 4); // sysUptime ms
-  b.writeUInt32BE(Math.floor(now / 1000), 8);
-  b.writeUInt32BE((now % 1000) * 1_000_000, 12);
-  b.writeUInt32BE(seq, 16);
-  for (let i = 0; i < count; i++) {
-    const o = 24 + 48 * i;
-    b.writeUInt32BE(0x0a000001, o); // 10.0.0.1
-    b.writeUInt32BE(0x0a000002 + (i % 200), o + 4);
-    b.writeUInt32BE(0, o + 8);
-    b.writeUInt16BE(1, o + 12);
-    b.writeUInt16BE(2, o + 14);
-    b.writeUInt32BE(3, o + 16); // packets
-    b.writeUInt32BE(1500, o + 20); // bytes
-    b.writeUInt32BE(90_000, o + 24); // first
-    b.writeUInt32BE(99_000, o + 28); // last
-    b.writeUInt16BE(base + i, o + 32); // src port
-    b.writeUInt16BE(443, o + 34);
-    b[o + 37] = 0x18;
-    b[o + 38] = 6; // TCP
-  }
-  return b;
-}
+import { dirs, getJson, netflowV5, send, startService, udpClient, waitFor } from "../helpers/service.ts";
 
 function jsonlSrcPorts(path: string): number[] {
   return readFileSync(path, "utf8")

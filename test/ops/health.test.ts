@@ -49,6 +49,20 @@ describe("evaluateHealth", () => {
       "degraded",
     );
   });
+  it("is degraded (200) while a remote sink spools, naming it and its last error", () => {
+    const remote = [
+      { name: "flows-v1+http://h/v1/ingest", spooling: true, spoolBatches: 3, lastError: "HTTP 503" },
+      { name: "clarion+http://b:8000", spooling: false, spoolBatches: 0, lastError: "" },
+    ];
+    const h = evaluateHealth({ ...base, phase: "running", remote });
+    assert.equal(h.status, "degraded");
+    assert.equal(h.httpStatus, 200);
+    assert.deepEqual(h.reasons, [
+      "sink flows-v1+http://h/v1/ingest spooling: 3 batches wait on disk for delivery (last error: HTTP 503)",
+    ]);
+    const ok = evaluateHealth({ ...base, phase: "running", remote: [remote[1]!] });
+    assert.equal(ok.status, "ok");
+  });
   it("is 503 while stopping or with no worker listening", () => {
     assert.equal(evaluateHealth({ ...base, phase: "stopping" }).httpStatus, 503);
     assert.equal(evaluateHealth({ ...base, phase: "running", workersListening: 0 }).httpStatus, 503);

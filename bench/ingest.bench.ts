@@ -1,0 +1,751 @@
+/**
+ * End-to-end ingest benchmark: the real collector (child process, `src/cli.ts`) receives IPFIX, NetFlow v9
+ * and v5 over loopback from a separate sender process at stepped rates; every flow written by the sink is
+ * counted after the pipeline drained.
+ *
+ * Run: npm run bench:ingest [-- options]
+ *   --protocol ipfix,v9,v5   protocols (default all)
+ *   --sink jsonl,sqlite      sinks (default both): jsonl:FILE or sqlite:FILE in a temp directory
+ *   --workers 1,2            receive worker counts (default 1,2)
+ *   --rates 200000,400000    offered flow rates to step through (flows/s; default a ladder up to 3 M)
+ *   --seconds 5              sending time per step (default 5; --quick 2)
+ *   --repeat 3               repeat each configuration and report the median (default 1; --quick 1)
+ *   --quick                  short steps, a coarse ladder
+ *   --sender c|node          bench/udp-sender.c compiled with cc (default) or a Node dgram sender
+ *   --host 127.0.0.1|::1     loopback address (default 127.0.0.1)
+ *   --batch-size 5000 --batch-interval 0.5 --queue-size 256 --udp-rcvbuf 8M   collector tuning
+ *   --json                   print the results as JSON too
+ *
+ * Per step: start a fresh collector, read its CPU time (/proc/PID/stat utime+stime, all threads), send
+ * for `seconds` at the offered rate, wait until the metrics show nothing pending (the drain time is
+ * reported), read CPU time again, SIGTERM (flushes everything), then count lines / rows. Loss is
+ * 1 − written / sent. The ladder stops at the first step whose loss is ≥ 0.1 % (and one step further to
+ * be sure, since the machine is noisy). Reported per configuration: the highest offered rate with loss
+ * under 0.1 %, the flows/s written at that step over send + drain time, and flows per CPU-second there.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { createSocket } from "node:dgram";
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import {
+  type FieldSpec,
+  ipfixPacket,
+  ipfixTemplate,
+  record,
+  set,
+  v5Packet,
+  v9Packet,
+  v9Template,
+} from "../test/helpers/netflow-builder.ts";
+
+const NODE = process.execPath;
+const CLI = process.env.CLARION_BENCH_CLI ?? new URL("../src/cli.ts", import.meta.url).pathname;
+const TICK = Number(spawnSync("getconf", ["CLK_TCK"]).stdout?.toString().trim() || 100);
+
+type Protocol = "ipfix" | "v9" | "v5";
+type SinkKind = "jsonl" | "sqlite";
+
+interface Options {
+  protocols: Protocol[];
+  sinks: SinkKind[];
+  workers: number[];
+  rates: number[];
+  seconds: number;
+  repeat: number;
+  sender: "c" | "node";
+  host: string;
+  batchSize: number;
+  batchInterval: number;
+  queueSize: number;
+  rcvbuf: string;
+  json: boolean;
+  exporters: number;
+}
+
+function parseArgs(argv: string[]): Options {
+  const get = (name: string): string | undefined => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const quick = argv.includes("--quick");
+  const list = <T extends string>(name: string, def: T[]): T[] => (get(name)?.split(",") as T[]) ?? def;
+  const ladder = quick
+    ? [250_000, 500_000, 1_000_000, 1_500_000, 2_000_000]
+    : [
+        100_000, 200_000, 300_000, 400_000, 500_000, 600_000, 800_000, 1_000_000, 1_250_000, 1_500_000,
+        2_000_000, 2_500_000, 3_000_000,
+      ];
+  return {
+    protocols: list<Protocol>("protocol", ["ipfix", "v9", "v5"]),
+    sinks: list<SinkKind>("sink", ["jsonl", "sqlite"]),
+    workers: (get("workers") ?? "1,2").split(",").map(Number),
+    rates: get("rates")?.split(",").map(Number) ?? ladder,
+    seconds: Number(get("seconds") ?? (quick ? 2 : 5)),
+    repeat: Number(get("repeat") ?? 1),
+    sender: (get("sender") ?? "c") as "c" | "node",
+    host: get("host") ?? "127.0.0.1",
+    batchSize: Number(get("batch-size") ?? 5000),
+    batchInterval: Number(get("batch-interval") ?? 0.5),
+    queueSize: Number(get("queue-size") ?? 256),
+    rcvbuf: get("udp-rcvbuf") ?? "8M",
+    json: argv.includes("--json"),
+    exporters: Number(get("exporters") ?? 16),
+  };
+}
+
+// ------------------------------------------------------------------------------------------ traffic
+
+const BASE: FieldSpec[] = [
+  [8, 4],
+  [12, 4],
+  [7, 2],
+  [11, 2],
+  [4, 1],
+  [1, 8],
+  [2, 8],
+  [10, 4],
+  [14, 4],
+  [6, 1],
+  [5, 1],
+  [16, 4],
+  [17, 4],
+  [9, 1],
+  [13, 1],
+  [15, 4],
+  [61, 1],
+  [58, 2],
+];
+const IPFIX_FIELDS: FieldSpec[] = [...BASE, [152, 8], [153, 8]];
+const V9_FIELDS: FieldSpec[] = [...BASE, [22, 4], [21, 4]];
+const RECORDS = { ipfix: 25, v9: 25, v5: 30 } as const;
+
+function values(i: number, start: number, end: number): (number | string)[] {
+  return [
+    `10.${(i >> 8) & 255}.${i & 255}.1`,
+    `192.168.${i & 255}.${(i * 7) & 255}`,
+    1024 + (i & 0xefff),
+    443,
+    6,
+    1500 * ((i & 1023) + 1),
+    (i & 1023) + 1,
+    1,
+    2,
+    0x18,
+    0,
+    65000,
+    65001,
+    24,
+    16,
+    "10.0.0.254",
+    0,
+    100,
+    start,
+    end,
+  ];
+}
+
+/** Datagrams for one exporter: templates first (sent again every loop of the capture), then data. */
+function exporterDatagrams(
+  p: Protocol,
+  exporter: number,
+  data: number,
+): { payload: Buffer; flows: number }[] {
+  const out: { payload: Buffer; flows: number }[] = [];
+  const n = RECORDS[p];
+  const now = Math.floor(Date.now() / 1000);
+  if (p === "ipfix")
+    out.push({
+      payload: ipfixPacket([set(2, ipfixTemplate(256, IPFIX_FIELDS))], { exportTime: now }),
+      flows: 0,
+    });
+  if (p === "v9")
+    out.push({ payload: v9Packet([set(0, v9Template(256, V9_FIELDS))], { unixSecs: now }), flows: 0 });
+  for (let d = 0; d < data; d++) {
+    const base = (exporter * data + d) * n;
+    if (p === "ipfix") {
+      const body: number[] = [];
+      for (let i = 0; i < n; i++)
+        body.push(...record(IPFIX_FIELDS, values(base + i, now * 1000 - 5000, now * 1000 - 1000)));
+      out.push({ payload: ipfixPacket([set(256, body)], { exportTime: now, sequence: d * n }), flows: n });
+    } else if (p === "v9") {
+      const body: number[] = [];
+      for (let i = 0; i < n; i++) body.push(...record(V9_FIELDS, values(base + i, 95_000, 99_000)));
+      out.push({ payload: v9Packet([set(256, body)], { unixSecs: now, sequence: d }), flows: n });
+    } else {
+      const flows = Array.from({ length: n }, (_, i) => ({
+        src: `10.${((base + i) >> 16) & 255}.${((base + i) >> 8) & 255}.${(base + i) & 255}`,
+        dst: `192.168.1.${i}`,
+        packets: i + 1,
+        bytes: 1500 * (i + 1),
+        first: 90_000,
+        last: 99_000,
+        srcPort: 1024 + i,
+        dstPort: 80,
+        proto: 6,
+      }));
+      out.push({ payload: v5Packet(flows, { unixSecs: now, sequence: d * n }), flows: n });
+    }
+  }
+  return out;
+}
+
+interface Traffic {
+  /** One loop: every exporter's templates, then data datagrams, exporters interleaved. */
+  payloads: { payload: Buffer; srcPort: number }[];
+  /** Flows per loop. */
+  flows: number;
+  bytesPerDatagram: number;
+  /** The loop in the C sender's format. */
+  file: string;
+}
+
+function buildTraffic(p: Protocol, dir: string, exporters: number): Traffic {
+  const per = Array.from({ length: exporters }, (_, e) => exporterDatagrams(p, e, 64));
+  const payloads: { payload: Buffer; srcPort: number }[] = [];
+  let flows = 0;
+  // Interleave exporters so every slice of the loop spreads over the workers.
+  const rows = Math.max(...per.map((x) => x.length));
+  for (let r = 0; r < rows; r++) {
+    for (let e = 0; e < per.length; e++) {
+      const d = per[e]![r];
+      if (!d) continue;
+      payloads.push({ payload: d.payload, srcPort: 40000 + e });
+      flows += d.flows;
+    }
+  }
+  const dataSizes = payloads.filter((x) => flowsOf(x.payload) > 0).map((x) => x.payload.length);
+  const t: Traffic = {
+    payloads,
+    flows,
+    bytesPerDatagram: Math.round(dataSizes.reduce((a, b) => a + b, 0) / dataSizes.length),
+    file: "",
+  };
+  t.file = senderFile(t, dir, p);
+  return t;
+}
+
+// ------------------------------------------------------------------------------------------ sender
+
+interface SendResult {
+  packets: number;
+  flows: number;
+  seconds: number;
+  /** CPU seconds the sender used. */
+  cpu: number;
+}
+
+const SENDER_C = new URL("./udp-sender.c", import.meta.url).pathname;
+
+/** Compiles bench/udp-sender.c into the work directory (null when no C compiler is found). */
+function buildSender(dir: string): string | null {
+  const exe = join(dir, "udp-sender");
+  const r = spawnSync("cc", ["-O2", "-o", exe, SENDER_C], { stdio: ["ignore", "ignore", "pipe"] });
+  if (r.status !== 0) {
+    process.stderr.write(
+      `cannot compile ${SENDER_C} (${r.stderr?.toString() ?? r.error}); using the Node sender\n`,
+    );
+    return null;
+  }
+  return exe;
+}
+
+/** One loop of datagrams in the C sender's format: [u16 exporter][u16 flows][u32 length][payload]. */
+function senderFile(t: Traffic, dir: string, name: string): string {
+  const parts: Buffer[] = [];
+  for (const p of t.payloads) {
+    const h = Buffer.alloc(8);
+    h.writeUInt16LE(p.srcPort - 40000, 0);
+    h.writeUInt16LE(flowsOf(p.payload), 2);
+    h.writeUInt32LE(p.payload.length, 4);
+    parts.push(h, p.payload);
+  }
+  const file = join(dir, `${name}.dgrams`);
+  writeFileSync(file, Buffer.concat(parts));
+  return file;
+}
+
+function sendC(
+  exe: string,
+  file: string,
+  host: string,
+  port: number,
+  flowRate: number,
+  seconds: number,
+): Promise<SendResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(exe, [host, String(port), String(flowRate), String(seconds), file], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    child.on("exit", (code) => {
+      if (code !== 0) return reject(new Error(`udp-sender failed (${code})`));
+      resolve(JSON.parse(out) as SendResult);
+    });
+  });
+}
+
+/** The Node sender: a child process sending with dgram in 1 ms slices (for machines without tcpreplay/root). */
+const NODE_SENDER = `
+const { createSocket } = require("node:dgram");
+const [host, port, rate, seconds] = process.argv.slice(1);
+const payloads = JSON.parse(require("node:fs").readFileSync(0, "utf8")).map((p) => ({ b: Buffer.from(p.b, "base64"), s: p.s, f: p.f }));
+const socks = new Map();
+let pending = 0;
+(async () => {
+  for (const p of payloads) if (!socks.has(p.s)) {
+    const s = createSocket(host.includes(":") ? "udp6" : "udp4");
+    await new Promise((r) => s.bind(p.s, host, r));
+    socks.set(p.s, s);
+  }
+  const start = process.hrtime.bigint();
+  const end = Number(seconds) * 1e9;
+  let i = 0, flows = 0, packets = 0;
+  for (;;) {
+    const el = Number(process.hrtime.bigint() - start);
+    if (el >= end) break;
+    const due = Number(rate) > 0 ? (Number(rate) * el) / 1e9 : flows + 5000;
+    while (flows < due) {
+      const p = payloads[i++ % payloads.length];
+      pending++;
+      socks.get(p.s).send(p.b, Number(port), host, () => pending--);
+      flows += p.f; packets++;
+      if (pending > 2000) await new Promise((r) => setImmediate(r));
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  while (pending > 0) await new Promise((r) => setImmediate(r));
+  const secs = Number(process.hrtime.bigint() - start) / 1e9;
+  process.stdout.write(JSON.stringify({ packets, flows, seconds: secs }));
+  for (const s of socks.values()) s.close();
+})();
+`;
+
+function sendNode(
+  t: Traffic,
+  host: string,
+  port: number,
+  flowRate: number,
+  seconds: number,
+): Promise<SendResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(NODE, ["-e", NODE_SENDER, host, String(port), String(flowRate), String(seconds)], {
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    let out = "";
+    let cpu = 0;
+    const cpuTimer = setInterval(() => {
+      if (child.pid) cpu = cpuSeconds(child.pid) ?? cpu;
+    }, 100);
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    child.on("exit", (code) => {
+      clearInterval(cpuTimer);
+      if (code !== 0) return reject(new Error(`node sender failed (${code})`));
+      resolve({ ...(JSON.parse(out) as Omit<SendResult, "cpu">), cpu });
+    });
+    // Templates go first in `payloads`; with a looping sender they repeat like the capture does.
+    const ps = t.payloads.map((p) => ({
+      b: p.payload.toString("base64"),
+      s: p.srcPort,
+      f: flowsOf(p.payload),
+    }));
+    child.stdin.end(JSON.stringify(ps));
+  });
+}
+
+function flowsOf(payload: Buffer): number {
+  const version = payload.readUInt16BE(0);
+  if (version === 5) return payload.readUInt16BE(2);
+  if (payload.length < 200) return 0; // a template datagram
+  return version === 9 ? RECORDS.v9 : RECORDS.ipfix;
+}
+
+// ------------------------------------------------------------------------------------------ collector
+
+function cpuSeconds(pid: number): number | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+    // fields 14 and 15 (utime, stime) are at 11 and 12 after "pid (comm) "; they include all threads
+    return (Number(f[11]) + Number(f[12])) / TICK;
+  } catch {
+    return null;
+  }
+}
+
+interface Collector {
+  proc: ChildProcess;
+  httpPort: number;
+  udpPort: number;
+  exited: Promise<number | null>;
+  log: string[];
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function startCollector(
+  o: Options,
+  workers: number,
+  output: string,
+  dataDir: string,
+): Promise<Collector> {
+  const args = [
+    CLI,
+    "--bind-host",
+    o.host,
+    "--netflow-port",
+    "0",
+    "--ipfix-port",
+    "0",
+    "--sflow-port",
+    "0",
+    "--http-port",
+    "0",
+    "--workers",
+    String(workers),
+    "--batch-size",
+    String(o.batchSize),
+    "--batch-interval",
+    String(o.batchInterval),
+    "--queue-size",
+    String(o.queueSize),
+    "--udp-rcvbuf",
+    o.rcvbuf,
+    "--data-dir",
+    dataDir,
+    "--output",
+    output,
+  ];
+  const proc = spawn(NODE, args, {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { PATH: process.env.PATH ?? "" },
+  });
+  const log: string[] = [];
+  let httpPort = 0;
+  let udpPort = 0;
+  let buf = "";
+  proc.stderr!.setEncoding("utf8");
+  proc.stderr!.on("data", (chunk: string) => {
+    buf += chunk;
+    for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      log.push(line);
+      try {
+        const m = JSON.parse(line) as { msg?: string; port?: number; listeners?: string[] };
+        if (m.msg === "ops server listening") httpPort = m.port ?? 0;
+        if (m.msg === "collector listening" && m.listeners?.[0]) {
+          const l = m.listeners[0];
+          udpPort = Number(l.slice(l.lastIndexOf(":") + 1));
+        }
+      } catch {
+        // not a log line
+      }
+    }
+  });
+  const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
+  for (let i = 0; i < 400 && (httpPort === 0 || udpPort === 0) && proc.exitCode === null; i++)
+    await sleep(25);
+  if (httpPort === 0 || udpPort === 0) {
+    proc.kill("SIGKILL");
+    throw new Error(`collector did not start:\n${log.join("\n")}`);
+  }
+  return { proc, httpPort, udpPort, exited, log };
+}
+
+interface ClarionMetrics {
+  total_received: number;
+  pending: number;
+  dropped: number;
+  datagrams_received: number;
+}
+
+async function metrics(c: Collector): Promise<ClarionMetrics> {
+  const r = await fetch(`http://127.0.0.1:${c.httpPort}/metrics`, {
+    headers: { accept: "application/json" },
+  });
+  return (await r.json()) as ClarionMetrics;
+}
+
+async function kernelDrops(c: Collector): Promise<number> {
+  const r = await fetch(`http://127.0.0.1:${c.httpPort}/metrics`, { headers: { accept: "text/plain" } });
+  const text = await r.text();
+  let n = 0;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("clarion_collector_udp_kernel_drops"))
+      n += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return n;
+}
+
+/** Waits until received stops growing and nothing is pending (or 60 s). Returns the drain time in s. */
+async function drain(c: Collector): Promise<{ seconds: number; m: ClarionMetrics }> {
+  const t0 = performance.now();
+  let last = -1;
+  let stable = 0;
+  let m = await metrics(c);
+  while (performance.now() - t0 < 60_000) {
+    m = await metrics(c);
+    if (m.pending === 0 && m.total_received === last) {
+      if (++stable >= 2) break;
+    } else stable = 0;
+    last = m.total_received;
+    await sleep(100);
+  }
+  // the last two polls only confirmed stability
+  return { seconds: Math.max(0, (performance.now() - t0 - 200) / 1000), m };
+}
+
+function countLines(path: string): number {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    return 0;
+  }
+  const buf = Buffer.allocUnsafe(1 << 20);
+  let n = 0;
+  try {
+    for (;;) {
+      const got = readSync(fd, buf, 0, buf.length, null);
+      if (got === 0) break;
+      for (let i = buf.indexOf(10); i >= 0 && i < got; i = buf.indexOf(10, i + 1)) n++;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return n;
+}
+
+function countRows(path: string): number {
+  try {
+    const db = new DatabaseSync(path, { readOnly: true });
+    const n = Number((db.prepare("SELECT count(*) AS n FROM flows").get() as { n: number }).n);
+    db.close();
+    return n;
+  } catch {
+    return 0;
+  }
+}
+
+// ------------------------------------------------------------------------------------------ steps
+
+interface Step {
+  offered: number;
+  sent: number;
+  written: number;
+  loss: number;
+  sendSeconds: number;
+  drainSeconds: number;
+  cpu: number;
+  senderCpu: number;
+  kernelDrops: number;
+  queueDrops: number;
+  outputBytes: number;
+}
+
+async function runStep(
+  o: Options,
+  p: Protocol,
+  sink: SinkKind,
+  workers: number,
+  rate: number,
+  dir: string,
+): Promise<Step> {
+  const out = join(dir, sink === "jsonl" ? "flows.jsonl" : "flows.db");
+  rmSync(out, { force: true });
+  rmSync(`${out}-wal`, { force: true });
+  rmSync(`${out}-shm`, { force: true });
+  rmSync(join(dir, "data"), { recursive: true, force: true });
+  const c = await startCollector(o, workers, `${sink}:${out}`, join(dir, "data"));
+  try {
+    const t = trafficFor(o, p);
+    await sleep(300);
+    const cpu0 = cpuSeconds(c.proc.pid!) ?? 0;
+    const sent = await send(o, t, c.udpPort, rate, o.seconds);
+    const d = await drain(c);
+    const cpu1 = cpuSeconds(c.proc.pid!) ?? cpu0;
+    const kd = await kernelDrops(c);
+    c.proc.kill("SIGTERM");
+    const code = await Promise.race([c.exited, sleep(120_000).then(() => "timeout")]);
+    if (code !== 0) throw new Error(`collector exit ${code}:\n${c.log.slice(-20).join("\n")}`);
+    const written = sink === "jsonl" ? countLines(out) : countRows(out);
+    let outputBytes = 0;
+    try {
+      outputBytes = statSync(out).size;
+    } catch {
+      // none
+    }
+    return {
+      offered: sent.flows / sent.seconds,
+      sent: sent.flows,
+      written,
+      loss: sent.flows > 0 ? Math.max(0, 1 - written / sent.flows) : 0,
+      sendSeconds: sent.seconds,
+      drainSeconds: d.seconds,
+      cpu: cpu1 - cpu0,
+      senderCpu: sent.cpu,
+      kernelDrops: kd,
+      queueDrops: d.m.dropped,
+      outputBytes,
+    };
+  } finally {
+    if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill("SIGKILL");
+  }
+}
+
+const traffic = new Map<Protocol, Traffic>();
+let workDir = "";
+let senderExe: string | null = null;
+
+function trafficFor(o: Options, p: Protocol): Traffic {
+  let t = traffic.get(p);
+  if (!t) {
+    t = buildTraffic(p, workDir, o.exporters);
+    traffic.set(p, t);
+  }
+  return t;
+}
+
+function send(o: Options, t: Traffic, port: number, rate: number, seconds: number): Promise<SendResult> {
+  return o.sender === "c" && senderExe !== null
+    ? sendC(senderExe, t.file, o.host, port, rate, seconds)
+    : sendNode(t, o.host, port, rate, seconds);
+}
+
+interface ConfigResult {
+  protocol: Protocol;
+  sink: SinkKind;
+  workers: number;
+  /** Highest offered flows/s with loss < 0.1 % (median over repeats). */
+  losslessOffered: number;
+  /** Flows written per second over send + drain at that step. */
+  writtenPerSec: number;
+  flowsPerCpuSecond: number;
+  /** CPU cores the collector used at that step (cpu / (send + drain)). */
+  cores: number;
+  steps: Step[][];
+}
+
+const fmt = (n: number): string => Math.round(n).toLocaleString("en-US");
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0
+    ? 0
+    : s.length % 2
+      ? s[(s.length - 1) / 2]!
+      : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+async function runConfig(
+  o: Options,
+  p: Protocol,
+  sink: SinkKind,
+  workers: number,
+  dir: string,
+): Promise<ConfigResult> {
+  const runs: Step[][] = [];
+  const best: Step[] = [];
+  for (let rep = 0; rep < o.repeat; rep++) {
+    const steps: Step[] = [];
+    let good: Step | null = null;
+    let failures = 0;
+    for (const rate of o.rates) {
+      const s = await runStep(o, p, sink, workers, rate, dir);
+      steps.push(s);
+      const ok = s.loss < 0.001;
+      process.stderr.write(
+        `  ${p} ${sink} w${workers} #${rep + 1} offered ${fmt(s.offered).padStart(9)}/s sent ${fmt(s.sent)} written ${fmt(
+          s.written,
+        )} loss ${(s.loss * 100).toFixed(3)}% (kernel ${s.kernelDrops} dgrams, queue ${s.queueDrops} flows) drain ${s.drainSeconds.toFixed(
+          1,
+        )}s cpu ${s.cpu.toFixed(2)}s sender cpu ${s.senderCpu.toFixed(2)}s ${ok ? "ok" : "LOSS"}\n`,
+      );
+      if (ok) {
+        if (good === null || s.offered > good.offered) good = s;
+      } else if (++failures >= 2 || s.loss > 0.05) break;
+    }
+    runs.push(steps);
+    if (good) best.push(good);
+  }
+  const pick =
+    best.length > 0 ? best.sort((a, b) => a.offered - b.offered)[Math.floor((best.length - 1) / 2)]! : null;
+  return {
+    protocol: p,
+    sink,
+    workers,
+    losslessOffered: median(best.map((s) => s.offered)),
+    writtenPerSec: pick ? pick.written / (pick.sendSeconds + pick.drainSeconds) : 0,
+    flowsPerCpuSecond: pick && pick.cpu > 0 ? pick.written / pick.cpu : 0,
+    cores: pick ? pick.cpu / (pick.sendSeconds + pick.drainSeconds) : 0,
+    steps: runs,
+  };
+}
+
+async function senderMax(o: Options, p: Protocol): Promise<number> {
+  // Top speed into a bound socket nobody reads (the kernel drops what overflows): the sender's own ceiling.
+  const sock = createSocket({ type: o.host.includes(":") ? "udp6" : "udp4" });
+  await new Promise<void>((r) => sock.bind(0, o.host, () => r()));
+  const port = sock.address().port;
+  try {
+    const r = await send(o, trafficFor(o, p), port, 0, 2);
+    return r.flows / r.seconds;
+  } finally {
+    sock.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  workDir = mkdtempSync(join(tmpdir(), "clarion-ingest-bench-"));
+  if (o.sender === "c") senderExe = buildSender(workDir);
+  const cleanup = (): void => rmSync(workDir, { recursive: true, force: true });
+  process.on("SIGINT", () => {
+    cleanup();
+    process.exit(130);
+  });
+  try {
+    process.stderr.write(
+      `ingest benchmark: Node ${process.version}, sender ${o.sender}, ${o.host}, ${o.exporters} exporters, ${o.seconds}s per step, repeat ${o.repeat}\n` +
+        `collector: --batch-size ${o.batchSize} --batch-interval ${o.batchInterval} --queue-size ${o.queueSize} --udp-rcvbuf ${o.rcvbuf}\n`,
+    );
+    const senders: Record<string, number> = {};
+    for (const p of o.protocols) {
+      senders[p] = await senderMax(o, p);
+      process.stderr.write(`sender ceiling ${p}: ${fmt(senders[p])} flows/s\n`);
+    }
+    const results: ConfigResult[] = [];
+    for (const p of o.protocols) {
+      for (const sink of o.sinks) {
+        for (const w of o.workers) results.push(await runConfig(o, p, sink, w, workDir));
+      }
+    }
+    const lines = [
+      `| protocol | sink | workers | lossless offered (flows/s) | written (flows/s) | collector CPU (cores) | flows / CPU-s | sender ceiling (flows/s) |`,
+      `|---|---|---:|---:|---:|---:|---:|---:|`,
+      ...results.map(
+        (r) =>
+          `| ${r.protocol} | ${r.sink} | ${r.workers} | ${r.losslessOffered > 0 ? fmt(r.losslessOffered) : `< ${fmt(o.rates[0]!)}`} | ${fmt(
+            r.writtenPerSec,
+          )} | ${r.cores.toFixed(2)} | ${fmt(r.flowsPerCpuSecond)} | ${fmt(senders[r.protocol] ?? 0)} |`,
+      ),
+    ];
+    process.stdout.write(`${lines.join("\n")}\n`);
+    if (o.json) process.stdout.write(`${JSON.stringify({ options: o, senders, results }, null, 2)}\n`);
+  } finally {
+    cleanup();
+  }
+}
+
+if (import.meta.main) await main();
