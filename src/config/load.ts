@@ -123,6 +123,8 @@ export function buildCommand(): Command {
       "  or a sink queue are not yet accepted.",
       "Signals: SIGTERM/SIGINT flush every sink and exit 0; SIGHUP reopens output files.",
       "Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration.",
+      "Offline decoding: clarion-collector decode [--raw] [--exporter IP] [--elements] [--element-ids] FILE...",
+      "  prints the records of pcap/pcapng captures (or raw payloads) as JSON lines (see decode --help).",
     ].join("\n"),
   );
   return cmd;
