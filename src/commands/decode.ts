@@ -134,13 +134,36 @@ export async function runDecode(
   const errors = new Map<string, number>();
   let datagrams = 0;
   let unreadable = 0;
+  // A reader that goes away (`decode x.pcap | head`) ends the output quietly, as with any Unix filter.
+  let outClosed = false;
+  io.out.on("error", (e: NodeJS.ErrnoException) => {
+    outClosed = true;
+    if (e.code !== "EPIPE" && e.code !== "ERR_STREAM_DESTROYED") {
+      io.err.write(`clarion-collector decode: cannot write the output: ${e.message}\n`);
+      unreadable++;
+    }
+  });
   const flush = async () => {
     if (lines.length === 0) return;
     const chunk = `${lines.join("\n")}\n`;
     lines.length = 0;
-    if (!io.out.write(chunk)) await new Promise<void>((resolve) => io.out.once("drain", () => resolve()));
+    if (outClosed) return;
+    if (!io.out.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          io.out.off("drain", done);
+          io.out.off("error", done);
+          io.out.off("close", done);
+          resolve();
+        };
+        io.out.once("drain", done);
+        io.out.once("error", done);
+        io.out.once("close", done);
+      });
+    }
   };
   const feed = async (payload: Buffer, exporter: string, port: number, receivedAtMs: number) => {
+    if (outClosed) return;
     datagrams++;
     try {
       decoder.decode({ payload, exporter, port, receivedAtMs, listener: "decode" }, handler);
@@ -152,6 +175,7 @@ export async function runDecode(
     if (lines.length >= 1000) await flush();
   };
   for (const file of args.files) {
+    if (outClosed) break;
     let data: Buffer;
     try {
       data = readFileSync(file);

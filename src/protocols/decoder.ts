@@ -45,6 +45,11 @@ export interface DecoderOptions {
   collectElements: boolean;
   /** switch_id: the exporter IP when true (default), else "". */
   switchIdFromIp: boolean;
+  /**
+   * Exporters tracked one by one in `exporters()`; datagrams from further addresses (scanners, spoofed
+   * sources) are counted together under "other", so per-exporter state stays bounded.
+   */
+  maxExporters: number;
   /** Clock, ms since the epoch (tests). */
   now: () => number;
 }
@@ -53,6 +58,7 @@ export const DEFAULT_DECODER_OPTIONS: Readonly<DecoderOptions> = {
   templateTimeoutMs: 30 * 60_000,
   holdMaxSets: 256,
   holdMaxMs: 5_000,
+  maxExporters: 10_000,
   templateKeyByPort: true,
   samplingKeyByPort: false,
   scaleBySampling: false,
@@ -207,6 +213,9 @@ class Session {
 
 const tkey = (domain: number, id: number): number => domain * 65536 + id;
 
+/** The exporter name under which datagrams beyond `maxExporters` distinct sources are counted. */
+export const OTHER = "other";
+
 function sameLayout(a: readonly TemplateField[], b: readonly TemplateField[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
@@ -261,9 +270,11 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
     st.datagrams++;
     st.bytes += b.length;
     let ex = this.#exporters.get(dg.exporter);
+    if (ex === undefined && this.#exporters.size >= this.#opts.maxExporters) ex = this.#exporters.get(OTHER);
     if (ex === undefined) {
+      const name = this.#exporters.size >= this.#opts.maxExporters ? OTHER : dg.exporter;
       ex = {
-        exporter: dg.exporter,
+        exporter: name,
         datagrams: 0,
         bytes: 0,
         flows: 0,
@@ -272,7 +283,7 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
         lastSeenMs: 0,
         protocols: {},
       };
-      this.#exporters.set(dg.exporter, ex);
+      this.#exporters.set(name, ex);
     }
     ex.datagrams++;
     ex.bytes += b.length;

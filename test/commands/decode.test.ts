@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -169,6 +169,29 @@ describe("clarion-collector decode", () => {
     assert.match(notPcap.err, /is not a readable pcap\/pcapng capture/);
     const badExporter = await decode(["--raw", "--exporter", "nope", junk]);
     assert.equal(badExporter.code, 2);
+  });
+
+  test("a reader that goes away (| head) ends the output quietly", async () => {
+    const files = Array.from({ length: 300 }, () => join(FIX, "netflow5_test_microtik.dat"));
+    const child = spawn(
+      join(ROOT, "node_modules/.bin/node"),
+      [join(ROOT, "src/cli.ts"), "decode", "--raw", ...files],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let err = "";
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      err += d;
+    });
+    const first = await new Promise<string>((resolve) =>
+      child.stdout.once("data", (d: Buffer) => resolve(d.toString())),
+    );
+    assert.match(first, /"record_type":"flow"/);
+    child.stdout.destroy(); // like head -1 exiting
+    const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
+    assert.equal(code, 0, err);
+    assert.doesNotMatch(err, /Error|EPIPE/);
   });
 
   test("the real CLI runs decode", () => {

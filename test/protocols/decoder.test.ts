@@ -529,6 +529,23 @@ describe("IPFIX", () => {
 });
 
 describe("front", () => {
+  test("per-exporter state is bounded: sources beyond maxExporters count as other", () => {
+    const c = collector({ maxExporters: 3 });
+    for (let i = 0; i < 10; i++) {
+      try {
+        c.feed(Buffer.from([0, 7]), `203.0.113.${i}`);
+      } catch {
+        // garbage: counted as an error
+      }
+    }
+    const ex = c.decoder.exporters();
+    assert.equal(ex.length, 4, "three exporters and other");
+    const other = ex.find((e) => e.exporter === "other");
+    assert.ok(other);
+    assert.equal(other.datagrams, 7);
+    assert.equal(other.errors, 7);
+  });
+
   test("unknown versions and empty datagrams are DecodeErrors, counted", () => {
     const c = collector();
     assert.throws(() => c.feed(Buffer.from([0, 7, 0, 0])), DecodeError);
