@@ -119,7 +119,8 @@ for (const insertMode of ["prepared", "json_each"] as const) {
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'flows'",
       ).map((x) => x.name);
       assert.ok(indexes.includes("flows_time_received"));
-      assert.ok(indexes.includes("flows_exporter_time"));
+      // the (exporter, time) index costs ~30 % of the insert rate: opt-in (exporterIndex: true)
+      assert.ok(!indexes.includes("flows_exporter_time"));
       const plan = rows(sink, "EXPLAIN QUERY PLAN SELECT count(*) FROM flows WHERE time_received > 5");
       assert.match(String(plan[0]!.detail), /flows_time_received/);
       await sink.close();
