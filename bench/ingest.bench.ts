@@ -489,7 +489,7 @@ async function kernelDrops(c: Collector): Promise<number> {
   const text = await r.text();
   let n = 0;
   for (const line of text.split("\n")) {
-    if (line.startsWith("clarion_collector_udp_kernel_drops"))
+    if (line.startsWith("clarion_collector_udp_kernel_dropped_datagrams_total"))
       n += Number(line.slice(line.lastIndexOf(" ") + 1));
   }
   return n;

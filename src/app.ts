@@ -10,7 +10,7 @@ import { open, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config, OutputConfig } from "./config/options.ts";
 import { ConfigError } from "./core/errors.ts";
-import { createLogger, type Logger } from "./core/log.ts";
+import { createLogger, type Logger, RateLimitedLogger } from "./core/log.ts";
 import { type AgentCollector, agentPrometheusText, startAgentCollector } from "./inputs/agent.ts";
 import {
   type KernelUdpCounters,
@@ -25,7 +25,8 @@ import { type OpsServer, type OpsView, startOpsServer } from "./ops/server.ts";
 import { Fanout } from "./pipeline/fanout.ts";
 import { SinkQueue } from "./pipeline/queue.ts";
 import type { ExporterStats, TemplateInfo } from "./protocols/decoder.ts";
-import { type HttpSink, isHttpSink } from "./sinks/http.ts";
+import type { InterfaceCounters } from "./protocols/sflow5.ts";
+import { isHttpSink } from "./sinks/http.ts";
 import { findSink } from "./sinks/index.ts";
 import type { Sink } from "./sinks/types.ts";
 
@@ -44,7 +45,10 @@ export interface Collector {
   saveState(): Promise<void>;
   /** SIGHUP: reopen sinks that have files. */
   reopen(): Promise<void>;
-  /** Stops receiving, flushes every batcher, queue and sink, writes the state file. Idempotent. */
+  /**
+   * Stops receiving, writes the state file, then flushes every queue and sink (the state is saved before
+   * waiting on a possibly hanging backend). Idempotent.
+   */
   stop(): Promise<void>;
 }
 
@@ -108,6 +112,59 @@ export async function writeStateFile(path: string, states: object[]): Promise<vo
   } catch (err) {
     await unlink(tmp).catch(() => {});
     throw err;
+  }
+}
+
+/**
+ * Serializes state saves: one `write` at a time, in the order asked, so two never race on the temporary
+ * file; the final save at stop (explicit states) is always written after any earlier one. A save without
+ * states asked while another such save already waits to start shares that one. `write` must not reject.
+ */
+export function serialSaves(
+  write: (states?: object[]) => Promise<void>,
+): (states?: object[]) => Promise<void> {
+  let last: Promise<void> = Promise.resolve();
+  let waiting: Promise<void> | null = null;
+  return (states) => {
+    if (states === undefined && waiting !== null) return waiting;
+    const run: Promise<void> = last.then(() => {
+      if (waiting === run) waiting = null;
+      return write(states);
+    });
+    if (states === undefined) waiting = run;
+    last = run.catch(() => {});
+    return run;
+  };
+}
+
+/**
+ * Hands sFlow interface counters (rare, small) straight to the sinks that keep them. A failure, even a
+ * synchronous throw, goes to `onFailure` and never escapes into the receive path; `settled()` waits for
+ * the writes in flight (before the sinks close).
+ */
+export class CountersWriter {
+  readonly #sinks: readonly Sink[];
+  readonly #onFailure: (sink: string, err: unknown, records: number) => void;
+  readonly #inFlight = new Set<Promise<void>>();
+
+  constructor(sinks: readonly Sink[], onFailure: (sink: string, err: unknown, records: number) => void) {
+    this.#sinks = sinks;
+    this.#onFailure = onFailure;
+  }
+
+  write(records: readonly InterfaceCounters[]): void {
+    for (const s of this.#sinks) {
+      if (!s.writeCounters) continue;
+      const p: Promise<void> = Promise.resolve()
+        .then(() => s.writeCounters?.(records))
+        .catch((err: unknown) => this.#onFailure(s.name, err, records.length))
+        .finally(() => this.#inFlight.delete(p));
+      this.#inFlight.add(p);
+    }
+  }
+
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.#inFlight]);
   }
 }
 
@@ -184,9 +241,29 @@ interface NativeCollector extends Omit<Collector, "agentPort"> {
   prometheus(): Promise<string>;
 }
 
-function remoteHealth(name: string, s: HttpSink): RemoteHealth {
-  const st = s.stats();
-  return { name, spooling: st.spooling, spoolBatches: st.spoolBatches, lastError: st.lastError };
+/** /health's view of a remote destination (an HTTP output or the agent relay). */
+function remoteHealth(
+  name: string,
+  s: { spooling: boolean; spoolBatches: number },
+  lastError: string,
+): RemoteHealth {
+  return { name, spooling: s.spooling, spoolBatches: s.spoolBatches, lastError };
+}
+
+/**
+ * Maps a listen failure to the ConfigError naming the setting at fault (exit 2): the address for a name
+ * that does not resolve or is not local, `portSetting` for a port in use or not allowed. Anything else is
+ * returned as is.
+ */
+function listenError(err: unknown, portSetting: string, bindHost: string): unknown {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === "ENOTFOUND" || e?.code === "EAI_AGAIN" || e?.code === "EADDRNOTAVAIL") {
+    return new ConfigError("--bind-host", `cannot listen on "${bindHost}": ${e.message}`);
+  }
+  if (e?.code === "EADDRINUSE" || e?.code === "EACCES") {
+    return new ConfigError(portSetting, `cannot listen on ${bindHost}: ${e.message}`);
+  }
+  return err;
 }
 
 /** The native UDP collector: workers, pipeline, sinks, ops server. */
@@ -237,6 +314,7 @@ async function startNative(
       kernel,
       workers: () => ({ configured: config.workers, listening: udp?.workersListening ?? 0 }),
       remoteSinks: () => httpSinks.map((s) => ({ name: s.name, stats: s.stats() })),
+      unroutedRecords: () => fanout.unroutedRecords,
     },
     version(),
   );
@@ -249,7 +327,13 @@ async function startNative(
       workersListening: udp?.workersListening ?? 0,
       sinks: fanout.stats(),
       nowMs: Date.now(),
-      remote: [...httpSinks.map((s) => remoteHealth(s.name, s)), ...hooks.remote()],
+      remote: [
+        ...httpSinks.map((s) => {
+          const st = s.stats();
+          return remoteHealth(s.name, st, st.lastError);
+        }),
+        ...hooks.remote(),
+      ],
     });
 
   const prometheus = async (): Promise<string> => (await m.prometheus()) + hooks.prometheusExtra();
@@ -342,6 +426,8 @@ async function startNative(
             : {}),
         };
       }
+      const lost = m.pipelineDropped();
+      dropped += lost.worker_exit + lost.unrouted;
       return {
         total_received: t.df ?? 0,
         total_sent: sent,
@@ -392,6 +478,12 @@ async function startNative(
     exporters: () => ({ exporters: mergeExporters(m.workers) }),
   };
 
+  const countersLog = new RateLimitedLogger(log);
+  const counters = new CountersWriter(sinks, (sink, err, records) => {
+    m.countersWriteFailed(sink);
+    countersLog.error(`counters:${sink}`, { sink, err, records }, "writing sFlow interface counters failed");
+  });
+
   let ops: OpsServer | null = null;
   let stage = "--http-port";
   try {
@@ -411,17 +503,9 @@ async function startNative(
       state,
       logger: log.child({ component: "udp" }),
       onBatch: (b) => fanout.offer(b),
-      onCounters: (records) => {
-        for (const s of sinks) {
-          s.writeCounters?.(records).catch((err: unknown) =>
-            log.error(
-              { sink: s.name, err, records: records.length },
-              "writing sFlow interface counters failed",
-            ),
-          );
-        }
-      },
+      onCounters: (records) => counters.write(records),
       onStats: (s) => m.workerStats(s),
+      onWorkerExit: (worker, lost) => m.workerExited(worker, lost),
       worker: {
         udpRcvbuf: config.udpRcvbuf,
         outputs: config.outputs,
@@ -440,14 +524,7 @@ async function startNative(
   } catch (err) {
     await ops?.close();
     await fanout.close();
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === "ENOTFOUND" || e.code === "EAI_AGAIN" || e.code === "EADDRNOTAVAIL") {
-      throw new ConfigError("--bind-host", `cannot listen on "${config.bindHost}": ${e.message}`);
-    }
-    if (e.code === "EADDRINUSE" || e.code === "EACCES") {
-      throw new ConfigError(stage, `cannot listen on ${config.bindHost}: ${e.message}`);
-    }
-    throw err;
+    throw listenError(err, stage, config.bindHost);
   }
   phase = "running";
   const input = udp;
@@ -461,24 +538,15 @@ async function startNative(
     "collector listening",
   );
 
-  let saving: Promise<void> | null = null;
-  const saveState = async (states?: object[]): Promise<void> => {
-    if (saving) await saving;
-    saving = (async () => {
+  const saveState = serialSaves(async (states?: object[]): Promise<void> => {
+    try {
       const s = states ?? (await input.states());
       if (s.length === 0) return;
-      try {
-        await writeStateFile(statePath, s);
-      } catch (err) {
-        log.error({ err, path: statePath }, "cannot write template state");
-      }
-    })();
-    try {
-      await saving;
-    } finally {
-      saving = null;
+      await writeStateFile(statePath, s);
+    } catch (err) {
+      log.error({ err, path: statePath }, "cannot write template state");
     }
-  };
+  });
   const stateTimer = setInterval(() => void saveState(), opts.stateSaveIntervalMs ?? 60_000);
   stateTimer.unref();
 
@@ -489,11 +557,13 @@ async function startNative(
       clearInterval(stateTimer);
       log.info("stopping: closing listeners, flushing batches");
       const finalStates = await input.stop();
+      // Before draining: a backend that hangs must not make the save miss the stop grace period.
+      await saveState(finalStates);
       const pending = fanout.pendingRecords;
       log.info({ records: pending }, "draining sink queues");
+      await counters.settled();
       const errors = await fanout.close();
       for (const err of errors) log.error({ err }, "sink failed to flush or close");
-      await saveState(finalStates);
       await ops?.close();
       const t = fanout.stats();
       log.info(
@@ -552,14 +622,7 @@ async function startAgent(
       logger: log.child({ component: "agent" }),
     });
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === "EADDRINUSE" || e.code === "EACCES") {
-      throw new ConfigError("--agent-port", `cannot listen on ${config.bindHost}: ${e.message}`);
-    }
-    if (e.code === "ENOTFOUND" || e.code === "EAI_AGAIN" || e.code === "EADDRNOTAVAIL") {
-      throw new ConfigError("--bind-host", `cannot listen on "${config.bindHost}": ${e.message}`);
-    }
-    throw err;
+    throw listenError(err, "--agent-port", config.bindHost);
   }
 }
 
@@ -575,14 +638,7 @@ export async function startCollector(config: Config, opts: StartOptions = {}): P
     remote: () => {
       if (agent === null) return [];
       const s = agent.stats();
-      return [
-        {
-          name: "agent-relay",
-          spooling: s.spooling,
-          spoolBatches: s.spoolBatches,
-          lastError: s.relay.lastError,
-        },
-      ];
+      return [remoteHealth("agent-relay", s, s.relay.lastError)];
     },
     prometheusExtra: () => (agent === null ? "" : agentPrometheusText(agent.stats())),
   };

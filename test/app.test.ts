@@ -4,14 +4,24 @@
  */
 import assert from "node:assert/strict";
 import { createSocket, type Socket } from "node:dgram";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { readStateFile, STATE_FILE, startCollector, writeStateFile } from "../src/app.ts";
+import {
+  CountersWriter,
+  readStateFile,
+  STATE_FILE,
+  serialSaves,
+  startCollector,
+  writeStateFile,
+} from "../src/app.ts";
 import { loadConfig } from "../src/config/index.ts";
 import { createLogger } from "../src/core/log.ts";
+import type { InterfaceCounters } from "../src/protocols/sflow5.ts";
+import type { EncodedBatch, Sink } from "../src/sinks/types.ts";
 
 const log = createLogger({ level: "silent" });
 let dir = "";
@@ -107,6 +117,92 @@ describe("state file", () => {
     writeFileSync(p, JSON.stringify({ format: "other", states: [{}] }));
     assert.deepEqual(await readStateFile(p, log), []);
     assert.deepEqual(await readStateFile(join(dir, "missing.json"), log), []);
+  });
+});
+
+describe("serialSaves", () => {
+  it("runs one save at a time, in order, and shares a waiting periodic save", async () => {
+    const events: string[] = [];
+    const gates: Array<() => void> = [];
+    let n = 0;
+    const save = serialSaves(async (states) => {
+      const id = states ? `final${states.length}` : `p${++n}`;
+      events.push(`start ${id}`);
+      await new Promise<void>((r) => gates.push(r));
+      events.push(`end ${id}`);
+    });
+    const a = save();
+    assert.equal(save(), a); // a has not started yet: shared
+    await sleep(10);
+    assert.deepEqual(events, ["start p1"]);
+    const b = save(); // waits for a
+    const c = save(); // shares b
+    const d = save([{}]); // explicit states: its own save, after b
+    assert.equal(b, c);
+    assert.notEqual(b, a);
+    await sleep(10);
+    assert.deepEqual(events, ["start p1"]);
+    gates.shift()!();
+    await a;
+    await sleep(10);
+    assert.deepEqual(events, ["start p1", "end p1", "start p2"]);
+    gates.shift()!();
+    await b;
+    await sleep(10);
+    gates.shift()!();
+    await d;
+    assert.deepEqual(events, ["start p1", "end p1", "start p2", "end p2", "start final1", "end final1"]);
+  });
+});
+
+describe("CountersWriter", () => {
+  const sink = (name: string, writeCounters?: Sink["writeCounters"]): Sink => ({
+    name,
+    write: async (_b: EncodedBatch) => {},
+    flush: async () => {},
+    close: async () => {},
+    ...(writeCounters ? { writeCounters } : {}),
+  });
+
+  it("contains synchronous throws and rejections, reporting each, and waits for writes in flight", async () => {
+    const written: number[] = [];
+    const failures: Array<[string, string, number]> = [];
+    let release: () => void = () => {};
+    const w = new CountersWriter(
+      [
+        sink("sync-throw", () => {
+          throw new Error("sync boom");
+        }),
+        sink("rejects", () => Promise.reject(new Error("async boom"))),
+        sink("no-counters"),
+        sink(
+          "slow",
+          (r) =>
+            new Promise<void>((res) => {
+              release = () => {
+                written.push(r.length);
+                res();
+              };
+            }),
+        ),
+      ],
+      (name, err, records) => failures.push([name, (err as Error).message, records]),
+    );
+    const records = [{}, {}] as unknown as InterfaceCounters[];
+    assert.doesNotThrow(() => w.write(records));
+    let settled = false;
+    const s = w.settled().then(() => {
+      settled = true;
+    });
+    await sleep(10);
+    assert.deepEqual(failures.sort(), [
+      ["rejects", "async boom", 2],
+      ["sync-throw", "sync boom", 2],
+    ]);
+    assert.equal(settled, false);
+    release();
+    await s;
+    assert.deepEqual(written, [2]);
   });
 });
 
@@ -240,6 +336,71 @@ describe("startCollector in-process", () => {
       );
     } finally {
       client.close();
+    }
+  });
+});
+
+describe("stop with a hanging HTTP backend", () => {
+  it("saves the template state before draining the sinks, and drains the HTTP sink once", async () => {
+    // A backend that takes requests and never answers.
+    const held: Array<() => void> = [];
+    const backend = createServer((_req, res) => held.push(() => res.destroy()));
+    await new Promise<void>((r) => backend.listen(0, "127.0.0.1", () => r()));
+    const bport = (backend.address() as { port: number }).port;
+    const data = join(dir, "data-hang");
+    const cfg = loadConfig(
+      [
+        "--bind-host",
+        "127.0.0.1",
+        "--netflow-port",
+        "0",
+        "--ipfix-port",
+        "0",
+        "--sflow-port",
+        "0",
+        "--http-port",
+        "0",
+        "--workers",
+        "1",
+        "--data-dir",
+        data,
+        "--output",
+        `flows-v1+http://127.0.0.1:${bport}/v1/ingest`,
+      ],
+      { CLARION_COLLECTOR_INGEST_TOKEN: "k" },
+    );
+    const FLUSH_MS = 3000;
+    cfg.outputs[0]!.options = { ...cfg.outputs[0]!.options, flushTimeoutMs: FLUSH_MS, timeoutMs: 60_000 };
+    const client = createSocket("udp4");
+    await new Promise<void>((r) => client.bind(0, "127.0.0.1", () => r()));
+    const c = await startCollector(cfg, { logger: log });
+    try {
+      await send(client, netflowV9(1, true, [1, 2]), c.listeners[0]!.port);
+      // flows-v1 flushes within a second; the request then hangs at the backend.
+      for (let i = 0; i < 100 && held.length === 0; i++) await sleep(50);
+      assert.ok(held.length > 0, "the backend got a request");
+      const statePath = join(data, STATE_FILE);
+      assert.equal(existsSync(statePath), false);
+      const t0 = Date.now();
+      let stopped = false;
+      const stopping = c.stop().then(() => {
+        stopped = true;
+      });
+      for (let i = 0; i < 100 && !existsSync(statePath); i++) await sleep(20);
+      assert.ok(existsSync(statePath), "state file written");
+      assert.equal(stopped, false, "the state was saved while the sink was still draining");
+      await stopping;
+      // One drain (flushTimeoutMs) plus the delivery stop (≤ 2 s): ~5 s; two drains took ~8 s.
+      const took = Date.now() - t0;
+      assert.ok(took < 2 * FLUSH_MS + 500, `stop took ${took} ms`);
+      const st = JSON.parse(readFileSync(statePath, "utf8")) as { states: unknown[] };
+      assert.equal(st.states.length, 1);
+    } finally {
+      client.close();
+      await c.stop();
+      for (const h of held) h();
+      backend.closeAllConnections();
+      await new Promise<void>((r) => backend.close(() => r()));
     }
   });
 });

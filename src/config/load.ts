@@ -12,6 +12,7 @@ import { clarionUriFromBackendUrl } from "../sinks/http.ts";
 import { findSink } from "../sinks/index.ts";
 import { parseJsonlUri } from "../sinks/jsonl.ts";
 import { parseSqliteUri } from "../sinks/sqlite.ts";
+import type { SinkDefinition } from "../sinks/types.ts";
 import { CONFIG_FILE_OPTION, type Config, OPTIONS, type OptionSpec, type OutputConfig } from "./options.ts";
 
 /** Thrown for --help and --version: the text goes to stdout and the process exits 0. */
@@ -257,6 +258,88 @@ function outputsFrom(raw: Raw): { uris: OutputConfig[]; source: string } {
   return { uris: list, source };
 }
 
+/**
+ * The option keys each sink reads, by URI scheme, for sinks whose definition does not declare
+ * `optionKeys` (src/sinks/types.ts). Kept in step with the sinks' option parsers: src/sinks/http.ts
+ * (resolveEncoderOptions, resolveToken, resolveSinkOptions), src/sinks/sqlite.ts (parseSqliteOptions);
+ * src/sinks/jsonl.ts reads none.
+ */
+const HTTP_OPTION_KEYS = [
+  // encoder
+  "collectorId",
+  "batchSize",
+  "maxRecords",
+  "maxBytes",
+  "gzipThreshold",
+  "gzipLevel",
+  "switchIdFromIp",
+  "flushIntervalMs",
+  // token
+  "token",
+  "tokenFile",
+  "tokenEnv",
+  // writer: delivery, retries, breaker, spool
+  "timeoutMs",
+  "concurrency",
+  "retryAttempts",
+  "retryBackoff",
+  "retryBaseMs",
+  "retryMaxMs",
+  "retryJitter",
+  "maxRetryAfterMs",
+  "breakerThreshold",
+  "breakerResetMs",
+  "breakerMaxResetMs",
+  "spoolMaxBytes",
+  "spoolSegmentBytes",
+  "fsync",
+  "fsyncIntervalMs",
+  "flushTimeoutMs",
+] as const;
+export const SINK_OPTION_KEYS: Readonly<Record<string, readonly string[]>> = {
+  jsonl: [],
+  sqlite: [
+    "retentionMs",
+    "retentionIntervalMs",
+    "retentionChunkRows",
+    "busyTimeoutMs",
+    "insertMode",
+    "exporterIndex",
+  ],
+  "clarion+http": HTTP_OPTION_KEYS,
+  "clarion+https": HTTP_OPTION_KEYS,
+  "flows-v1+http": HTTP_OPTION_KEYS,
+  "flows-v1+https": HTTP_OPTION_KEYS,
+};
+
+/**
+ * Keys loadConfig puts into every output's options from the global settings (and the HTTP ones into
+ * HTTP outputs: spoolMaxBytes, collectorId, token, which their sinks read anyway); always accepted.
+ */
+const INJECTED_OPTION_KEYS = ["retryAttempts", "retryBackoff", "switchIdFromIp"] as const;
+
+/** The setting an output's option key came from, e.g. `outputs[1].tokenFile (in /etc/c.yaml)`. */
+function optionSource(source: string, index: number, key: string): string {
+  const sp = source.indexOf(" ");
+  return sp < 0 ? `${source}[${index}].${key}` : `${source.slice(0, sp)}[${index}].${key}${source.slice(sp)}`;
+}
+
+/** Throws ConfigError naming `outputs[i].<key>` for an option key the output's sink does not read. */
+function checkOptionKeys(o: OutputConfig, def: SinkDefinition, index: number, source: string): void {
+  const scheme = o.uri.slice(0, Math.max(0, o.uri.indexOf(":"))).toLowerCase();
+  const own = def.optionKeys ?? SINK_OPTION_KEYS[scheme] ?? [];
+  const known = new Set<string>([...own, ...INJECTED_OPTION_KEYS]);
+  for (const key of Object.keys(o.options)) {
+    if (known.has(key)) continue;
+    const camel = key.replace(/[-_]+([a-z0-9])/gi, (_m, c: string) => c.toUpperCase());
+    const hint = camel !== key && known.has(camel) ? ` (did you mean ${camel}?)` : "";
+    throw new ConfigError(
+      optionSource(source, index, key),
+      `unknown option for output ${show(o.uri)}${hint}; ${own.length ? `known: ${own.join(", ")}` : `${scheme} outputs take no options of their own`}`,
+    );
+  }
+}
+
 /** The file an output writes, for the writability check (the sinks' own path rules), or null. */
 function outputPath(uri: string, cwd: string, dataDir: string): string | null {
   const scheme = uri.slice(0, uri.indexOf(":")).toLowerCase();
@@ -273,7 +356,7 @@ function outputPath(uri: string, cwd: string, dataDir: string): string | null {
 
 function validateOutputs(outputs: OutputConfig[], source: string, cwd: string, dataDir: string): void {
   const seen = new Set<string>();
-  for (const o of outputs) {
+  for (const [i, o] of outputs.entries()) {
     if (o.uri.indexOf(":") <= 0) {
       throw new ConfigError(
         source,
@@ -282,9 +365,15 @@ function validateOutputs(outputs: OutputConfig[], source: string, cwd: string, d
     }
     if (seen.has(o.uri)) throw new ConfigError(source, `invalid value ${show(o.uri)}: output given twice`);
     seen.add(o.uri);
+    let def: SinkDefinition;
+    try {
+      def = findSink(o.uri);
+    } catch (err) {
+      throw new ConfigError(source, `invalid value ${show(o.uri)}: ${(err as Error).message}`);
+    }
+    checkOptionKeys(o, def, i, source);
     let path: string | null;
     try {
-      const def = findSink(o.uri);
       def.createEncoder(o.uri, o.options);
       path = outputPath(o.uri, cwd, dataDir);
     } catch (err) {

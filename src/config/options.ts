@@ -19,6 +19,7 @@ export type Mode = (typeof MODES)[number];
 /**
  * One configured output: its URI and sink options: the global retryAttempts, retryBackoff and
  * switchIdFromIp, overridden by the output's own keys in the config file (`outputs: [{ uri, token }]`).
+ * A key the output's sink does not read is refused (ConfigError naming `outputs[i].<key>`).
  */
 export interface OutputConfig {
   uri: string;

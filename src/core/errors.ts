@@ -11,6 +11,7 @@ export const DECODE_ERROR_CODES = [
   "BAD_RECORD", // a data record is malformed (bad variable-length encoding, bad value for its type)
   "BAD_SAMPLE", // an sFlow sample or record is malformed
   "UNSUPPORTED", // well formed, but a protocol or feature we do not decode
+  "INTERNAL", // a bug in a decoder (an exception that is not a DecodeError), reported instead of crashing
 ] as const;
 
 export type DecodeErrorCode = (typeof DECODE_ERROR_CODES)[number];

@@ -10,8 +10,9 @@
  *   exporter sent no start time.
  * - `proto`: IP protocol number. `ingress_if`/`egress_if` only when non-zero (as the mapper did).
  * - counters are exact (bigint above 2^53).
- * - records without both addresses are skipped (the API rejects a whole request for one invalid address),
- *   as the mapper did.
+ * - records without both addresses are skipped (the API requires both and rejects a whole request for one
+ *   invalid address), as the mapper did; the encoder counts them (`skipped` on the batch) and the sink
+ *   reports them (src/sinks/http.ts, `skippedNoAddress`).
  * Body: `{"collector_id":"..","format":"flows.v1","records":[...]}`, line-framed (src/encode/json-batch.ts).
  */
 import type { FlowRecord } from "../core/flow.ts";

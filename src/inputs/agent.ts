@@ -14,20 +14,13 @@
  * - `/health` and `/metrics` with the Clarion JSON keys (Prometheus text when the client asks for it).
  */
 import { randomUUID, timingSafeEqual } from "node:crypto";
-import type { Agent } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import {
-  type BreakerOptions,
-  Delivery,
-  type DeliveryStats,
-  type DeliveryUnit,
-  type RetryOptions,
-} from "../pipeline/delivery.ts";
-import { createAgent, post } from "../pipeline/http-transport.ts";
-import { type FsyncPolicy, Spool, type SpoolLogger } from "../pipeline/spool.ts";
+import type { BreakerOptions, DeliveryStats, DeliveryUnit, RetryOptions } from "../pipeline/delivery.ts";
+import { startHttpDelivery } from "../pipeline/http-transport.ts";
+import type { FsyncPolicy, SpoolLogger } from "../pipeline/spool.ts";
 
 export interface AgentCollectorOptions {
   host: string;
@@ -171,40 +164,28 @@ export async function startAgentCollector(opts: AgentCollectorOptions): Promise<
   const log = opts.logger;
   const expected = opts.token ? Buffer.from(`Bearer ${opts.token}`) : null;
 
-  const spool = await Spool.open({
-    dir: join(opts.dataDir, "spool", "agent-relay"),
-    maxBytes: opts.spoolMaxBytes,
-    fsync: opts.fsync,
-    logger: log,
-  });
-  const agent: Agent = createAgent(backend, concurrency);
-  const send = (unit: DeliveryUnit, signal: AbortSignal) => {
+  const request = (unit: DeliveryUnit) => {
     let meta: RelayMeta = {};
     try {
       meta = unit.meta ? (JSON.parse(unit.meta) as RelayMeta) : {};
     } catch {
       meta = {};
     }
-    const headers: Record<string, string> = {
-      ...meta.h,
-      "idempotency-key": unit.id,
-      "user-agent": "clarion-collector",
-    };
+    const headers: Record<string, string> = { ...meta.h, "user-agent": "clarion-collector" };
     if (meta.ct) headers["content-type"] = meta.ct;
     if (meta.ce) headers["content-encoding"] = meta.ce;
-    return post({
-      url: new URL(`${base}/api/edge/${unit.key}`),
-      headers,
-      body: unit.data,
-      timeoutMs,
-      agent,
-      signal,
-    });
+    return { url: new URL(`${base}/api/edge/${unit.key}`), headers };
   };
-  const delivery = new Delivery({
+  const relay = await startHttpDelivery({
     name: "agent-relay",
-    spool,
-    send,
+    spool: {
+      dir: join(opts.dataDir, "spool", "agent-relay"),
+      maxBytes: opts.spoolMaxBytes,
+      fsync: opts.fsync,
+    },
+    url: backend,
+    request,
+    timeoutMs,
     concurrency,
     retry: opts.retry,
     breaker: opts.breaker,
@@ -212,7 +193,7 @@ export async function startAgentCollector(opts: AgentCollectorOptions): Promise<
     logger: log,
     describeBody: (u) => ({ body_base64: Buffer.from(u.data).toString("base64") }),
   });
-  delivery.start();
+  const { spool, delivery } = relay;
 
   const counters = { received: 0, receivedPayloads: 0 };
   const rejected = { unauthorized: 0, invalid: 0, tooLarge: 0, unsupported: 0 };
@@ -347,9 +328,7 @@ export async function startAgentCollector(opts: AgentCollectorOptions): Promise<
   try {
     await app.listen({ host: opts.host, port: opts.port });
   } catch (err) {
-    await delivery.stop();
-    await spool.close();
-    agent.destroy();
+    await relay.close(0, 0);
     throw err;
   }
   const port = (app.server.address() as AddressInfo).port;
@@ -366,10 +345,7 @@ export async function startAgentCollector(opts: AgentCollectorOptions): Promise<
       if (closed) return;
       closed = true;
       await app.close();
-      await delivery.drain(Math.min(timeoutMs, 5000));
-      await delivery.stop(1000);
-      await spool.close();
-      agent.destroy();
+      await relay.close(Math.min(timeoutMs, 5000), 1000);
     },
   };
 }

@@ -3,7 +3,8 @@
  * its own SO_REUSEPORT socket on every listener port, so the kernel spreads exporters over workers by
  * source address and port and one exporter's templates and data meet in one worker. Collects the workers'
  * batches (handed to `onBatch`) and stats, answers template and state queries over all workers, restarts
- * a worker that dies, and reads the kernel's drop counters for our sockets.
+ * a worker that dies (with the decoder states last saved; the records its batcher held are counted as
+ * lost through `onWorkerExit`), and reads the kernel's drop counters for our sockets.
  */
 
 import { createSocket, type Socket } from "node:dgram";
@@ -31,13 +32,18 @@ export interface UdpInputOptions {
   bindHost: string;
   workers: number;
   /** Everything a worker needs except its index, listeners, bind address and state. */
-  worker: Omit<WorkerInit, "kind" | "index" | "listeners" | "bindHost" | "state">;
+  worker: Omit<WorkerInit, "kind" | "index" | "generation" | "listeners" | "bindHost" | "state">;
   state: object[];
   logger: Logger;
   onBatch(batch: EncodedBatch): void;
   /** sFlow interface counters decoded by a worker. */
   onCounters?(records: InterfaceCounters[]): void;
   onStats?(stats: WorkerStats): void;
+  /**
+   * A worker exited unexpectedly; `lostRecords` is what its batcher held at its last stats report (the
+   * records decoded since then are not known and not counted).
+   */
+  onWorkerExit?(worker: number, lostRecords: number): void;
   /** Restart a worker that exits unexpectedly (default true). */
   restart?: boolean;
 }
@@ -55,9 +61,15 @@ interface Slot {
   stopping: boolean;
   restarts: number[];
   stats: WorkerStats | null;
+  /** The worker's decoder state as last reported (a state request or its final state), or null. */
+  state: object | null;
+  /** Incremented at each spawn; sent to the worker and echoed in its stats (a restart resets counters). */
+  generation: number;
   /** Called when the worker reports "stopped" (every batch it posted has been handled). */
   onStopped: (() => void) | null;
 }
+
+type StateOrTemplates = Extract<MainToWorker, { t: "request" }>["what"];
 
 const WORKER_URL = new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url);
 
@@ -88,8 +100,10 @@ export class UdpInput {
   #bindHost = "";
   #listeners: ListenerInfo[] = [];
   #nextId = 1;
-  #pending = new Map<number, { remaining: number; results: unknown[]; resolve(v: unknown[]): void }>();
-  #finalStates: object[] = [];
+  #pending = new Map<
+    number,
+    { what: StateOrTemplates; remaining: number; results: unknown[]; resolve(v: unknown[]): void }
+  >();
   #stopping = false;
 
   private constructor(opts: UdpInputOptions) {
@@ -108,18 +122,9 @@ export class UdpInput {
     return this.#listeners;
   }
 
-  get workerCount(): number {
-    return this.#slots.length;
-  }
-
   /** Workers currently alive and listening. */
   get workersListening(): number {
     return this.#slots.filter((s) => s.listening).length;
-  }
-
-  /** Latest stats of each worker (null until its first report). */
-  get workerStats(): Array<WorkerStats | null> {
-    return this.#slots.map((s) => s.stats);
   }
 
   async #start(): Promise<void> {
@@ -147,6 +152,8 @@ export class UdpInput {
           stopping: false,
           restarts: [],
           stats: null,
+          state: null,
+          generation: 0,
           onStopped: null,
         });
       }
@@ -175,15 +182,27 @@ export class UdpInput {
     }
   }
 
+  /**
+   * The decoder states a (re)spawned worker loads: every worker's latest known state, since after a
+   * restart the kernel may hash any exporter to the new socket. The states loaded at process start come
+   * first (later states override them) unless every worker has reported a newer one.
+   */
+  #latestStates(): object[] {
+    const latest = this.#slots.flatMap((s) => (s.state ? [s.state] : []));
+    return latest.length === this.#slots.length ? latest : [...this.#opts.state, ...latest];
+  }
+
   #spawn(slot: Slot): Promise<ListenerStatus[]> {
     const o = this.#opts;
+    slot.generation++;
     const init: WorkerInit = {
       ...o.worker,
       kind: "clarion-udp-worker",
       index: slot.index,
+      generation: slot.generation,
       listeners: this.#specs,
       bindHost: this.#bindHost,
-      state: o.state,
+      state: this.#latestStates(),
     };
     const w = new Worker(WORKER_URL, { workerData: init, stderr: false, stdout: false });
     slot.worker = w;
@@ -222,6 +241,7 @@ export class UdpInput {
             break;
           case "reply": {
             const p = this.#pending.get(m.id);
+            if (p?.what === "state" && m.data !== null && typeof m.data === "object") slot.state = m.data;
             if (p) {
               p.results.push(m.data);
               if (--p.remaining === 0) {
@@ -232,7 +252,7 @@ export class UdpInput {
             break;
           }
           case "state":
-            if (m.state) this.#finalStates.push(m.state);
+            if (m.state) slot.state = m.state;
             break;
           case "stopped":
             slot.listening = false;
@@ -256,7 +276,14 @@ export class UdpInput {
           return;
         }
         if (slot.stopping || this.#stopping) return;
-        this.#log.error({ worker: slot.index, code }, "receive worker exited unexpectedly");
+        // The batcher's records died with the worker; count what it last reported holding.
+        const lost = slot.stats?.recordsPending ?? 0;
+        slot.stats = null;
+        this.#log.error(
+          { worker: slot.index, code, lostRecords: lost },
+          "receive worker exited unexpectedly",
+        );
+        o.onWorkerExit?.(slot.index, lost);
         this.#restart(slot);
       });
     });
@@ -280,12 +307,12 @@ export class UdpInput {
     }, 1000).unref();
   }
 
-  #ask(what: "templates" | "state", timeoutMs = 2000): Promise<unknown[]> {
+  #ask(what: StateOrTemplates, timeoutMs = 2000): Promise<unknown[]> {
     const live = this.#slots.filter((s) => s.worker && s.listening);
     if (live.length === 0) return Promise.resolve([]);
     const id = this.#nextId++;
     return new Promise((resolve) => {
-      const entry = { remaining: live.length, results: [] as unknown[], resolve };
+      const entry = { what, remaining: live.length, results: [] as unknown[], resolve };
       this.#pending.set(id, entry);
       for (const s of live) s.worker!.postMessage({ t: "request", id, what } satisfies MainToWorker);
       setTimeout(() => {
@@ -300,19 +327,30 @@ export class UdpInput {
     return lists.flatMap((l) => (Array.isArray(l) ? l : []));
   }
 
-  /** Every worker's decoder state (for the state file). */
+  /**
+   * Every worker's decoder state (for the state file): fresh from the live workers; for a worker that is
+   * down or did not answer in time, the last state it reported. Also what a restarted worker loads.
+   */
   async states(): Promise<object[]> {
-    const list = await this.#ask("state");
-    return list.filter((s): s is object => s !== null && typeof s === "object");
+    await this.#ask("state");
+    return this.#slots.flatMap((s) => (s.state ? [s.state] : []));
+  }
+
+  /**
+   * Terminates one worker as a crash would: it is counted and restarted like any unexpected exit. For
+   * tests of that path.
+   */
+  async terminateWorker(index: number): Promise<void> {
+    await this.#slots[index]?.worker?.terminate();
   }
 
   /**
    * Stops receiving: every worker closes its sockets, flushes its batcher (the last batches reach
-   * `onBatch` before this resolves) and reports its final state, returned here.
+   * `onBatch` before this resolves) and reports its final state. Returns every worker's final state (the
+   * last known one for a worker that was down).
    */
   async stop(timeoutMs = 10_000): Promise<object[]> {
     this.#stopping = true;
-    this.#finalStates = [];
     await Promise.all(
       this.#slots.map(async (slot) => {
         const w = slot.worker;
@@ -333,7 +371,7 @@ export class UdpInput {
         clearTimeout(timer);
       }),
     );
-    return this.#finalStates;
+    return this.#slots.flatMap((s) => (s.state ? [s.state] : []));
   }
 }
 

@@ -32,6 +32,8 @@ export interface ListenerSpec {
 export interface WorkerInit {
   kind: "clarion-udp-worker";
   index: number;
+  /** Spawn count of this worker index (1 for the first, +1 at each restart); echoed in its stats. */
+  generation: number;
   listeners: ListenerSpec[];
   /** Resolved IP address to bind. */
   bindHost: string;
@@ -65,6 +67,8 @@ export interface ReceiveCount {
 
 export interface WorkerStats {
   worker: number;
+  /** WorkerInit.generation: a new value means a restarted worker whose counters start again from 0. */
+  generation: number;
   decoder: DecoderStats;
   exporters: ExporterStats[];
   templates: number;
@@ -76,7 +80,10 @@ export interface WorkerStats {
   batchesPosted: number;
   /** Encoder failures (a batch lost for one sink), by sink. */
   encodeErrors: Record<string, number>;
-  /** Exceptions other than DecodeError escaping the decoder or its tick (bugs). */
+  /**
+   * Decoder bugs: exceptions escaping the decoder's tick, and datagrams the decoder reported with code
+   * INTERNAL (it turns its own bugs into a DecodeError so nothing crashes).
+   */
   internalErrors: number;
   socketErrors: number;
 }
@@ -95,6 +102,14 @@ export type MainToWorker = { t: "request"; id: number; what: "templates" | "stat
 
 /** Exporters beyond this many get the label "other" in the receive counts (bounded memory and labels). */
 const MAX_EXPORTERS = 10_000;
+
+/**
+ * True for the DecodeError FlowDecoder.decode makes of an exception that is not a DecodeError (a bug in a
+ * decoder, not malformed input): code INTERNAL.
+ */
+export function isInternalDecodeError(err: unknown): boolean {
+  return err instanceof DecodeError && err.code === "INTERNAL";
+}
 
 function transferables(batch: EncodedBatch): ArrayBuffer[] {
   const list: ArrayBuffer[] = [];
@@ -221,7 +236,15 @@ export async function runWorker(init: WorkerInit): Promise<void> {
         handler,
       );
     } catch (err) {
-      if (err instanceof DecodeError) {
+      if (isInternalDecodeError(err)) {
+        // Counted by the decoder under INTERNAL too; here also as the bug it is.
+        internalErrors++;
+        limited.error(
+          "decode:internal",
+          { err, exporter, listener, protocol: (err as DecodeError).protocol },
+          "decoder failure (bug)",
+        );
+      } else if (err instanceof DecodeError) {
         limited.warn(
           `decode:${err.code}`,
           { code: err.code, exporter, protocol: err.protocol, msg: err.message },
@@ -269,6 +292,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
 
   const stats = (): WorkerStats => ({
     worker: init.index,
+    generation: init.generation,
     decoder: decoder.stats,
     exporters: decoder.exporters(),
     templates: decoder.templates().length,

@@ -20,7 +20,13 @@ export interface MetricsSources {
   workers(): { configured: number; listening: number };
   /** Sinks with a disk spool and remote delivery (HTTP), polled at scrape time. */
   remoteSinks?(): ReadonlyArray<{ name: string; stats: HttpSinkStats }>;
+  /** Flow records in batches for no configured sink (Fanout.unroutedRecords; a bug if ever non-zero). */
+  unroutedRecords?(): number;
 }
+
+/** Why flow records were lost before reaching a sink queue (clarion_collector_dropped_records_total). */
+export const PIPELINE_DROP_REASONS = ["worker_exit", "unrouted"] as const;
+export type PipelineDropReason = (typeof PIPELINE_DROP_REASONS)[number];
 
 /** The remote-sink series: [metric suffix, type, help, value]. Counters come from cumulative stats. */
 const REMOTE_SERIES: ReadonlyArray<
@@ -146,6 +152,9 @@ export class CollectorMetrics {
   readonly sinkDroppedBatches: Counter<"sink" | "reason">;
   readonly sinkWriteDuration: Histogram<"sink">;
   readonly sinkRecordLatency: Histogram<"sink">;
+  readonly sinkCountersFailures: Counter<"sink">;
+  /** Records held by receive workers' batchers when they died (cumulative). */
+  #lostOnWorkerExit = 0;
 
   /** Latest stats per worker index (for the JSON view and gauges). */
   readonly #workerStats = new Map<number, WorkerStats>();
@@ -237,7 +246,24 @@ export class CollectorMetrics {
       registers: r,
     });
 
+    this.sinkCountersFailures = counter(
+      "sink_counters_write_failures_total",
+      "sFlow interface counter writes that failed, by sink (those counter records are lost for that sink).",
+      ["sink"],
+    );
+
     const self = this;
+    new Counter({
+      name: `${P}dropped_records_total`,
+      help: "Flow records lost before reaching a sink queue, by reason: worker_exit (held in a receive worker's batcher when it died), unrouted (in a batch for no configured sink; a bug).",
+      labelNames: ["reason"],
+      registers: r,
+      collect() {
+        this.reset();
+        const lost = self.pipelineDropped();
+        for (const reason of PIPELINE_DROP_REASONS) this.inc({ reason }, lost[reason]);
+      },
+    });
     new Gauge({
       name: `${P}sink_queue_batches`,
       help: "Batches waiting in each sink's queue.",
@@ -306,20 +332,29 @@ export class CollectorMetrics {
         for (const l of self.#sources.listeners()) this.set({ listener: l.name }, l.requestedBufferBytes);
       },
     });
-    const kernel = async (pick: (c: KernelUdpCounters) => number, g: Gauge<"listener">): Promise<void> => {
+    const kernel = async (
+      pick: (c: KernelUdpCounters) => number,
+      set: (labels: { listener: string }, v: number) => void,
+    ): Promise<void> => {
       const counters = await self.#sources.kernel();
       for (const l of self.#sources.listeners()) {
         const c = counters.get(l.port);
-        if (c) g.set({ listener: l.name }, pick(c));
+        if (c) set({ listener: l.name }, pick(c));
       }
     };
-    new Gauge({
-      name: `${P}udp_kernel_drops`,
+    // Cumulative in the kernel: a counter set from the current value at scrape time. It falls back (a
+    // counter reset for Prometheus) when a socket closes, e.g. when a worker restarts.
+    new Counter({
+      name: `${P}udp_kernel_dropped_datagrams_total`,
       help: "Datagrams the kernel dropped before the collector read them (drops of /proc/net/udp{,6}), summed over our sockets.",
       labelNames: ["listener"],
       registers: r,
       async collect() {
-        await kernel((c) => c.drops, this);
+        this.reset();
+        await kernel(
+          (c) => c.drops,
+          (l, v) => this.inc(l, v),
+        );
       },
     });
     new Gauge({
@@ -328,7 +363,10 @@ export class CollectorMetrics {
       labelNames: ["listener"],
       registers: r,
       async collect() {
-        await kernel((c) => c.rxQueueBytes, this);
+        await kernel(
+          (c) => c.rxQueueBytes,
+          (l, v) => this.set(l, v),
+        );
       },
     });
     new Gauge({
@@ -364,8 +402,8 @@ export class CollectorMetrics {
   /** Folds one worker's periodic, cumulative stats into the counters. */
   workerStats(s: WorkerStats): void {
     const prev = this.#workerStats.get(s.worker);
-    if (prev && s.decoder.datagrams < prev.decoder.datagrams) {
-      // restarted worker: forget its old cumulative values
+    if (prev && prev.generation !== s.generation) {
+      // restarted worker: its cumulative values start again from 0
       for (const k of [...this.#last.keys()]) if (k.split("|")[1] === String(s.worker)) this.#last.delete(k);
     }
     this.#workerStats.set(s.worker, s);
@@ -413,6 +451,26 @@ export class CollectorMetrics {
     const l = { sink: batch.sink, reason };
     this.sinkDroppedRecords.inc(l, batch.records);
     this.sinkDroppedBatches.inc(l);
+  }
+
+  /** A sink's writeCounters() failed. */
+  countersWriteFailed(sink: string): void {
+    this.sinkCountersFailures.inc({ sink });
+  }
+
+  /**
+   * A receive worker died holding `lostRecords` in its batcher: counted as dropped (worker_exit), and
+   * its pending records no longer count as pending.
+   */
+  workerExited(worker: number, lostRecords: number): void {
+    this.#lostOnWorkerExit += lostRecords;
+    const s = this.#workerStats.get(worker);
+    if (s) this.#workerStats.set(worker, { ...s, recordsPending: 0 });
+  }
+
+  /** Flow records lost before reaching a sink queue, by reason (cumulative). */
+  pipelineDropped(): Record<PipelineDropReason, number> {
+    return { worker_exit: this.#lostOnWorkerExit, unrouted: this.#sources.unroutedRecords?.() ?? 0 };
   }
 
   /** Latest stats per worker. */

@@ -4,13 +4,18 @@
  * A loop takes entries from the spool in order and keeps up to `concurrency` of them in flight. Each entry
  * is sent until the destination answers for good:
  * - success (2xx): acknowledged in the spool;
- * - retryable (network error, timeout, 429, 5xx, 408): retried `attempts` times with exponential backoff
+ * - retryable (network error, timeout, 429, 5xx, 408, 401/403): retried `attempts` times with exponential backoff
  *   (`baseDelayMs * backoff^n`, ± `jitter`, at most `maxDelayMs`), a `Retry-After` is honoured (up to
  *   `maxRetryAfterMs`); when a round of attempts is spent the entry is counted as failed and stays where it
  *   is (on disk) and a new round starts after the breaker's delay: nothing is ever dropped for being late;
  * - 413: split in half (when the caller can split) and each half delivered the same way, recursively; a
  *   single record still too large is dead-lettered;
- * - any other 4xx (or 3xx): written to the dead-letter file with the response, counted, logged, acknowledged.
+ * - 401/403 (credentials refused: a rotated or wrong token): retryable failures that count toward the
+ *   breaker, so the data stays in the spool until the token is fixed; a rate-limited error says so. (Dead-
+ *   lettering them would send all traffic to the dead-letter file.)
+ * - any other 4xx (or 3xx): written to the dead-letter file with the response, counted, logged, acknowledged;
+ *   when the dead-letter file cannot be written the entry stays in the spool and the write is retried with
+ *   backoff (it is not counted as dead-lettered until it is in the file).
  * A circuit breaker (closed → open after `failureThreshold` consecutive failures → half-open after
  * `resetMs`, doubling up to `maxResetMs` while probes fail) stops hammering a dead destination: while it is
  * open nothing is sent, and one probe at a time tests it when half-open. 429 does not count as a failure
@@ -43,6 +48,8 @@ export type SendOutcome =
       /** The request may have been processed (timeout, reset after sending). */
       readonly unknown: boolean;
       readonly retryAfterMs?: number;
+      /** The destination refused the credentials (401/403). */
+      readonly auth?: boolean;
     }
   | { readonly kind: "too_large"; readonly status: number; readonly body: string }
   | { readonly kind: "reject"; readonly status: number; readonly body: string };
@@ -255,6 +262,9 @@ export class Delivery {
   readonly breaker: CircuitBreaker;
   readonly #stop = new AbortController();
   readonly #halt = new AbortController();
+  #authLoggedMs = 0;
+  #authSuppressed = 0;
+  #dlLoggedMs = 0;
   #stopping = false;
   #loop: Promise<void> | null = null;
   #inFlight = new Set<Promise<void>>();
@@ -306,7 +316,7 @@ export class Delivery {
       }
       const e = spool.next();
       if (e === null) {
-        await Promise.race([spool.waitForData(), this.#stopped()]);
+        await this.#idle();
         continue;
       }
       const p: Promise<void> = this.#deliverEntry(e).finally(() => {
@@ -319,10 +329,21 @@ export class Delivery {
     }
   }
 
-  #stopped(): Promise<void> {
+  /**
+   * Wait for new spool data or stop. The abort listener goes when data comes, so idle wakes leave nothing
+   * behind (no `Promise.race` against a long-lived promise either: each race would keep a reaction).
+   */
+  #idle(): Promise<void> {
     const signal = this.#halt.signal;
     if (signal.aborted) return Promise.resolve();
-    return new Promise((r) => signal.addEventListener("abort", () => r(), { once: true }));
+    return new Promise((resolve) => {
+      const onAbort = (): void => resolve();
+      signal.addEventListener("abort", onAbort, { once: true });
+      void this.#spool.waitForData().then(() => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      });
+    });
   }
 
   async #deliverEntry(e: SpooledEntry): Promise<void> {
@@ -366,7 +387,7 @@ export class Delivery {
           this.breaker.success();
           const halves = this.#opts.split?.(unit) ?? null;
           if (halves === null) {
-            await this.#deadLetter(unit, out.status, out.body);
+            await this.#deadLetterOrWait(unit, out.status, out.body, signal);
             return;
           }
           this.#s.splits++;
@@ -385,7 +406,7 @@ export class Delivery {
         }
         case "reject":
           this.breaker.success();
-          await this.#deadLetter(unit, out.status, out.body);
+          await this.#deadLetterOrWait(unit, out.status, out.body, signal);
           return;
         case "retry": {
           if (out.breaker) this.breaker.failure();
@@ -393,6 +414,7 @@ export class Delivery {
           this.#s.lastError = out.status ? `HTTP ${out.status}` : out.reason;
           this.#s.lastErrorMs = Date.now();
           if (out.unknown) this.#s.unknownOutcomes++;
+          if (out.auth) this.#authRefused(unit, out.status);
           attempt++;
           let wait: number;
           if (attempt >= this.#attempts) {
@@ -425,13 +447,51 @@ export class Delivery {
     }
   }
 
-  #deadLetter(unit: DeliveryUnit, status: number, response: string): Promise<void> {
-    this.#s.deadLettered++;
-    this.#s.deadLetteredRecords += unit.records;
+  #authRefused(unit: DeliveryUnit, status: number): void {
+    const now = Date.now();
+    if (now - this.#authLoggedMs < 60_000) {
+      this.#authSuppressed++;
+      return;
+    }
     this.#opts.logger.error(
-      { sink: this.name, id: unit.id, status, records: unit.records, file: this.#opts.deadLetterPath },
-      "delivery: rejected by destination, dead-lettered",
+      { sink: this.name, status, id: unit.id, suppressed: this.#authSuppressed },
+      "delivery: the destination refused the credentials (check the token); batches stay spooled and are retried",
     );
+    this.#authLoggedMs = now;
+    this.#authSuppressed = 0;
+  }
+
+  /**
+   * Dead-letter a unit; while the dead-letter file cannot be written, retry with backoff (the entry stays
+   * in the spool, unacknowledged, and is sent again after a restart).
+   */
+  async #deadLetterOrWait(unit: DeliveryUnit, status: number, response: string, signal: AbortSignal) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#deadLetter(unit, status, response);
+        return;
+      } catch (err) {
+        this.#s.lastError = `dead-letter file: ${(err as Error).message}`;
+        this.#s.lastErrorMs = Date.now();
+        if (this.#s.lastErrorMs - this.#dlLoggedMs >= 10_000) {
+          this.#dlLoggedMs = this.#s.lastErrorMs;
+          this.#opts.logger.error(
+            { sink: this.name, id: unit.id, err: (err as Error).message, file: this.#opts.deadLetterPath },
+            "delivery: cannot write the dead-letter file; the batch stays spooled, retrying",
+          );
+        }
+        this.#s.waitingRetry++;
+        try {
+          await sleep(this.#delay(Math.min(attempt, this.#attempts + 1), undefined), signal);
+        } finally {
+          this.#s.waitingRetry--;
+        }
+      }
+    }
+  }
+
+  /** Append a unit to the dead-letter file; rejects (and counts nothing) when the file cannot be written. */
+  #deadLetter(unit: DeliveryUnit, status: number, response: string): Promise<void> {
     const body = this.#opts.describeBody?.(unit) ?? { body: Buffer.from(unit.data).toString("utf8") };
     const line = `${JSON.stringify({
       time: new Date().toISOString(),
@@ -449,13 +509,15 @@ export class Delivery {
       await mkdir(dirname(path), { recursive: true });
       await appendFile(path, line);
     });
-    this.#deadLetterChain = p.catch((err: Error) => {
+    this.#deadLetterChain = p.catch(() => {});
+    return p.then(() => {
+      this.#s.deadLettered++;
+      this.#s.deadLetteredRecords += unit.records;
       this.#opts.logger.error(
-        { sink: this.name, err: err.message, file: path },
-        "delivery: cannot write dead-letter file",
+        { sink: this.name, id: unit.id, status, records: unit.records, file: path },
+        "delivery: rejected by destination, dead-lettered",
       );
     });
-    return this.#deadLetterChain;
   }
 
   /** True while data waits on retries or an open breaker (the sink is "spooling"). */

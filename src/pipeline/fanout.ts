@@ -8,6 +8,7 @@ import type { SinkQueue, SinkQueueStats } from "./queue.ts";
 export class Fanout {
   readonly #queues = new Map<string, SinkQueue>();
   #unrouted = 0;
+  #unroutedRecords = 0;
 
   constructor(queues: Iterable<SinkQueue>) {
     for (const q of queues) this.#queues.set(q.name, q);
@@ -18,6 +19,11 @@ export class Fanout {
     return this.#unrouted;
   }
 
+  /** Flow records in unrouted batches. */
+  get unroutedRecords(): number {
+    return this.#unroutedRecords;
+  }
+
   get queues(): readonly SinkQueue[] {
     return [...this.#queues.values()];
   }
@@ -26,6 +32,7 @@ export class Fanout {
     const q = this.#queues.get(batch.sink);
     if (!q) {
       this.#unrouted++;
+      this.#unroutedRecords += batch.records;
       return false;
     }
     return q.offer(batch);
@@ -40,10 +47,6 @@ export class Fanout {
 
   stats(): SinkQueueStats[] {
     return this.queues.map((q) => q.stats);
-  }
-
-  async flush(): Promise<void> {
-    await Promise.all(this.queues.map((q) => q.flush()));
   }
 
   /** Drains and closes every queue and sink; failures are collected, not short-circuited. */

@@ -4,7 +4,10 @@
  * disk spool of remote sinks applies the same rule) and counted under reason "queue_full". A single
  * writer loop feeds `sink.write()` one batch at a time, in order; a rejected write drops that batch under
  * "write_error" (sinks retry internally before rejecting; durable sinks spool instead of rejecting).
+ * Between batches the writer yields one turn of the event loop, so a sink that writes synchronously
+ * cannot hold the main thread for its whole backlog.
  */
+import { setImmediate as nextTurn } from "node:timers/promises";
 import type { EncodedBatch, Sink } from "../sinks/types.ts";
 
 export const DROP_REASONS = ["queue_full", "write_error", "closed"] as const;
@@ -113,17 +116,13 @@ export class SinkQueue {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
-  /** Drains, then flushes the sink. */
-  async flush(): Promise<void> {
-    await this.drain();
-    await this.sink.flush();
-  }
-
-  /** Refuses new batches, drains what is queued, flushes and closes the sink. */
+  /**
+   * Refuses new batches, drains what is queued, then closes the sink. `Sink.close()` flushes by contract,
+   * so no separate `flush()` first: for an HTTP sink that would wait for its backend twice.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     await this.drain();
-    await this.sink.flush();
     await this.sink.close();
   }
 
@@ -156,6 +155,10 @@ export class SinkQueue {
       } finally {
         this.#pendingRecords -= batch.records;
       }
+      // A synchronous sink (SQLite) resolves at once: without a turn of the event loop here its whole
+      // backlog would be written in one go while the other sinks' I/O completions and the workers'
+      // batches wait (that starved the jsonl file sink into dropping when both were configured).
+      if (this.#items.length > 0) await nextTurn();
     }
     this.#writing = false;
     const waiters = this.#idleWaiters;

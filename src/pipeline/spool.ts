@@ -28,6 +28,11 @@
  * - "always": group commit: appends issued together share one write + fdatasync before they resolve.
  * - "never": write(2) only (the OS flushes when it likes).
  *
+ * Write failures (ENOSPC, EIO, a failed fdatasync under "always"): only the appends of the failed write are
+ * rejected; the segment is truncated back to its last good frame (or, when that fails, writing moves to a new
+ * segment) and later appends are written normally, so the spool recovers once the disk does. A short write
+ * is continued until every byte is on disk; `append()` never resolves for a partly written frame.
+ *
  * Bound: when the spool holds more than `maxBytes`, the oldest segments are dropped whole (unacknowledged
  * entries in them are counted as dropped), never the one being written.
  *
@@ -86,6 +91,20 @@ export interface SpoolLogger {
   error(o: object | string, m?: string): void;
 }
 
+/**
+ * The write path's system calls, injectable so tests can make writes fail or come up short (the spool uses
+ * node:fs otherwise).
+ */
+export interface SpoolIo {
+  writev(
+    fd: number,
+    buffers: readonly NodeJS.ArrayBufferView[],
+    cb: (err: NodeJS.ErrnoException | null, bytesWritten: number) => void,
+  ): void;
+  fdatasync(fd: number, cb: (err: NodeJS.ErrnoException | null) => void): void;
+  ftruncateSync(fd: number, len: number): void;
+}
+
 export interface SpoolOptions {
   dir: string;
   /** Upper bound of the spool on disk; oldest segments are dropped above it. Default 1 GiB. */
@@ -99,6 +118,8 @@ export interface SpoolOptions {
   /** How often the read cursor is persisted. Default 200 ms. */
   cursorSyncMs?: number;
   logger?: SpoolLogger;
+  /** Tests: replace the write path's system calls. */
+  io?: Partial<SpoolIo>;
 }
 
 export interface SpoolStats {
@@ -116,6 +137,8 @@ export interface SpoolStats {
   droppedBytes: number;
   /** Frames found torn or corrupt on open (truncated). */
   corruptFrames: number;
+  /** Writes that failed (their appends were rejected; the spool rewound and keeps going). */
+  writeErrors: number;
   segments: number;
 }
 
@@ -140,6 +163,7 @@ interface Slot {
 interface PendingWrite {
   seg: number;
   bufs: Uint8Array[];
+  /** Its place in the log, assigned at append time and reassigned when an earlier write failed. */
   entry: SpooledEntry;
   resolve: () => void;
   reject: (e: Error) => void;
@@ -302,7 +326,10 @@ export class Spool {
   #waiter: { promise: Promise<void>; resolve: () => void } | null = null;
   #timers: NodeJS.Timeout[] = [];
   #closed = false;
-  #error: Error | null = null;
+  readonly #io: SpoolIo;
+  #writeErrors = 0;
+  #errorLoggedMs = 0;
+  #errorsSuppressed = 0;
 
   private constructor(opts: SpoolOptions) {
     this.dir = opts.dir;
@@ -314,6 +341,7 @@ export class Spool {
     this.fsyncPolicy = opts.fsync ?? "interval";
     this.#memoryBytes = opts.memoryBytes ?? 32 * 1024 ** 2;
     this.#logger = opts.logger;
+    this.#io = { writev, fdatasync, ftruncateSync, ...opts.io };
   }
 
   /** Open (or create) a spool directory: recover segments, truncate a torn tail, restore the cursor. */
@@ -449,7 +477,6 @@ export class Spool {
    */
   append(entry: SpoolEntry): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("spool: closed"));
-    if (this.#error) return Promise.reject(this.#error);
     const head = encodeHead(entry);
     const size = head.length + entry.data.byteLength;
     if (this.#wOff > 0 && this.#wOff + size > this.segmentBytes) {
@@ -489,6 +516,8 @@ export class Spool {
           // reported by the next write
         }
       }
+      this.#fd = -1;
+      this.#fdSeg = 0;
       closeSync(fd);
     }
     this.#fd = openSync(join(this.dir, segName(seg)), "a");
@@ -537,8 +566,12 @@ export class Spool {
       return;
     }
     const bufs: Uint8Array[] = [];
-    for (const w of group) bufs.push(w.bufs[0], w.bufs[1]);
-    writev(fd, bufs, (err) => {
+    let bytes = 0;
+    for (const w of group) {
+      bufs.push(w.bufs[0], w.bufs[1]);
+      bytes += w.entry.size;
+    }
+    this.#writeAll(fd, bufs, bytes, (err) => {
       if (err) {
         this.#fail(group, err);
         return;
@@ -549,7 +582,7 @@ export class Spool {
         if (this.#pending.length > 0) this.#flush();
       };
       if (this.fsyncPolicy === "always") {
-        fdatasync(fd, (e2) => {
+        this.#io.fdatasync(fd, (e2) => {
           if (e2) {
             this.#fail(group, e2);
             return;
@@ -563,12 +596,98 @@ export class Spool {
     });
   }
 
+  /** writev(2) until all `left` bytes are written: a short write goes on where it stopped. */
+  #writeAll(fd: number, bufs: Uint8Array[], left: number, cb: (err: Error | null) => void): void {
+    this.#io.writev(fd, bufs, (err, written) => {
+      if (err) {
+        cb(err);
+        return;
+      }
+      if (written >= left) {
+        cb(null);
+        return;
+      }
+      if (!(written > 0)) {
+        cb(new Error(`spool: write made no progress (${left} bytes left)`));
+        return;
+      }
+      let skip = written;
+      const rest: Uint8Array[] = [];
+      for (const b of bufs) {
+        if (skip >= b.byteLength) {
+          skip -= b.byteLength;
+          continue;
+        }
+        rest.push(skip > 0 ? b.subarray(skip) : b);
+        skip = 0;
+      }
+      this.#writeAll(fd, rest, left - written, cb);
+    });
+  }
+
+  /**
+   * A write (or its fdatasync) failed: reject that group only. The segment is cut back to its last good
+   * frame so nothing is ever appended after a torn one (when it cannot be cut, writing goes on in a new
+   * segment and the torn tail is truncated on the next open); the appends queued behind the group get their
+   * places again from there and are written next, so one ENOSPC or EIO costs only the batches it hit.
+   */
   #fail(group: PendingWrite[], err: Error): void {
+    const seg = group[0].seg;
+    const good = this.#segs.get(seg)?.bytes ?? 0;
+    let rolled = false;
+    if (this.#fd >= 0 && this.#fdSeg === seg) {
+      try {
+        this.#io.ftruncateSync(this.#fd, good);
+      } catch {
+        rolled = true;
+        const fd = this.#fd;
+        this.#fd = -1;
+        this.#fdSeg = 0;
+        try {
+          closeSync(fd);
+        } catch {
+          // already unusable
+        }
+      }
+    }
+    for (const w of group) this.#pendingBytes -= w.entry.size;
+    this.#wSeg = rolled ? seg + 1 : seg;
+    this.#wOff = rolled ? 0 : good;
+    for (const w of this.#pending) {
+      const size = w.entry.size;
+      if (this.#wOff > 0 && this.#wOff + size > this.segmentBytes) {
+        this.#wSeg++;
+        this.#wOff = 0;
+      }
+      w.entry = { ...w.entry, seg: this.#wSeg, off: this.#wOff };
+      w.seg = this.#wSeg;
+      this.#wOff += size;
+    }
     this.#flushing = false;
-    this.#error = err;
-    this.#logger?.error({ dir: this.dir, err: err.message }, "spool: write failed");
+    this.#writeErrors++;
+    const now = Date.now();
+    if (now - this.#errorLoggedMs >= 10_000) {
+      this.#logger?.error(
+        {
+          dir: this.dir,
+          err: err.message,
+          batches: group.length,
+          segment: seg,
+          rewoundTo: rolled ? "new segment" : good,
+          suppressed: this.#errorsSuppressed,
+        },
+        "spool: write failed, batches rejected; later appends are retried",
+      );
+      this.#errorLoggedMs = now;
+      this.#errorsSuppressed = 0;
+    } else {
+      this.#errorsSuppressed++;
+    }
     for (const w of group) w.reject(err);
-    for (const w of this.#pending.splice(0)) w.reject(err);
+    if (this.#pending.length > 0 && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    }
   }
 
   #committed(group: PendingWrite[]): void {
@@ -926,6 +1045,7 @@ export class Spool {
       droppedRecords: this.#droppedRecords,
       droppedBytes: this.#droppedBytes,
       corruptFrames: this.#corruptFrames,
+      writeErrors: this.#writeErrors,
       segments: this.#segs.size,
     };
   }

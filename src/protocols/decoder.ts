@@ -330,10 +330,10 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
         st.errors[e.code] = (st.errors[e.code] ?? 0) + 1;
         throw e;
       }
-      // Anything else is a bug in a decoder; report it as malformed input with its message, never crash.
-      st.errors.BAD_RECORD = (st.errors.BAD_RECORD ?? 0) + 1;
+      // Anything else is a bug in a decoder: report it under its own code with its message, never crash.
+      st.errors.INTERNAL = (st.errors.INTERNAL ?? 0) + 1;
       throw new DecodeError(
-        "BAD_RECORD",
+        "INTERNAL",
         `internal decoder error: ${(e as Error)?.message ?? e}`,
         protocol,
         dg.exporter,

@@ -19,7 +19,6 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { Agent } from "node:http";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { ConfigError } from "../core/errors.ts";
@@ -27,15 +26,15 @@ import type { FlowRecord } from "../core/flow.ts";
 import { clarionBody, clarionRecord, clarionSwitchId } from "../encode/clarion.ts";
 import { flowsV1Body, flowsV1Record } from "../encode/flows-v1.ts";
 import { isGzip, jsonString, plainBody, splitBody } from "../encode/json-batch.ts";
-import {
-  type BreakerOptions,
+import type {
+  BreakerOptions,
   Delivery,
-  type DeliveryStats,
-  type DeliveryUnit,
-  type RetryOptions,
+  DeliveryStats,
+  DeliveryUnit,
+  RetryOptions,
 } from "../pipeline/delivery.ts";
-import { createAgent, post } from "../pipeline/http-transport.ts";
-import { type FsyncPolicy, Spool } from "../pipeline/spool.ts";
+import { type HttpDelivery, startHttpDelivery } from "../pipeline/http-transport.ts";
+import type { FsyncPolicy, Spool } from "../pipeline/spool.ts";
 import type { EncodedBatch, EncodedPart, Sink, SinkContext, SinkDefinition, SinkEncoder } from "./types.ts";
 
 export const HTTP_FORMATS = ["clarion", "flows-v1"] as const;
@@ -107,6 +106,17 @@ export interface HttpSinkStats {
   /** True while batches wait on retries or an open breaker (health: degraded). */
   spooling: boolean;
   lastError: string;
+  /**
+   * flows-v1: records not sent because they lack a source or destination address (the telemetry API
+   * requires both and rejects the whole request for one invalid address). Always 0 for Clarion.
+   */
+  skippedNoAddress: number;
+}
+
+/** An encoded batch with what the encoder left out (flows-v1 records without addresses). */
+export interface HttpEncodedBatch extends EncodedBatch {
+  /** Records of the input that are in no part (crosses the worker boundary with the batch). */
+  skipped: number;
 }
 
 export interface HttpSink extends Sink {
@@ -298,20 +308,25 @@ export function createHttpEncoder(uri: string, options: Readonly<Record<string, 
     const overhead = 64 + o.collectorId.length;
     return {
       flushIntervalMs: o.flushIntervalMs > 0 ? o.flushIntervalMs : undefined,
-      encode(records: readonly FlowRecord[]): EncodedBatch {
+      encode(records: readonly FlowRecord[]): HttpEncodedBatch {
         const lines: string[] = [];
         let oldest = 0;
+        let skipped = 0;
         for (const r of records) {
           if (oldest === 0 || (r.time_received_ms > 0 && r.time_received_ms < oldest))
             oldest = r.time_received_ms;
+          // A record without both addresses (e.g. a non-IP or options-like flow) is left out: the telemetry
+          // API requires src_ip and dst_ip and rejects the whole request for one invalid address, as the
+          // nf2ingest mapper knew. Left out, but counted: the sink reports them (stats().skippedNoAddress).
           const line = flowsV1Record(r);
           if (line !== null) lines.push(line);
+          else skipped++;
         }
         const parts: EncodedPart[] = [];
         chunkRecords(lines, o, overhead, (recs) =>
           parts.push(finishPart((b) => flowsV1Body(o.collectorId, b), "", recs, o)),
         );
-        return { sink: uri, records: lines.length, parts, oldestMs: oldest };
+        return { sink: uri, records: lines.length, parts, oldestMs: oldest, skipped };
       },
     };
   }
@@ -363,82 +378,59 @@ function describeBody(unit: DeliveryUnit): Record<string, unknown> {
   }
 }
 
+/** Halve a line-framed body for a 413 (gzipped again when the halves are still large). */
+function splitUnit(unit: DeliveryUnit, o: HttpEncoderOptions): [DeliveryUnit, DeliveryUnit] | null {
+  const halves = splitBody(unit.data);
+  if (halves === null) return null;
+  const [a, b, na, nb] = halves;
+  const pack = (body: Buffer): Uint8Array =>
+    o.gzipThreshold >= 0 && body.length > o.gzipThreshold ? gzipSync(body, { level: o.gzipLevel }) : body;
+  return [
+    {
+      id: `${unit.id}-1`,
+      key: unit.key,
+      meta: unit.meta,
+      records: na,
+      createdMs: unit.createdMs,
+      data: pack(a),
+    },
+    {
+      id: `${unit.id}-2`,
+      key: unit.key,
+      meta: unit.meta,
+      records: nb,
+      createdMs: unit.createdMs,
+      data: pack(b),
+    },
+  ];
+}
+
 class HttpSinkImpl implements HttpSink {
   readonly name: string;
   readonly target: HttpTarget;
   readonly #o: HttpSinkOptions;
   readonly #spool: Spool;
   readonly #delivery: Delivery;
-  readonly #agent: Agent;
-  readonly #headers: Record<string, string>;
+  readonly #remote: HttpDelivery;
+  readonly #logger: SinkContext["logger"];
   #closed = false;
+  #skipped = 0;
+  #skippedLoggedMs = 0;
 
-  constructor(name: string, target: HttpTarget, o: HttpSinkOptions, spool: Spool, ctx: SinkContext) {
+  constructor(name: string, target: HttpTarget, o: HttpSinkOptions, remote: HttpDelivery, ctx: SinkContext) {
     this.name = name;
     this.target = target;
     this.#o = o;
-    this.#spool = spool;
-    this.#agent = createAgent(target.url, o.concurrency);
-    this.#headers = { "content-type": "application/json", "user-agent": "clarion-collector" };
-    if (o.token) this.#headers.authorization = `Bearer ${o.token}`;
-    this.#delivery = new Delivery({
-      name,
-      spool,
-      concurrency: o.concurrency,
-      retry: o.retry,
-      breaker: o.breaker,
-      deadLetterPath: join(ctx.dataDir, "deadletter", `${sinkSlug(name)}.jsonl`),
-      logger: ctx.logger,
-      describeBody,
-      send: (unit, signal) => this.#send(unit, signal),
-      split: (unit) => this.#split(unit),
-    });
-    this.#delivery.start();
-  }
-
-  #send(unit: DeliveryUnit, signal: AbortSignal) {
-    const headers: Record<string, string> = { ...this.#headers, "idempotency-key": unit.id };
-    if (isGzip(unit.data)) headers["content-encoding"] = "gzip";
-    return post({
-      url: this.target.url,
-      headers,
-      body: unit.data,
-      timeoutMs: this.#o.timeoutMs,
-      agent: this.#agent,
-      signal,
-    });
-  }
-
-  #split(unit: DeliveryUnit): [DeliveryUnit, DeliveryUnit] | null {
-    const halves = splitBody(unit.data);
-    if (halves === null) return null;
-    const [a, b, na, nb] = halves;
-    const pack = (body: Buffer): Uint8Array =>
-      this.#o.gzipThreshold >= 0 && body.length > this.#o.gzipThreshold
-        ? gzipSync(body, { level: this.#o.gzipLevel })
-        : body;
-    return [
-      {
-        id: `${unit.id}-1`,
-        key: unit.key,
-        meta: unit.meta,
-        records: na,
-        createdMs: unit.createdMs,
-        data: pack(a),
-      },
-      {
-        id: `${unit.id}-2`,
-        key: unit.key,
-        meta: unit.meta,
-        records: nb,
-        createdMs: unit.createdMs,
-        data: pack(b),
-      },
-    ];
+    this.#remote = remote;
+    this.#spool = remote.spool;
+    this.#delivery = remote.delivery;
+    this.#logger = ctx.logger;
   }
 
   async write(batch: EncodedBatch): Promise<void> {
     if (this.#closed) throw new Error(`${this.name}: closed`);
+    const skipped = (batch as Partial<HttpEncodedBatch>).skipped ?? 0;
+    if (skipped > 0) this.#countSkipped(skipped);
     const created = batch.oldestMs > 0 ? batch.oldestMs : Date.now();
     const writes: Promise<void>[] = [];
     for (const part of batch.parts) {
@@ -457,6 +449,18 @@ class HttpSinkImpl implements HttpSink {
     await Promise.all(writes);
   }
 
+  #countSkipped(n: number): void {
+    this.#skipped += n;
+    const now = Date.now();
+    if (now - this.#skippedLoggedMs >= 60_000) {
+      this.#skippedLoggedMs = now;
+      this.#logger.warn(
+        { sink: this.name, skipped: n, total: this.#skipped },
+        "flows-v1: records without a source or destination address are not sent (the API requires both)",
+      );
+    }
+  }
+
   async flush(): Promise<void> {
     await this.#delivery.drain(this.#o.flushTimeoutMs);
   }
@@ -464,10 +468,7 @@ class HttpSinkImpl implements HttpSink {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#delivery.drain(this.#o.flushTimeoutMs);
-    await this.#delivery.stop(Math.min(this.#o.timeoutMs, 2000));
-    await this.#spool.close();
-    this.#agent.destroy();
+    await this.#remote.close(this.#o.flushTimeoutMs, Math.min(this.#o.timeoutMs, 2000));
   }
 
   stats(): HttpSinkStats {
@@ -492,6 +493,7 @@ class HttpSinkImpl implements HttpSink {
       droppedRecordsOnFull: s.droppedRecords,
       spooling: this.#delivery.spooling,
       lastError: d.lastError,
+      skippedNoAddress: this.#skipped,
     };
   }
 }
@@ -511,12 +513,32 @@ export async function createHttpSink(uri: string, ctx: SinkContext): Promise<Htt
       "flows-v1 sink without a bearer key (set CLARION_COLLECTOR_INGEST_TOKEN, --ingest-token-file, or the output's tokenEnv/tokenFile)",
     );
   }
-  const spool = await Spool.open({
-    dir: join(ctx.dataDir, "spool", sinkSlug(uri)),
-    maxBytes: o.spoolMaxBytes,
-    segmentBytes: o.spoolSegmentBytes,
-    fsync: o.fsync,
-    fsyncIntervalMs: o.fsyncIntervalMs,
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    "user-agent": "clarion-collector",
+  };
+  if (o.token) headers.authorization = `Bearer ${o.token}`;
+  const remote = await startHttpDelivery({
+    name: uri,
+    spool: {
+      dir: join(ctx.dataDir, "spool", sinkSlug(uri)),
+      maxBytes: o.spoolMaxBytes,
+      segmentBytes: o.spoolSegmentBytes,
+      fsync: o.fsync,
+      fsyncIntervalMs: o.fsyncIntervalMs,
+    },
+    url: target.url,
+    request: (unit) => ({
+      url: target.url,
+      headers: isGzip(unit.data) ? { ...headers, "content-encoding": "gzip" } : headers,
+    }),
+    timeoutMs: o.timeoutMs,
+    concurrency: o.concurrency,
+    retry: o.retry,
+    breaker: o.breaker,
+    deadLetterPath: join(ctx.dataDir, "deadletter", `${sinkSlug(uri)}.jsonl`),
+    describeBody,
+    split: (unit) => splitUnit(unit, o),
     logger: ctx.logger,
   });
   ctx.logger.info(
@@ -530,7 +552,7 @@ export async function createHttpSink(uri: string, ctx: SinkContext): Promise<Htt
     },
     "http sink ready",
   );
-  return new HttpSinkImpl(uri, target, o, spool, ctx);
+  return new HttpSinkImpl(uri, target, o, remote, ctx);
 }
 
 export const clarionHttpSink: SinkDefinition = {

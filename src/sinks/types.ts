@@ -76,4 +76,10 @@ export interface SinkDefinition {
   createEncoder(uri: string, options: Readonly<Record<string, unknown>>): SinkEncoder;
   /** Create the writing half; fails fast (rejects) on bad configuration or an unusable destination. */
   create(uri: string, ctx: SinkContext): Promise<Sink>;
+  /**
+   * Every option key the sink (encoder and writer) reads. Configuration rejects any other key given for
+   * the output (a misspelt key would otherwise be ignored silently). Undefined: see the per-scheme lists
+   * in src/config/load.ts.
+   */
+  readonly optionKeys?: readonly string[];
 }

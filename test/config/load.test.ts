@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { HelpRequested, loadConfig } from "../../src/config/index.ts";
+import { SINK_OPTION_KEYS } from "../../src/config/load.ts";
 import { ConfigError } from "../../src/core/errors.ts";
+import { SINKS } from "../../src/sinks/index.ts";
 
 const NODE = process.execPath;
 const CLI = new URL("../../src/cli.ts", import.meta.url).pathname;
@@ -208,7 +210,7 @@ describe("loadConfig precedence", () => {
       file,
       JSON.stringify({
         batch_interval: 0.5,
-        outputs: ["jsonl:-", { uri: "jsonl:out/x.jsonl", note: "kept", retryAttempts: 9 }],
+        outputs: ["jsonl:-", { uri: "jsonl:out/x.jsonl", retryAttempts: 9 }],
       }),
     );
     const c = load([], { CLARION_COLLECTOR_CONFIG: file });
@@ -216,7 +218,7 @@ describe("loadConfig precedence", () => {
     const shared = { retryAttempts: 3, retryBackoff: 1.5, switchIdFromIp: true };
     assert.deepEqual(c.outputs, [
       { uri: "jsonl:-", options: shared },
-      { uri: "jsonl:out/x.jsonl", options: { ...shared, note: "kept", retryAttempts: 9 } },
+      { uri: "jsonl:out/x.jsonl", options: { ...shared, retryAttempts: 9 } },
     ]);
   });
 
@@ -326,6 +328,69 @@ describe("loadConfig bad values name the key and the value", () => {
     assert.match(err.key, /^netflow_prot/);
   });
 
+  it("an unknown per-output option is refused, naming outputs[i].<key>", () => {
+    const file = join(dir, "output-typo.yaml");
+    writeFileSync(
+      file,
+      "outputs:\n  - jsonl:-\n  - uri: flows-v1+http://h/v1/ingest\n    token_file: /etc/key\n",
+    );
+    const err = configError(() => load(["--config", file]));
+    assert.equal(err.key, `outputs[1].token_file (in ${file})`);
+    assert.match(err.message, /unknown option.*did you mean tokenFile\?/);
+
+    const json = join(dir, "output-typo.json");
+    writeFileSync(json, JSON.stringify({ outputs: [{ uri: "sqlite:x.db", retention: 5 }] }));
+    const e2 = configError(() => load(["--config", json]));
+    assert.equal(e2.key, `outputs[0].retention (in ${json})`);
+    assert.match(e2.message, /known: retentionMs/);
+
+    writeFileSync(json, JSON.stringify({ outputs: [{ uri: "jsonl:-", batchSize: 5 }] }));
+    assert.equal(configError(() => load(["--config", json])).key, `outputs[0].batchSize (in ${json})`);
+  });
+
+  it("the options each sink reads are accepted", () => {
+    const file = join(dir, "output-ok.json");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        outputs: [
+          { uri: "sqlite:ok.db", retentionMs: 0, insertMode: "json_each", exporterIndex: true },
+          {
+            uri: "flows-v1+http://h/v1/ingest",
+            token: "k",
+            gzipThreshold: 100,
+            breakerResetMs: 10,
+            fsync: "never",
+          },
+          { uri: "clarion+http://h:8000", timeoutMs: 100, retryAttempts: 2, spoolMaxBytes: 1048576 },
+        ],
+      }),
+    );
+    const c = load(["--config", file]);
+    assert.equal(c.outputs.length, 3);
+    assert.equal(c.outputs[1]?.options.fsync, "never");
+  });
+
+  it("the per-scheme option lists match the keys the sinks read", () => {
+    // Guard against drift: every key src/sinks/{http,sqlite}.ts reads is listed, and nothing more.
+    const read = (file: string, ...patterns: RegExp[]): string[] => {
+      const text = readFileSync(new URL(`../../src/sinks/${file}`, import.meta.url), "utf8");
+      return [...new Set(patterns.flatMap((p) => [...text.matchAll(p)].map((m) => m[1]!)))].sort();
+    };
+    const http = read("http.ts", /\b(?:num|str|bool)\(options, "(\w+)"/g);
+    const sqlite = read("sqlite.ts", /\w+Option\(options, "(\w+)"/g, /\boptions\.(\w+) \?\?/g);
+    assert.ok(http.includes("tokenFile") && sqlite.includes("insertMode"));
+    assert.deepEqual([...SINK_OPTION_KEYS["flows-v1+https"]!].sort(), http);
+    assert.deepEqual([...SINK_OPTION_KEYS["clarion+http"]!].sort(), http);
+    assert.deepEqual([...SINK_OPTION_KEYS.sqlite!].sort(), sqlite);
+    assert.deepEqual(SINK_OPTION_KEYS.jsonl, []);
+    for (const def of SINKS) {
+      for (const scheme of def.schemes) {
+        assert.ok(def.optionKeys ?? SINK_OPTION_KEYS[scheme], `option keys known for ${scheme}:`);
+      }
+    }
+  });
+
   it("a missing or unparsable config file is refused", () => {
     assert.equal(configError(() => load(["--config", join(dir, "nope.yaml")])).key, "--config");
     const file = join(dir, "broken.json");
@@ -431,6 +496,14 @@ describe("CLI exit codes", () => {
     const r = run(["--output", "foo:bar"]);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /--output.*foo:bar/);
+  });
+
+  it("exits 2 naming outputs[i].<key> for an unknown per-output option", () => {
+    const file = join(dir, "cli-output-typo.yaml");
+    writeFileSync(file, "outputs:\n  - uri: flows-v1+http://h/v1/ingest\n    token_file: /etc/key\n");
+    const r = run(["--config", file]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /outputs\[0\]\.token_file/);
   });
 
   it("exits 2 for an unparsable number in a variable", () => {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -211,5 +211,25 @@ describe("agent collector", () => {
     const dl = JSON.parse(readFileSync(join(dataDir, "deadletter", "agent-relay.jsonl"), "utf8").trim());
     assert.equal(dl.status, 422);
     assert.equal(Buffer.from(dl.body_base64, "base64").toString(), '{"sketches":[]}');
+  });
+
+  test("backend 401/403 on the relay: payloads stay spooled and are relayed once the token is fixed", async () => {
+    const { b, c, dataDir } = await setup();
+    let refuse = 403;
+    b.fault = () => (refuse ? { kind: "status", status: refuse } : null);
+    for (let i = 0; i < 3; i++) assert.equal((await postEdge(c, "sketches", sketches(i))).status, 202);
+    await until(() => b.log.length >= 6);
+    refuse = 401;
+    await until(() => b.log.filter((l) => l.status === 401).length >= 2);
+    assert.equal(c.stats().relay.deadLettered, 0);
+    assert.equal(c.stats().spoolBatches, 3);
+    assert.ok(!existsSync(join(dataDir, "deadletter", "agent-relay.jsonl")));
+    refuse = 0;
+    await until(() => c.stats().spoolBatches === 0);
+    assert.deepEqual(
+      [...new Set(b.accepted.map((r) => r.raw.toString()))].sort(),
+      [0, 1, 2].map(sketches).sort(),
+    );
+    assert.equal(c.stats().relay.deadLettered, 0);
   });
 });

@@ -139,7 +139,10 @@ describe("collector service", () => {
     assert.equal(fam("clarion_collector_sink_queue_batches").metrics.length, 2);
     assert.equal(fam("clarion_collector_udp_receive_buffer_bytes").metrics.length, 3);
     assert.ok(sum("clarion_collector_udp_receive_buffer_bytes") > 0);
-    assert.equal(sum("clarion_collector_udp_kernel_drops"), 0);
+    assert.equal(fam("clarion_collector_udp_kernel_dropped_datagrams_total").type, "COUNTER");
+    assert.equal(sum("clarion_collector_udp_kernel_dropped_datagrams_total"), 0);
+    assert.equal(sum("clarion_collector_dropped_records_total"), 0);
+    assert.equal(fam("clarion_collector_dropped_records_total").metrics.length, 2);
     fam("clarion_collector_templates");
     fam("clarion_collector_held_sets_total");
     fam("clarion_collector_missing_template_drops_total");

@@ -1,9 +1,21 @@
 import assert from "node:assert/strict";
-import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync } from "node:fs";
+import { getEventListeners } from "node:events";
+import {
+  appendFileSync,
+  fdatasync as fsFdatasync,
+  writev as fsWritev,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { Spool, type SpooledEntry, type SpoolOptions } from "../../src/pipeline/spool.ts";
+import { Delivery } from "../../src/pipeline/delivery.ts";
+import { Spool, type SpooledEntry, type SpoolIo, type SpoolOptions } from "../../src/pipeline/spool.ts";
 
 const dirs: string[] = [];
 after(() => {
@@ -38,6 +50,33 @@ function drainAll(s: Spool): SpooledEntry[] {
 async function open(dir: string, extra: Partial<SpoolOptions> = {}): Promise<Spool> {
   return Spool.open({ dir, cursorSyncMs: 10, ...extra });
 }
+
+function ioError(code: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${code}: injected`), { code });
+}
+
+/** Write the first `n` bytes of `bufs` to `fd` (what a write that stops early leaves in the file). */
+function writePrefix(fd: number, bufs: readonly NodeJS.ArrayBufferView[], n: number): void {
+  const all = Buffer.concat(bufs.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)));
+  writeSync(fd, all, 0, Math.min(n, all.length));
+}
+
+/** A write path that fails (after writing part of the frames) while `failures.n > 0`. */
+function failingIo(failures: { n: number; delayMs?: number }): Partial<SpoolIo> {
+  return {
+    writev(fd, bufs, cb) {
+      if (failures.n <= 0) {
+        fsWritev(fd, bufs, (err, n) => cb(err, n));
+        return;
+      }
+      failures.n--;
+      writePrefix(fd, bufs, 20);
+      setTimeout(() => cb(ioError("ENOSPC"), 0), failures.delayMs ?? 0);
+    },
+  };
+}
+
+const ids = (es: readonly SpooledEntry[]): string[] => es.map((e) => e.id);
 
 describe("Spool", () => {
   test("appends, dispenses in order, acknowledges, and keeps ids, keys, meta across a restart", async () => {
@@ -212,5 +251,149 @@ describe("Spool", () => {
     await woke;
     assert.equal(s.next()?.id, "id-1");
     await s.close();
+  });
+
+  test("a failed write rejects only its batches; appends queued behind it and later ones are kept", async () => {
+    const dir = tmp();
+    const failures = { n: 0, delayMs: 20 };
+    const s = await open(dir, { io: failingIo(failures) });
+    await s.append(entry(0, 300));
+    failures.n = 1;
+    const failed = s.append(entry(1, 300));
+    await new Promise((r) => setImmediate(r)); // the failing write is in flight
+    const queued = [s.append(entry(2, 300)), s.append(entry(3, 300))];
+    await assert.rejects(failed, /ENOSPC/);
+    await Promise.all(queued);
+    await s.append(entry(4, 300));
+    assert.equal(s.stats().writeErrors, 1);
+    assert.equal(s.stats().batches, 4);
+    assert.equal(
+      s.stats().bytes,
+      statSync(join(dir, readdirSync(dir).filter((f) => f.endsWith(".seg"))[0])).size,
+    );
+    assert.deepEqual(ids(drainAll(s)), ["id-0", "id-2", "id-3", "id-4"]);
+    await s.close();
+    const r = await open(dir);
+    assert.equal(r.stats().corruptFrames, 0);
+    const back = drainAll(r);
+    assert.deepEqual(ids(back), ["id-0", "id-2", "id-3", "id-4"]);
+    assert.deepEqual(Buffer.from(back[1].data), entry(2, 300).data);
+    await r.close();
+  });
+
+  test("the spool recovers after a run of failures (no error sticks until restart)", async () => {
+    const dir = tmp();
+    let failSync = 3;
+    const io: Partial<SpoolIo> = {
+      fdatasync(fd, cb) {
+        if (failSync > 0) {
+          failSync--;
+          cb(ioError("EIO"));
+        } else fsFdatasync(fd, cb);
+      },
+    };
+    const s = await open(dir, { fsync: "always", io });
+    for (let i = 0; i < 3; i++) await assert.rejects(s.append(entry(i, 200)), /EIO/);
+    await s.append(entry(3, 200));
+    await s.append(entry(4, 200));
+    assert.equal(s.stats().writeErrors, 3);
+    assert.equal(s.stats().batches, 2);
+    assert.deepEqual(ids(drainAll(s)), ["id-3", "id-4"]);
+    await s.close();
+    const r = await open(dir);
+    assert.equal(r.stats().corruptFrames, 0);
+    assert.deepEqual(ids(drainAll(r)), ["id-3", "id-4"]);
+    await r.close();
+  });
+
+  test("a short write is completed, never committed torn", async () => {
+    const dir = tmp();
+    let short = 0;
+    const io: Partial<SpoolIo> = {
+      writev(fd, bufs, cb) {
+        if (short > 0) {
+          short--;
+          writePrefix(fd, bufs, 37);
+          setImmediate(() => cb(null, 37));
+        } else fsWritev(fd, bufs, (err, n) => cb(err, n));
+      },
+    };
+    const s = await open(dir, { io });
+    await s.append(entry(0, 500));
+    short = 2;
+    await s.append(entry(1, 500));
+    await s.append(entry(2, 500));
+    assert.equal(s.stats().writeErrors, 0);
+    await s.close();
+    const r = await open(dir);
+    assert.equal(r.stats().corruptFrames, 0);
+    const back = drainAll(r);
+    assert.deepEqual(ids(back), ["id-0", "id-1", "id-2"]);
+    for (let i = 0; i < 3; i++) assert.deepEqual(Buffer.from(back[i].data), entry(i, 500).data);
+    await r.close();
+  });
+
+  test("when the torn tail cannot be cut, writing goes on in a new segment", async () => {
+    const dir = tmp();
+    const failures = { n: 0 };
+    const io: Partial<SpoolIo> = {
+      ...failingIo(failures),
+      ftruncateSync() {
+        throw ioError("EIO");
+      },
+    };
+    const s = await open(dir, { io });
+    await s.append(entry(0, 300));
+    failures.n = 1;
+    await assert.rejects(s.append(entry(1, 300)), /ENOSPC/);
+    await s.append(entry(2, 300));
+    assert.deepEqual(ids(drainAll(s)), ["id-0", "id-2"]);
+    assert.equal(readdirSync(dir).filter((f) => f.endsWith(".seg")).length, 2);
+    await s.close();
+    const r = await open(dir);
+    assert.equal(r.stats().corruptFrames, 1); // the torn tail of the first segment, cut on open
+    assert.deepEqual(ids(drainAll(r)), ["id-0", "id-2"]);
+    await r.close();
+  });
+});
+
+describe("Delivery", () => {
+  const quiet = { info() {}, warn() {}, error() {} };
+
+  test("idle wakes leave no abort listeners behind", async () => {
+    const dir = tmp();
+    const spool = await open(dir);
+    // Collect every AbortSignal the delivery loop listens on.
+    const signals = new Set<EventTarget>();
+    const add = EventTarget.prototype.addEventListener;
+    EventTarget.prototype.addEventListener = function (this: EventTarget, type: string, ...rest) {
+      if (type === "abort") signals.add(this);
+      return add.call(this, type, ...rest);
+    } as typeof add;
+    const n = 300;
+    let d: Delivery | undefined;
+    try {
+      d = new Delivery({
+        name: "t",
+        spool,
+        concurrency: 1,
+        deadLetterPath: join(dir, "dl.jsonl"),
+        logger: quiet,
+        send: async () => ({ kind: "ok", status: 200 }),
+      });
+      d.start();
+      for (let i = 0; i < n; i++) {
+        await spool.append(entry(i, 50));
+        while (spool.stats().batches > 0) await new Promise((r) => setImmediate(r));
+        await new Promise((r) => setImmediate(r)); // the loop finds the spool empty again
+      }
+    } finally {
+      EventTarget.prototype.addEventListener = add;
+    }
+    assert.equal(d.stats().deliveredBatches, n);
+    const most = Math.max(0, ...[...signals].map((t) => getEventListeners(t, "abort").length));
+    assert.ok(most <= 2, `${most} abort listeners after ${n} idle wakes`);
+    await d.stop();
+    await spool.close();
   });
 });

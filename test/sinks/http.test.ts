@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -11,6 +11,7 @@ import {
   clarionUriFromBackendUrl,
   createHttpEncoder,
   createHttpSink,
+  type HttpEncodedBatch,
   type HttpSink,
   parseHttpSinkUri,
   sinkSlug,
@@ -138,6 +139,26 @@ describe("HTTP sink URIs and encoders", () => {
     assert.match(Buffer.from(batch.parts[0].data).toString(), /"bytes":18446744073709551615,/);
     assert.equal(body.collector_id, "c1");
     assert.equal(body.format, "flows.v1");
+  });
+
+  test("flows.v1 leaves out records without addresses, and counts them", async () => {
+    const uri = "flows-v1+http://127.0.0.1:1/v1/ingest";
+    const recs = flows(0, 10);
+    recs[3].src_addr = "";
+    recs[7].dst_addr = "";
+    const batch = createHttpEncoder(uri, {}).encode(recs) as HttpEncodedBatch;
+    assert.equal(batch.records, 8);
+    assert.equal(batch.skipped, 2);
+    assert.equal(JSON.parse(Buffer.from(batch.parts[0].data).toString()).records.length, 8);
+    const warnings: string[] = [];
+    const logger = { ...quiet, warn: (_o: object | string, m?: string) => warnings.push(m ?? "") };
+    const sink = await createHttpSink(uri, { dataDir: tmp(), logger, options: FAST });
+    sinks.push(sink);
+    // through a worker the batch is a structured clone: the count survives it
+    await sink.write(structuredClone(batch));
+    await sink.write(structuredClone(batch));
+    assert.equal(sink.stats().skippedNoAddress, 4);
+    assert.equal(warnings.filter((m) => /without a source or destination address/.test(m)).length, 1);
   });
 
   test("flows.v1 cuts requests at batchSize, maxRecords and maxBytes, gzips above the threshold", () => {
@@ -493,5 +514,66 @@ describe("HTTP sink delivery", () => {
     const acceptedKeys = new Set(b.accepted.map((r) => r.idempotencyKey));
     for (const k of triedBefore) assert.ok(acceptedKeys.has(k), `key ${k} kept across the restart`);
     assert.ok(existsSync(join(dataDir, "spool", sinkSlug(uri))));
+  });
+
+  test("401/403 keep the data spooled and are retried through the breaker, with one clear error", async () => {
+    const b = await backend();
+    const dataDir = tmp();
+    const errors: string[] = [];
+    const logger = { ...quiet, error: (_o: object | string, m?: string) => errors.push(m ?? "") };
+    const uri = `flows-v1+http://127.0.0.1:${b.port}`;
+    const sink = await createHttpSink(uri, {
+      dataDir,
+      logger,
+      options: { ...FAST, token: "rotated", breakerThreshold: 3, breakerResetMs: 30, breakerMaxResetMs: 60 },
+    });
+    sinks.push(sink);
+    let refuse = 401;
+    b.fault = () => (refuse ? { kind: "status", status: refuse } : null);
+    await sink.write(createHttpEncoder(uri, {}).encode(flows(0, 400)));
+    await until(() => b.log.length >= 6);
+    refuse = 403;
+    await until(() => b.log.filter((l) => l.status === 403).length >= 3);
+    let st = sink.stats();
+    assert.equal(st.deadLettered, 0);
+    assert.equal(st.spoolBatches, 2);
+    assert.ok(st.retried > 0);
+    assert.ok(st.breakerOpens > 0, "the breaker opened");
+    assert.match(st.lastError, /HTTP 40[13]/);
+    assert.ok(!existsSync(join(dataDir, "deadletter", `${sinkSlug(uri)}.jsonl`)));
+    assert.equal(errors.filter((m) => /refused the credentials/.test(m)).length, 1, "rate-limited");
+    refuse = 0; // the token is fixed
+    await until(() => sink.stats().spoolBatches === 0);
+    assert.deepEqual(ids(b, "/v1/ingest"), range(0, 400));
+    st = sink.stats();
+    assert.equal(st.deadLettered, 0);
+    assert.equal(st.delivered, 400);
+  });
+
+  test("a dead-letter file that cannot be written keeps the batch spooled until it can", async () => {
+    const b = await backend();
+    const dataDir = tmp();
+    writeFileSync(join(dataDir, "deadletter"), "a file where the directory should be");
+    const uri = `flows-v1+http://127.0.0.1:${b.port}`;
+    const sink = await sinkFor(uri, dataDir, { ...FAST, concurrency: 1 });
+    b.fault = ({ n }) => (n === 1 ? { kind: "status", status: 400, body: '{"detail":"bad"}' } : null);
+    await sink.write(createHttpEncoder(uri, {}).encode(flows(0, 400)));
+    await until(() => sink.stats().lastError.startsWith("dead-letter file"));
+    await new Promise((r) => setTimeout(r, 100));
+    let st = sink.stats();
+    assert.equal(st.deadLettered, 0);
+    assert.equal(st.spoolBatches, 2, "the rejected batch is still spooled (and the next waits behind it)");
+    assert.equal(st.spooling, true);
+    rmSync(join(dataDir, "deadletter"));
+    await until(() => sink.stats().spoolBatches === 0);
+    st = sink.stats();
+    assert.equal(st.deadLettered, 1);
+    assert.equal(st.deadLetteredRecords, 200);
+    const lines = readFileSync(join(dataDir, "deadletter", `${sinkSlug(uri)}.jsonl`), "utf8")
+      .trim()
+      .split("\n");
+    assert.equal(lines.length, 1);
+    assert.deepEqual(ids(b, "/v1/ingest"), range(200, 200));
+    assert.equal(b.log.filter((l) => l.status === 400).length, 1, "not sent again");
   });
 });
