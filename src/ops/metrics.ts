@@ -113,6 +113,18 @@ const REMOTE_SERIES: ReadonlyArray<
     (s) => s.droppedRecordsOnFull,
   ],
   [
+    "sink_spool_write_errors_total",
+    "counter",
+    "Spool writes that failed (disk full, I/O error): their batches were refused and counted as dropped.",
+    (s) => s.spoolWriteErrors,
+  ],
+  [
+    "sink_skipped_flows_total",
+    "counter",
+    "flows-v1: flow records left out because they lack a source or destination address.",
+    (s) => s.skippedNoAddress,
+  ],
+  [
     "sink_breaker_opens_total",
     "counter",
     "Times an HTTP sink's circuit breaker opened.",

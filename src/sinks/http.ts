@@ -103,6 +103,8 @@ export interface HttpSinkStats {
   breakerOpens: number;
   droppedOnFull: number;
   droppedRecordsOnFull: number;
+  /** Spool writes that failed (disk full, I/O error); the batches they held were refused, not kept. */
+  spoolWriteErrors: number;
   /** True while batches wait on retries or an open breaker (health: degraded). */
   spooling: boolean;
   lastError: string;
@@ -491,6 +493,7 @@ class HttpSinkImpl implements HttpSink {
       breakerOpens: d.breakerOpens,
       droppedOnFull: s.droppedBatches,
       droppedRecordsOnFull: s.droppedRecords,
+      spoolWriteErrors: s.writeErrors,
       spooling: this.#delivery.spooling,
       lastError: d.lastError,
       skippedNoAddress: this.#skipped,

@@ -240,6 +240,8 @@ describe("reliable delivery through the CLI", () => {
       assert.ok((sample(fam, "clarion_collector_sink_retries_total", sink) ?? 0) > 0);
       assert.equal(sample(fam, "clarion_collector_sink_dead_lettered_total", sink), 0);
       assert.equal(sample(fam, "clarion_collector_sink_spool_dropped_batches_total", sink), 0);
+      assert.equal(sample(fam, "clarion_collector_sink_spool_write_errors_total", sink), 0);
+      assert.equal(sample(fam, "clarion_collector_sink_skipped_flows_total", sink), 0);
       assert.ok(sample(fam, "clarion_collector_sink_breaker_open", sink) !== undefined);
     }
     const jm = (await getJson(svc.httpPort, "/metrics")).body;
