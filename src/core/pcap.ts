@@ -28,6 +28,7 @@
  * completes are counted and dropped.
  */
 import { isIPv4, isIPv6 } from "node:net";
+import { ipv4 as formatIPv4, ipv6 as formatIPv6 } from "./address.ts";
 
 export interface CapturedDatagram {
   /** Source address as text: IPv4 dotted, IPv6 compressed (RFC 5952), IPv4-mapped kept as ::ffff:a.b.c.d. */
@@ -574,36 +575,8 @@ class Extractor {
 
 // ------------------------------------------------------------------------------------ addresses
 
-export function formatIPv4(b: Buffer, o: number): string {
-  return `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
-}
-
-/** RFC 5952 text: lowercase, longest run (≥ 2) of zero groups as "::", IPv4-mapped as ::ffff:a.b.c.d. */
-export function formatIPv6(b: Buffer, o: number): string {
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push(b.readUInt16BE(o + i * 2));
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
-    return `::ffff:${formatIPv4(b, o + 12)}`;
-  }
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = g.map((x) => x.toString(16));
-  if (bestStart < 0) return hex.join(":");
-  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
-}
+/** Address text as the decoders render it (RFC 5952 for IPv6, IPv4-mapped as ::ffff:a.b.c.d). */
+export { ipv4 as formatIPv4, ipv6 as formatIPv6 } from "./address.ts";
 
 /** Parses IPv4 or IPv6 text into 4 or 16 bytes. Throws TypeError on anything else. */
 export function parseAddress(text: string): Buffer {
