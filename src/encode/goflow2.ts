@@ -556,10 +556,12 @@ function putNs(ms: number): void {
   }
 }
 
-/** A JSON string: printable ASCII copied as is, anything else through JSON.stringify and UTF-8. */
+/**
+ * A JSON string: printable ASCII copied as is, anything else through JSON.stringify and UTF-8. The caller
+ * has ensured room for the ASCII case (length + 2); the escaping path ensures for itself.
+ */
 function putString(text: string): void {
   const n = text.length;
-  ensure(n + 2);
   const o = out;
   const start = pos;
   o[start] = 34;
@@ -673,6 +675,7 @@ function putNumberList(list: readonly number[] | null): void {
 function putValue(v: number | bigint | string | boolean): void {
   switch (typeof v) {
     case "string":
+      ensure(v.length + 2);
       putString(v);
       return;
     case "bigint":
@@ -816,187 +819,511 @@ function emptyList(list: readonly number[] | null): boolean {
   return list === null || list.length === 0;
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Segment caches. Most of a line is constant text and values that repeat from one record to the next (the
+// exporter, the datagram's receive time, interfaces, MACs, the all-defaults tail), so the record is cut into
+// segments, each the bytes between two fast-changing values. A segment's key is the record fields it is
+// rendered from; when they equal (===) those of the last rendered occurrence, the bytes are copied from that
+// occurrence, which is still in the scratch buffer earlier in the same batch (one `copyWithin`, no
+// allocation, nothing saved on a miss). Rendering is a pure function of the key values (±0 render alike),
+// so a copy is byte-identical to a fresh rendering. Every entry point starts a new batch at pos 0 and
+// invalidates all segments (`resetSegments`); growing the buffer keeps earlier bytes at their offsets.
+
+function copySeg(start: number, end: number): void {
+  out.copyWithin(pos, start, end);
+  pos += end - start;
+}
+
+/** A: `{"type":T,"time_received_ns":N,"sequence_num":` by (type, time_received_ms). */
+let aStart = -1;
+let aEnd = 0;
+let aType = "";
+let aMs = 0;
+/** B1: `,"sampling_rate":N,"sampler_address":S,"time_flow_start_ns":` by (sampling_rate, sampler_address). */
+let b1Start = -1;
+let b1End = 0;
+let b1Rate = 0;
+let b1Sampler = "";
+/** B2: `N,"time_flow_end_ns":N,"bytes":` by (time_flow_start_ms, time_flow_end_ms). */
+let b2Start = -1;
+let b2End = 0;
+let b2First = 0;
+let b2Last = 0;
+/** C: `,"dst_addr":S,"etype":E,"proto":P,"src_port":` by (dst_addr, etype, proto). */
+let cStart = -1;
+let cEnd = 0;
+let cDst = "";
+let cEtype = 0;
+let cProto = 0;
+/** D1: `,"in_if":N,"out_if":N,"src_mac":M,"dst_mac":M,` ... `"ip_flags":N,"tcp_flags":`. */
+let d1Start = -1;
+let d1End = 0;
+let d1InIf = 0;
+let d1OutIf = 0;
+let d1SrcMac = 0;
+let d1DstMac = 0;
+let d1SrcVlan = 0;
+let d1DstVlan = 0;
+let d1VlanId = 0;
+let d1Tos = 0;
+let d1Fwd = 0;
+let d1Ttl = 0;
+let d1Flags = 0;
+/** D2: `,"icmp_type":N,` ... `"next_hop":S,"next_hop_as":N,"src_net":`. */
+let d2Start = -1;
+let d2End = 0;
+let d2IcmpType = 0;
+let d2IcmpCode = 0;
+let d2Label = 0;
+let d2FragId = 0;
+let d2FragOff = 0;
+let d2SrcAs = 0;
+let d2DstAs = 0;
+let d2NextHop = "";
+let d2NextHopAs = 0;
+/** S: `NET,"dst_net":` by (src_addr, src_net). */
+let sStart = -1;
+let sEnd = 0;
+let sAddr = "";
+let sLen = 0;
+/** The masked IPv4 network (as an unsigned 32-bit number) the S bytes were rendered from; -1 if not IPv4. */
+let sMasked = -1;
+/** T: `NET` by (dst_addr, dst_net). */
+let tStart = -1;
+let tEnd = 0;
+let tAddr = "";
+let tLen = 0;
+/**
+ * E: `,"bgp_next_hop":S,` ... `"switch_id":S` + the optional fields up to `out_if_name`, by those fields;
+ * only while the three lists are empty (a list is not a value: its contents may change under one reference).
+ */
+let eStart = -1;
+let eEnd = 0;
+let eBgpNh = "";
+let eObsDomain = 0;
+let eObsPoint = 0;
+let eSrcSgt: number | null = null;
+let eDstSgt: number | null = null;
+let eSwitch = "";
+let eDirection: number | null = null;
+let eInName = "";
+let eOutName = "";
+
+function resetSegments(): void {
+  aStart = -1;
+  b1Start = -1;
+  b2Start = -1;
+  cStart = -1;
+  d1Start = -1;
+  d2Start = -1;
+  sStart = -1;
+  tStart = -1;
+  eStart = -1;
+}
+
 /** Appends one record's JSON object to the scratch buffer. */
 function writeRecord(r: FlowRecord): void {
-  ensure(1024);
-  put(TYPE_Q[r.type] ?? K(`{"type":${jsonString(String(r.type))},"time_received_ns":`));
-  putNs(r.time_received_ms);
-  put(K_SEQ);
-  putUint(r.sequence_num);
-  if (r.sampling_rate === 0) {
-    put(K_RATE0_SAMPLER);
+  const sampler = r.sampler_address;
+  const src = r.src_addr;
+  const dst = r.dst_addr;
+  const nextHop = r.next_hop;
+  const bgpNh = r.bgp_next_hop;
+  const switchId = r.switch_id;
+  const inName = r.in_if_name;
+  const outName = r.out_if_name;
+  // One bound for the whole record: every fixed-size fast path fits in 2048 bytes, a string takes at most
+  // 6 bytes per UTF-16 unit (+ quotes); slow paths (bigints, lists, extras, escapes) ensure for themselves.
+  ensure(
+    2048 +
+      6 *
+        (sampler.length +
+          src.length +
+          dst.length +
+          nextHop.length +
+          bgpNh.length +
+          switchId.length +
+          inName.length +
+          outName.length),
+  );
+
+  const type = r.type;
+  const received = r.time_received_ms;
+  if (aStart >= 0 && type === aType && received === aMs) {
+    copySeg(aStart, aEnd);
   } else {
-    put(K_RATE);
-    putUint(r.sampling_rate);
-    put(K_SAMPLER);
+    aStart = pos;
+    put(TYPE_Q[type] ?? K(`{"type":${jsonString(String(type))},"time_received_ns":`));
+    putNs(received);
+    put(K_SEQ);
+    aEnd = pos;
+    aType = type;
+    aMs = received;
   }
-  putString(r.sampler_address);
-  put(K_START);
-  putNs(r.time_flow_start_ms);
-  put(K_END);
-  putNs(r.time_flow_end_ms);
-  put(K_BYTES);
+  putUint(r.sequence_num);
+
+  const rate = r.sampling_rate;
+  if (b1Start >= 0 && rate === b1Rate && sampler === b1Sampler) {
+    copySeg(b1Start, b1End);
+  } else {
+    b1Start = pos;
+    if (rate === 0) {
+      put(K_RATE0_SAMPLER);
+    } else {
+      put(K_RATE);
+      putUint(rate);
+      put(K_SAMPLER);
+    }
+    putString(sampler);
+    put(K_START);
+    b1End = pos;
+    b1Rate = rate;
+    b1Sampler = sampler;
+  }
+
+  const first = r.time_flow_start_ms;
+  const last = r.time_flow_end_ms;
+  if (b2Start >= 0 && first === b2First && last === b2Last) {
+    copySeg(b2Start, b2End);
+  } else {
+    b2Start = pos;
+    putNs(first);
+    put(K_END);
+    putNs(last);
+    put(K_BYTES);
+    b2End = pos;
+    b2First = first;
+    b2Last = last;
+  }
   putCounter(r.bytes);
   put(K_PACKETS);
   putCounter(r.packets);
   put(K_SRC);
-  putString(r.src_addr);
-  put(K_DST);
-  putString(r.dst_addr);
+  putString(src);
+
   const etype = r.etype;
   const proto = r.proto;
-  if (proto >= 0 && proto < 256 && (proto | 0) === proto) {
-    put(ETYPE_PROTO[etype === 0x0800 ? 0 : etype === 0x86dd ? 1 : etype === 0x0806 ? 2 : 3]![proto]!);
+  if (cStart >= 0 && dst === cDst && etype === cEtype && proto === cProto) {
+    copySeg(cStart, cEnd);
   } else {
-    putAscii(`,"etype":${etypeQ(etype)},"proto":${protoQ(proto)},"src_port":`);
+    cStart = pos;
+    put(K_DST);
+    putString(dst);
+    if (proto >= 0 && proto < 256 && (proto | 0) === proto) {
+      put(ETYPE_PROTO[etype === 0x0800 ? 0 : etype === 0x86dd ? 1 : etype === 0x0806 ? 2 : 3]![proto]!);
+    } else {
+      putAscii(`,"etype":${etypeQ(etype)},"proto":${protoQ(proto)},"src_port":`);
+    }
+    cEnd = pos;
+    cDst = dst;
+    cEtype = etype;
+    cProto = proto;
   }
   putUint(r.src_port);
   put(K_DPORT);
   putUint(r.dst_port);
-  put(K_IN_IF);
-  putUint(r.in_if);
-  put(K_OUT_IF);
-  putUint(r.out_if);
-  put(K_SRC_MAC);
-  putMac(r.src_mac);
-  put(K_DST_MAC);
-  putMac(r.dst_mac);
+
+  const inIf = r.in_if;
+  const outIf = r.out_if;
+  const srcMac = r.src_mac;
+  const dstMac = r.dst_mac;
+  const srcVlan = r.src_vlan;
+  const dstVlan = r.dst_vlan;
+  const vlanId = r.vlan_id;
+  const tos = r.ip_tos;
+  const fwd = r.forwarding_status;
+  const ttl = r.ip_ttl;
+  const flags = r.ip_flags;
   if (
-    r.src_vlan === 0 &&
-    r.dst_vlan === 0 &&
-    r.vlan_id === 0 &&
-    r.ip_tos === 0 &&
-    r.forwarding_status === 0 &&
-    r.ip_ttl === 0 &&
-    r.ip_flags === 0
+    d1Start >= 0 &&
+    inIf === d1InIf &&
+    outIf === d1OutIf &&
+    srcMac === d1SrcMac &&
+    dstMac === d1DstMac &&
+    srcVlan === d1SrcVlan &&
+    dstVlan === d1DstVlan &&
+    vlanId === d1VlanId &&
+    tos === d1Tos &&
+    fwd === d1Fwd &&
+    ttl === d1Ttl &&
+    flags === d1Flags
   ) {
-    put(G1_ZERO_TCP);
+    copySeg(d1Start, d1End);
   } else {
-    put(G1_KEYS[0]!);
-    putUint(r.src_vlan);
-    put(G1_KEYS[1]!);
-    putUint(r.dst_vlan);
-    put(G1_KEYS[2]!);
-    putUint(r.vlan_id);
-    put(G1_KEYS[3]!);
-    putUint(r.ip_tos);
-    put(G1_KEYS[4]!);
-    putUint(r.forwarding_status);
-    put(G1_KEYS[5]!);
-    putUint(r.ip_ttl);
-    put(G1_KEYS[6]!);
-    putUint(r.ip_flags);
-    put(K_TCP);
+    d1Start = pos;
+    put(K_IN_IF);
+    putUint(inIf);
+    put(K_OUT_IF);
+    putUint(outIf);
+    put(K_SRC_MAC);
+    putMac(srcMac);
+    put(K_DST_MAC);
+    putMac(dstMac);
+    if (
+      srcVlan === 0 &&
+      dstVlan === 0 &&
+      vlanId === 0 &&
+      tos === 0 &&
+      fwd === 0 &&
+      ttl === 0 &&
+      flags === 0
+    ) {
+      put(G1_ZERO_TCP);
+    } else {
+      put(G1_KEYS[0]!);
+      putUint(srcVlan);
+      put(G1_KEYS[1]!);
+      putUint(dstVlan);
+      put(G1_KEYS[2]!);
+      putUint(vlanId);
+      put(G1_KEYS[3]!);
+      putUint(tos);
+      put(G1_KEYS[4]!);
+      putUint(fwd);
+      put(G1_KEYS[5]!);
+      putUint(ttl);
+      put(G1_KEYS[6]!);
+      putUint(flags);
+      put(K_TCP);
+    }
+    d1End = pos;
+    d1InIf = inIf;
+    d1OutIf = outIf;
+    d1SrcMac = srcMac;
+    d1DstMac = dstMac;
+    d1SrcVlan = srcVlan;
+    d1DstVlan = dstVlan;
+    d1VlanId = vlanId;
+    d1Tos = tos;
+    d1Fwd = fwd;
+    d1Ttl = ttl;
+    d1Flags = flags;
   }
   putUint(r.tcp_flags);
+
+  const icmpType = r.icmp_type;
+  const icmpCode = r.icmp_code;
+  const label = r.ipv6_flow_label;
+  const fragId = r.fragment_id;
+  const fragOff = r.fragment_offset;
+  const srcAs = r.src_as;
+  const dstAs = r.dst_as;
+  const nextHopAs = r.next_hop_as;
   if (
-    r.icmp_type === 0 &&
-    r.icmp_code === 0 &&
-    r.ipv6_flow_label === 0 &&
-    r.fragment_id === 0 &&
-    r.fragment_offset === 0 &&
-    r.src_as === 0 &&
-    r.dst_as === 0
+    d2Start >= 0 &&
+    nextHop === d2NextHop &&
+    nextHopAs === d2NextHopAs &&
+    icmpType === d2IcmpType &&
+    icmpCode === d2IcmpCode &&
+    label === d2Label &&
+    fragId === d2FragId &&
+    fragOff === d2FragOff &&
+    srcAs === d2SrcAs &&
+    dstAs === d2DstAs
   ) {
-    put(G2_ZERO_NEXT_HOP);
+    copySeg(d2Start, d2End);
   } else {
-    put(G2_KEYS[0]!);
-    putUint(r.icmp_type);
-    put(G2_KEYS[1]!);
-    putUint(r.icmp_code);
-    put(G2_KEYS[2]!);
-    putUint(r.ipv6_flow_label);
-    put(G2_KEYS[3]!);
-    putUint(r.fragment_id);
-    put(G2_KEYS[4]!);
-    putUint(r.fragment_offset);
-    put(G2_KEYS[5]!);
-    putUint(r.src_as);
-    put(G2_KEYS[6]!);
-    putUint(r.dst_as);
-    put(K_NEXT_HOP);
+    d2Start = pos;
+    if (
+      icmpType === 0 &&
+      icmpCode === 0 &&
+      label === 0 &&
+      fragId === 0 &&
+      fragOff === 0 &&
+      srcAs === 0 &&
+      dstAs === 0
+    ) {
+      put(G2_ZERO_NEXT_HOP);
+    } else {
+      put(G2_KEYS[0]!);
+      putUint(icmpType);
+      put(G2_KEYS[1]!);
+      putUint(icmpCode);
+      put(G2_KEYS[2]!);
+      putUint(label);
+      put(G2_KEYS[3]!);
+      putUint(fragId);
+      put(G2_KEYS[4]!);
+      putUint(fragOff);
+      put(G2_KEYS[5]!);
+      putUint(srcAs);
+      put(G2_KEYS[6]!);
+      putUint(dstAs);
+      put(K_NEXT_HOP);
+    }
+    putString(nextHop);
+    if (nextHopAs === 0) {
+      put(K_NEXT_HOP_AS0_SRC_NET);
+    } else {
+      put(K_NEXT_HOP_AS);
+      putUint(nextHopAs);
+      put(K_SRC_NET);
+    }
+    d2End = pos;
+    d2NextHop = nextHop;
+    d2NextHopAs = nextHopAs;
+    d2IcmpType = icmpType;
+    d2IcmpCode = icmpCode;
+    d2Label = label;
+    d2FragId = fragId;
+    d2FragOff = fragOff;
+    d2SrcAs = srcAs;
+    d2DstAs = dstAs;
   }
-  putString(r.next_hop);
-  if (r.next_hop_as === 0) {
-    put(K_NEXT_HOP_AS0_SRC_NET);
+
+  const srcNet = r.src_net;
+  if (sStart >= 0 && src === sAddr && srcNet === sLen) {
+    copySeg(sStart, sEnd);
   } else {
-    put(K_NEXT_HOP_AS);
-    putUint(r.next_hop_as);
-    put(K_SRC_NET);
+    // Another address of the same IPv4 network renders the same text: key on the masked octets too.
+    let masked = -1;
+    if (srcNet > 0 && srcNet <= 32 && parseIPv4(src, 0, src.length, v4scratch, 0)) {
+      const o = v4scratch;
+      masked =
+        maskOctet(o[0]!, srcNet) * 16777216 +
+        ((maskOctet(o[1]!, srcNet - 8) << 16) |
+          (maskOctet(o[2]!, srcNet - 16) << 8) |
+          maskOctet(o[3]!, srcNet - 24));
+    }
+    if (sStart >= 0 && masked >= 0 && masked === sMasked && srcNet === sLen) {
+      copySeg(sStart, sEnd);
+    } else {
+      sStart = pos;
+      putNetwork(src, srcNet);
+      put(K_DST_NET);
+      sEnd = pos;
+      sLen = srcNet;
+      sMasked = masked;
+    }
+    sAddr = src;
   }
-  putNetwork(r.src_addr, r.src_net);
-  put(K_DST_NET);
-  putNetwork(r.dst_addr, r.dst_net);
+  const dstNet = r.dst_net;
+  if (tStart >= 0 && dst === tAddr && dstNet === tLen) {
+    copySeg(tStart, tEnd);
+  } else {
+    tStart = pos;
+    putNetwork(dst, dstNet);
+    tEnd = pos;
+    tAddr = dst;
+    tLen = dstNet;
+  }
+
+  const communities = r.bgp_communities;
+  const asPath = r.as_path;
+  const labels = r.mpls_label;
+  const obsDomain = r.observation_domain_id;
+  const obsPoint = r.observation_point_id;
+  const srcSgt = r.src_sgt;
+  const dstSgt = r.dst_sgt;
+  const direction = r.flow_direction;
+  const listsEmpty = emptyList(communities) && emptyList(asPath) && emptyList(labels);
   if (
-    r.bgp_next_hop === "" &&
-    emptyList(r.bgp_communities) &&
-    emptyList(r.as_path) &&
-    emptyList(r.mpls_label) &&
-    r.observation_domain_id === 0 &&
-    r.observation_point_id === 0
+    eStart >= 0 &&
+    listsEmpty &&
+    switchId === eSwitch &&
+    bgpNh === eBgpNh &&
+    obsDomain === eObsDomain &&
+    obsPoint === eObsPoint &&
+    srcSgt === eSrcSgt &&
+    dstSgt === eDstSgt &&
+    direction === eDirection &&
+    inName === eInName &&
+    outName === eOutName
   ) {
-    put(TAIL_DEFAULT);
+    copySeg(eStart, eEnd);
   } else {
-    put(K_BGP_NH);
-    putString(r.bgp_next_hop);
-    put(K_COMMUNITIES);
-    putNumberList(r.bgp_communities);
-    put(K_AS_PATH);
-    putNumberList(r.as_path);
-    put(K_MPLS_LABEL);
-    putNumberList(r.mpls_label);
-    put(K_OBS_DOMAIN);
-    putUint(r.observation_domain_id);
-    put(K_OBS_POINT);
-    putUint(r.observation_point_id);
-    put(TAIL_FIXED);
+    const start = pos;
+    if (listsEmpty && bgpNh === "" && obsDomain === 0 && obsPoint === 0) {
+      put(TAIL_DEFAULT);
+    } else {
+      put(K_BGP_NH);
+      putString(bgpNh);
+      put(K_COMMUNITIES);
+      putNumberList(communities);
+      put(K_AS_PATH);
+      putNumberList(asPath);
+      put(K_MPLS_LABEL);
+      putNumberList(labels);
+      put(K_OBS_DOMAIN);
+      putUint(obsDomain);
+      put(K_OBS_POINT);
+      putUint(obsPoint);
+      put(TAIL_FIXED);
+    }
+    if (srcSgt !== null) {
+      put(K_SRC_SGT);
+      putUint(srcSgt);
+    }
+    if (dstSgt !== null) {
+      put(K_DST_SGT);
+      putUint(dstSgt);
+    }
+    put(K_SWITCH);
+    putString(switchId);
+    if (direction !== null) {
+      put(K_DIRECTION);
+      putUint(direction);
+    }
+    if (inName !== "") {
+      put(K_IN_NAME);
+      putString(inName);
+    }
+    if (outName !== "") {
+      put(K_OUT_NAME);
+      putString(outName);
+    }
+    if (listsEmpty) {
+      eStart = start;
+      eEnd = pos;
+      eSwitch = switchId;
+      eBgpNh = bgpNh;
+      eObsDomain = obsDomain;
+      eObsPoint = obsPoint;
+      eSrcSgt = srcSgt;
+      eDstSgt = dstSgt;
+      eDirection = direction;
+      eInName = inName;
+      eOutName = outName;
+    }
   }
-  if (r.src_sgt !== null) {
-    put(K_SRC_SGT);
-    putUint(r.src_sgt);
-  }
-  if (r.dst_sgt !== null) {
-    put(K_DST_SGT);
-    putUint(r.dst_sgt);
-  }
-  put(K_SWITCH);
-  putString(r.switch_id);
-  if (r.flow_direction !== null) {
-    put(K_DIRECTION);
-    putUint(r.flow_direction);
-  }
-  if (r.in_if_name !== "") {
-    put(K_IN_NAME);
-    putString(r.in_if_name);
-  }
-  if (r.out_if_name !== "") {
-    put(K_OUT_NAME);
-    putString(r.out_if_name);
-  }
+
   const extra = r.extra;
   if (extra !== null) {
     for (const k in extra) {
       if (EMITTED.has(k)) continue;
-      ensure(4);
+      ensure(k.length + 32);
       out[pos++] = 44;
       putString(k);
       out[pos++] = 58;
       putValue(extra[k]!);
     }
+    ensure(2);
   }
-  ensure(2);
   out[pos++] = 125;
 }
 
+/** True while `pos` and the segments belong to a run of `encodeGoflow2` calls. */
+let singles = false;
+const SINGLES_LIMIT = 768 << 10;
+
 function release(): void {
-  if (out.length > 16 << 20) out = new Uint8Array(1 << 20);
+  if (out.length > 16 << 20) {
+    out = new Uint8Array(1 << 20);
+    singles = false;
+  }
 }
 
 /** One flow as a GoFlow2 v2 JSON object (no trailing newline). */
 export function encodeGoflow2(r: FlowRecord): string {
-  pos = 0;
+  // Successive single records are written one after another into the scratch buffer (so the segments of
+  // the previous ones stay valid), restarting at 0 when it fills or after a batch.
+  if (!singles || pos > SINGLES_LIMIT) {
+    pos = 0;
+    resetSegments();
+    singles = true;
+  }
+  const start = pos;
   writeRecord(r);
-  const text = Buffer.from(out.buffer, out.byteOffset, pos).toString("utf8");
+  const text = Buffer.from(out.buffer, out.byteOffset + start, pos - start).toString("utf8");
   release();
   return text;
 }
@@ -1004,6 +1331,8 @@ export function encodeGoflow2(r: FlowRecord): string {
 /** Newline-terminated GoFlow2 lines as one buffer that owns its ArrayBuffer (transferable). */
 export function encodeGoflow2Lines(records: readonly FlowRecord[]): Uint8Array {
   pos = 0;
+  resetSegments();
+  singles = false;
   for (let i = 0; i < records.length; i++) {
     writeRecord(records[i]!);
     out[pos++] = 10;
@@ -1020,6 +1349,8 @@ export function encodeGoflow2Lines(records: readonly FlowRecord[]): Uint8Array {
 export function encodeGoflow2Framed(records: readonly FlowRecord[]): { data: Uint8Array; ends: Uint32Array } {
   const ends = new Uint32Array(records.length);
   pos = 0;
+  resetSegments();
+  singles = false;
   for (let i = 0; i < records.length; i++) {
     writeRecord(records[i]!);
     ends[i] = pos;
