@@ -17,19 +17,19 @@
  * WAL journal, `synchronous=NORMAL`.
  *
  * Counters: bytes/packets are stored exactly as INTEGER up to 2^63−1 (SQLite's int64; beyond 2^53 they
- * travel as JSON integer text, which SQLite parses exactly). A uint64 above 2^63−1 cannot be an SQLite
- * INTEGER (text into an INTEGER column would turn into a lossy REAL), so the column saturates at 2^63−1
- * and the exact decimal goes into `extra` under "bytes"/"packets"; `stats.saturated` counts such values.
- * The `exporters` sums add in SQLite (an overflow past 2^63−1 there becomes REAL).
+ * travel as decimal text and are bound as BigInt). A uint64 above 2^63−1 cannot be an SQLite INTEGER
+ * (text into an INTEGER column would turn into a lossy REAL), so the column saturates at 2^63−1 and the
+ * exact decimal goes into `extra` under "bytes"/"packets"; `stats.saturated` counts such values. The
+ * `exporters` sums add in SQLite (an overflow past 2^63−1 there becomes REAL).
  *
- * Encoding happens in the receive workers: the batch becomes one JSON document
- * `{"s":saturated,"e":[[exporter,first,last,flows,bytes,packets],...],"r":[[...row...],...]}` (rows in
- * FLOW_COLUMNS order; counters above 2^53 as digit strings; `extra` as a string of JSON text). The writer
- * inserts the batch in one transaction. Two ways were measured (bench/sqlite.bench.ts): one
- * `INSERT ... SELECT value->>0, ... FROM json_each(?, '$.r')` per batch, and JSON.parse in JS + prepared
- * INSERTs binding 200 rows each (row by row for the rest). The prepared path is ~5–8× faster (SQLite
- * re-parses the row text for every `->>` column), so it is the default; `insertMode: "json_each"` keeps
- * the other for comparison.
+ * Encoding happens in the receive workers: the batch becomes one columnar binary document in one
+ * transferable ArrayBuffer (numeric columns as float64 arrays, text columns as indexes into a UTF-8 string
+ * table; layout below, at the encoder), so the main thread parses nothing. The writer inserts the batch in
+ * one transaction with multi-row INSERTs of up to 1024 rows, prepared once per shape: a column with one
+ * value over a chunk (exporter, type, zeros, NULLs) is bound once, the others per row straight from the
+ * typed arrays. Measured (bench/sqlite.bench.ts, 2-core machine) against the former JSON rows + JSON.parse
+ * + 200-row INSERTs: encode 0.2 M → 1.5–3 M rows/s, insert 0.2 M → 0.3–0.5 M rows/s (a numbered
+ * parameter `?NNN` would be far slower: node:sqlite and SQLite look numbered names up linearly).
  *
  * Options (ctx.options; the encoder reads none):
  * - `retentionMs` (number, default 7 days; 0 keeps everything): rows older than now − retentionMs (by
@@ -37,9 +37,11 @@
  * - `retentionIntervalMs` (default 60000): how often the deletion runs (unref'd timer),
  * - `retentionChunkRows` (default 5000): rows per DELETE; the sweep yields to the event loop between chunks,
  * - `busyTimeoutMs` (default 5000): wait for a lock held by another connection (readers, backups),
- * - `insertMode` ("prepared" | "json_each", default "prepared"): see above; both store the same values,
+ * - `insertMode` ("prepared" | "json_each", default "prepared"): accepted for existing configurations;
+ *   both now mean the columnar path above (the JSON document and its json_each INSERT are gone),
  * - `exporterIndex` (boolean, default false): create the `(exporter, time_received)` index.
- * Pragmas: WAL, synchronous=NORMAL, cache_size 64 MiB, temp_store MEMORY.
+ * Pragmas: WAL, synchronous=NORMAL, cache_size 64 MiB, temp_store MEMORY, journal_size_limit 64 MiB, and
+ * page_size 32 KiB for a new database (~+25 % insert rate against 4 KiB; an existing one keeps its own).
  */
 import { mkdirSync } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
@@ -158,37 +160,32 @@ CREATE INDEX IF NOT EXISTS interface_counters_agent_if ON interface_counters(age
 
 // ---------------------------------------------------------------------------------------------------------
 // Encoder (receive workers)
+//
+// One batch becomes one columnar binary document in a single transferable ArrayBuffer (little-endian):
+//   header   8 × uint32: MAGIC, rows, saturated, strings, string bytes, exporters JSON bytes, 0, 0
+//   numeric  NUMERIC_COLUMNS.length × rows float64, column-major; NaN is NULL; for bytes/packets a
+//            negative value −(k+1) means "string k holds the exact decimal" (values above 2^53)
+//   text     TEXT_COLUMNS.length × rows int32, column-major: an index into the string table, −1 is NULL
+//   strings  (strings + 1) × uint32 byte offsets, then the UTF-8 bytes (each distinct string once a batch:
+//            addresses, MACs, networks and the exporter repeat a lot)
+//   exporters JSON `[[exporter,first,last,flows,bytes,packets],...]` (counters above 2^53 as digit strings)
+// The main thread decodes the string table once and binds the columns directly (no JSON.parse).
 
-function textOrNull(s: string): string {
-  return s === "" ? "null" : jsonString(s);
-}
+/** First word of a columnar batch ("CSQ1"); a JSON document would start with "{". */
+const MAGIC = 0x31515343;
+const HEADER_WORDS = 8;
 
-function intOrNull(v: number | null): string {
-  return v === null ? "null" : `${v}`;
-}
+/** Integer columns of `flows`, in the order of the numeric block. */
+const NUMERIC_COLUMNS = FLOW_COLUMNS.filter((c) => !TEXT_COLUMNS.has(c));
+/** Text columns of `flows`, in the order of the text block. */
+const TEXT_COLUMN_LIST = FLOW_COLUMNS.filter((c) => TEXT_COLUMNS.has(c));
+const NUM = NUMERIC_COLUMNS.length;
+const TXT = TEXT_COLUMN_LIST.length;
+const N_BYTES = NUMERIC_COLUMNS.indexOf("bytes");
+const N_PACKETS = NUMERIC_COLUMNS.indexOf("packets");
 
-function netOrNull(addr: string, len: number): string {
-  if (len <= 0 || addr === "") return "null";
-  const text = networkString(addr, len);
-  return text.charCodeAt(1) === 105 /* "invalid Prefix" */ ? "null" : text;
-}
-
-function timeMs(ms: number): string {
-  return ms > 0 && Number.isFinite(ms) ? `${Math.floor(ms)}` : "0";
-}
-
-/**
- * A counter for an SQLite INTEGER: a JSON number while exact in a double (≤ 2^53), else a JSON string of
- * its decimal digits (JSON.parse keeps it exact; SQLite turns integer text into INTEGER exactly); null when
- * above 2^63−1 (it saturates).
- */
-function counterSql(v: number | bigint): string | null {
-  if (typeof v === "number") {
-    if (v <= 9007199254740992) return v >= 0 ? `${v}` : "0";
-    v = BigInt(Math.floor(v));
-  }
-  if (v <= 9007199254740992n) return v >= 0n ? v.toString() : "0";
-  return v <= INT64_MAX ? `"${v}"` : null;
+function timeMs(ms: number): number {
+  return ms > 0 && Number.isFinite(ms) ? Math.floor(ms) : 0;
 }
 
 function extraJson(extra: Record<string, number | bigint | string | boolean>, over: string): string {
@@ -231,83 +228,276 @@ function addCounter(a: number | bigint, b: number | bigint): number | bigint {
   return BigInt(a) + BigInt(b);
 }
 
-/** One row as a JSON array (see FLOW_COLUMNS); the extra object is omitted when there is none. */
-export function encodeSqliteRow(r: FlowRecord): string {
-  const bytes = counterSql(r.bytes);
-  const packets = counterSql(r.packets);
-  if (bytes === null) saturated++;
-  if (packets === null) saturated++;
-  let over = "";
-  if (bytes === null) over = `"bytes":${r.bytes.toString()}`;
-  if (packets === null) over += `${over === "" ? "" : ","}"packets":${r.packets.toString()}`;
-  const exporter = r.sampler_address !== "" ? r.sampler_address : r.switch_id;
-  const head = `[${timeMs(r.time_received_ms)},${timeMs(r.time_flow_start_ms)},${timeMs(r.time_flow_end_ms)},${jsonString(
-    exporter,
-  )},"${r.type}",${r.sequence_num},${r.sampling_rate},${textOrNull(r.src_addr)},${textOrNull(r.dst_addr)},${
-    r.src_port
-  },${r.dst_port},${r.proto},${r.etype},${bytes ?? `"${INT64_MAX}"`},${packets ?? `"${INT64_MAX}"`},${r.in_if},${r.out_if},${
-    r.src_mac === 0 ? "null" : `"${macString(r.src_mac)}"`
-  },${r.dst_mac === 0 ? "null" : `"${macString(r.dst_mac)}"`},${r.src_vlan},${r.dst_vlan},${r.vlan_id},${r.ip_tos},${
-    r.tcp_flags
-  },${r.icmp_type},${r.icmp_code},${r.src_as},${r.dst_as},${textOrNull(r.next_hop)},${netOrNull(
-    r.src_addr,
-    r.src_net,
-  )},${netOrNull(r.dst_addr, r.dst_net)},${intOrNull(r.src_sgt)},${intOrNull(r.dst_sgt)},${intOrNull(
-    r.flow_direction,
-  )},${textOrNull(r.in_if_name)},${textOrNull(r.out_if_name)},${r.observation_domain_id}`;
-  if (r.extra === null && over === "") return `${head}]`;
-  // extra travels as a JSON string holding the object's JSON text, so both insert paths store that text as is
-  return `${head},${JSON.stringify(extraJson(r.extra ?? {}, over))}]`;
+/** A counter as JSON for the exporters trailer: a number while exact in a double, else a digit string. */
+function counterJson(v: number | bigint): string {
+  if (typeof v === "number") {
+    if (v <= 9007199254740992) return v >= 0 ? `${v}` : "0";
+    v = BigInt(Math.floor(v));
+  }
+  if (v <= 9007199254740992n) return v >= 0n ? v.toString() : "0";
+  return `"${v > INT64_MAX ? INT64_MAX : v}"`;
 }
 
-let saturated = 0;
+/** Cache entries kept across batches (MAC and network text) before the caches are emptied. */
+const MAX_CACHED = 1 << 16;
 
-/** The batch document: saturated-counter count, exporter aggregates and rows. */
-export function encodeSqliteBatch(records: readonly FlowRecord[]): string {
+/**
+ * Builds one columnar batch; keeps its scratch arrays and caches between batches (one encoder per worker).
+ * Strings are appended to the table as UTF-8 as they come; the low-cardinality ones (exporter, type, next
+ * hop, interface names) and a column's value equal to the row before's are stored once. Addresses are not
+ * looked up in a map: that costs more than the bytes it saves.
+ */
+class ColumnarEncoder {
+  #num = new Float64Array(0);
+  #txt = new Int32Array(0);
+  /** String table: UTF-8 bytes and start offsets (entry k is bytes[offs[k], offs[k + 1])). */
+  #bytes = new Uint8Array(1 << 16);
+  #offs = new Uint32Array(1 << 12);
+  #count = 0;
+  #used = 0;
+  #ascii = true;
+  #index = new Map<string, number>();
+  #macs = new Map<number, string>();
+  #nets = [new Map<string, string>(), new Map<string, string>()];
+  #netLen = [-1, -1];
+  /** Per text column: the previous row's string and its entry. */
+  #prev: string[] = new Array(TXT).fill("");
+  #prevAt = new Int32Array(TXT);
   saturated = 0;
-  const exporters = new Map<string, ExporterAgg>();
-  // An array joined once: appending thousands of rows to one string builds a deep rope that is slow to flatten.
-  const rows: string[] = new Array(records.length);
-  for (let i = 0; i < records.length; i++) {
-    const r = records[i]!;
-    rows[i] = encodeSqliteRow(r);
-    const name = r.sampler_address !== "" ? r.sampler_address : r.switch_id;
-    const t = Math.floor(r.time_received_ms);
-    const agg = exporters.get(name);
-    if (agg === undefined) {
-      exporters.set(name, { first: t, last: t, flows: 1, bytes: r.bytes, packets: r.packets });
-    } else {
-      if (t < agg.first) agg.first = t;
-      if (t > agg.last) agg.last = t;
-      agg.flows++;
-      agg.bytes = addCounter(agg.bytes, r.bytes);
-      agg.packets = addCounter(agg.packets, r.packets);
+
+  /** Appends s to the string table; returns its entry. */
+  #add(s: string): number {
+    const k = this.#count++;
+    if (k + 2 > this.#offs.length) {
+      const offs = new Uint32Array(this.#offs.length * 2);
+      offs.set(this.#offs);
+      this.#offs = offs;
     }
+    let at = this.#used;
+    const len = s.length;
+    if (at + len * 3 > this.#bytes.length) {
+      const bytes = new Uint8Array(Math.max(this.#bytes.length * 2, at + len * 3));
+      bytes.set(this.#bytes.subarray(0, at));
+      this.#bytes = bytes;
+    }
+    const out = this.#bytes;
+    this.#offs[k] = at;
+    for (let c = 0; c < len; c++) {
+      const ch = s.charCodeAt(c);
+      if (ch > 0x7f) {
+        this.#ascii = false;
+        at =
+          this.#offs[k]! + Buffer.from(out.buffer, out.byteOffset).write(s, this.#offs[k]!, len * 3, "utf8");
+        break;
+      }
+      out[at++] = ch;
+    }
+    this.#used = at;
+    return k;
   }
-  let e = "";
-  for (const [name, a] of exporters) {
-    const bytes = a.bytes > INT64_MAX ? INT64_MAX : a.bytes;
-    const packets = a.packets > INT64_MAX ? INT64_MAX : a.packets;
-    e += `${e === "" ? "" : ","}[${jsonString(name)},${a.first},${a.last},${a.flows},${counterSql(bytes)},${counterSql(packets)}]`;
+
+  /** The entry of a low-cardinality string (stored once a batch). */
+  #intern(s: string): number {
+    let k = this.#index.get(s);
+    if (k === undefined) {
+      k = this.#add(s);
+      this.#index.set(s, k);
+    }
+    return k;
   }
-  return `{"s":${saturated},"e":[${e}],"r":[${rows.join(",")}]}`;
+
+  /** Text column t: −1 (NULL) for "", the previous row's entry for the same string, else a new entry. */
+  #text(t: number, s: string): number {
+    if (s === "") return -1;
+    if (s === this.#prev[t]) return this.#prevAt[t]!;
+    const k = this.#add(s);
+    this.#prev[t] = s;
+    this.#prevAt[t] = k;
+    return k;
+  }
+
+  #mac(t: number, mac: number): number {
+    if (mac === 0) return -1;
+    let s = this.#macs.get(mac);
+    if (s === undefined) {
+      if (this.#macs.size >= MAX_CACHED) this.#macs.clear();
+      s = macString(mac);
+      this.#macs.set(mac, s);
+    }
+    return this.#text(t, s);
+  }
+
+  /** CIDR text of addr/len like GoFlow2's, or −1 (NULL) for no prefix; cached per address and length. */
+  #net(t: number, side: number, addr: string, len: number): number {
+    if (len <= 0 || addr === "") return -1;
+    const cache = this.#nets[side]!;
+    if (this.#netLen[side] !== len) {
+      cache.clear();
+      this.#netLen[side] = len;
+    }
+    let s = cache.get(addr);
+    if (s === undefined) {
+      if (cache.size >= MAX_CACHED) cache.clear();
+      const text = networkString(addr, len);
+      s = text.charCodeAt(1) === 105 /* "invalid Prefix" */ ? "" : text.slice(1, -1);
+      cache.set(addr, s);
+    }
+    return this.#text(t, s);
+  }
+
+  /** A counter: the number while exact (≤ 2^53), else −(k+1) for string k holding the digits; saturates. */
+  #counter(v: number | bigint): number {
+    if (typeof v === "number") {
+      if (v <= 9007199254740992) return v >= 0 ? v : 0;
+      v = BigInt(Math.floor(v));
+    }
+    if (v <= 9007199254740992n) return v >= 0n ? Number(v) : 0;
+    if (v > INT64_MAX) {
+      this.saturated++;
+      v = INT64_MAX;
+    }
+    return -this.#add(v.toString()) - 1;
+  }
+
+  encode(records: readonly FlowRecord[]): Uint8Array {
+    const n = records.length;
+    if (this.#num.length < NUM * n) {
+      this.#num = new Float64Array(NUM * n);
+      this.#txt = new Int32Array(TXT * n);
+    }
+    const f = this.#num;
+    const t = this.#txt;
+    this.#count = 0;
+    this.#used = 0;
+    this.#ascii = true;
+    this.#index.clear();
+    this.#prev.fill("");
+    this.saturated = 0;
+    const exporters = new Map<string, ExporterAgg>();
+    let lastExporter = "";
+    let lastExporterIdx = -1;
+    let lastType = "";
+    let lastTypeIdx = -1;
+    for (let i = 0; i < n; i++) {
+      const r = records[i]!;
+      const exporter = r.sampler_address !== "" ? r.sampler_address : r.switch_id;
+      const tr = timeMs(r.time_received_ms);
+      f[i] = tr;
+      f[n + i] = timeMs(r.time_flow_start_ms);
+      f[2 * n + i] = timeMs(r.time_flow_end_ms);
+      f[3 * n + i] = r.sequence_num;
+      f[4 * n + i] = r.sampling_rate;
+      f[5 * n + i] = r.src_port;
+      f[6 * n + i] = r.dst_port;
+      f[7 * n + i] = r.proto;
+      f[8 * n + i] = r.etype;
+      const sat = this.saturated;
+      f[9 * n + i] = this.#counter(r.bytes);
+      const bytesSaturated = this.saturated !== sat;
+      f[10 * n + i] = this.#counter(r.packets);
+      const packetsSaturated = this.saturated - sat > (bytesSaturated ? 1 : 0);
+      f[11 * n + i] = r.in_if;
+      f[12 * n + i] = r.out_if;
+      f[13 * n + i] = r.src_vlan;
+      f[14 * n + i] = r.dst_vlan;
+      f[15 * n + i] = r.vlan_id;
+      f[16 * n + i] = r.ip_tos;
+      f[17 * n + i] = r.tcp_flags;
+      f[18 * n + i] = r.icmp_type;
+      f[19 * n + i] = r.icmp_code;
+      f[20 * n + i] = r.src_as;
+      f[21 * n + i] = r.dst_as;
+      f[22 * n + i] = r.src_sgt ?? Number.NaN;
+      f[23 * n + i] = r.dst_sgt ?? Number.NaN;
+      f[24 * n + i] = r.flow_direction ?? Number.NaN;
+      f[25 * n + i] = r.observation_domain_id;
+      if (exporter !== lastExporter || lastExporterIdx < 0) {
+        lastExporter = exporter;
+        lastExporterIdx = this.#intern(exporter);
+      }
+      t[i] = lastExporterIdx;
+      if (r.type !== lastType || lastTypeIdx < 0) {
+        lastType = r.type;
+        lastTypeIdx = this.#intern(r.type);
+      }
+      t[n + i] = lastTypeIdx;
+      t[2 * n + i] = this.#text(2, r.src_addr);
+      t[3 * n + i] = this.#text(3, r.dst_addr);
+      t[4 * n + i] = this.#mac(4, r.src_mac);
+      t[5 * n + i] = this.#mac(5, r.dst_mac);
+      t[6 * n + i] = r.next_hop === "" ? -1 : this.#intern(r.next_hop);
+      t[7 * n + i] = this.#net(7, 0, r.src_addr, r.src_net);
+      t[8 * n + i] = this.#net(8, 1, r.dst_addr, r.dst_net);
+      t[9 * n + i] = r.in_if_name === "" ? -1 : this.#intern(r.in_if_name);
+      t[10 * n + i] = r.out_if_name === "" ? -1 : this.#intern(r.out_if_name);
+      let over = "";
+      if (bytesSaturated) over = `"bytes":${r.bytes.toString()}`;
+      if (packetsSaturated) over += `${over === "" ? "" : ","}"packets":${r.packets.toString()}`;
+      t[11 * n + i] = r.extra === null && over === "" ? -1 : this.#add(extraJson(r.extra ?? {}, over));
+      const agg = exporters.get(exporter);
+      if (agg === undefined) {
+        exporters.set(exporter, { first: tr, last: tr, flows: 1, bytes: r.bytes, packets: r.packets });
+      } else {
+        if (tr < agg.first) agg.first = tr;
+        if (tr > agg.last) agg.last = tr;
+        agg.flows++;
+        agg.bytes = addCounter(agg.bytes, r.bytes);
+        agg.packets = addCounter(agg.packets, r.packets);
+      }
+    }
+    let e = "";
+    for (const [name, a] of exporters) {
+      e += `${e === "" ? "" : ","}[${jsonString(name)},${a.first},${a.last},${a.flows},${counterJson(a.bytes)},${counterJson(a.packets)}]`;
+    }
+    const exportersJson = `[${e}]`;
+    const ns = this.#count;
+    const bytes = this.#used;
+    this.#offs[ns] = bytes;
+    const eBytes = Buffer.byteLength(exportersJson, "utf8");
+    const numAt = HEADER_WORDS * 4;
+    const txtAt = numAt + NUM * n * 8;
+    const offAt = txtAt + TXT * n * 4;
+    const strAt = offAt + (ns + 1) * 4;
+    const total = strAt + bytes + eBytes;
+    const out = Buffer.from(new ArrayBuffer(total));
+    const head = new Uint32Array(out.buffer, 0, HEADER_WORDS);
+    head[0] = MAGIC;
+    head[1] = n;
+    head[2] = this.saturated;
+    head[3] = ns;
+    head[4] = bytes;
+    head[5] = eBytes;
+    head[6] = this.#ascii ? 1 : 0;
+    if (n > 0) {
+      for (let c = 0; c < NUM; c++) {
+        new Float64Array(out.buffer, numAt + c * n * 8, n).set(f.subarray(c * n, (c + 1) * n));
+      }
+      new Int32Array(out.buffer, txtAt, TXT * n).set(t.subarray(0, TXT * n));
+    }
+    new Uint32Array(out.buffer, offAt, ns + 1).set(this.#offs.subarray(0, ns + 1));
+    out.set(this.#bytes.subarray(0, bytes), strAt);
+    out.write(exportersJson, strAt + bytes, eBytes, "utf8");
+    return out;
+  }
+}
+
+/** Encodes one batch into the columnar document (see above); the bytes own their ArrayBuffer. */
+export function encodeSqliteBatch(records: readonly FlowRecord[]): Uint8Array {
+  return new ColumnarEncoder().encode(records);
 }
 
 export function createSqliteEncoder(sinkName: string): SinkEncoder {
+  const enc = new ColumnarEncoder();
   return {
     encode(records: readonly FlowRecord[]): EncodedBatch {
       let oldestMs = records.length > 0 ? records[0]!.time_received_ms : 0;
       for (const r of records) if (r.time_received_ms < oldestMs) oldestMs = r.time_received_ms;
       if (records.length === 0) return { sink: sinkName, records: 0, parts: [], oldestMs };
-      const text = encodeSqliteBatch(records);
-      const data = Buffer.from(text, "utf8");
-      // Buffer.from may hand out a slice of its shared pool; copy so the bytes own a transferable buffer.
-      const owned =
-        data.byteOffset === 0 && data.buffer.byteLength === data.length ? data : new Uint8Array(data);
+      const data = enc.encode(records);
       return {
         sink: sinkName,
         records: records.length,
-        parts: [{ key: "", records: records.length, data: owned }],
+        parts: [{ key: "", records: records.length, data: new Uint8Array(data.buffer) }],
         oldestMs,
       };
     },
@@ -502,20 +692,6 @@ export interface SqliteStats {
   errors: number;
 }
 
-const JSON_INSERT = `INSERT INTO flows(${FLOW_COLUMNS.join(", ")})
-  SELECT ${FLOW_COLUMNS.map((_, i) => `value->>${i}`).join(", ")}
-  FROM json_each(CAST(? AS TEXT), '$.r')`;
-
-const EXPORTERS_UPSERT = `INSERT INTO exporters(exporter, first_seen, last_seen, flows, bytes, packets)
-  SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5
-  FROM json_each(CAST(? AS TEXT), '$.e') WHERE true
-  ON CONFLICT(exporter) DO UPDATE SET
-    first_seen = min(first_seen, excluded.first_seen),
-    last_seen = max(last_seen, excluded.last_seen),
-    flows = flows + excluded.flows,
-    bytes = bytes + excluded.bytes,
-    packets = packets + excluded.packets`;
-
 const EXPORTER_UPSERT_ROW = `INSERT INTO exporters(exporter, first_seen, last_seen, flows, bytes, packets)
   VALUES (?, ?, ?, ?, ?, ?)
   ON CONFLICT(exporter) DO UPDATE SET
@@ -525,23 +701,177 @@ const EXPORTER_UPSERT_ROW = `INSERT INTO exporters(exporter, first_seen, last_se
     bytes = bytes + excluded.bytes,
     packets = packets + excluded.packets`;
 
-const BYTES_AT = FLOW_COLUMNS.indexOf("bytes");
-const PACKETS_AT = FLOW_COLUMNS.indexOf("packets");
+/** Page size of a new database. */
+const PAGE_SIZE = 32768;
+/** SQLite's default SQLITE_MAX_VARIABLE_NUMBER (since 3.32). */
+const MAX_VARIABLES = 32766;
+/** Most rows one INSERT takes (a power of two; chunks are powers of two so few statements get prepared). */
+const MAX_CHUNK_ROWS = 1024;
+/** Prepared multi-row INSERTs kept (by shape and row count); the cache is emptied when it grows past this. */
+const MAX_STATEMENTS = 64;
 
-const ROW_VALUES = `(${FLOW_COLUMNS.map(() => "?").join(", ")})`;
-const ROW_INSERT = `INSERT INTO flows(${FLOW_COLUMNS.join(", ")}) VALUES ${ROW_VALUES}`;
-/** Rows per multi-row INSERT: 200 × 38 = 7600 bound values (SQLite allows 32766). */
-const MULTI_ROWS = 200;
-const MULTI_INSERT = `INSERT INTO flows(${FLOW_COLUMNS.join(", ")}) VALUES ${new Array(MULTI_ROWS).fill(ROW_VALUES).join(", ")}`;
+/** Where each `flows` column lives in the columnar batch: numeric block column, or −(text column + 1). */
+const COLUMN_SOURCE = FLOW_COLUMNS.map((c) =>
+  TEXT_COLUMNS.has(c) ? -TEXT_COLUMN_LIST.indexOf(c) - 1 : NUMERIC_COLUMNS.indexOf(c),
+);
 
-/** Copies one decoded row into `to` from `at` (big counters as BigInt, missing extra as NULL); returns the end. */
-function flatten(row: SqlValue[], to: SqlValue[], at: number, extraAt: number): number {
-  let k = at;
-  for (let c = 0; c < row.length; c++) to[k++] = row[c]!;
-  if (row.length === extraAt) to[k++] = null;
-  if (typeof to[at + BYTES_AT] === "string") to[at + BYTES_AT] = BigInt(to[at + BYTES_AT] as string);
-  if (typeof to[at + PACKETS_AT] === "string") to[at + PACKETS_AT] = BigInt(to[at + PACKETS_AT] as string);
-  return k;
+/** A columnar batch seen from the writer: the blocks as typed arrays, the string table decoded once. */
+interface ColumnarBatch {
+  rows: number;
+  saturated: number;
+  num: Float64Array;
+  txt: Int32Array;
+  strings: string[];
+  exporters: SqlValue[][];
+}
+
+function decodeColumnar(data: Uint8Array): ColumnarBatch {
+  if (data.byteOffset % 8 !== 0) data = new Uint8Array(data); // typed-array views need alignment
+  const head =
+    data.length >= HEADER_WORDS * 4 ? new Uint32Array(data.buffer, data.byteOffset, HEADER_WORDS) : null;
+  if (head === null || head[0] !== MAGIC) {
+    throw new Error("sqlite sink: not a columnar batch (encoded by another version?)");
+  }
+  const n = head[1]!;
+  const ns = head[3]!;
+  const numAt = data.byteOffset + HEADER_WORDS * 4;
+  const txtAt = numAt + NUM * n * 8;
+  const offAt = txtAt + TXT * n * 4;
+  const strAt = offAt + (ns + 1) * 4;
+  if (strAt + head[4]! + head[5]! !== data.byteOffset + data.length) {
+    throw new Error("sqlite sink: truncated columnar batch");
+  }
+  const offsets = new Uint32Array(data.buffer, offAt, ns + 1);
+  const buf = Buffer.from(data.buffer, 0, data.byteOffset + data.length);
+  const strings: string[] = new Array(ns);
+  if (head[6] === 1) {
+    // all ASCII: one latin1 decode, then substrings (byte offsets are character offsets)
+    const all = buf.toString("latin1", strAt, strAt + head[4]!);
+    for (let k = 0; k < ns; k++) strings[k] = all.slice(offsets[k], offsets[k + 1]);
+  } else {
+    for (let k = 0; k < ns; k++)
+      strings[k] = buf.toString("utf8", strAt + offsets[k]!, strAt + offsets[k + 1]!);
+  }
+  const eAt = strAt + head[4]!;
+  const exporters = JSON.parse(buf.toString("utf8", eAt, eAt + head[5]!)) as SqlValue[][];
+  return {
+    rows: n,
+    saturated: head[2]!,
+    num: new Float64Array(data.buffer, numAt, NUM * n),
+    txt: new Int32Array(data.buffer, txtAt, TXT * n),
+    strings,
+    exporters,
+  };
+}
+
+/**
+ * Which columns hold one value over rows [at, at + size): bit c of the mask (a number, 38 bits) is set for
+ * a column that varies. A constant column is bound once per INSERT and referenced by every row.
+ */
+function varyingMask(b: ColumnarBatch, at: number, size: number): number {
+  const n = b.rows;
+  const end = at + size;
+  let mask = 0;
+  let bit = 1;
+  for (let c = 0; c < FLOW_COLUMNS.length; c++, bit *= 2) {
+    const src = COLUMN_SOURCE[c]!;
+    if (src >= 0) {
+      const col = b.num;
+      const base = src * n;
+      const first = col[base + at]!;
+      if (!Number.isNaN(first)) {
+        for (let i = base + at + 1; i < base + end; i++) {
+          if (col[i] !== first) {
+            mask += bit;
+            break;
+          }
+        }
+      } else {
+        for (let i = base + at + 1; i < base + end; i++) {
+          if (!Number.isNaN(col[i]!)) {
+            mask += bit;
+            break;
+          }
+        }
+      }
+    } else {
+      const col = b.txt;
+      const base = (-src - 1) * n;
+      const first = col[base + at]!;
+      for (let i = base + at + 1; i < base + end; i++) {
+        if (col[i] !== first) {
+          mask += bit;
+          break;
+        }
+      }
+    }
+  }
+  return mask;
+}
+
+function countVarying(mask: number): number {
+  let v = 0;
+  for (let c = 0; c < FLOW_COLUMNS.length; c++, mask = Math.floor(mask / 2)) v += mask % 2;
+  return v;
+}
+
+/**
+ * The multi-row INSERT for a mask. Every parameter is an anonymous "?" (numbered ones make node:sqlite and
+ * SQLite look names up linearly for every bound value): the constants come first, in a one-row
+ * sub-select, then the varying columns row by row in a VALUES list.
+ */
+function multiInsertSql(mask: number, size: number): string {
+  const constant: string[] = [];
+  const varying: string[] = [];
+  for (let c = 0, m = mask; c < FLOW_COLUMNS.length; c++, m = Math.floor(m / 2)) {
+    (m % 2 === 1 ? varying : constant).push(FLOW_COLUMNS[c]!);
+  }
+  const row = `(${varying.map(() => "?").join(",")})`;
+  const values = new Array(size).fill(row).join(",");
+  const columns = [...constant, ...varying].join(", ");
+  if (constant.length === 0) return `INSERT INTO flows(${columns}) VALUES ${values}`;
+  const k = constant.map((c) => `? AS ${c}`).join(", ");
+  const select = [...constant.map((c) => `k.${c}`), ...varying.map((_, j) => `v.column${j + 1}`)].join(", ");
+  if (varying.length === 0)
+    return `INSERT INTO flows(${columns}) SELECT ${select} FROM (SELECT ${k}) AS k, (VALUES ${new Array(size).fill("(0)").join(",")}) AS v`;
+  return `INSERT INTO flows(${columns}) SELECT ${select} FROM (SELECT ${k}) AS k, (VALUES ${values}) AS v`;
+}
+
+/** Writes column c's values for rows [at, at + size) into args from `to` (NULL, text, BigInt counters). */
+function bindColumn(
+  b: ColumnarBatch,
+  c: number,
+  at: number,
+  size: number,
+  args: SqlValue[],
+  to: number,
+  stride: number,
+): void {
+  const src = COLUMN_SOURCE[c]!;
+  const n = b.rows;
+  const strings = b.strings;
+  if (src < 0) {
+    const col = b.txt;
+    const base = (-src - 1) * n + at;
+    for (let i = 0; i < size; i++) {
+      const k = col[base + i]!;
+      args[to + i * stride] = k < 0 ? null : strings[k]!;
+    }
+  } else {
+    const col = b.num;
+    const base = src * n + at;
+    if (src === N_BYTES || src === N_PACKETS) {
+      for (let i = 0; i < size; i++) {
+        const v = col[base + i]!;
+        args[to + i * stride] = v >= 0 ? v : v < 0 ? BigInt(strings[-v - 1]!) : null;
+      }
+    } else {
+      for (let i = 0; i < size; i++) {
+        const v = col[base + i]!;
+        args[to + i * stride] = Number.isNaN(v) ? null : v;
+      }
+    }
+  }
 }
 
 export class SqliteSink implements Sink {
@@ -551,11 +881,9 @@ export class SqliteSink implements Sink {
   readonly stats: SqliteStats = { batches: 0, rows: 0, saturated: 0, retentionDeleted: 0, errors: 0 };
   #db: DatabaseSync;
   #logger: SinkContext["logger"] | null;
-  #insertJson: StatementSync;
-  #insertRow: StatementSync;
-  #insertMulti: StatementSync;
-  #args: SqlValue[] = new Array(MULTI_ROWS * FLOW_COLUMNS.length).fill(null);
-  #upsertExporters: StatementSync;
+  /** Multi-row INSERTs by varying-column mask × 2048 + rows. */
+  #inserts = new Map<number, StatementSync>();
+  #args = new Map<number, SqlValue[]>();
   #upsertExporterRow: StatementSync;
   #deleteFlows: StatementSync;
   #deleteCounters: StatementSync;
@@ -582,10 +910,6 @@ export class SqliteSink implements Sink {
     }
     try {
       this.#migrate();
-      this.#insertJson = this.#db.prepare(JSON_INSERT);
-      this.#insertRow = this.#db.prepare(ROW_INSERT);
-      this.#insertMulti = this.#db.prepare(MULTI_INSERT);
-      this.#upsertExporters = this.#db.prepare(EXPORTERS_UPSERT);
       this.#upsertExporterRow = this.#db.prepare(EXPORTER_UPSERT_ROW);
       this.#deleteFlows = this.#db.prepare(
         "DELETE FROM flows WHERE id IN (SELECT id FROM flows WHERE time_received < ? ORDER BY time_received LIMIT ?)",
@@ -614,7 +938,12 @@ export class SqliteSink implements Sink {
 
   #migrate(): void {
     const db = this.#db;
+    // Larger pages: fewer WAL frames and b-tree pages per row appended (~+25 % insert rate measured against
+    // 4096). Takes effect only for a new database (an existing one keeps its page size).
+    db.exec(`PRAGMA page_size = ${PAGE_SIZE}`);
     db.exec("PRAGMA journal_mode = WAL");
+    // the WAL file shrinks back to this after a checkpoint that found it larger (a reader held it up)
+    db.exec("PRAGMA journal_size_limit = 67108864");
     db.exec("PRAGMA synchronous = NORMAL");
     db.exec("PRAGMA cache_size = -65536"); // 64 MiB: the time index's pages stay cached
     db.exec("PRAGMA temp_store = MEMORY");
@@ -652,53 +981,72 @@ export class SqliteSink implements Sink {
   }
 
   #insert(data: Uint8Array): void {
+    const b = decodeColumnar(data);
     const db = this.#db;
     db.exec("BEGIN");
     try {
-      if (this.options.insertMode === "json_each") {
-        this.#insertJson.run(data);
-        this.#upsertExporters.run(data);
-      } else {
-        this.#insertPrepared(data);
+      this.#insertRows(b);
+      for (const e of b.exporters) {
+        if (typeof e[4] === "string") e[4] = BigInt(e[4]);
+        if (typeof e[5] === "string") e[5] = BigInt(e[5]);
+        this.#upsertExporterRow.run(...e);
       }
       db.exec("COMMIT");
     } catch (err) {
       if (db.isTransaction) db.exec("ROLLBACK");
       throw err;
     }
-    this.stats.saturated += saturatedCount(data);
+    this.stats.saturated += b.saturated;
   }
 
   /**
-   * JSON.parse in JS, then multi-row INSERTs of MULTI_ROWS rows each (one statement binds
-   * MULTI_ROWS × 38 values from a flat array; ~1.5–2× faster than a statement per row), the rest row by
-   * row. Counters above 2^53 arrive as digit strings and are bound as BigInt.
+   * Multi-row INSERTs of power-of-two chunks (up to MAX_CHUNK_ROWS rows, within SQLite's variable limit).
+   * Per chunk, a column with one value over its rows (the exporter, the type, zeros, NULLs...) is bound
+   * once; only the varying columns are bound per row, column by column from the typed arrays.
    */
-  #insertPrepared(data: Uint8Array): void {
-    const doc = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.length).toString("utf8")) as {
-      e: SqlValue[][];
-      r: SqlValue[][];
-    };
-    const rows = doc.r;
-    const cols = FLOW_COLUMNS.length;
-    const extraAt = cols - 1;
-    const args = this.#args;
-    let i = 0;
-    for (; i + MULTI_ROWS <= rows.length; i += MULTI_ROWS) {
+  #insertRows(b: ColumnarBatch): void {
+    const n = b.rows;
+    let at = 0;
+    while (at < n) {
+      let size = MAX_CHUNK_ROWS;
+      while (size > n - at) size >>= 1;
+      let mask = varyingMask(b, at, size);
+      let varying = countVarying(mask);
+      while (size > 1 && FLOW_COLUMNS.length + varying * size > MAX_VARIABLES) {
+        size >>= 1;
+        mask = varyingMask(b, at, size);
+        varying = countVarying(mask);
+      }
+      const key = mask * 2048 + size;
+      let stmt = this.#inserts.get(key);
+      if (stmt === undefined) {
+        if (this.#inserts.size >= MAX_STATEMENTS) this.#inserts.clear();
+        stmt = this.#db.prepare(multiInsertSql(mask, size));
+        this.#inserts.set(key, stmt);
+      }
+      const constants = FLOW_COLUMNS.length - varying;
+      const args = this.#argsOf(constants + varying * size);
+      // constants first (one each), then row by row the varying columns (see multiInsertSql)
       let k = 0;
-      for (let j = i; j < i + MULTI_ROWS; j++) k = flatten(rows[j]!, args, k, extraAt);
-      this.#insertMulti.run(...args);
+      let j = constants;
+      for (let c = 0, m = mask; c < FLOW_COLUMNS.length; c++, m = Math.floor(m / 2)) {
+        if (m % 2 === 1) bindColumn(b, c, at, size, args, j++, varying);
+        else bindColumn(b, c, at, 1, args, k++, 1);
+      }
+      stmt.run(...args);
+      at += size;
     }
-    for (; i < rows.length; i++) {
-      const row = rows[i]!;
-      flatten(row, row, 0, extraAt);
-      this.#insertRow.run(...row);
+  }
+
+  /** A reused array of `length` bound values (a fresh one for every chunk would be a large allocation). */
+  #argsOf(length: number): SqlValue[] {
+    let args = this.#args.get(length);
+    if (args === undefined) {
+      if (this.#args.size >= 16) this.#args.clear();
+      args = new Array(length).fill(null);
+      this.#args.set(length, args);
     }
-    for (const e of doc.e) {
-      if (typeof e[4] === "string") e[4] = BigInt(e[4]);
-      if (typeof e[5] === "string") e[5] = BigInt(e[5]);
-      this.#upsertExporterRow.run(...e);
-    }
+    return args;
   }
 
   /** Inserts interface counters: generic rows, or the sFlow decoder's records (those without generic counters are skipped). */
@@ -714,7 +1062,6 @@ export class SqliteSink implements Sink {
     }
     return insertInterfaceCounters(this.#db, out);
   }
-
   async writeCounters(records: readonly InterfaceCounters[]): Promise<void> {
     this.insertCounters(records);
   }
@@ -767,17 +1114,6 @@ export class SqliteSink implements Sink {
     }
     this.#db.close();
   }
-}
-
-/** The batch document starts `{"s":N,` where N counts counter values that had to saturate. */
-function saturatedCount(data: Uint8Array): number {
-  let n = 0;
-  for (let i = 5; i < data.length; i++) {
-    const c = data[i]!;
-    if (c < 48 || c > 57) break;
-    n = n * 10 + (c - 48);
-  }
-  return n;
 }
 
 export const sqliteSink: SinkDefinition = {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { after, describe, it } from "node:test";
 import { FlowRecord } from "../../src/core/flow.ts";
 import { InterfaceCounters } from "../../src/protocols/sflow5.ts";
@@ -189,6 +190,93 @@ for (const insertMode of ["prepared", "json_each"] as const) {
     });
   });
 }
+
+describe("sqlite sink columnar batches", () => {
+  it("stores non-ASCII text, NULLs and constants exactly across chunk boundaries", async () => {
+    const sink = new SqliteSink("many", join(dir, "many.db"), parseSqliteOptions({}));
+    const n = 2500; // chunks of 1024, 1024, 256, 128, 64, 16, 8, 4
+    const recs = Array.from({ length: n }, (_, i) => {
+      const r = record(i, 1_700_000_000_000 + Math.floor(i / 7), `192.0.2.${1 + (i % 3)}`);
+      r.src_addr = `10.${i >> 8}.${i & 255}.${i % 5}`;
+      r.dst_addr = i % 11 === 0 ? "" : "2001:db8::2";
+      r.src_sgt = i >= 1100 && i < 1200 ? i : null;
+      r.dst_mac = i < 1024 ? 0 : 0x020000000000 + i;
+      r.in_if_name = i % 2 === 0 ? "Gi0/1 – uplink ü" : "";
+      if (i === 2049) r.extra = { note: "naïve ✓", n: 1 };
+      if (i === 1500) r.bytes = 2n ** 63n + 5n;
+      if (i === 700) r.packets = 2n ** 60n;
+      return r;
+    });
+    const enc = createSqliteEncoder("many");
+    await sink.write(enc.encode(recs));
+    await sink.write(enc.encode(recs.slice(0, 3))); // a second, smaller batch through the same encoder
+    const got = rows(
+      sink,
+      "SELECT id, time_received, exporter, src_ip, dst_ip, src_port, bytes, packets, src_sgt, dst_mac, in_if_name, extra, src_net FROM flows ORDER BY id",
+    );
+    assert.equal(got.length, n + 3);
+    for (let i = 0; i < n + 3; i++) {
+      const r = recs[i < n ? i : i - n]!;
+      const g = got[i]!;
+      const want = {
+        id: BigInt(i + 1),
+        time_received: BigInt(Math.floor(r.time_received_ms)),
+        exporter: r.sampler_address,
+        src_ip: r.src_addr,
+        dst_ip: r.dst_addr === "" ? null : r.dst_addr,
+        src_port: BigInt(r.src_port),
+        bytes: typeof r.bytes === "bigint" && r.bytes > 2n ** 63n - 1n ? 2n ** 63n - 1n : BigInt(r.bytes),
+        packets: BigInt(r.packets),
+        src_sgt: r.src_sgt === null ? null : BigInt(r.src_sgt),
+        dst_mac:
+          r.dst_mac === 0
+            ? null
+            : `02:00:00:00:${((r.dst_mac >> 8) & 255).toString(16).padStart(2, "0")}:${(r.dst_mac & 255).toString(16).padStart(2, "0")}`,
+        in_if_name: r.in_if_name === "" ? null : r.in_if_name,
+        extra: i === 2049 ? '{"note":"naïve ✓","n":1}' : i === 1500 ? '{"bytes":9223372036854775813}' : null,
+        src_net: `${r.src_addr.split(".").slice(0, 1).join(".")}.0.0.0/8`,
+      };
+      assert.deepEqual({ ...g }, want, `row ${i}`);
+    }
+    assert.equal(sink.stats.saturated, 1);
+    const ex = rows(sink, "SELECT exporter, flows FROM exporters ORDER BY exporter");
+    assert.deepEqual(
+      ex.map((e) => [e.exporter, e.flows]),
+      [
+        ["192.0.2.1", 835n],
+        ["192.0.2.2", 834n],
+        ["192.0.2.3", 834n],
+      ],
+    );
+    await sink.close();
+  });
+
+  it("uses large pages for a new database and keeps working on an existing 4 KiB-page one", async () => {
+    const fresh = new SqliteSink("fresh", join(dir, "fresh.db"), parseSqliteOptions({}));
+    assert.equal((fresh.db.prepare("PRAGMA page_size").get() as { page_size: number }).page_size, 32768);
+    await fresh.close();
+    const path = join(dir, "old-pages.db");
+    const old = new DatabaseSync(path);
+    old.exec("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t(x)");
+    old.close();
+    const sink = new SqliteSink("old", path, parseSqliteOptions({}));
+    assert.equal((sink.db.prepare("PRAGMA page_size").get() as { page_size: number }).page_size, 4096);
+    await sink.write(createSqliteEncoder("old").encode([record(0, 1000), record(1, 2000)]));
+    assert.equal(rows(sink, "SELECT count(*) AS n FROM flows")[0]!.n, 2n);
+    await sink.close();
+  });
+
+  it("rejects bytes that are not a columnar batch", async () => {
+    const sink = new SqliteSink("bad", join(dir, "bad.db"), parseSqliteOptions({}));
+    const data = new TextEncoder().encode('{"s":0,"e":[],"r":[]}');
+    await assert.rejects(
+      sink.write({ sink: "bad", records: 1, parts: [{ key: "", records: 1, data }], oldestMs: 0 }),
+      /not a columnar batch/,
+    );
+    assert.equal(sink.stats.errors, 1);
+    await sink.close();
+  });
+});
 
 describe("sqlite sink retention and counters", () => {
   it("deletes rows older than the retention in chunks and keeps newer ones", async () => {
