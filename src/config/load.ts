@@ -303,7 +303,6 @@ export const SINK_OPTION_KEYS: Readonly<Record<string, readonly string[]>> = {
     "retentionIntervalMs",
     "retentionChunkRows",
     "busyTimeoutMs",
-    "insertMode",
     "exporterIndex",
   ],
   "clarion+http": HTTP_OPTION_KEYS,

@@ -37,8 +37,6 @@
  * - `retentionIntervalMs` (default 60000): how often the deletion runs (unref'd timer),
  * - `retentionChunkRows` (default 5000): rows per DELETE; the sweep yields to the event loop between chunks,
  * - `busyTimeoutMs` (default 5000): wait for a lock held by another connection (readers, backups),
- * - `insertMode` ("prepared" | "json_each", default "prepared"): accepted for existing configurations;
- *   both now mean the columnar path above (the JSON document and its json_each INSERT are gone),
  * - `exporterIndex` (boolean, default false): create the `(exporter, time_received)` index.
  * Pragmas: WAL, synchronous=NORMAL, cache_size 64 MiB, temp_store MEMORY, journal_size_limit 64 MiB, and
  * page_size 32 KiB for a new database (~+25 % insert rate against 4 KiB; an existing one keeps its own).
@@ -633,7 +631,6 @@ export interface SqliteSinkOptions {
   retentionIntervalMs: number;
   retentionChunkRows: number;
   busyTimeoutMs: number;
-  insertMode: "json_each" | "prepared";
   /** Also index flows by (exporter, time_received): faster per-exporter queries, ~30 % slower inserts. */
   exporterIndex: boolean;
 }
@@ -660,16 +657,11 @@ function booleanOption(options: Readonly<Record<string, unknown>>, key: string, 
 }
 
 export function parseSqliteOptions(options: Readonly<Record<string, unknown>>): SqliteSinkOptions {
-  const mode = options.insertMode ?? "prepared";
-  if (mode !== "json_each" && mode !== "prepared") {
-    throw new ConfigError("insertMode", `expected "json_each" or "prepared", got ${JSON.stringify(mode)}`);
-  }
   return {
     retentionMs: numberOption(options, "retentionMs", 7 * DAY_MS, 0),
     retentionIntervalMs: numberOption(options, "retentionIntervalMs", 60_000, 10),
     retentionChunkRows: numberOption(options, "retentionChunkRows", 5000, 1),
     busyTimeoutMs: numberOption(options, "busyTimeoutMs", 5000, 0),
-    insertMode: mode,
     exporterIndex: booleanOption(options, "exporterIndex", false),
   };
 }

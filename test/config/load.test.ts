@@ -354,7 +354,7 @@ describe("loadConfig bad values name the key and the value", () => {
       file,
       JSON.stringify({
         outputs: [
-          { uri: "sqlite:ok.db", retentionMs: 0, insertMode: "json_each", exporterIndex: true },
+          { uri: "sqlite:ok.db", retentionMs: 0, exporterIndex: true },
           {
             uri: "flows-v1+http://h/v1/ingest",
             token: "k",
@@ -379,7 +379,7 @@ describe("loadConfig bad values name the key and the value", () => {
     };
     const http = read("http.ts", /\b(?:num|str|bool)\(options, "(\w+)"/g);
     const sqlite = read("sqlite.ts", /\w+Option\(options, "(\w+)"/g, /\boptions\.(\w+) \?\?/g);
-    assert.ok(http.includes("tokenFile") && sqlite.includes("insertMode"));
+    assert.ok(http.includes("tokenFile") && sqlite.includes("retentionMs"));
     assert.deepEqual([...SINK_OPTION_KEYS["flows-v1+https"]!].sort(), http);
     assert.deepEqual([...SINK_OPTION_KEYS["clarion+http"]!].sort(), http);
     assert.deepEqual([...SINK_OPTION_KEYS.sqlite!].sort(), sqlite);
