@@ -298,13 +298,7 @@ const HTTP_OPTION_KEYS = [
 ] as const;
 export const SINK_OPTION_KEYS: Readonly<Record<string, readonly string[]>> = {
   jsonl: [],
-  sqlite: [
-    "retentionMs",
-    "retentionIntervalMs",
-    "retentionChunkRows",
-    "busyTimeoutMs",
-    "exporterIndex",
-  ],
+  sqlite: ["retentionMs", "retentionIntervalMs", "retentionChunkRows", "busyTimeoutMs", "exporterIndex"],
   "clarion+http": HTTP_OPTION_KEYS,
   "clarion+https": HTTP_OPTION_KEYS,
   "flows-v1+http": HTTP_OPTION_KEYS,

@@ -133,11 +133,7 @@ function rows(sink: SqliteSink, sql: string): Record<string, unknown>[] {
     });
 
     it("keeps counters above 2^53 exact and saturates above 2^63−1 with the exact value in extra", async () => {
-      const sink = new SqliteSink(
-        "big",
-        join(dir, `big-${sub}.db`),
-        parseSqliteOptions({}),
-      );
+      const sink = new SqliteSink("big", join(dir, `big-${sub}.db`), parseSqliteOptions({}));
       const a = record(0, 1000);
       a.bytes = 2n ** 53n + 1n;
       a.packets = 2n ** 62n + 3n;
@@ -164,11 +160,7 @@ function rows(sink: SqliteSink, sql: string): Record<string, unknown>[] {
     });
 
     it("upserts the exporters table per batch", async () => {
-      const sink = new SqliteSink(
-        "exp",
-        join(dir, `exp-${sub}.db`),
-        parseSqliteOptions({}),
-      );
+      const sink = new SqliteSink("exp", join(dir, `exp-${sub}.db`), parseSqliteOptions({}));
       const enc = createSqliteEncoder("exp");
       await sink.write(enc.encode([record(0, 5000), record(1, 4000), record(2, 6000, "192.0.2.9")]));
       await sink.write(enc.encode([record(3, 9000), record(4, 3000)]));
