@@ -337,8 +337,8 @@ function checkOptionKeys(o: OutputConfig, def: SinkDefinition, index: number, so
 function outputPath(uri: string, cwd: string, dataDir: string): string | null {
   const scheme = uri.slice(0, uri.indexOf(":")).toLowerCase();
   if (scheme === "sqlite") {
-    const p = parseSqliteUri(uri, dataDir);
-    return p === ":memory:" ? null : resolve(cwd, p);
+    const p = parseSqliteUri(uri, dataDir, cwd);
+    return p === ":memory:" ? null : p;
   }
   if (scheme === "jsonl") {
     const t = parseJsonlUri(uri);

@@ -1,8 +1,9 @@
 /**
  * `sqlite:PATH`: flows into an SQLite database through node:sqlite (DatabaseSync, no native build).
  *
- * PATH is absolute, or relative to the data directory (`sqlite:flows.db` → `<dataDir>/flows.db`);
- * `sqlite:` alone means `<dataDir>/flows.db`; `sqlite:///abs/path` is accepted too.
+ * PATH is absolute, or relative to the working directory like any path on a command line (so the default
+ * `sqlite:./data/flows.db` is `./data/flows.db`); `sqlite:` alone means `<dataDir>/flows.db`;
+ * `sqlite:///abs/path` is accepted too.
  *
  * Schema (version 1, `PRAGMA user_version`), created with CREATE ... IF NOT EXISTS:
  * - `flows`: one row per flow. `src_ip, dst_ip, src_port, dst_port, protocol, bytes, packets` are the
@@ -42,7 +43,7 @@
  * page_size 32 KiB for a new database (~+25 % insert rate against 4 KiB; an existing one keeps its own).
  */
 import { mkdirSync } from "node:fs";
-import { dirname, isAbsolute, join } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { ConfigError } from "../core/errors.ts";
@@ -666,13 +667,13 @@ export function parseSqliteOptions(options: Readonly<Record<string, unknown>>): 
   };
 }
 
-export function parseSqliteUri(uri: string, dataDir: string): string {
+export function parseSqliteUri(uri: string, dataDir: string, cwd: string = process.cwd()): string {
   if (!uri.startsWith("sqlite:")) throw new ConfigError("sink", `not an sqlite: URI: ${uri}`);
   let rest = uri.slice("sqlite:".length);
   if (rest.startsWith("//")) rest = rest.slice(2);
   if (rest === "") return join(dataDir, "flows.db");
   if (rest === ":memory:") return rest;
-  return isAbsolute(rest) ? rest : join(dataDir, rest);
+  return isAbsolute(rest) ? rest : resolve(cwd, rest);
 }
 
 export interface SqliteStats {

@@ -1,13 +1,18 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { after, describe, it } from "node:test";
 import { FlowRecord } from "../../src/core/flow.ts";
 import { InterfaceCounters } from "../../src/protocols/sflow5.ts";
 import { findSink } from "../../src/sinks/index.ts";
-import { createSqliteEncoder, parseSqliteOptions, SqliteSink } from "../../src/sinks/sqlite.ts";
+import {
+  createSqliteEncoder,
+  parseSqliteOptions,
+  parseSqliteUri,
+  SqliteSink,
+} from "../../src/sinks/sqlite.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "clarion-sqlite-test-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -46,7 +51,7 @@ function rows(sink: SqliteSink, sql: string): Record<string, unknown>[] {
   const sub = "db";
   describe("sqlite sink", () => {
     it("stores rows with the right values, WAL on, indexed, schema versioned", async () => {
-      const uri = `sqlite:${sub}/flows.db`;
+      const uri = `sqlite:${join(dir, sub, "flows.db")}`;
       const def = findSink(uri);
       const sink = (await def.create(uri, {
         dataDir: dir,
@@ -54,6 +59,10 @@ function rows(sink: SqliteSink, sql: string): Record<string, unknown>[] {
         options: {},
       })) as SqliteSink;
       assert.equal(sink.path, join(dir, sub, "flows.db"));
+      // relative paths are relative to the working directory; `sqlite:` alone is <data-dir>/flows.db
+      assert.equal(parseSqliteUri("sqlite:a/b.db", "/srv/data"), resolve("a/b.db"));
+      assert.equal(parseSqliteUri("sqlite:", "/srv/data"), join("/srv/data", "flows.db"));
+      assert.equal(parseSqliteUri("sqlite:///var/lib/f.db", "/srv/data"), "/var/lib/f.db");
       const r = record(0, 1700000000123.7);
       r.src_sgt = 7;
       r.flow_direction = 1;
