@@ -20,6 +20,23 @@ after(() => {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The CLI on loopback with every UDP and HTTP port picked free (read back from its logs), then `extra`. */
+export function loopbackArgs(...extra: string[]): string[] {
+  return [
+    "--bind-host",
+    "127.0.0.1",
+    "--netflow-port",
+    "0",
+    "--ipfix-port",
+    "0",
+    "--sflow-port",
+    "0",
+    "--http-port",
+    "0",
+    ...extra,
+  ];
+}
+
 export interface Service {
   proc: ChildProcess;
   /** The ops server's port (0 in mode agent). */

@@ -21,7 +21,7 @@ import {
   v9Packet,
   v9Template,
 } from "../helpers/netflow-builder.ts";
-import { dirs, getJson, sleep, startService, waitFor } from "../helpers/service.ts";
+import { dirs, getJson, loopbackArgs, sleep, startService, waitFor } from "../helpers/service.ts";
 import { requireTool } from "../helpers/tools.ts";
 import { makeTrafficPcap } from "../helpers/traffic.ts";
 import { type TsharkRecord, tsharkFlows } from "../helpers/tshark.ts";
@@ -119,30 +119,22 @@ describe("real exporters through the collector into SQLite and JSON lines", () =
 
     const jsonl = join(dir, "flows.jsonl");
     const db = join(dir, "flows.db");
-    const svc = await startService([
-      "--bind-host",
-      "127.0.0.1",
-      "--netflow-port",
-      "0",
-      "--ipfix-port",
-      "0",
-      "--sflow-port",
-      "0",
-      "--http-port",
-      "0",
-      "--workers",
-      "1",
-      "--batch-size",
-      "100",
-      "--batch-interval",
-      "0.2",
-      "--data-dir",
-      join(dir, "data"),
-      "--output",
-      `jsonl:${jsonl}`,
-      "--output",
-      `sqlite:${db}`,
-    ]);
+    const svc = await startService(
+      loopbackArgs(
+        "--workers",
+        "1",
+        "--batch-size",
+        "100",
+        "--batch-interval",
+        "0.2",
+        "--data-dir",
+        join(dir, "data"),
+        "--output",
+        `jsonl:${jsonl}`,
+        "--output",
+        `sqlite:${db}`,
+      ),
+    );
     for (const [exporter, datagrams] of Object.entries(exports))
       await sendAll(exporter, datagrams, svc.udpPorts[0]!);
     await waitFor(
@@ -228,28 +220,20 @@ describe("real exporters through the collector into SQLite and JSON lines", () =
     const dir = mkdtempSync(join(tmpdir(), "clarion-clash-"));
     dirs.push(dir);
     const jsonl = join(dir, "flows.jsonl");
-    const svc = await startService([
-      "--bind-host",
-      "127.0.0.1",
-      "--netflow-port",
-      "0",
-      "--ipfix-port",
-      "0",
-      "--sflow-port",
-      "0",
-      "--http-port",
-      "0",
-      "--workers",
-      "2",
-      "--batch-size",
-      "50",
-      "--batch-interval",
-      "0.2",
-      "--data-dir",
-      join(dir, "data"),
-      "--output",
-      `jsonl:${jsonl}`,
-    ]);
+    const svc = await startService(
+      loopbackArgs(
+        "--workers",
+        "2",
+        "--batch-size",
+        "50",
+        "--batch-interval",
+        "0.2",
+        "--data-dir",
+        join(dir, "data"),
+        "--output",
+        `jsonl:${jsonl}`,
+      ),
+    );
     // Every exporter uses template 256 with its own layout (a rotation of the same fields).
     const base: FieldSpec[] = [
       [8, 4],

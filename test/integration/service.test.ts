@@ -9,7 +9,16 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { describe, it } from "node:test";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
-import { dirs, getJson, netflowV5, send, startService, udpClient, waitFor } from "../helpers/service.ts";
+import {
+  dirs,
+  getJson,
+  loopbackArgs,
+  netflowV5,
+  send,
+  startService,
+  udpClient,
+  waitFor,
+} from "../helpers/service.ts";
 
 function jsonlSrcPorts(path: string): number[] {
   return readFileSync(path, "utf8")
@@ -40,30 +49,22 @@ describe("collector service", () => {
     dirs.push(dir);
     const jsonl = join(dir, "out", "flows.jsonl");
     const db = join(dir, "out", "flows.db");
-    const svc = await startService([
-      "--bind-host",
-      "127.0.0.1",
-      "--netflow-port",
-      "0",
-      "--ipfix-port",
-      "0",
-      "--sflow-port",
-      "0",
-      "--http-port",
-      "0",
-      "--workers",
-      "1",
-      "--batch-size",
-      "100",
-      "--batch-interval",
-      "600",
-      "--data-dir",
-      join(dir, "data"),
-      "--output",
-      `jsonl:${jsonl}`,
-      "--output",
-      `sqlite:${db}`,
-    ]);
+    const svc = await startService(
+      loopbackArgs(
+        "--workers",
+        "1",
+        "--batch-size",
+        "100",
+        "--batch-interval",
+        "600",
+        "--data-dir",
+        join(dir, "data"),
+        "--output",
+        `jsonl:${jsonl}`,
+        "--output",
+        `sqlite:${db}`,
+      ),
+    );
     assert.equal(svc.udpPorts.length, 3);
 
     const health = await getJson(svc.httpPort, "/health");

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { test } from "node:test";
-import { dirs, getJson, startService, waitFor } from "../helpers/service.ts";
+import { dirs, getJson, loopbackArgs, startService, waitFor } from "../helpers/service.ts";
 import {
   counterSample,
   datagram,
@@ -29,30 +29,22 @@ test("sFlow flow and counter samples land in JSON lines and SQLite", async () =>
   dirs.push(dir);
   const jsonl = join(dir, "flows.jsonl");
   const db = join(dir, "flows.db");
-  const svc = await startService([
-    "--bind-host",
-    "127.0.0.1",
-    "--netflow-port",
-    "0",
-    "--ipfix-port",
-    "0",
-    "--sflow-port",
-    "0",
-    "--http-port",
-    "0",
-    "--workers",
-    "1",
-    "--batch-size",
-    "1000",
-    "--batch-interval",
-    "600",
-    "--data-dir",
-    join(dir, "data"),
-    "--output",
-    `jsonl:${jsonl}`,
-    "--output",
-    `sqlite:${db}`,
-  ]);
+  const svc = await startService(
+    loopbackArgs(
+      "--workers",
+      "1",
+      "--batch-size",
+      "1000",
+      "--batch-interval",
+      "600",
+      "--data-dir",
+      join(dir, "data"),
+      "--output",
+      `jsonl:${jsonl}`,
+      "--output",
+      `sqlite:${db}`,
+    ),
+  );
   const samples = Array.from({ length: 5 }, (_, i) =>
     flowSample({
       sequence: i + 1,
