@@ -115,8 +115,29 @@ export async function runSoftflowd(pcapPath: string, opts: SoftflowdOptions): Pr
   );
 }
 
+/**
+ * pmacctd 1.7.7 sometimes exits 1 at the end of a savefile ("connection lost to '<plugin>'… no more plugins
+ * active") when its plugin finishes first — a shutdown race of the tool, not of what it exported. Such a run
+ * is repeated from scratch (fresh directory and port), at most twice; the callers still check every record.
+ */
+async function withPmacctdRetry(run: () => Promise<Buffer[]>): Promise<Buffer[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (e) {
+      const raced =
+        e instanceof Error && /exited with 1/.test(e.message) && /no more plugins active/.test(e.message);
+      if (!raced || attempt >= 3) throw e;
+    }
+  }
+}
+
 /** Runs pmacctd with the nfprobe plugin on a pcap file; resolves with the NetFlow/IPFIX datagrams. */
 export async function runPmacctdNfprobe(pcapPath: string, opts: PmacctdNfprobeOptions): Promise<Buffer[]> {
+  return withPmacctdRetry(() => runPmacctdNfprobeOnce(pcapPath, opts));
+}
+
+async function runPmacctdNfprobeOnce(pcapPath: string, opts: PmacctdNfprobeOptions): Promise<Buffer[]> {
   const bin = requireBinary("pmacctd");
   const aggregate =
     opts.aggregate ??
@@ -147,6 +168,10 @@ export async function runPmacctdSfprobe(
   pcapPath: string,
   opts: PmacctdSfprobeOptions = {},
 ): Promise<Buffer[]> {
+  return withPmacctdRetry(() => runPmacctdSfprobeOnce(pcapPath, opts));
+}
+
+async function runPmacctdSfprobeOnce(pcapPath: string, opts: PmacctdSfprobeOptions): Promise<Buffer[]> {
   const bin = requireBinary("pmacctd");
   return withTempDir("pmacctd", (dir) =>
     collect(opts, async (port) => {
