@@ -113,7 +113,7 @@ export interface DeliveryStats {
   deadLettered: number;
   deadLetteredRecords: number;
   inFlight: number;
-  /** Units currently waiting to be retried. */
+  /** Units in a retry cycle: from their first failed attempt until delivered, dead-lettered or stopped. */
   waitingRetry: number;
   breakerState: BreakerState;
   breakerOpens: number;
@@ -364,6 +364,23 @@ export class Delivery {
   }
 
   async #deliverUnit(unit: DeliveryUnit): Promise<void> {
+    // From its first failed attempt until it is delivered (or stopped), the unit counts in waitingRetry:
+    // the sink is "spooling" for that whole time, not only while it sleeps between attempts.
+    const waiting = { counted: false };
+    try {
+      await this.#deliverLoop(unit, waiting);
+    } finally {
+      if (waiting.counted) this.#s.waitingRetry--;
+    }
+  }
+
+  #markWaiting(waiting: { counted: boolean }): void {
+    if (waiting.counted) return;
+    waiting.counted = true;
+    this.#s.waitingRetry++;
+  }
+
+  async #deliverLoop(unit: DeliveryUnit, waiting: { counted: boolean }): Promise<void> {
     const signal = this.#stop.signal;
     let attempt = 0;
     for (;;) {
@@ -435,12 +452,8 @@ export class Delivery {
             wait = this.#delay(attempt, out.retryAfterMs);
           }
           this.#s.retried++;
-          this.#s.waitingRetry++;
-          try {
-            await sleep(wait, signal);
-          } finally {
-            this.#s.waitingRetry--;
-          }
+          this.#markWaiting(waiting);
+          await sleep(wait, signal);
           break;
         }
       }
@@ -466,6 +479,21 @@ export class Delivery {
    * in the spool, unacknowledged, and is sent again after a restart).
    */
   async #deadLetterOrWait(unit: DeliveryUnit, status: number, response: string, signal: AbortSignal) {
+    const waiting = { counted: false };
+    try {
+      await this.#deadLetterLoop(unit, status, response, signal, waiting);
+    } finally {
+      if (waiting.counted) this.#s.waitingRetry--;
+    }
+  }
+
+  async #deadLetterLoop(
+    unit: DeliveryUnit,
+    status: number,
+    response: string,
+    signal: AbortSignal,
+    waiting: { counted: boolean },
+  ): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.#deadLetter(unit, status, response);
@@ -480,12 +508,8 @@ export class Delivery {
             "delivery: cannot write the dead-letter file; the batch stays spooled, retrying",
           );
         }
-        this.#s.waitingRetry++;
-        try {
-          await sleep(this.#delay(Math.min(attempt, this.#attempts + 1), undefined), signal);
-        } finally {
-          this.#s.waitingRetry--;
-        }
+        this.#markWaiting(waiting);
+        await sleep(this.#delay(Math.min(attempt, this.#attempts + 1), undefined), signal);
       }
     }
   }
