@@ -3,12 +3,12 @@
  * Run: npm run bench:decode    (prints a table; `--json` prints JSON)
  * Targets (issue 2): ≥ 2,000,000 flows/s for v9/IPFIX, ≥ 3,000,000 for v5; sFlow ≥ 1,000,000 samples/s.
  */
+
 import { readdirSync, readFileSync } from "node:fs";
 import { DecodeError } from "../src/core/errors.ts";
 import type { FlowRecord } from "../src/core/flow.ts";
 import { FlowDecoder } from "../src/protocols/decoder.ts";
 import {
-  type FieldSpec,
   ipfixPacket,
   ipfixTemplate,
   record,
@@ -17,60 +17,13 @@ import {
   v9Packet,
   v9Template,
 } from "../test/helpers/netflow-builder.ts";
+import { IPFIX_FIELDS, V9_FIELDS, values } from "./flows.ts";
 
 interface Result {
   name: string;
   datagramsPerSec: number;
   flowsPerSec: number;
   flowsPerDatagram: number;
-}
-
-const BASE: FieldSpec[] = [
-  [8, 4],
-  [12, 4],
-  [7, 2],
-  [11, 2],
-  [4, 1],
-  [1, 8],
-  [2, 8],
-  [10, 4],
-  [14, 4],
-  [6, 1],
-  [5, 1],
-  [16, 4],
-  [17, 4],
-  [9, 1],
-  [13, 1],
-  [15, 4],
-  [61, 1],
-  [58, 2],
-];
-const IPFIX_FIELDS: FieldSpec[] = [...BASE, [152, 8], [153, 8]];
-const V9_FIELDS: FieldSpec[] = [...BASE, [22, 4], [21, 4]];
-
-function values(i: number, start: number, end: number): (number | string)[] {
-  return [
-    `10.${(i >> 8) & 255}.${i & 255}.1`,
-    `192.168.${i & 255}.${(i * 7) & 255}`,
-    1024 + i,
-    443,
-    6,
-    1500 * (i + 1),
-    i + 1,
-    1,
-    2,
-    0x18,
-    0,
-    65000,
-    65001,
-    24,
-    16,
-    "10.0.0.254",
-    0,
-    100,
-    start,
-    end,
-  ];
 }
 
 function ipfixDatagrams(records: number): Buffer[] {

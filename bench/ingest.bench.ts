@@ -23,6 +23,7 @@
  * be sure, since the machine is noisy). Reported per configuration: the highest offered rate with loss
  * under 0.1 %, the flows/s written at that step over send + drain time, and flows per CPU-second there.
  */
+
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createSocket } from "node:dgram";
 import {
@@ -39,7 +40,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import {
-  type FieldSpec,
   ipfixPacket,
   ipfixTemplate,
   record,
@@ -48,6 +48,7 @@ import {
   v9Packet,
   v9Template,
 } from "../test/helpers/netflow-builder.ts";
+import { IPFIX_FIELDS, V9_FIELDS, values } from "./flows.ts";
 
 const NODE = process.execPath;
 const CLI = process.env.CLARION_BENCH_CLI ?? new URL("../src/cli.ts", import.meta.url).pathname;
@@ -107,54 +108,7 @@ function parseArgs(argv: string[]): Options {
 
 // ------------------------------------------------------------------------------------------ traffic
 
-const BASE: FieldSpec[] = [
-  [8, 4],
-  [12, 4],
-  [7, 2],
-  [11, 2],
-  [4, 1],
-  [1, 8],
-  [2, 8],
-  [10, 4],
-  [14, 4],
-  [6, 1],
-  [5, 1],
-  [16, 4],
-  [17, 4],
-  [9, 1],
-  [13, 1],
-  [15, 4],
-  [61, 1],
-  [58, 2],
-];
-const IPFIX_FIELDS: FieldSpec[] = [...BASE, [152, 8], [153, 8]];
-const V9_FIELDS: FieldSpec[] = [...BASE, [22, 4], [21, 4]];
 const RECORDS = { ipfix: 25, v9: 25, v5: 30 } as const;
-
-function values(i: number, start: number, end: number): (number | string)[] {
-  return [
-    `10.${(i >> 8) & 255}.${i & 255}.1`,
-    `192.168.${i & 255}.${(i * 7) & 255}`,
-    1024 + (i & 0xefff),
-    443,
-    6,
-    1500 * ((i & 1023) + 1),
-    (i & 1023) + 1,
-    1,
-    2,
-    0x18,
-    0,
-    65000,
-    65001,
-    24,
-    16,
-    "10.0.0.254",
-    0,
-    100,
-    start,
-    end,
-  ];
-}
 
 /** Datagrams for one exporter: templates first (sent again every loop of the capture), then data. */
 function exporterDatagrams(
