@@ -336,35 +336,26 @@ function decodeFlowSample(
         rec.etype = u32(b, off + 20) & 0xffff;
         break;
       case 3:
-        if (rLen < 32) fail("BAD_SAMPLE", "sampled IPv4 record too short", dg, off);
+      case 4: {
+        // sampled IPv4 / IPv6: length, protocol, src, dst (4 or 16 bytes), ports, tcp flags, tos/priority
+        const a = format === 3 ? 4 : 16;
+        if (rLen < 16 + 2 * a + 8)
+          fail("BAD_SAMPLE", `sampled IPv${format === 3 ? 4 : 6} record too short`, dg, off);
         if (lengthRank < 1) {
           length = u32(b, off);
           lengthRank = 1;
         }
-        rec.etype = ETH_IPV4;
+        rec.etype = format === 3 ? ETH_IPV4 : ETH_IPV6;
         rec.proto = u32(b, off + 4) & 0xff;
-        rec.src_addr = ipv4(b, off + 8);
-        rec.dst_addr = ipv4(b, off + 12);
-        rec.src_port = u32(b, off + 16) & 0xffff;
-        rec.dst_port = u32(b, off + 20) & 0xffff;
-        rec.tcp_flags = u32(b, off + 24) & 0xffff;
-        rec.ip_tos = u32(b, off + 28) & 0xff;
+        rec.src_addr = format === 3 ? ipv4(b, off + 8) : ipv6(b, off + 8);
+        rec.dst_addr = format === 3 ? ipv4(b, off + 8 + a) : ipv6(b, off + 8 + a);
+        const p = off + 8 + 2 * a;
+        rec.src_port = u32(b, p) & 0xffff;
+        rec.dst_port = u32(b, p + 4) & 0xffff;
+        rec.tcp_flags = u32(b, p + 8) & 0xffff;
+        rec.ip_tos = u32(b, p + 12) & 0xff;
         break;
-      case 4:
-        if (rLen < 56) fail("BAD_SAMPLE", "sampled IPv6 record too short", dg, off);
-        if (lengthRank < 1) {
-          length = u32(b, off);
-          lengthRank = 1;
-        }
-        rec.etype = ETH_IPV6;
-        rec.proto = u32(b, off + 4) & 0xff;
-        rec.src_addr = ipv6(b, off + 8);
-        rec.dst_addr = ipv6(b, off + 24);
-        rec.src_port = u32(b, off + 40) & 0xffff;
-        rec.dst_port = u32(b, off + 44) & 0xffff;
-        rec.tcp_flags = u32(b, off + 48) & 0xffff;
-        rec.ip_tos = u32(b, off + 52) & 0xff;
-        break;
+      }
       case 1001: {
         if (rLen < 16) fail("BAD_SAMPLE", "extended switch record too short", dg, off);
         rec.src_vlan = u32(b, off) & 0xfff;
