@@ -2,6 +2,7 @@
  * The service in-process: startCollector → datagrams → stop(); the template state file carries NetFlow v9
  * templates across a restart so data decodes at once.
  */
+
 import assert from "node:assert/strict";
 import { createSocket, type Socket } from "node:dgram";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -22,6 +23,7 @@ import { loadConfig } from "../src/config/index.ts";
 import { createLogger } from "../src/core/log.ts";
 import type { InterfaceCounters } from "../src/protocols/sflow5.ts";
 import type { EncodedBatch, Sink } from "../src/sinks/types.ts";
+import { loopbackArgs } from "./helpers/service.ts";
 
 const log = createLogger({ level: "silent" });
 let dir = "";
@@ -218,24 +220,7 @@ describe("startCollector in-process", () => {
       },
     );
     const cfg = loadConfig(
-      [
-        "--bind-host",
-        "127.0.0.1",
-        "--netflow-port",
-        "0",
-        "--ipfix-port",
-        "0",
-        "--sflow-port",
-        "0",
-        "--http-port",
-        "0",
-        "--workers",
-        "1",
-        "--data-dir",
-        join(dir, "data-rcvbuf"),
-        "--output",
-        "jsonl:-",
-      ],
+      [...loopbackArgs(), "--workers", "1", "--data-dir", join(dir, "data-rcvbuf"), "--output", "jsonl:-"],
       { UDP_RCVBUF: "1G" },
     );
     const c = await startCollector(cfg, { logger });
@@ -261,16 +246,7 @@ describe("startCollector in-process", () => {
   it("decodes NetFlow v9, serves /templates, and restores templates after a restart", async () => {
     const out = join(dir, "v9.jsonl");
     const argv = [
-      "--bind-host",
-      "127.0.0.1",
-      "--netflow-port",
-      "0",
-      "--ipfix-port",
-      "0",
-      "--sflow-port",
-      "0",
-      "--http-port",
-      "0",
+      ...loopbackArgs(),
       "--workers",
       "2",
       "--batch-interval",
@@ -350,16 +326,7 @@ describe("stop with a hanging HTTP backend", () => {
     const data = join(dir, "data-hang");
     const cfg = loadConfig(
       [
-        "--bind-host",
-        "127.0.0.1",
-        "--netflow-port",
-        "0",
-        "--ipfix-port",
-        "0",
-        "--sflow-port",
-        "0",
-        "--http-port",
-        "0",
+        ...loopbackArgs(),
         "--workers",
         "1",
         "--data-dir",

@@ -15,6 +15,7 @@ import { FakeBackend, type ReceivedRequest } from "../helpers/fake-backend.ts";
 import {
   dirs,
   getJson,
+  loopbackArgs,
   netflowV5,
   type Service,
   send,
@@ -41,24 +42,7 @@ function tmp(): string {
   return d;
 }
 
-const COMMON = [
-  "--bind-host",
-  "127.0.0.1",
-  "--netflow-port",
-  "0",
-  "--ipfix-port",
-  "0",
-  "--sflow-port",
-  "0",
-  "--http-port",
-  "0",
-  "--workers",
-  "1",
-  "--batch-size",
-  "1000",
-  "--batch-interval",
-  "0.3",
-];
+const COMMON = [...loopbackArgs(), "--workers", "1", "--batch-size", "1000", "--batch-interval", "0.3"];
 
 /** Sends flows with src ports from..from+n-1, 30 per datagram. */
 async function sendFlows(svc: Service, from: number, n: number): Promise<void> {
