@@ -2,7 +2,18 @@
  * The benchmark traffic shared by bench:decode and bench:ingest: a 20-field IPv4 template (IPFIX with
  * millisecond times, NetFlow v9 with uptime times) and the values of record i.
  */
-import type { FieldSpec } from "../test/helpers/netflow-builder.ts";
+import {
+  type FieldSpec,
+  ipfixPacket,
+  ipfixTemplate,
+  record,
+  set,
+  v5Packet,
+  v9Packet,
+  v9Template,
+} from "../test/helpers/netflow-builder.ts";
+
+export type Protocol = "ipfix" | "v9" | "v5";
 
 const BASE: FieldSpec[] = [
   [8, 4],
@@ -51,4 +62,52 @@ export function values(i: number, start: number, end: number): (number | string)
     start,
     end,
   ];
+}
+
+/** Records per data datagram. */
+export const RECORDS = { ipfix: 25, v9: 25, v5: 30 } as const;
+
+/** Datagrams for one exporter: templates first (sent again every loop of the capture), then data. */
+export function exporterDatagrams(
+  p: Protocol,
+  exporter: number,
+  data: number,
+): { payload: Buffer; flows: number }[] {
+  const out: { payload: Buffer; flows: number }[] = [];
+  const n = RECORDS[p];
+  const now = Math.floor(Date.now() / 1000);
+  if (p === "ipfix")
+    out.push({
+      payload: ipfixPacket([set(2, ipfixTemplate(256, IPFIX_FIELDS))], { exportTime: now }),
+      flows: 0,
+    });
+  if (p === "v9")
+    out.push({ payload: v9Packet([set(0, v9Template(256, V9_FIELDS))], { unixSecs: now }), flows: 0 });
+  for (let d = 0; d < data; d++) {
+    const base = (exporter * data + d) * n;
+    if (p === "ipfix") {
+      const body: number[] = [];
+      for (let i = 0; i < n; i++)
+        body.push(...record(IPFIX_FIELDS, values(base + i, now * 1000 - 5000, now * 1000 - 1000)));
+      out.push({ payload: ipfixPacket([set(256, body)], { exportTime: now, sequence: d * n }), flows: n });
+    } else if (p === "v9") {
+      const body: number[] = [];
+      for (let i = 0; i < n; i++) body.push(...record(V9_FIELDS, values(base + i, 95_000, 99_000)));
+      out.push({ payload: v9Packet([set(256, body)], { unixSecs: now, sequence: d }), flows: n });
+    } else {
+      const flows = Array.from({ length: n }, (_, i) => ({
+        src: `10.${((base + i) >> 16) & 255}.${((base + i) >> 8) & 255}.${(base + i) & 255}`,
+        dst: `192.168.1.${i}`,
+        packets: i + 1,
+        bytes: 1500 * (i + 1),
+        first: 90_000,
+        last: 99_000,
+        srcPort: 1024 + i,
+        dstPort: 80,
+        proto: 6,
+      }));
+      out.push({ payload: v5Packet(flows, { unixSecs: now, sequence: d * n }), flows: n });
+    }
+  }
+  return out;
 }

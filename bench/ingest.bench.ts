@@ -30,6 +30,7 @@ import {
   closeSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   readSync,
   rmSync,
@@ -39,22 +40,12 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import {
-  ipfixPacket,
-  ipfixTemplate,
-  record,
-  set,
-  v5Packet,
-  v9Packet,
-  v9Template,
-} from "../test/helpers/netflow-builder.ts";
-import { IPFIX_FIELDS, V9_FIELDS, values } from "./flows.ts";
+import { exporterDatagrams, type Protocol, RECORDS } from "./flows.ts";
 
 const NODE = process.execPath;
 const CLI = process.env.CLARION_BENCH_CLI ?? new URL("../src/cli.ts", import.meta.url).pathname;
 const TICK = Number(spawnSync("getconf", ["CLK_TCK"]).stdout?.toString().trim() || 100);
 
-type Protocol = "ipfix" | "v9" | "v5";
 /** `both`: jsonl and sqlite outputs at once (written = the smaller count). */
 type SinkKind = "jsonl" | "sqlite" | "both";
 
@@ -107,53 +98,6 @@ function parseArgs(argv: string[]): Options {
 }
 
 // ------------------------------------------------------------------------------------------ traffic
-
-const RECORDS = { ipfix: 25, v9: 25, v5: 30 } as const;
-
-/** Datagrams for one exporter: templates first (sent again every loop of the capture), then data. */
-function exporterDatagrams(
-  p: Protocol,
-  exporter: number,
-  data: number,
-): { payload: Buffer; flows: number }[] {
-  const out: { payload: Buffer; flows: number }[] = [];
-  const n = RECORDS[p];
-  const now = Math.floor(Date.now() / 1000);
-  if (p === "ipfix")
-    out.push({
-      payload: ipfixPacket([set(2, ipfixTemplate(256, IPFIX_FIELDS))], { exportTime: now }),
-      flows: 0,
-    });
-  if (p === "v9")
-    out.push({ payload: v9Packet([set(0, v9Template(256, V9_FIELDS))], { unixSecs: now }), flows: 0 });
-  for (let d = 0; d < data; d++) {
-    const base = (exporter * data + d) * n;
-    if (p === "ipfix") {
-      const body: number[] = [];
-      for (let i = 0; i < n; i++)
-        body.push(...record(IPFIX_FIELDS, values(base + i, now * 1000 - 5000, now * 1000 - 1000)));
-      out.push({ payload: ipfixPacket([set(256, body)], { exportTime: now, sequence: d * n }), flows: n });
-    } else if (p === "v9") {
-      const body: number[] = [];
-      for (let i = 0; i < n; i++) body.push(...record(V9_FIELDS, values(base + i, 95_000, 99_000)));
-      out.push({ payload: v9Packet([set(256, body)], { unixSecs: now, sequence: d }), flows: n });
-    } else {
-      const flows = Array.from({ length: n }, (_, i) => ({
-        src: `10.${((base + i) >> 16) & 255}.${((base + i) >> 8) & 255}.${(base + i) & 255}`,
-        dst: `192.168.1.${i}`,
-        packets: i + 1,
-        bytes: 1500 * (i + 1),
-        first: 90_000,
-        last: 99_000,
-        srcPort: 1024 + i,
-        dstPort: 80,
-        proto: 6,
-      }));
-      out.push({ payload: v5Packet(flows, { unixSecs: now, sequence: d * n }), flows: n });
-    }
-  }
-  return out;
-}
 
 interface Traffic {
   /** One loop: every exporter's templates, then data datagrams, exporters interleaved. */
@@ -339,6 +283,39 @@ function cpuSeconds(pid: number): number | null {
   }
 }
 
+/** CPU seconds per thread kind (MainThread, WorkerThread, libuv-worker, V8Worker, …) of a process. */
+function threadCpu(pid: number, field = "cpu"): Map<string, number> {
+  const m = new Map<string, number>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return m;
+  }
+  for (const tid of tids) {
+    try {
+      const s = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      const name = s.slice(s.indexOf("(") + 1, s.lastIndexOf(")"));
+      const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+      // minflt is field 10 (index 7 after the comm); utime, stime 14 and 15
+      const v = field === "minflt" ? Number(f[7]) : (Number(f[11]) + Number(f[12])) / TICK;
+      m.set(name, (m.get(name) ?? 0) + v);
+    } catch {
+      // the thread ended
+    }
+  }
+  return m;
+}
+
+function threadCpuDelta(a: Map<string, number>, b: Map<string, number>, digits = 2): string {
+  return [...b]
+    .map(([k, v]) => [k, v - (a.get(k) ?? 0)] as const)
+    .filter(([, v]) => v >= (digits > 0 ? 0.05 : 1000))
+    .sort((x, y) => y[1] - x[1])
+    .map(([k, v]) => `${k} ${v.toFixed(digits)}`)
+    .join(", ");
+}
+
 interface Collector {
   proc: ChildProcess;
   httpPort: number;
@@ -513,6 +490,8 @@ interface Step {
   kernelDrops: number;
   queueDrops: number;
   outputBytes: number;
+  /** CPU seconds by thread kind, e.g. "WorkerThread 3.10, MainThread 1.20". */
+  threads: string;
 }
 
 async function runStep(
@@ -537,9 +516,16 @@ async function runStep(
     const t = trafficFor(o, p);
     await sleep(300);
     const cpu0 = cpuSeconds(c.proc.pid!) ?? 0;
+    const threads0 = threadCpu(c.proc.pid!);
+    const faults0 = threadCpu(c.proc.pid!, "minflt");
     const sent = await send(o, t, c.udpPort, rate, o.seconds);
     const d = await drain(c);
     const cpu1 = cpuSeconds(c.proc.pid!) ?? cpu0;
+    const threads = `${threadCpuDelta(threads0, threadCpu(c.proc.pid!))}; minor faults: ${threadCpuDelta(
+      faults0,
+      threadCpu(c.proc.pid!, "minflt"),
+      0,
+    )}`;
     const kd = await kernelDrops(c);
     c.proc.kill("SIGTERM");
     const code = await Promise.race([c.exited, sleep(120_000).then(() => "timeout")]);
@@ -568,6 +554,7 @@ async function runStep(
       kernelDrops: kd,
       queueDrops: d.m.dropped,
       outputBytes,
+      threads,
     };
   } finally {
     if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill("SIGKILL");
@@ -638,7 +625,7 @@ async function runConfig(
           s.written,
         )} loss ${(s.loss * 100).toFixed(3)}% (kernel ${s.kernelDrops} dgrams, queue ${s.queueDrops} flows) drain ${s.drainSeconds.toFixed(
           1,
-        )}s cpu ${s.cpu.toFixed(2)}s sender cpu ${s.senderCpu.toFixed(2)}s ${ok ? "ok" : "LOSS"}\n`,
+        )}s cpu ${s.cpu.toFixed(2)}s sender cpu ${s.senderCpu.toFixed(2)}s ${ok ? "ok" : "LOSS"}\n    threads: ${s.threads}\n`,
       );
       // The lossless rate is the highest step below the first lossy one: a pass above a failure is luck.
       if (!ok) break;

@@ -322,6 +322,13 @@ function parseIPv4(
   return true;
 }
 
+/** IPv4 dotted-quad text as an unsigned 32-bit number; −1 when `s` is not one. */
+export function ipv4Number(s: string): number {
+  if (!parseIPv4(s, 0, s.length, v4scratch, 0)) return -1;
+  const o = v4scratch;
+  return ((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) | o[3]!) >>> 0;
+}
+
 function hexDigit(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;
   if (c >= 97 && c <= 102) return c - 87;

@@ -48,7 +48,7 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { ConfigError } from "../core/errors.ts";
 import type { FlowRecord } from "../core/flow.ts";
-import { jsonString, macString, networkString } from "../encode/goflow2.ts";
+import { ipv4Number, jsonString, macString, networkString } from "../encode/goflow2.ts";
 import { InterfaceCounters } from "../protocols/sflow5.ts";
 import type { EncodedBatch, Sink, SinkContext, SinkDefinition, SinkEncoder } from "./types.ts";
 
@@ -183,6 +183,19 @@ const TXT = TEXT_COLUMN_LIST.length;
 const N_BYTES = NUMERIC_COLUMNS.indexOf("bytes");
 const N_PACKETS = NUMERIC_COLUMNS.indexOf("packets");
 
+/** Writes 0..999 in decimal ASCII at `at`; returns the end. */
+function putDecimal(out: Uint8Array, at: number, v: number): number {
+  if (v >= 100) {
+    out[at++] = 48 + Math.floor(v / 100);
+    v %= 100;
+    out[at++] = 48 + Math.floor(v / 10);
+  } else if (v >= 10) {
+    out[at++] = 48 + Math.floor(v / 10);
+  }
+  out[at++] = 48 + (v % 10);
+  return at;
+}
+
 function timeMs(ms: number): number {
   return ms > 0 && Number.isFinite(ms) ? Math.floor(ms) : 0;
 }
@@ -258,6 +271,8 @@ class ColumnarEncoder {
   #index = new Map<string, number>();
   #macs = new Map<number, string>();
   #nets = [new Map<string, string>(), new Map<string, string>()];
+  /** Per text column: the previous row's IPv4 network key (masked address × 64 + length), or −1. */
+  #prevNet = new Float64Array(TXT).fill(-1);
   #netLen = [-1, -1];
   /** Per text column: the previous row's string and its entry. */
   #prev: string[] = new Array(TXT).fill("");
@@ -295,6 +310,36 @@ class ColumnarEncoder {
     return k;
   }
 
+  /** Appends "a.b.c.d/len" for key = masked address × 64 + len; returns its entry. */
+  #addV4Net(key: number): number {
+    const k = this.#count++;
+    if (k + 2 > this.#offs.length) {
+      const offs = new Uint32Array(this.#offs.length * 2);
+      offs.set(this.#offs);
+      this.#offs = offs;
+    }
+    let at = this.#used;
+    if (at + 18 > this.#bytes.length) {
+      const bytes = new Uint8Array(this.#bytes.length * 2);
+      bytes.set(this.#bytes.subarray(0, at));
+      this.#bytes = bytes;
+    }
+    const out = this.#bytes;
+    this.#offs[k] = at;
+    const len = key % 64;
+    const a = (key - len) / 64;
+    at = putDecimal(out, at, a >>> 24);
+    out[at++] = 46;
+    at = putDecimal(out, at, (a >>> 16) & 255);
+    out[at++] = 46;
+    at = putDecimal(out, at, (a >>> 8) & 255);
+    out[at++] = 46;
+    at = putDecimal(out, at, a & 255);
+    out[at++] = 47;
+    this.#used = putDecimal(out, at, len);
+    return k;
+  }
+
   /** The entry of a low-cardinality string (stored once a batch). */
   #intern(s: string): number {
     let k = this.#index.get(s);
@@ -311,6 +356,7 @@ class ColumnarEncoder {
     if (s === this.#prev[t]) return this.#prevAt[t]!;
     const k = this.#add(s);
     this.#prev[t] = s;
+    this.#prevNet[t] = -1;
     this.#prevAt[t] = k;
     return k;
   }
@@ -326,9 +372,21 @@ class ColumnarEncoder {
     return this.#text(t, s);
   }
 
-  /** CIDR text of addr/len like GoFlow2's, or −1 (NULL) for no prefix; cached per address and length. */
+  /**
+   * CIDR text of addr/len like GoFlow2's, or −1 (NULL) for no prefix. An IPv4 network is written as ASCII
+   * straight into the string table (no string made), reusing the previous row's entry for the same network;
+   * others are cached per address and length.
+   */
   #net(t: number, side: number, addr: string, len: number): number {
     if (len <= 0 || addr === "") return -1;
+    const v4 = len <= 32 ? ipv4Number(addr) : -1;
+    if (v4 >= 0) {
+      const key = (len === 32 ? v4 : (v4 & ~(0xffffffff >>> len)) >>> 0) * 64 + len;
+      if (key === this.#prevNet[t]) return this.#prevAt[t]!;
+      this.#prev[t] = "";
+      this.#prevNet[t] = key;
+      return (this.#prevAt[t] = this.#addV4Net(key));
+    }
     const cache = this.#nets[side]!;
     if (this.#netLen[side] !== len) {
       cache.clear();
@@ -371,6 +429,7 @@ class ColumnarEncoder {
     this.#ascii = true;
     this.#index.clear();
     this.#prev.fill("");
+    this.#prevNet.fill(-1);
     this.saturated = 0;
     const exporters = new Map<string, ExporterAgg>();
     let lastExporter = "";

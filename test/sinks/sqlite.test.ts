@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { after, describe, it } from "node:test";
 import { FlowRecord } from "../../src/core/flow.ts";
+import { networkString } from "../../src/encode/goflow2.ts";
 import { InterfaceCounters } from "../../src/protocols/sflow5.ts";
 import { findSink } from "../../src/sinks/index.ts";
 import {
@@ -250,6 +251,47 @@ describe("sqlite sink columnar batches", () => {
         ["192.0.2.3", 834n],
       ],
     );
+    await sink.close();
+  });
+
+  it("stores src_net/dst_net as GoFlow2 renders them, for every prefix length and address kind", async () => {
+    const sink = new SqliteSink("nets", ":memory:", parseSqliteOptions({}));
+    const addrs = [
+      "10.1.2.3",
+      "255.255.255.255",
+      "0.0.0.1",
+      "192.168.77.200",
+      "2001:db8:1:2::5",
+      "not-an-ip",
+    ];
+    const recs: FlowRecord[] = [];
+    for (let len = 0; len <= 34; len++)
+      for (const a of addrs)
+        for (let rep = 0; rep < 2; rep++) {
+          // repeats (same network twice in a row) and alternations between the two sides
+          const r = record(recs.length, 1_700_000_000_000);
+          r.src_addr = a;
+          r.src_net = len;
+          r.dst_addr = rep === 0 ? "10.1.2.4" : a;
+          r.dst_net = rep === 0 ? len : 128 - len;
+          recs.push(r);
+        }
+    await sink.write(createSqliteEncoder("nets").encode(recs));
+    const got = rows(sink, "SELECT src_net, dst_net FROM flows ORDER BY id");
+    const want = (addr: string, len: number): string | null => {
+      if (len <= 0 || addr === "") return null;
+      const t = networkString(addr, len);
+      return t === '"invalid Prefix"' ? null : t.slice(1, -1);
+    };
+    assert.equal(got.length, recs.length);
+    recs.forEach((r, i) =>
+      assert.deepEqual(
+        { ...got[i] },
+        { src_net: want(r.src_addr, r.src_net), dst_net: want(r.dst_addr, r.dst_net) },
+        `row ${i}: ${r.src_addr}/${r.src_net} ${r.dst_addr}/${r.dst_net}`,
+      ),
+    );
+    assert.equal(got[2 * 24 * addrs.length]!.src_net, "10.1.2.0/24");
     await sink.close();
   });
 
