@@ -385,7 +385,9 @@ class ColumnarEncoder {
       if (key === this.#prevNet[t]) return this.#prevAt[t]!;
       this.#prev[t] = "";
       this.#prevNet[t] = key;
-      return (this.#prevAt[t] = this.#addV4Net(key));
+      const k = this.#addV4Net(key);
+      this.#prevAt[t] = k;
+      return k;
     }
     const cache = this.#nets[side]!;
     if (this.#netLen[side] !== len) {

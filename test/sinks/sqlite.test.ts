@@ -284,13 +284,13 @@ describe("sqlite sink columnar batches", () => {
       return t === '"invalid Prefix"' ? null : t.slice(1, -1);
     };
     assert.equal(got.length, recs.length);
-    recs.forEach((r, i) =>
+    recs.forEach((r, i) => {
       assert.deepEqual(
         { ...got[i] },
         { src_net: want(r.src_addr, r.src_net), dst_net: want(r.dst_addr, r.dst_net) },
         `row ${i}: ${r.src_addr}/${r.src_net} ${r.dst_addr}/${r.dst_net}`,
-      ),
-    );
+      );
+    });
     assert.equal(got[2 * 24 * addrs.length]!.src_net, "10.1.2.0/24");
     await sink.close();
   });
