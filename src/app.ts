@@ -288,6 +288,7 @@ async function startNative(
     (s) =>
       new SinkQueue(s, config.queueSize, {
         written: (b, sec) => metrics?.sinkWritten(b, sec),
+        release: (b) => udp?.recycle(b),
         dropped: (b, reason, err) => {
           metrics?.sinkDropped(b, reason);
           const now = Date.now();

@@ -33,7 +33,9 @@
  * emitted field is skipped). Strings are JSON-escaped (GoFlow2 prints its strings raw, but its strings
  * never need escaping; ours may).
  */
+
 import type { Counter, FlowRecord } from "../core/flow.ts";
+import { batchBuffers } from "../pipeline/buffer-pool.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // Name tables (GoFlow2 producer/proto/render.go)
@@ -1335,7 +1337,10 @@ export function encodeGoflow2(r: FlowRecord): string {
   return text;
 }
 
-/** Newline-terminated GoFlow2 lines as one buffer that owns its ArrayBuffer (transferable). */
+/**
+ * Newline-terminated GoFlow2 lines: a view at offset 0 of a transferable buffer from the batch buffer pool
+ * (src/pipeline/buffer-pool.ts; the buffer may be longer than the view).
+ */
 export function encodeGoflow2Lines(records: readonly FlowRecord[]): Uint8Array {
   pos = 0;
   resetSegments();
@@ -1344,7 +1349,8 @@ export function encodeGoflow2Lines(records: readonly FlowRecord[]): Uint8Array {
     writeRecord(records[i]!);
     out[pos++] = 10;
   }
-  const data = out.slice(0, pos);
+  const data = batchBuffers.take(pos);
+  data.set(out.subarray(0, pos));
   release();
   return data;
 }
@@ -1362,7 +1368,8 @@ export function encodeGoflow2Framed(records: readonly FlowRecord[]): { data: Uin
     writeRecord(records[i]!);
     ends[i] = pos;
   }
-  const data = out.slice(0, pos);
+  const data = batchBuffers.take(pos);
+  data.set(out.subarray(0, pos));
   release();
   return { data, ends };
 }

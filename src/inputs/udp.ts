@@ -122,6 +122,29 @@ export class UdpInput {
     return this.#listeners;
   }
 
+  /**
+   * Hands a written batch's buffers back to the worker that encoded them (transferred: they are detached
+   * here afterwards), for its encoders to reuse. Only for batches no sink references any more; a batch
+   * whose worker is gone is left to the garbage collector.
+   */
+  recycle(batch: EncodedBatch): void {
+    const w = batch.origin === undefined ? null : (this.#slots[batch.origin]?.worker ?? null);
+    if (w === null) return;
+    const buffers: ArrayBuffer[] = [];
+    for (const p of batch.parts) {
+      const b = p.data.buffer;
+      if (b instanceof ArrayBuffer && p.data.byteOffset === 0 && b.byteLength > 0 && !buffers.includes(b))
+        buffers.push(b);
+    }
+    if (buffers.length === 0) return;
+    try {
+      w.postMessage({ t: "recycle", buffers } satisfies MainToWorker, buffers);
+    } catch (err) {
+      // e.g. a buffer that cannot be transferred: it stays here and is collected
+      this.#log.debug({ err }, "batch buffers not recycled");
+    }
+  }
+
   /** Workers currently alive and listening. */
   get workersListening(): number {
     return this.#slots.filter((s) => s.listening).length;
@@ -230,6 +253,7 @@ export class UdpInput {
             break;
           }
           case "batch":
+            m.batch.origin = slot.index;
             o.onBatch(m.batch);
             break;
           case "counters":

@@ -17,6 +17,7 @@ import { DecodeError } from "../core/errors.ts";
 import type { FlowRecord, RecordHandler } from "../core/flow.ts";
 import { createLogger, type LogLevel, RateLimitedLogger } from "../core/log.ts";
 import { Batcher } from "../pipeline/batcher.ts";
+import { batchBuffers } from "../pipeline/buffer-pool.ts";
 import type { DecoderOptions, DecoderStats, ExporterStats } from "../protocols/decoder.ts";
 import { FlowDecoder } from "../protocols/decoder.ts";
 import type { InterfaceCounters } from "../protocols/sflow5.ts";
@@ -86,6 +87,8 @@ export interface WorkerStats {
    */
   internalErrors: number;
   socketErrors: number;
+  /** The worker's batch buffer pool (src/pipeline/buffer-pool.ts): takes served by reuse / allocation. */
+  batchBuffers: { hits: number; misses: number };
 }
 
 export type WorkerToMain =
@@ -98,7 +101,11 @@ export type WorkerToMain =
   | { t: "state"; state: object | null }
   | { t: "stopped"; worker: number };
 
-export type MainToWorker = { t: "request"; id: number; what: "templates" | "state" } | { t: "stop" };
+export type MainToWorker =
+  | { t: "request"; id: number; what: "templates" | "state" }
+  | { t: "stop" }
+  /** Buffers of written batches coming back (transferred) for the encoders to reuse. */
+  | { t: "recycle"; buffers: ArrayBuffer[] };
 
 /** Exporters beyond this many get the label "other" in the receive counts (bounded memory and labels). */
 const MAX_EXPORTERS = 10_000;
@@ -115,11 +122,12 @@ function transferables(batch: EncodedBatch): ArrayBuffer[] {
   const list: ArrayBuffer[] = [];
   for (const p of batch.parts) {
     const buf = p.data.buffer;
-    // Only whole, transferable ArrayBuffers: a view into Node's Buffer pool must be copied instead.
+    // Only whole, transferable ArrayBuffers (a view into Node's Buffer pool must be copied instead), or a
+    // batch buffer pool's, which the view need not cover to the end.
     if (
       buf instanceof ArrayBuffer &&
       p.data.byteOffset === 0 &&
-      p.data.byteLength === buf.byteLength &&
+      (p.data.byteLength === buf.byteLength || batchBuffers.owns(buf)) &&
       !isMarkedAsUntransferable(buf) &&
       !list.includes(buf)
     ) {
@@ -303,6 +311,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
     encodeErrors: { ...encodeErrors },
     internalErrors,
     socketErrors,
+    batchBuffers: { hits: batchBuffers.stats.hits, misses: batchBuffers.stats.misses },
   });
   const safeTick = (): void => {
     try {
@@ -324,6 +333,8 @@ export async function runWorker(init: WorkerInit): Promise<void> {
         limited.error(`request:${m.what}`, { err }, "request failed");
       }
       post({ t: "reply", id: m.id, data });
+    } else if (m.t === "recycle") {
+      for (const b of m.buffers) batchBuffers.give(b);
     } else if (m.t === "stop") {
       clearInterval(tickTimer);
       clearInterval(statsTimer);

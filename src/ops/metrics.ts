@@ -158,6 +158,7 @@ export class CollectorMetrics {
   readonly encodeErrors: Counter<"sink">;
   readonly templates: Gauge;
   readonly batchedRecords: Counter;
+  readonly batchBuffers: Counter<"result">;
   readonly sinkWrittenRecords: Counter<"sink">;
   readonly sinkWrittenBatches: Counter<"sink">;
   readonly sinkDroppedRecords: Counter<"sink" | "reason">;
@@ -223,6 +224,11 @@ export class CollectorMetrics {
     this.internalErrors = counter("internal_errors_total", "Unexpected failures in the receive path (bugs).");
     this.encodeErrors = counter("encode_errors_total", "Batches an encoder failed on, by sink.", ["sink"]);
     this.batchedRecords = counter("batched_records_total", "Flow records handed to the sink encoders.");
+    this.batchBuffers = counter(
+      "batch_buffers_total",
+      "Buffers the receive workers encoded batches into: reused (handed back after a sink wrote them) or allocated.",
+      ["result"],
+    );
     this.templates = new Gauge({
       name: `${P}templates`,
       help: "Active templates over all workers.",
@@ -443,6 +449,8 @@ export class CollectorMetrics {
     this.#sync("mt", this.missingTemplateDrops, w, {}, d.missingTemplateDrops);
     this.#sync("ie", this.internalErrors, w, {}, s.internalErrors);
     this.#sync("br", this.batchedRecords, w, {}, s.recordsBatched);
+    this.#sync("bb", this.batchBuffers, w, { result: "reused" }, s.batchBuffers.hits);
+    this.#sync("bB", this.batchBuffers, w, { result: "allocated" }, s.batchBuffers.misses);
     for (const [sink, n] of Object.entries(s.encodeErrors))
       this.#sync("en", this.encodeErrors, w, { sink }, n);
     let templates = 0;

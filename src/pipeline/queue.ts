@@ -17,6 +17,8 @@ export interface SinkQueueEvents {
   /** A batch was written; `seconds` is how long `sink.write()` took. */
   written?(batch: EncodedBatch, seconds: number): void;
   dropped?(batch: EncodedBatch, reason: DropReason, err?: unknown): void;
+  /** A batch was written by a sink that `releasesBatches`: its bytes may be reused (and detached). */
+  release?(batch: EncodedBatch): void;
 }
 
 export interface SinkQueueStats {
@@ -150,6 +152,7 @@ export class SinkQueue {
         this.#stats.writtenBatches++;
         this.#stats.writtenRecords += batch.records;
         this.#events.written?.(batch, (performance.now() - t0) / 1000);
+        if (this.sink.releasesBatches === true) this.#events.release?.(batch);
       } catch (err) {
         this.#drop(batch, "write_error", err);
       } finally {

@@ -104,6 +104,14 @@ export class JsonlSink implements Sink {
     return new JsonlSink(name, logger, null, null, stream);
   }
 
+  /**
+   * A file write has finished with the bytes when it resolves; a stream may still hold them queued, so
+   * only the file sink lets the pipeline reuse a batch's buffers.
+   */
+  get releasesBatches(): boolean {
+    return this.#stream === null;
+  }
+
   /** True once the output pipe was found closed; later batches are dropped and counted. */
   get broken(): boolean {
     return this.#broken;

@@ -49,6 +49,7 @@ import { setImmediate as nextTurn } from "node:timers/promises";
 import { ConfigError } from "../core/errors.ts";
 import type { FlowRecord } from "../core/flow.ts";
 import { ipv4Number, jsonString, macString, networkString } from "../encode/goflow2.ts";
+import { batchBuffers } from "../pipeline/buffer-pool.ts";
 import { InterfaceCounters } from "../protocols/sflow5.ts";
 import type { EncodedBatch, Sink, SinkContext, SinkDefinition, SinkEncoder } from "./types.ts";
 
@@ -519,7 +520,9 @@ class ColumnarEncoder {
     const offAt = txtAt + TXT * n * 4;
     const strAt = offAt + (ns + 1) * 4;
     const total = strAt + bytes + eBytes;
-    const out = Buffer.from(new ArrayBuffer(total));
+    // A pooled buffer (possibly longer than `total`, with old bytes): every section below is written whole.
+    const view = batchBuffers.take(total);
+    const out = Buffer.from(view.buffer, 0, total);
     const head = new Uint32Array(out.buffer, 0, HEADER_WORDS);
     head[0] = MAGIC;
     head[1] = n;
@@ -528,6 +531,7 @@ class ColumnarEncoder {
     head[4] = bytes;
     head[5] = eBytes;
     head[6] = this.#ascii ? 1 : 0;
+    head[7] = 0;
     if (n > 0) {
       for (let c = 0; c < NUM; c++) {
         new Float64Array(out.buffer, numAt + c * n * 8, n).set(f.subarray(c * n, (c + 1) * n));
@@ -541,7 +545,7 @@ class ColumnarEncoder {
   }
 }
 
-/** Encodes one batch into the columnar document (see above); the bytes own their ArrayBuffer. */
+/** Encodes one batch into the columnar document (see above): a view at offset 0 of a pooled buffer. */
 export function encodeSqliteBatch(records: readonly FlowRecord[]): Uint8Array {
   return new ColumnarEncoder().encode(records);
 }
@@ -557,7 +561,7 @@ export function createSqliteEncoder(sinkName: string): SinkEncoder {
       return {
         sink: sinkName,
         records: records.length,
-        parts: [{ key: "", records: records.length, data: new Uint8Array(data.buffer) }],
+        parts: [{ key: "", records: records.length, data: new Uint8Array(data.buffer, 0, data.length) }],
         oldestMs,
       };
     },
@@ -930,6 +934,8 @@ function bindColumn(
 
 export class SqliteSink implements Sink {
   readonly name: string;
+  /** Inserts are synchronous and copy every value: a batch's bytes are free once write() resolves. */
+  readonly releasesBatches = true;
   readonly path: string;
   readonly options: SqliteSinkOptions;
   readonly stats: SqliteStats = { batches: 0, rows: 0, saturated: 0, retentionDeleted: 0, errors: 0 };

@@ -28,6 +28,8 @@ export interface EncodedBatch {
   parts: EncodedPart[];
   /** Receive time of the oldest record, ms since the epoch (for latency and spool age metrics). */
   oldestMs: number;
+  /** Index of the receive worker that encoded it (set by the main thread on arrival; for buffer reuse). */
+  origin?: number;
 }
 
 export interface SinkEncoder {
@@ -62,6 +64,12 @@ export interface Sink {
   close(): Promise<void>;
   /** SIGHUP: reopen files (logrotate). */
   reopen?(): Promise<void>;
+  /**
+   * True when the sink holds no reference to a batch's bytes once `write()` has resolved: the pipeline then
+   * hands the buffers back to the worker that encoded them, for reuse (src/pipeline/buffer-pool.ts).
+   * A sink that keeps bytes after resolving (queued stream writes, retries, in-memory spools) leaves it unset.
+   */
+  readonly releasesBatches?: boolean;
   /**
    * sFlow interface counters (rare: one per interface per polling interval). Sinks that keep them
    * implement this; the others never see counters. Records arrive as plain objects (structured clones).

@@ -162,9 +162,38 @@ describe("collector service", () => {
     assert.equal(templates.status, 200);
     assert.ok(Array.isArray(templates.body.templates));
 
+    // A written batch's buffers go back to its worker, and the next batch is encoded into them.
+    assert.equal(
+      sum("clarion_collector_batch_buffers_total", (l) => l.result === "reused"),
+      0,
+    );
+    assert.equal(
+      sum("clarion_collector_batch_buffers_total", (l) => l.result === "allocated"),
+      4,
+    );
+    const more = await udpClient("udp4", "127.0.0.1");
+    try {
+      for (let d = 10; d < 14; d++) {
+        await send(more, netflowV5(d * 25, 1000 + d * 25, 25), svc.udpPorts[0]!, "127.0.0.1");
+      }
+    } finally {
+      more.close();
+    }
+    await waitFor("the third batch encoded into reused buffers (both sinks)", async () => {
+      const text = await (
+        await fetch(`http://127.0.0.1:${svc.httpPort}/metrics`, { headers: { accept: "text/plain" } })
+      ).text();
+      const f = parsePrometheusTextFormat(text).find(
+        (x) => x.name === "clarion_collector_batch_buffers_total",
+      );
+      const n = (result: string) =>
+        Number(f?.metrics.find((x) => x.labels?.result === result)?.value ?? Number.NaN);
+      return n("reused") === 2 && n("allocated") === 4;
+    });
+
     svc.proc.kill("SIGTERM");
     assert.equal(await svc.exited, 0, svc.stderr.join("\n"));
-    const want = range(1000, 250);
+    const want = range(1000, 350);
     assert.deepEqual(jsonlSrcPorts(jsonl), want);
     assert.deepEqual(sqliteSrcPorts(db), want);
   });

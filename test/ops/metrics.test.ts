@@ -31,6 +31,7 @@ function stats(over: Partial<WorkerStats> & { datagrams?: number } = {}): Worker
     encodeErrors: {},
     internalErrors: 0,
     socketErrors: 0,
+    batchBuffers: { hits: 0, misses: 0 },
     ...over,
   };
 }

@@ -90,6 +90,20 @@ describe("SinkQueue", () => {
     assert.ok(q.stats.lastErrorMs > 0);
   });
 
+  it("releases a batch after a successful write, only for sinks that release their batches", async () => {
+    for (const releases of [true, false, undefined]) {
+      const s = new GateSink("a") as GateSink & { releasesBatches?: boolean };
+      if (releases !== undefined) s.releasesBatches = releases;
+      s.failNext = true;
+      const released: string[] = [];
+      const q = new SinkQueue(s, 4, { release: (b) => released.push(b.parts[0]!.key) });
+      q.offer(batch("a", 1, "1")); // fails: the sink may still hold it, never released
+      q.offer(batch("a", 1, "2"));
+      await q.drain();
+      assert.deepEqual(released, releases === true ? ["2"] : [], `releasesBatches ${releases}`);
+    }
+  });
+
   it("close drains and closes the sink (which flushes itself), then refuses batches", async () => {
     const s = new GateSink("a");
     s.hold();

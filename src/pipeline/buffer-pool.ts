@@ -1,0 +1,97 @@
+/**
+ * Reused transferable buffers for encoded batches. A receive worker encodes each batch into a buffer it
+ * transfers to the main thread; without reuse every batch (megabytes of JSON lines or SQLite rows) is a
+ * fresh allocation that the main thread frees after writing it: new pages to fault in on every batch, and
+ * external memory that pushes V8 into extra collections. Instead, once a sink has written a batch and holds
+ * no reference to it (`Sink.releasesBatches`), the main thread transfers its buffers back to the worker
+ * that made them (`UdpInput.recycle`), and the worker's encoders take them from this pool.
+ *
+ * `take(n)` returns a view of exactly n bytes at offset 0 of a pooled (or new) ArrayBuffer that may be
+ * larger; only the view's bytes are meaningful. Buffers are owned by the pool's thread until transferred.
+ * Outside a worker nothing is given back and `take` simply allocates.
+ */
+
+/** New buffers are rounded up to this granularity (so a slightly larger batch can reuse them). */
+const GRANULE = 64 * 1024;
+
+export interface BufferPoolStats {
+  /** `take` served from the pool / by a new allocation. */
+  hits: number;
+  misses: number;
+  /** Buffers given back; of those, buffers let go (detached, or evicted when the pool was full). */
+  returned: number;
+  discarded: number;
+  /** Free buffers and their bytes. */
+  free: number;
+  freeBytes: number;
+}
+
+export class BufferPool {
+  readonly maxBuffers: number;
+  readonly maxBytes: number;
+  #free: ArrayBuffer[] = [];
+  /** Buffers this pool made or was given: they may be transferred even when a view covers only part. */
+  #owned = new WeakSet<ArrayBuffer>();
+  #freeBytes = 0;
+  #stats = { hits: 0, misses: 0, returned: 0, discarded: 0 };
+
+  /** At most `maxBuffers` free buffers totalling at most `maxBytes` are kept. */
+  constructor(maxBuffers = 16, maxBytes = 256 * 1024 * 1024) {
+    this.maxBuffers = maxBuffers;
+    this.maxBytes = maxBytes;
+  }
+
+  /** A view of `bytes` bytes at offset 0 of the smallest free buffer that fits, or of a new one. */
+  take(bytes: number): Uint8Array {
+    let best = -1;
+    for (let i = 0; i < this.#free.length; i++) {
+      const len = this.#free[i]!.byteLength;
+      if (len >= bytes && (best < 0 || len < this.#free[best]!.byteLength)) best = i;
+    }
+    if (best >= 0) {
+      const buf = this.#free[best]!;
+      this.#free[best] = this.#free[this.#free.length - 1]!;
+      this.#free.pop();
+      this.#freeBytes -= buf.byteLength;
+      this.#stats.hits++;
+      return new Uint8Array(buf, 0, bytes);
+    }
+    this.#stats.misses++;
+    const size = Math.max(GRANULE, Math.ceil((bytes * 1.25) / GRANULE) * GRANULE);
+    const buf = new ArrayBuffer(size);
+    this.#owned.add(buf);
+    return new Uint8Array(buf, 0, bytes);
+  }
+
+  /** Takes a buffer back. When full, the smallest buffers go first (large batches need large buffers). */
+  give(buf: ArrayBuffer): void {
+    this.#stats.returned++;
+    if (buf.byteLength === 0) {
+      this.#stats.discarded++; // detached (transferred elsewhere) or empty
+      return;
+    }
+    this.#owned.add(buf);
+    this.#free.push(buf);
+    this.#freeBytes += buf.byteLength;
+    while (this.#free.length > this.maxBuffers || this.#freeBytes > this.maxBytes) {
+      let smallest = 0;
+      for (let i = 1; i < this.#free.length; i++)
+        if (this.#free[i]!.byteLength < this.#free[smallest]!.byteLength) smallest = i;
+      this.#freeBytes -= this.#free[smallest]!.byteLength;
+      this.#free.splice(smallest, 1);
+      this.#stats.discarded++;
+    }
+  }
+
+  /** True for a buffer this pool handed out or took back (a whole buffer of ours, safe to transfer). */
+  owns(buf: ArrayBufferLike): boolean {
+    return buf instanceof ArrayBuffer && this.#owned.has(buf);
+  }
+
+  get stats(): BufferPoolStats {
+    return { ...this.#stats, free: this.#free.length, freeBytes: this.#freeBytes };
+  }
+}
+
+/** This thread's pool for encoded batches (each worker thread has its own module instance). */
+export const batchBuffers = new BufferPool();

@@ -1,0 +1,61 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { MessageChannel } from "node:worker_threads";
+import { BufferPool } from "../../src/pipeline/buffer-pool.ts";
+
+describe("BufferPool", () => {
+  it("hands out a view of exactly the bytes asked for, at offset 0 of a larger owned buffer", () => {
+    const pool = new BufferPool();
+    const v = pool.take(1000);
+    assert.equal(v.byteOffset, 0);
+    assert.equal(v.length, 1000);
+    assert.ok(v.buffer.byteLength >= 1000);
+    assert.ok(pool.owns(v.buffer));
+    assert.equal(pool.owns(new ArrayBuffer(8)), false);
+    assert.deepEqual(pool.stats, { hits: 0, misses: 1, returned: 0, discarded: 0, free: 0, freeBytes: 0 });
+  });
+
+  it("reuses the smallest free buffer that fits, and allocates when none does", () => {
+    const pool = new BufferPool();
+    const small = pool.take(100).buffer as ArrayBuffer; // 64 KiB
+    const big = pool.take(1 << 20).buffer as ArrayBuffer; // > 1 MiB
+    pool.give(big);
+    pool.give(small);
+    assert.equal(pool.take(10).buffer, small);
+    assert.equal(pool.take(70_000).buffer, big);
+    const fresh = pool.take(10);
+    assert.notEqual(fresh.buffer, small);
+    assert.notEqual(fresh.buffer, big);
+    const s = pool.stats;
+    assert.equal(s.hits, 2);
+    assert.equal(s.misses, 3);
+    assert.equal(s.free, 0);
+  });
+
+  it("discards detached buffers and, when full, the smallest ones", () => {
+    const pool = new BufferPool(2);
+    const a = pool.take(10).buffer as ArrayBuffer;
+    const { port1 } = new MessageChannel();
+    port1.postMessage(null, [a]); // transferred: detached here
+    port1.close();
+    assert.equal(a.byteLength, 0);
+    pool.give(a);
+    assert.equal(pool.stats.discarded, 1);
+    pool.give(new ArrayBuffer(300_000));
+    pool.give(new ArrayBuffer(100_000));
+    pool.give(new ArrayBuffer(200_000));
+    const s = pool.stats;
+    assert.equal(s.free, 2);
+    assert.equal(s.freeBytes, 500_000);
+    assert.equal(s.discarded, 2);
+    // a buffer given back (from another thread) becomes the pool's own
+    assert.equal(pool.take(250_000).buffer.byteLength, 300_000);
+  });
+
+  it("keeps at most maxBytes free", () => {
+    const pool = new BufferPool(16, 1_000_000);
+    for (let i = 0; i < 5; i++) pool.give(new ArrayBuffer(400_000));
+    assert.equal(pool.stats.free, 2);
+    assert.ok(pool.stats.freeBytes <= 1_000_000);
+  });
+});
