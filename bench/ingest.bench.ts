@@ -14,6 +14,7 @@
  *   --sender c|node          bench/udp-sender.c compiled with cc (default) or a Node dgram sender
  *   --host 127.0.0.1|::1     loopback address (default 127.0.0.1)
  *   --batch-size 5000 --batch-interval 0.5 --queue-size 256 --udp-rcvbuf 8M   collector tuning
+ *   --direct-io              the jsonl output appends with O_DIRECT (its `directIo` option, via --config)
  *   --json                   print the results as JSON too
  *
  * Per step: start a fresh collector, read its CPU time (/proc/PID/stat utime+stime, all threads), send
@@ -64,6 +65,7 @@ interface Options {
   rcvbuf: string;
   json: boolean;
   exporters: number;
+  directIo: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -93,6 +95,7 @@ function parseArgs(argv: string[]): Options {
     queueSize: Number(get("queue-size") ?? 256),
     rcvbuf: get("udp-rcvbuf") ?? "8M",
     json: argv.includes("--json"),
+    directIo: argv.includes("--direct-io"),
     exporters: Number(get("exporters") ?? 16),
   };
 }
@@ -326,6 +329,14 @@ interface Collector {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** A config file listing `outputs`, the jsonl ones with `directIo: true`. */
+function directIoConfig(outputs: string[], dataDir: string): string {
+  const file = `${dataDir}.config.json`;
+  const list = outputs.map((uri) => (uri.startsWith("jsonl:") ? { uri, directIo: true } : { uri }));
+  writeFileSync(file, JSON.stringify({ outputs: list }));
+  return file;
+}
+
 async function startCollector(
   o: Options,
   workers: number,
@@ -356,7 +367,9 @@ async function startCollector(
     o.rcvbuf,
     "--data-dir",
     dataDir,
-    ...outputs.flatMap((x) => ["--output", x]),
+    ...(o.directIo
+      ? ["--config", directIoConfig(outputs, dataDir)]
+      : outputs.flatMap((x) => ["--output", x])),
   ];
   const proc = spawn(NODE, args, {
     stdio: ["ignore", "ignore", "pipe"],
@@ -673,7 +686,7 @@ async function main(): Promise<void> {
   try {
     process.stderr.write(
       `ingest benchmark: Node ${process.version}, sender ${o.sender}, ${o.host}, ${o.exporters} exporters, ${o.seconds}s per step, repeat ${o.repeat}\n` +
-        `collector: --batch-size ${o.batchSize} --batch-interval ${o.batchInterval} --queue-size ${o.queueSize} --udp-rcvbuf ${o.rcvbuf}\n`,
+        `collector: --batch-size ${o.batchSize} --batch-interval ${o.batchInterval} --queue-size ${o.queueSize} --udp-rcvbuf ${o.rcvbuf}${o.directIo ? ", jsonl directIo" : ""}\n`,
     );
     const senders: Record<string, number> = {};
     for (const p of o.protocols) {

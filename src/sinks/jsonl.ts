@@ -9,7 +9,8 @@
  * - A closed stdout pipe (EPIPE, e.g. `| head`) never crashes the process: it is logged once, later
  *   batches are dropped and counted (`stats.dropped`).
  * - flush() waits until everything accepted reached the file (fdatasync) or the pipe; close() flushes too.
- * No options are read.
+ * Options: `directIo` (boolean, default false): append to the file with O_DIRECT (src/sinks/direct-file.ts),
+ * bypassing the page cache; where the filesystem does not take O_DIRECT, a warning and buffered appends.
  */
 
 import { createWriteStream } from "node:fs";
@@ -21,10 +22,23 @@ import type { FlowRecord } from "../core/flow.ts";
 import { encodeCountersLines } from "../encode/counters.ts";
 import { encodeGoflow2Lines } from "../encode/goflow2.ts";
 import type { InterfaceCounters } from "../protocols/sflow5.ts";
+import { DirectAppender } from "./direct-file.ts";
 import type { EncodedBatch, Sink, SinkContext, SinkDefinition, SinkEncoder } from "./types.ts";
 
 /** What a `jsonl:` URI names: standard output or a file path. */
 export type JsonlTarget = { kind: "stdout" } | { kind: "file"; path: string };
+
+export interface JsonlOptions {
+  /** Append to the file with O_DIRECT (no page cache); ignored for stdout. */
+  directIo: boolean;
+}
+
+export function parseJsonlOptions(options: Readonly<Record<string, unknown>>): JsonlOptions {
+  const v = options.directIo;
+  if (v !== undefined && typeof v !== "boolean")
+    throw new ConfigError("directIo", `expected true or false, got ${JSON.stringify(v)}`);
+  return { directIo: v === true };
+}
 
 export function parseJsonlUri(uri: string): JsonlTarget {
   if (!uri.startsWith("jsonl:")) throw new ConfigError("sink", `not a jsonl: URI: ${uri}`);
@@ -74,6 +88,9 @@ export class JsonlSink implements Sink {
   #logger: Logger;
   #path: string | null;
   #file: FileHandle | null;
+  /** The O_DIRECT appender when `directIo` is on and the filesystem takes it (then #file stays null). */
+  #direct: DirectAppender | null = null;
+  #directIo = false;
   #stream: Writable | null;
   #broken = false;
   #chain: Promise<void> = Promise.resolve();
@@ -95,8 +112,44 @@ export class JsonlSink implements Sink {
   }
 
   /** A sink appending to `path` (parent directories created). Rejects, naming the path, when unwritable. */
-  static async openFile(name: string, path: string, logger: Logger): Promise<JsonlSink> {
-    return new JsonlSink(name, logger, path, await openAppend(path), null);
+  static async openFile(
+    name: string,
+    path: string,
+    logger: Logger,
+    options: JsonlOptions = { directIo: false },
+  ): Promise<JsonlSink> {
+    if (!options.directIo) return new JsonlSink(name, logger, path, await openAppend(path), null);
+    const sink = new JsonlSink(name, logger, path, null, null);
+    sink.#directIo = true;
+    await sink.#open();
+    return sink;
+  }
+
+  /** True when appends bypass the page cache (O_DIRECT). */
+  get directIo(): boolean {
+    return this.#direct !== null;
+  }
+
+  /** Opens the file: O_DIRECT when asked for and possible, else buffered append. */
+  async #open(): Promise<void> {
+    const path = this.#path!;
+    if (this.#directIo) {
+      try {
+        await mkdir(dirname(path), { recursive: true });
+        this.#direct = await DirectAppender.open(path);
+      } catch (err) {
+        throw new Error(`jsonl sink: cannot open ${path} for appending: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+      if (this.#direct !== null) return;
+      this.#logger.warn(
+        { sink: this.name, path },
+        "jsonl: the filesystem does not take O_DIRECT (directIo); appending through the page cache",
+      );
+      this.#directIo = false;
+    }
+    this.#file = await openAppend(path);
   }
 
   /** A sink writing to a stream (standard output, or any Writable in tests). */
@@ -140,8 +193,14 @@ export class JsonlSink implements Sink {
       const old = this.#file;
       this.#file = null;
       if (old !== null) await old.close().catch(() => {});
+      const oldDirect = this.#direct;
+      this.#direct = null;
+      if (oldDirect !== null) {
+        this.#directIo = true;
+        await oldDirect.close();
+      }
       try {
-        this.#file = await openAppend(this.#path);
+        await this.#open();
       } catch (err) {
         // Writes retry the open; until then they reject (and the pipeline spools).
         this.#logger.error({ sink: this.name, err }, "jsonl: reopen failed");
@@ -159,6 +218,10 @@ export class JsonlSink implements Sink {
         await this.#file.close();
         this.#file = null;
       }
+      if (this.#direct !== null) {
+        await this.#direct.close();
+        this.#direct = null;
+      }
     });
   }
 
@@ -175,11 +238,21 @@ export class JsonlSink implements Sink {
       return;
     }
     try {
-      if (this.#file === null) this.#file = await openAppend(this.#path!);
+      if (this.#file === null && this.#direct === null) await this.#open();
+      const direct = this.#direct;
+      if (direct !== null) {
+        for (const part of batch.parts) {
+          await direct.append(part.data);
+          this.stats.bytes += part.data.length;
+        }
+        this.stats.records += batch.records;
+        return;
+      }
+      const file = this.#file!;
       for (const part of batch.parts) {
         let off = 0;
         while (off < part.data.length) {
-          const { bytesWritten } = await this.#file.write(part.data, off, part.data.length - off, null);
+          const { bytesWritten } = await file.write(part.data, off, part.data.length - off, null);
           off += bytesWritten;
         }
         this.stats.bytes += part.data.length;
@@ -214,6 +287,7 @@ export class JsonlSink implements Sink {
       return;
     }
     if (this.#file !== null) await this.#file.datasync();
+    if (this.#direct !== null) await this.#direct.datasync();
   }
 
   #onStreamError(err: NodeJS.ErrnoException): void {
@@ -267,13 +341,15 @@ function stdoutStream(): Writable {
 
 export const jsonlSink: SinkDefinition = {
   schemes: ["jsonl"],
-  createEncoder(uri: string): SinkEncoder {
+  createEncoder(uri: string, options: Readonly<Record<string, unknown>>): SinkEncoder {
     parseJsonlUri(uri);
+    parseJsonlOptions(options);
     return createGoflow2LinesEncoder(uri);
   },
   async create(uri: string, ctx: SinkContext): Promise<Sink> {
     const target = parseJsonlUri(uri);
+    const options = parseJsonlOptions(ctx.options);
     if (target.kind === "stdout") return JsonlSink.fromStream(uri, stdoutStream(), ctx.logger);
-    return JsonlSink.openFile(uri, resolve(target.path), ctx.logger);
+    return JsonlSink.openFile(uri, resolve(target.path), ctx.logger, options);
   },
 };

@@ -372,7 +372,7 @@ describe("loadConfig bad values name the key and the value", () => {
   });
 
   it("the per-scheme option lists match the keys the sinks read", () => {
-    // Guard against drift: every key src/sinks/{http,sqlite}.ts reads is listed, and nothing more.
+    // Guard against drift: every key src/sinks/{http,sqlite,jsonl}.ts reads is listed, and nothing more.
     const read = (file: string, ...patterns: RegExp[]): string[] => {
       const text = readFileSync(new URL(`../../src/sinks/${file}`, import.meta.url), "utf8");
       return [...new Set(patterns.flatMap((p) => [...text.matchAll(p)].map((m) => m[1]!)))].sort();
@@ -383,7 +383,8 @@ describe("loadConfig bad values name the key and the value", () => {
     assert.deepEqual([...SINK_OPTION_KEYS["flows-v1+https"]!].sort(), http);
     assert.deepEqual([...SINK_OPTION_KEYS["clarion+http"]!].sort(), http);
     assert.deepEqual([...SINK_OPTION_KEYS.sqlite!].sort(), sqlite);
-    assert.deepEqual(SINK_OPTION_KEYS.jsonl, []);
+    const jsonl = read("jsonl.ts", /\boptions\.(\w+)\b/g);
+    assert.deepEqual([...SINK_OPTION_KEYS.jsonl!].sort(), jsonl);
     for (const def of SINKS) {
       for (const scheme of def.schemes) {
         assert.ok(def.optionKeys ?? SINK_OPTION_KEYS[scheme], `option keys known for ${scheme}:`);
