@@ -643,6 +643,29 @@ function putMac(mac: number): void {
 
 const NET_V4_ZERO = K('"0.0.0.0/0"');
 
+/** The IPv4 address `addr` masked to `len` bits (an integer 1..32) as an unsigned number; −1 otherwise. */
+function maskedIPv4(addr: string, len: number): number {
+  if (!(len > 0 && len <= 32 && Number.isInteger(len))) return -1;
+  const v = ipv4Number(addr);
+  if (v < 0) return -1;
+  return len === 32 ? v : (v & ~(0xffffffff >>> len)) >>> 0;
+}
+
+/** `"a.b.c.d/len"` of a masked IPv4 network (as putNetwork renders it). */
+function putIPv4Network(masked: number, len: number): void {
+  out[pos++] = 34;
+  putUint(masked >>> 24);
+  out[pos++] = 46;
+  putUint((masked >>> 16) & 255);
+  out[pos++] = 46;
+  putUint((masked >>> 8) & 255);
+  out[pos++] = 46;
+  putUint(masked & 255);
+  out[pos++] = 47;
+  putUint(len);
+  out[pos++] = 34;
+}
+
 function putNetwork(addr: string, len: number): void {
   if (len > 0 && len <= 32 && addr.indexOf(":") < 0 && parseIPv4(addr, 0, addr.length, v4scratch, 0)) {
     const o = v4scratch;
@@ -897,11 +920,12 @@ let sAddr = "";
 let sLen = 0;
 /** The masked IPv4 network (as an unsigned 32-bit number) the S bytes were rendered from; -1 if not IPv4. */
 let sMasked = -1;
-/** T: `NET` by (dst_addr, dst_net). */
+/** T: `NET` by (dst_addr, dst_net), or by the masked IPv4 network like S. */
 let tStart = -1;
 let tEnd = 0;
 let tAddr = "";
 let tLen = 0;
+let tMasked = -1;
 /**
  * E: `,"bgp_next_hop":S,` ... `"switch_id":S` + the optional fields up to `out_if_name`, by those fields;
  * only while the three lists are empty (a list is not a value: its contents may change under one reference).
@@ -1183,21 +1207,14 @@ function writeRecord(r: FlowRecord): void {
   if (sStart >= 0 && src === sAddr && srcNet === sLen) {
     copySeg(sStart, sEnd);
   } else {
-    // Another address of the same IPv4 network renders the same text: key on the masked octets too.
-    let masked = -1;
-    if (srcNet > 0 && srcNet <= 32 && parseIPv4(src, 0, src.length, v4scratch, 0)) {
-      const o = v4scratch;
-      masked =
-        maskOctet(o[0]!, srcNet) * 16777216 +
-        ((maskOctet(o[1]!, srcNet - 8) << 16) |
-          (maskOctet(o[2]!, srcNet - 16) << 8) |
-          maskOctet(o[3]!, srcNet - 24));
-    }
+    // Another address of the same IPv4 network renders the same text: key on the masked address too.
+    const masked = maskedIPv4(src, srcNet);
     if (sStart >= 0 && masked >= 0 && masked === sMasked && srcNet === sLen) {
       copySeg(sStart, sEnd);
     } else {
       sStart = pos;
-      putNetwork(src, srcNet);
+      if (masked >= 0) putIPv4Network(masked, srcNet);
+      else putNetwork(src, srcNet);
       put(K_DST_NET);
       sEnd = pos;
       sLen = srcNet;
@@ -1209,11 +1226,18 @@ function writeRecord(r: FlowRecord): void {
   if (tStart >= 0 && dst === tAddr && dstNet === tLen) {
     copySeg(tStart, tEnd);
   } else {
-    tStart = pos;
-    putNetwork(dst, dstNet);
-    tEnd = pos;
+    const masked = maskedIPv4(dst, dstNet);
+    if (tStart >= 0 && masked >= 0 && masked === tMasked && dstNet === tLen) {
+      copySeg(tStart, tEnd);
+    } else {
+      tStart = pos;
+      if (masked >= 0) putIPv4Network(masked, dstNet);
+      else putNetwork(dst, dstNet);
+      tEnd = pos;
+      tLen = dstNet;
+      tMasked = masked;
+    }
     tAddr = dst;
-    tLen = dstNet;
   }
 
   const communities = r.bgp_communities;

@@ -380,7 +380,7 @@ class ColumnarEncoder {
    */
   #net(t: number, side: number, addr: string, len: number): number {
     if (len <= 0 || addr === "") return -1;
-    const v4 = len <= 32 ? ipv4Number(addr) : -1;
+    const v4 = len <= 32 && Number.isInteger(len) ? ipv4Number(addr) : -1;
     if (v4 >= 0) {
       const key = (len === 32 ? v4 : (v4 & ~(0xffffffff >>> len)) >>> 0) * 64 + len;
       if (key === this.#prevNet[t]) return this.#prevAt[t]!;

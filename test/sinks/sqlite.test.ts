@@ -265,7 +265,7 @@ describe("sqlite sink columnar batches", () => {
       "not-an-ip",
     ];
     const recs: FlowRecord[] = [];
-    for (let len = 0; len <= 34; len++)
+    for (const len of [...Array.from({ length: 35 }, (_, i) => i), 1.5, -1, Number.NaN])
       for (const a of addrs)
         for (let rep = 0; rep < 2; rep++) {
           // repeats (same network twice in a row) and alternations between the two sides
