@@ -456,8 +456,8 @@ export function networkString(addr: string, len: number): string {
 // ---------------------------------------------------------------------------------------------------------
 // The byte writer. Building the line as a JS string and converting it costs more than writing the bytes:
 // a record is ~100 concatenated pieces and V8 flattens such a rope slowly. So the encoder writes ASCII
-// straight into one growing scratch buffer (constant keys are pre-encoded and copied, numbers are written
-// digit by digit) and copies the result out once per batch.
+// straight into one growing buffer (constant keys are pre-encoded and copied, numbers are written digit by
+// digit): a scratch buffer for single records, a pooled transferable buffer for a batch (beginBatch).
 
 const ENC = new TextEncoder();
 const K = (text: string): Uint8Array => ENC.encode(text);
@@ -469,7 +469,8 @@ function ensure(extra: number): void {
   if (pos + extra <= out.length) return;
   let size = out.length * 2;
   while (size < pos + extra) size *= 2;
-  const next = new Uint8Array(size);
+  // from the batch buffer pool: a batch's bytes are returned in (and transferred with) this buffer
+  const next = new Uint8Array(batchBuffers.take(size).buffer);
   next.set(out.subarray(0, pos));
   out = next;
 }
@@ -1366,17 +1367,16 @@ export function encodeGoflow2(r: FlowRecord): string {
  * (src/pipeline/buffer-pool.ts; the buffer may be longer than the view).
  */
 export function encodeGoflow2Lines(records: readonly FlowRecord[]): Uint8Array {
-  pos = 0;
-  resetSegments();
-  singles = false;
-  for (let i = 0; i < records.length; i++) {
-    writeRecord(records[i]!);
-    out[pos++] = 10;
+  const scratch = beginBatch(records.length);
+  try {
+    for (let i = 0; i < records.length; i++) {
+      writeRecord(records[i]!);
+      out[pos++] = 10;
+    }
+    return endBatch(records.length);
+  } finally {
+    out = scratch;
   }
-  const data = batchBuffers.take(pos);
-  data.set(out.subarray(0, pos));
-  release();
-  return data;
 }
 
 /**
@@ -1385,15 +1385,37 @@ export function encodeGoflow2Lines(records: readonly FlowRecord[]): Uint8Array {
  */
 export function encodeGoflow2Framed(records: readonly FlowRecord[]): { data: Uint8Array; ends: Uint32Array } {
   const ends = new Uint32Array(records.length);
+  const scratch = beginBatch(records.length);
+  try {
+    for (let i = 0; i < records.length; i++) {
+      writeRecord(records[i]!);
+      ends[i] = pos;
+    }
+    return { data: endBatch(records.length), ends };
+  } finally {
+    out = scratch;
+  }
+}
+
+/** Bytes per record of recent batches (moving average), to size a batch's buffer up front. */
+let bytesPerRecord = 1100;
+
+/**
+ * A batch is written straight into a buffer from the batch buffer pool, sized from recent batches (grown
+ * by `ensure` when a batch is larger), so the bytes are not copied out of the scratch buffer afterwards.
+ * Returns the scratch buffer, which the caller puts back into `out` when done.
+ */
+function beginBatch(records: number): Uint8Array {
+  const scratch = out;
+  out = new Uint8Array(batchBuffers.take(Math.ceil(records * bytesPerRecord * 1.1) + 4096).buffer);
   pos = 0;
   resetSegments();
   singles = false;
-  for (let i = 0; i < records.length; i++) {
-    writeRecord(records[i]!);
-    ends[i] = pos;
-  }
-  const data = batchBuffers.take(pos);
-  data.set(out.subarray(0, pos));
-  release();
-  return { data, ends };
+  return scratch;
+}
+
+/** The batch's bytes: a view at offset 0 of the (pooled, transferable) buffer they were written into. */
+function endBatch(records: number): Uint8Array {
+  if (records > 0) bytesPerRecord = bytesPerRecord * 0.75 + (pos / records) * 0.25;
+  return new Uint8Array(out.buffer, 0, pos);
 }
