@@ -1405,7 +1405,7 @@ let bytesPerRecord = 1100;
  * by `ensure` when a batch is larger), so the bytes are not copied out of the scratch buffer afterwards.
  * Returns the scratch buffer, which the caller puts back into `out` when done.
  */
-function beginBatch(records: number): Uint8Array {
+function beginBatch(records: number): Uint8Array<ArrayBuffer> {
   const scratch = out;
   out = new Uint8Array(batchBuffers.take(Math.ceil(records * bytesPerRecord * 1.1) + 4096).buffer);
   pos = 0;

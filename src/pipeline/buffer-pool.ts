@@ -42,7 +42,7 @@ export class BufferPool {
   }
 
   /** A view of `bytes` bytes at offset 0 of the smallest free buffer that fits, or of a new one. */
-  take(bytes: number): Uint8Array {
+  take(bytes: number): Uint8Array<ArrayBuffer> {
     let best = -1;
     for (let i = 0; i < this.#free.length; i++) {
       const len = this.#free[i]!.byteLength;
