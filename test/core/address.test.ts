@@ -1,0 +1,27 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ipv4, ipv6 } from "../../src/core/address.ts";
+
+describe("ipv4", () => {
+  it("renders every octet value, at any offset", () => {
+    const b = new Uint8Array(4);
+    const addrs = Array.from({ length: 70_000 }, (_, i) => (Math.imul(i, 2654435761) >>> 0) ^ (i & 255));
+    for (let round = 0; round < 2; round++) {
+      for (const v of addrs) {
+        b[0] = v >>> 24;
+        b[1] = (v >>> 16) & 255;
+        b[2] = (v >>> 8) & 255;
+        b[3] = v & 255;
+        const s = ipv4(b, 0);
+        const want = `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+        assert.equal(s, want);
+      }
+    }
+    assert.equal(ipv4(Uint8Array.from([9, 0, 0, 0, 255, 0, 10, 1]), 4), "255.0.10.1");
+    assert.equal(ipv4(new Uint8Array(4), 0), "0.0.0.0");
+    assert.equal(
+      ipv6(Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 10, 1, 2, 3]), 0),
+      "::ffff:10.1.2.3",
+    );
+  });
+});
