@@ -28,7 +28,7 @@ const STAGE = 8 * 1024 * 1024;
 
 /**
  * The offset in `buf` at which O_DIRECT writes work on the filesystem holding `dir`, or null when it does
- * not take O_DIRECT (or no offset works).
+ * not take O_DIRECT (or no offset works). Throws when the directory cannot be written at all.
  */
 function probeAlignment(dir: string, buf: Uint8Array): number | null {
   const path = join(dir, `.clarion-direct-probe-${process.pid}-${Math.random().toString(36).slice(2)}`);
@@ -39,8 +39,10 @@ function probeAlignment(dir: string, buf: Uint8Array): number | null {
       constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DIRECT,
       0o600,
     );
-  } catch {
-    return null;
+  } catch (err) {
+    // EINVAL: the filesystem refuses O_DIRECT; anything else (permissions, no directory) is the caller's error
+    if ((err as NodeJS.ErrnoException).code === "EINVAL") return null;
+    throw err;
   }
   try {
     for (let at = 0; at < BLOCK; at += 16) {

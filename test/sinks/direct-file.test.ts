@@ -135,3 +135,23 @@ describe("jsonl directIo option", () => {
     assert.throws(() => findSink("jsonl:/x").createEncoder("jsonl:/x", { directIo: "yes" }), /directIo/);
   });
 });
+
+describe("jsonl directIo on an unwritable path", () => {
+  it("fails naming the path, without a fallback warning", async () => {
+    const base = mkdtempSync(join(tmpdir(), "clarion-direct-bad-"));
+    try {
+      const file = join(base, "plain-file");
+      writeFileSync(file, "");
+      const uri = `jsonl:${file}/flows.jsonl`; // a directory that is a file: ENOTDIR even for root
+      const warnings: unknown[] = [];
+      const logger = { ...quiet, warn: (o: unknown) => warnings.push(o) };
+      await assert.rejects(
+        findSink(uri).create(uri, { dataDir: base, logger, options: { directIo: true } }),
+        /plain-file\/flows\.jsonl/,
+      );
+      assert.deepEqual(warnings, []);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+});
