@@ -280,23 +280,30 @@ class ColumnarEncoder {
   #prevAt = new Int32Array(TXT);
   saturated = 0;
 
-  /** Appends s to the string table; returns its entry. */
-  #add(s: string): number {
+  /** A new string table entry starting at the end of the bytes, with room for `maxBytes` more. */
+  #entry(maxBytes: number): number {
     const k = this.#count++;
     if (k + 2 > this.#offs.length) {
       const offs = new Uint32Array(this.#offs.length * 2);
       offs.set(this.#offs);
       this.#offs = offs;
     }
-    let at = this.#used;
-    const len = s.length;
-    if (at + len * 3 > this.#bytes.length) {
-      const bytes = new Uint8Array(Math.max(this.#bytes.length * 2, at + len * 3));
+    const at = this.#used;
+    if (at + maxBytes > this.#bytes.length) {
+      const bytes = new Uint8Array(Math.max(this.#bytes.length * 2, at + maxBytes));
       bytes.set(this.#bytes.subarray(0, at));
       this.#bytes = bytes;
     }
-    const out = this.#bytes;
     this.#offs[k] = at;
+    return k;
+  }
+
+  /** Appends s to the string table; returns its entry. */
+  #add(s: string): number {
+    const len = s.length;
+    const k = this.#entry(len * 3);
+    const out = this.#bytes;
+    let at = this.#used;
     for (let c = 0; c < len; c++) {
       const ch = s.charCodeAt(c);
       if (ch > 0x7f) {
@@ -313,20 +320,9 @@ class ColumnarEncoder {
 
   /** Appends "a.b.c.d/len" for key = masked address × 64 + len; returns its entry. */
   #addV4Net(key: number): number {
-    const k = this.#count++;
-    if (k + 2 > this.#offs.length) {
-      const offs = new Uint32Array(this.#offs.length * 2);
-      offs.set(this.#offs);
-      this.#offs = offs;
-    }
-    let at = this.#used;
-    if (at + 18 > this.#bytes.length) {
-      const bytes = new Uint8Array(this.#bytes.length * 2);
-      bytes.set(this.#bytes.subarray(0, at));
-      this.#bytes = bytes;
-    }
+    const k = this.#entry(18);
     const out = this.#bytes;
-    this.#offs[k] = at;
+    let at = this.#used;
     const len = key % 64;
     const a = (key - len) / 64;
     at = putDecimal(out, at, a >>> 24);
