@@ -90,7 +90,8 @@ export class JsonlSink implements Sink {
   #file: FileHandle | null;
   /** The O_DIRECT appender when `directIo` is on and the filesystem takes it (then #file stays null). */
   #direct: DirectAppender | null = null;
-  #directIo = false;
+  /** `directIo` as configured: every (re)open tries O_DIRECT first. */
+  #wantDirect = false;
   #stream: Writable | null;
   #broken = false;
   #chain: Promise<void> = Promise.resolve();
@@ -118,9 +119,8 @@ export class JsonlSink implements Sink {
     logger: Logger,
     options: JsonlOptions = { directIo: false },
   ): Promise<JsonlSink> {
-    if (!options.directIo) return new JsonlSink(name, logger, path, await openAppend(path), null);
     const sink = new JsonlSink(name, logger, path, null, null);
-    sink.#directIo = true;
+    sink.#wantDirect = options.directIo;
     await sink.#open();
     return sink;
   }
@@ -133,23 +133,15 @@ export class JsonlSink implements Sink {
   /** Opens the file: O_DIRECT when asked for and possible, else buffered append. */
   async #open(): Promise<void> {
     const path = this.#path!;
-    if (this.#directIo) {
-      try {
-        await mkdir(dirname(path), { recursive: true });
-        this.#direct = await DirectAppender.open(path);
-      } catch (err) {
-        throw new Error(`jsonl sink: cannot open ${path} for appending: ${(err as Error).message}`, {
-          cause: err,
-        });
-      }
+    if (this.#wantDirect) {
+      this.#direct = await opening(path, () => DirectAppender.open(path));
       if (this.#direct !== null) return;
       this.#logger.warn(
         { sink: this.name, path },
         "jsonl: the filesystem does not take O_DIRECT (directIo); appending through the page cache",
       );
-      this.#directIo = false;
     }
-    this.#file = await openAppend(path);
+    this.#file = await opening(path, () => open(path, "a"));
   }
 
   /** A sink writing to a stream (standard output, or any Writable in tests). */
@@ -195,10 +187,7 @@ export class JsonlSink implements Sink {
       if (old !== null) await old.close().catch(() => {});
       const oldDirect = this.#direct;
       this.#direct = null;
-      if (oldDirect !== null) {
-        this.#directIo = true;
-        await oldDirect.close();
-      }
+      if (oldDirect !== null) await oldDirect.close();
       try {
         await this.#open();
       } catch (err) {
@@ -323,10 +312,11 @@ function waitDrain(stream: Writable): Promise<void> {
   });
 }
 
-async function openAppend(path: string): Promise<FileHandle> {
+/** Creates the parent directories, then runs `openIt`; an error names the path. */
+async function opening<T>(path: string, openIt: () => Promise<T>): Promise<T> {
   try {
     await mkdir(dirname(path), { recursive: true });
-    return await open(path, "a");
+    return await openIt();
   } catch (err) {
     throw new Error(`jsonl sink: cannot open ${path} for appending: ${(err as Error).message}`, {
       cause: err,
