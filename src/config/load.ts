@@ -3,11 +3,12 @@
  * JSON) > defaults, every value validated by the option table's zod schema. A bad value throws a
  * ConfigError naming the flag, variable or file key that carried it and the value itself.
  */
-import { accessSync, constants, mkdirSync, readFileSync, statSync } from "node:fs";
+import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { dirname, extname, resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { parse as parseYaml } from "yaml";
 import { ConfigError } from "../core/errors.ts";
+import { makeDirs } from "../core/fs.ts";
 import { clarionUriFromBackendUrl } from "../sinks/http.ts";
 import { findSink } from "../sinks/index.ts";
 import { parseJsonlUri } from "../sinks/jsonl.ts";
@@ -223,7 +224,7 @@ function show(v: unknown): string {
 
 function ensureWritableDir(dir: string, source: string, what: string): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
     if (!statSync(dir).isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
     accessSync(dir, constants.W_OK);
   } catch (err) {

@@ -23,8 +23,9 @@
  * Every unit carries its idempotency key; halves get `<key>-1` and `<key>-2`, stable across retries and
  * restarts.
  */
-import { appendFile, mkdir } from "node:fs/promises";
+import { appendFile } from "node:fs/promises";
 import { dirname } from "node:path";
+import { makeDirs } from "../core/fs.ts";
 import type { Spool, SpooledEntry, SpoolLogger } from "./spool.ts";
 
 /** One request's worth of data. */
@@ -530,7 +531,7 @@ export class Delivery {
     })}\n`;
     const path = this.#opts.deadLetterPath;
     const p = this.#deadLetterChain.then(async () => {
-      await mkdir(dirname(path), { recursive: true });
+      makeDirs(dirname(path));
       await appendFile(path, line);
     });
     this.#deadLetterChain = p.catch(() => {});

@@ -46,7 +46,6 @@ import {
   fstatSync,
   fsyncSync,
   ftruncateSync,
-  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -59,6 +58,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
+import { makeDirs } from "../core/fs.ts";
 
 /** What a caller appends: one delivery unit (a request body) with its idempotency key. */
 export interface SpoolEntry {
@@ -357,7 +357,7 @@ export class Spool {
   }
 
   #recover(): void {
-    mkdirSync(this.dir, { recursive: true });
+    makeDirs(this.dir);
     const seqs = readdirSync(this.dir)
       .map((f) => SEG_RE.exec(f))
       .filter((m): m is RegExpExecArray => m !== null)

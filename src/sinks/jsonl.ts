@@ -14,11 +14,12 @@
  */
 
 import { createWriteStream } from "node:fs";
-import { type FileHandle, mkdir, open } from "node:fs/promises";
+import { type FileHandle, open } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import { ConfigError } from "../core/errors.ts";
 import type { FlowRecord } from "../core/flow.ts";
+import { makeDirs } from "../core/fs.ts";
 import { encodeCountersLines } from "../encode/counters.ts";
 import { encodeGoflow2Lines } from "../encode/goflow2.ts";
 import type { InterfaceCounters } from "../protocols/sflow5.ts";
@@ -315,7 +316,7 @@ function waitDrain(stream: Writable): Promise<void> {
 /** Creates the parent directories, then runs `openIt`; an error names the path. */
 async function opening<T>(path: string, openIt: () => Promise<T>): Promise<T> {
   try {
-    await mkdir(dirname(path), { recursive: true });
+    makeDirs(dirname(path));
     return await openIt();
   } catch (err) {
     throw new Error(`jsonl sink: cannot open ${path} for appending: ${(err as Error).message}`, {

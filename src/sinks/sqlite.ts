@@ -42,12 +42,12 @@
  * Pragmas: WAL, synchronous=NORMAL, cache_size 64 MiB, temp_store MEMORY, journal_size_limit 64 MiB, and
  * page_size 32 KiB for a new database (~+25 % insert rate against 4 KiB; an existing one keeps its own).
  */
-import { mkdirSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { ConfigError } from "../core/errors.ts";
 import type { FlowRecord } from "../core/flow.ts";
+import { makeDirs } from "../core/fs.ts";
 import { ipv4Number, jsonString, macString, networkString } from "../encode/goflow2.ts";
 import { batchBuffers } from "../pipeline/buffer-pool.ts";
 import { InterfaceCounters } from "../protocols/sflow5.ts";
@@ -959,7 +959,7 @@ export class SqliteSink implements Sink {
     this.options = options;
     this.#logger = logger;
     try {
-      if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+      if (path !== ":memory:") makeDirs(dirname(path));
       this.#db = new DatabaseSync(path, { timeout: options.busyTimeoutMs });
     } catch (err) {
       throw new Error(`sqlite sink: cannot open ${path}: ${(err as Error).message}`, { cause: err });

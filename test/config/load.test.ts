@@ -413,6 +413,19 @@ describe("loadConfig bad values name the key and the value", () => {
     assert.ok(err.message.includes(join(ro, "data")));
   });
 
+  // /proc answers ENOENT to mkdir, which makes a recursive mkdir loop forever (Node 20 and 24); the
+  // collector must refuse such paths promptly, for root too.
+  it("a data dir or output directory that cannot be created (under /proc) is refused, not hung", () => {
+    let err = configError(() => load(["--data-dir", "/proc/clarion-test/data"]));
+    assert.equal(err.key, "--data-dir");
+    assert.match(err.message, /\/proc\/clarion-test\/data.*ENOENT/);
+    for (const uri of ["jsonl:/proc/clarion-test/flows.jsonl", "sqlite:/proc/clarion-test/flows.db"]) {
+      err = configError(() => load(["--data-dir", dir, "--output", uri]));
+      assert.equal(err.key, "--output");
+      assert.match(err.message, /\/proc\/clarion-test.*ENOENT/);
+    }
+  });
+
   it("a data dir that is a file is refused", () => {
     const f = join(dir, "afile");
     writeFileSync(f, "");

@@ -1,0 +1,56 @@
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { makeDirs } from "../../src/core/fs.ts";
+
+describe("makeDirs", () => {
+  const dir = mkdtempSync(join(tmpdir(), "clarion-fs-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  function code(fn: () => void): string | undefined {
+    try {
+      fn();
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code;
+    }
+    assert.fail("expected an error");
+  }
+
+  it("creates every missing component and accepts an existing directory", () => {
+    const deep = join(dir, "a", "b", "c");
+    makeDirs(deep);
+    assert.ok(statSync(deep).isDirectory());
+    makeDirs(deep);
+    makeDirs(join(dir, "a"));
+    makeDirs(`${join(dir, "a", "b")}/../b/./c/`);
+    assert.ok(statSync(deep).isDirectory());
+  });
+
+  it("a file in the way is ENOTDIR, for the path itself or a parent", () => {
+    const file = join(dir, "file");
+    writeFileSync(file, "");
+    assert.equal(
+      code(() => makeDirs(file)),
+      "ENOTDIR",
+    );
+    assert.equal(
+      code(() => makeDirs(join(file, "sub", "dir"))),
+      "ENOTDIR",
+    );
+    assert.ok(!existsSync(join(file, "sub")));
+  });
+
+  // recursive fs.mkdir loops forever here; makeDirs must return the error of the component it cannot make
+  it("a path under /proc fails with ENOENT instead of hanging", { skip: !existsSync("/proc/self") }, () => {
+    assert.equal(
+      code(() => makeDirs("/proc/clarion-test")),
+      "ENOENT",
+    );
+    assert.equal(
+      code(() => makeDirs("/proc/clarion-test/a/b")),
+      "ENOENT",
+    );
+  });
+});
