@@ -7,6 +7,115 @@ export function ipv4(b: Uint8Array, o: number): string {
   return `${BYTE_STR[b[o]!]}.${BYTE_STR[b[o + 1]!]}.${BYTE_STR[b[o + 2]!]}.${BYTE_STR[b[o + 3]!]}`;
 }
 
+const fromCharCode = String.fromCharCode;
+const codes: number[] = new Array(15).fill(0);
+
+/**
+ * Dotted IPv4 text, built as one string from character codes. Same text as `ipv4`; for callers where V8
+ * does not inline `ipv4`'s template literal (the compiled template decoders): there each `+` of the template
+ * becomes a string-add call (measured: ~1,500 instructions a record for two addresses); this is ~40 % less.
+ */
+export function ipv4Chars(b: Uint8Array, o: number): string {
+  const c = codes;
+  let n = 0;
+  for (let k = 0; k < 4; k++) {
+    const v = b[o + k]!;
+    if (k !== 0) c[n++] = 46;
+    if (v >= 100) {
+      const h = (v / 100) | 0;
+      const t = ((v - h * 100) / 10) | 0;
+      c[n++] = 48 + h;
+      c[n++] = 48 + t;
+      c[n++] = 48 + v - h * 100 - t * 10;
+    } else if (v >= 10) {
+      const t = (v / 10) | 0;
+      c[n++] = 48 + t;
+      c[n++] = 48 + v - t * 10;
+    } else {
+      c[n++] = 48 + v;
+    }
+  }
+  // explicit argument counts: apply() or a spread would allocate and go through a slower builtin path
+  switch (n) {
+    case 7:
+      return fromCharCode(c[0]!, c[1]!, c[2]!, c[3]!, c[4]!, c[5]!, c[6]!);
+    case 8:
+      return fromCharCode(c[0]!, c[1]!, c[2]!, c[3]!, c[4]!, c[5]!, c[6]!, c[7]!);
+    case 9:
+      return fromCharCode(c[0]!, c[1]!, c[2]!, c[3]!, c[4]!, c[5]!, c[6]!, c[7]!, c[8]!);
+    case 10:
+      return fromCharCode(c[0]!, c[1]!, c[2]!, c[3]!, c[4]!, c[5]!, c[6]!, c[7]!, c[8]!, c[9]!);
+    case 11:
+      return fromCharCode(c[0]!, c[1]!, c[2]!, c[3]!, c[4]!, c[5]!, c[6]!, c[7]!, c[8]!, c[9]!, c[10]!);
+    case 12:
+      return fromCharCode(
+        c[0]!,
+        c[1]!,
+        c[2]!,
+        c[3]!,
+        c[4]!,
+        c[5]!,
+        c[6]!,
+        c[7]!,
+        c[8]!,
+        c[9]!,
+        c[10]!,
+        c[11]!,
+      );
+    case 13:
+      return fromCharCode(
+        c[0]!,
+        c[1]!,
+        c[2]!,
+        c[3]!,
+        c[4]!,
+        c[5]!,
+        c[6]!,
+        c[7]!,
+        c[8]!,
+        c[9]!,
+        c[10]!,
+        c[11]!,
+        c[12]!,
+      );
+    case 14:
+      return fromCharCode(
+        c[0]!,
+        c[1]!,
+        c[2]!,
+        c[3]!,
+        c[4]!,
+        c[5]!,
+        c[6]!,
+        c[7]!,
+        c[8]!,
+        c[9]!,
+        c[10]!,
+        c[11]!,
+        c[12]!,
+        c[13]!,
+      );
+    default:
+      return fromCharCode(
+        c[0]!,
+        c[1]!,
+        c[2]!,
+        c[3]!,
+        c[4]!,
+        c[5]!,
+        c[6]!,
+        c[7]!,
+        c[8]!,
+        c[9]!,
+        c[10]!,
+        c[11]!,
+        c[12]!,
+        c[13]!,
+        c[14]!,
+      );
+  }
+}
+
 /** IPv6 in RFC 5952 form (longest run of ≥2 zero groups compressed, lower case, IPv4-mapped dotted). */
 export function ipv6(b: Uint8Array, o: number): string {
   const g = [0, 0, 0, 0, 0, 0, 0, 0];

@@ -7,10 +7,12 @@
  * code). Variable-length fields (255 / 0xFFFF escape, RFC 7011 §7) are bounds-checked where they occur.
  * Options templates and `--elements` use the interpreter `walkRecord`, off the hot path.
  */
+
+import { ipv4Chars } from "../core/address.ts";
 import type { FlowRecord } from "../core/flow.ts";
 import { type AbstractType, elementName, ipfixElement, netflow9Field } from "./elements.ts";
 import { type FieldKind, fieldKind, K } from "./fields.ts";
-import { type ElementValue, ipv4, ipv6, macInt, readUint, readUintNumber, renderElement } from "./wire.ts";
+import { type ElementValue, ipv6, macInt, readUint, readUintNumber, renderElement } from "./wire.ts";
 
 export interface TemplateField {
   /** 0 for IANA elements and all NetFlow v9 field types. */
@@ -271,6 +273,24 @@ function fieldCode(f: TemplateField, i: number, at: string, len: number): string
  * `o + fixedLength <= end` before calling.
  */
 export function compileRecordDecoder(fields: readonly TemplateField[]): RecordDecoder {
+  // One compiled function per layout, shared by every exporter and domain that uses it: a function that
+  // many exporters call gets hot and fully optimized (with its helpers inlined) where one copy per
+  // template would each stay in a lower tier. The decoder is a pure function of the fields' identities.
+  const key = fields.map((f) => `${f.pen}/${f.id}/${f.length}/${f.kind}/${f.type}/${f.name}`).join(",");
+  let decoder = compiled.get(key);
+  if (decoder === undefined) {
+    if (compiled.size >= MAX_COMPILED) compiled.clear();
+    decoder = compileLayout(fields);
+    compiled.set(key, decoder);
+  }
+  return decoder;
+}
+
+/** Compiled record decoders by layout (see compileRecordDecoder); emptied when it reaches MAX_COMPILED. */
+const compiled = new Map<string, RecordDecoder>();
+const MAX_COMPILED = 4096;
+
+function compileLayout(fields: readonly TemplateField[]): RecordDecoder {
   const lines: string[] = ["s.m=0;"];
   let base = "o";
   let k = 0; // constant offset from base
@@ -317,7 +337,7 @@ export function compileRecordDecoder(fields: readonly TemplateField[]): RecordDe
   const factory = new Function("IP4", "IP6", "MAC", "U", "N", "NTP", "X", "T", body) as (
     ...helpers: unknown[]
   ) => RecordDecoder;
-  return factory(ipv4, ipv6, macInt, readUint, readUintNumber, ntpToMs, extraSetter(fields), truncated);
+  return factory(ipv4Chars, ipv6, macInt, readUint, readUintNumber, ntpToMs, extraSetter(fields), truncated);
 }
 
 /** Thrown by compiled decoders; the caller turns it into a DecodeError with its context. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ipv4, ipv6 } from "../../src/core/address.ts";
+import { ipv4, ipv4Chars, ipv6 } from "../../src/core/address.ts";
 
 describe("ipv4", () => {
   it("renders every octet value, at any offset", () => {
@@ -12,13 +12,25 @@ describe("ipv4", () => {
         b[1] = (v >>> 16) & 255;
         b[2] = (v >>> 8) & 255;
         b[3] = v & 255;
-        const s = ipv4(b, 0);
         const want = `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
-        assert.equal(s, want);
+        assert.equal(ipv4(b, 0), want);
+        assert.equal(ipv4Chars(b, 0), want);
       }
     }
     assert.equal(ipv4(Uint8Array.from([9, 0, 0, 0, 255, 0, 10, 1]), 4), "255.0.10.1");
     assert.equal(ipv4(new Uint8Array(4), 0), "0.0.0.0");
+    assert.equal(ipv4Chars(Uint8Array.from([9, 0, 0, 0, 255, 0, 10, 1]), 4), "255.0.10.1");
+    // every text length from 7 ("0.0.0.0") to 15 ("255.255.255.255")
+    for (let len = 7; len <= 15; len++) {
+      const octets = [0, 0, 0, 0].map((_, i) => {
+        const digits = Math.min(3, Math.max(1, len - 3 - 3 * i - (3 - i)));
+        return digits === 3 ? 200 : digits === 2 ? 42 : 7;
+      });
+      const text = ipv4Chars(Uint8Array.from(octets), 0);
+      assert.equal(text, octets.join("."));
+      assert.equal(text.length, len);
+    }
+    assert.equal(ipv4Chars(Uint8Array.from([255, 255, 255, 255]), 0), "255.255.255.255");
     assert.equal(
       ipv6(Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 10, 1, 2, 3]), 0),
       "::ffff:10.1.2.3",
