@@ -5,7 +5,10 @@
  * form and rendered by the encoders (src/encode/):
  * - times are milliseconds since the Unix epoch (a fraction carries sub-millisecond precision); encoders
  *   render GoFlow2's integer `*_ns` from them; 0 means unknown;
- * - addresses are text ("" when absent), MACs are 48-bit integers, etype/proto are numbers;
+ * - addresses read as text ("" when absent); an IPv4 `src_addr`/`dst_addr`/`next_hop` decoded from the wire
+ *   is kept as its unsigned 32-bit number (`src_v4`...) and rendered to text only when read, so the
+ *   encoders write it from the number and no string is made (assigning text sets the number to −1);
+ * - MACs are 48-bit integers, etype/proto are numbers;
  * - 64-bit counters are numbers while exact, bigint above 2^53 (never rounded silently);
  * - src_net/dst_net are prefix lengths (GoFlow2 renders "addr/len" from them).
  * Every field is initialized in the constructor so that all records share one hidden class.
@@ -27,6 +30,8 @@ export interface DecodedElement {
   value: number | string | boolean;
 }
 
+import { ipv4Text } from "./address.ts";
+
 export class FlowRecord {
   type: FlowType = "IPFIX";
   time_received_ms = 0;
@@ -37,8 +42,13 @@ export class FlowRecord {
   time_flow_end_ms = 0;
   bytes: Counter = 0;
   packets: Counter = 0;
-  src_addr = "";
-  dst_addr = "";
+  /** IPv4 source address as an unsigned 32-bit number; −1 when the address is the text in `src_addr`. */
+  src_v4 = -1;
+  /** IPv4 destination address as a number, as `src_v4`. */
+  dst_v4 = -1;
+  /** Text storage of `src_addr`/`dst_addr` while no number is set (own fields, so a copy keeps them). */
+  src_addr_text = "";
+  dst_addr_text = "";
   etype = 0;
   proto = 0;
   src_port = 0;
@@ -62,7 +72,9 @@ export class FlowRecord {
   fragment_offset = 0;
   src_as = 0;
   dst_as = 0;
-  next_hop = "";
+  /** IPv4 next hop as a number, as `src_v4`. */
+  next_hop_v4 = -1;
+  next_hop_text = "";
   next_hop_as = 0;
   src_net = 0;
   dst_net = 0;
@@ -88,6 +100,32 @@ export class FlowRecord {
   elements: DecodedElement[] | null = null;
   /** Template/set the record came from (0 for v5 and sFlow). */
   template_id = 0;
+
+  // Addresses: `src_v4` ≥ 0 is the address; else `src_addr_text` is. Assigning `src_addr` sets the text and
+  // clears the number; a decoder sets the number alone on a fresh record. Encoders read the number when set.
+
+  /** Source address text ("" when absent): from `src_v4` when that is set, else as assigned. */
+  get src_addr(): string {
+    return this.src_v4 >= 0 ? ipv4Text(this.src_v4) : this.src_addr_text;
+  }
+  set src_addr(text: string) {
+    this.src_addr_text = text;
+    this.src_v4 = -1;
+  }
+  get dst_addr(): string {
+    return this.dst_v4 >= 0 ? ipv4Text(this.dst_v4) : this.dst_addr_text;
+  }
+  set dst_addr(text: string) {
+    this.dst_addr_text = text;
+    this.dst_v4 = -1;
+  }
+  get next_hop(): string {
+    return this.next_hop_v4 >= 0 ? ipv4Text(this.next_hop_v4) : this.next_hop_text;
+  }
+  set next_hop(text: string) {
+    this.next_hop_text = text;
+    this.next_hop_v4 = -1;
+  }
 }
 
 /** An options data record (NetFlow v9 / IPFIX): exporter metadata, never a flow; sinks do not see them. */

@@ -34,6 +34,7 @@
  * never need escaping; ours may).
  */
 
+import { ipv4Text } from "../core/address.ts";
 import type { Counter, FlowRecord } from "../core/flow.ts";
 import { batchBuffers } from "../pipeline/buffer-pool.ts";
 
@@ -644,12 +645,52 @@ function putMac(mac: number): void {
 
 const NET_V4_ZERO = K('"0.0.0.0/0"');
 
+/** Each byte value's decimal text, 3 bytes a value (unused ones 0), and its length. */
+const OCTET = new Uint8Array(768);
+const OCTET_LEN = new Uint8Array(256);
+for (let i = 0; i < 256; i++) {
+  const t = String(i);
+  OCTET_LEN[i] = t.length;
+  for (let j = 0; j < t.length; j++) OCTET[3 * i + j] = t.charCodeAt(j);
+}
+
+function putOctet(o: Uint8Array, p: number, v: number): number {
+  const at = 3 * v;
+  o[p] = OCTET[at]!;
+  o[p + 1] = OCTET[at + 1]!;
+  o[p + 2] = OCTET[at + 2]!;
+  return p + OCTET_LEN[v]!;
+}
+
+/** `"a.b.c.d"`: an IPv4 address given as an unsigned 32-bit number, quoted (room ensured by the caller). */
+function putIPv4(v: number): void {
+  const o = out;
+  o[pos] = 34;
+  let p = putOctet(o, pos + 1, v >>> 24);
+  o[p++] = 46;
+  p = putOctet(o, p, (v >>> 16) & 255);
+  o[p++] = 46;
+  p = putOctet(o, p, (v >>> 8) & 255);
+  o[p++] = 46;
+  p = putOctet(o, p, v & 255);
+  o[p] = 34;
+  pos = p + 1;
+}
+
+/** An IPv4 address (number) masked to `len` bits (an integer 1..32); −1 for any other length. */
+function maskV4(v: number, len: number): number {
+  if (!(len > 0 && len <= 32 && Number.isInteger(len))) return -1;
+  return len === 32 ? v : (v & ~(0xffffffff >>> len)) >>> 0;
+}
+
+/** `sAddr`/`tAddr` of a network segment rendered from an IPv4 number (no address text equals it). */
+const FROM_NUMBER = "\u0000v4";
+
 /** The IPv4 address `addr` masked to `len` bits (an integer 1..32) as an unsigned number; −1 otherwise. */
 function maskedIPv4(addr: string, len: number): number {
   if (!(len > 0 && len <= 32 && Number.isInteger(len))) return -1;
   const v = ipv4Number(addr);
-  if (v < 0) return -1;
-  return len === 32 ? v : (v & ~(0xffffffff >>> len)) >>> 0;
+  return v < 0 ? -1 : maskV4(v, len);
 }
 
 /** `"a.b.c.d/len"` of a masked IPv4 network (as putNetwork renders it). */
@@ -882,10 +923,11 @@ let b2Start = -1;
 let b2End = 0;
 let b2First = 0;
 let b2Last = 0;
-/** C: `,"dst_addr":S,"etype":E,"proto":P,"src_port":` by (dst_addr, etype, proto). */
+/** C: `,"dst_addr":S,"etype":E,"proto":P,"src_port":` by (dst_addr or dst_v4, etype, proto). */
 let cStart = -1;
 let cEnd = 0;
 let cDst = "";
+let cDst4 = -1;
 let cEtype = 0;
 let cProto = 0;
 /** D1: `,"in_if":N,"out_if":N,"src_mac":M,"dst_mac":M,` ... `"ip_flags":N,"tcp_flags":`. */
@@ -913,8 +955,9 @@ let d2FragOff = 0;
 let d2SrcAs = 0;
 let d2DstAs = 0;
 let d2NextHop = "";
+let d2NextHop4 = -1;
 let d2NextHopAs = 0;
-/** S: `NET,"dst_net":` by (src_addr, src_net). */
+/** S: `NET,"dst_net":` by (src_addr, src_net), or by the masked IPv4 network (FROM_NUMBER: from src_v4). */
 let sStart = -1;
 let sEnd = 0;
 let sAddr = "";
@@ -955,12 +998,64 @@ function resetSegments(): void {
   eStart = -1;
 }
 
+/**
+ * `"a.b.c.d/len",` + `"dst_net":` (segment S) for an IPv4 source given as a number. Segment key: the masked
+ * network and length, with sAddr = FROM_NUMBER; length 0 renders "0.0.0.0/0" (key −2); a length no IPv4
+ * prefix has goes through the text path and is not kept as a segment.
+ */
+function writeNumberNetS(v: number, len: number): void {
+  const masked = len === 0 ? -2 : maskV4(v, len);
+  if (masked === -1) {
+    putNetwork(ipv4Text(v), len);
+    put(K_DST_NET);
+    sStart = -1;
+    return;
+  }
+  if (sStart >= 0 && sAddr === FROM_NUMBER && masked === sMasked && len === sLen) {
+    copySeg(sStart, sEnd);
+    return;
+  }
+  sStart = pos;
+  if (masked >= 0) putIPv4Network(masked, len);
+  else put(NET_V4_ZERO);
+  put(K_DST_NET);
+  sEnd = pos;
+  sLen = len;
+  sMasked = masked;
+  sAddr = FROM_NUMBER;
+}
+
+/** `"a.b.c.d/len"` (segment T) for an IPv4 destination given as a number; keyed as writeNumberNetS. */
+function writeNumberNetT(v: number, len: number): void {
+  const masked = len === 0 ? -2 : maskV4(v, len);
+  if (masked === -1) {
+    putNetwork(ipv4Text(v), len);
+    tStart = -1;
+    return;
+  }
+  if (tStart >= 0 && tAddr === FROM_NUMBER && masked === tMasked && len === tLen) {
+    copySeg(tStart, tEnd);
+    return;
+  }
+  tStart = pos;
+  if (masked >= 0) putIPv4Network(masked, len);
+  else put(NET_V4_ZERO);
+  tEnd = pos;
+  tLen = len;
+  tMasked = masked;
+  tAddr = FROM_NUMBER;
+}
+
 /** Appends one record's JSON object to the scratch buffer. */
 function writeRecord(r: FlowRecord): void {
   const sampler = r.sampler_address;
-  const src = r.src_addr;
-  const dst = r.dst_addr;
-  const nextHop = r.next_hop;
+  // IPv4 addresses decoded from the wire are numbers (written digit by digit, no string); text otherwise
+  const src4 = r.src_v4;
+  const dst4 = r.dst_v4;
+  const nextHop4 = r.next_hop_v4;
+  const src = src4 >= 0 ? "" : r.src_addr_text;
+  const dst = dst4 >= 0 ? "" : r.dst_addr_text;
+  const nextHop = nextHop4 >= 0 ? "" : r.next_hop_text;
   const bgpNh = r.bgp_next_hop;
   const switchId = r.switch_id;
   const inName = r.in_if_name;
@@ -1032,16 +1127,18 @@ function writeRecord(r: FlowRecord): void {
   put(K_PACKETS);
   putCounter(r.packets);
   put(K_SRC);
-  putString(src);
+  if (src4 >= 0) putIPv4(src4);
+  else putString(src);
 
   const etype = r.etype;
   const proto = r.proto;
-  if (cStart >= 0 && dst === cDst && etype === cEtype && proto === cProto) {
+  if (cStart >= 0 && dst4 === cDst4 && dst === cDst && etype === cEtype && proto === cProto) {
     copySeg(cStart, cEnd);
   } else {
     cStart = pos;
     put(K_DST);
-    putString(dst);
+    if (dst4 >= 0) putIPv4(dst4);
+    else putString(dst);
     if (proto >= 0 && proto < 256 && (proto | 0) === proto) {
       put(ETYPE_PROTO[etype === 0x0800 ? 0 : etype === 0x86dd ? 1 : etype === 0x0806 ? 2 : 3]![proto]!);
     } else {
@@ -1049,6 +1146,7 @@ function writeRecord(r: FlowRecord): void {
     }
     cEnd = pos;
     cDst = dst;
+    cDst4 = dst4;
     cEtype = etype;
     cProto = proto;
   }
@@ -1144,6 +1242,7 @@ function writeRecord(r: FlowRecord): void {
   const nextHopAs = r.next_hop_as;
   if (
     d2Start >= 0 &&
+    nextHop4 === d2NextHop4 &&
     nextHop === d2NextHop &&
     nextHopAs === d2NextHopAs &&
     icmpType === d2IcmpType &&
@@ -1184,7 +1283,8 @@ function writeRecord(r: FlowRecord): void {
       putUint(dstAs);
       put(K_NEXT_HOP);
     }
-    putString(nextHop);
+    if (nextHop4 >= 0) putIPv4(nextHop4);
+    else putString(nextHop);
     if (nextHopAs === 0) {
       put(K_NEXT_HOP_AS0_SRC_NET);
     } else {
@@ -1194,6 +1294,7 @@ function writeRecord(r: FlowRecord): void {
     }
     d2End = pos;
     d2NextHop = nextHop;
+    d2NextHop4 = nextHop4;
     d2NextHopAs = nextHopAs;
     d2IcmpType = icmpType;
     d2IcmpCode = icmpCode;
@@ -1205,7 +1306,9 @@ function writeRecord(r: FlowRecord): void {
   }
 
   const srcNet = r.src_net;
-  if (sStart >= 0 && src === sAddr && srcNet === sLen) {
+  if (src4 >= 0) {
+    writeNumberNetS(src4, srcNet);
+  } else if (sStart >= 0 && src === sAddr && srcNet === sLen) {
     copySeg(sStart, sEnd);
   } else {
     // Another address of the same IPv4 network renders the same text: key on the masked address too.
@@ -1224,7 +1327,9 @@ function writeRecord(r: FlowRecord): void {
     sAddr = src;
   }
   const dstNet = r.dst_net;
-  if (tStart >= 0 && dst === tAddr && dstNet === tLen) {
+  if (dst4 >= 0) {
+    writeNumberNetT(dst4, dstNet);
+  } else if (tStart >= 0 && dst === tAddr && dstNet === tLen) {
     copySeg(tStart, tEnd);
   } else {
     const masked = maskedIPv4(dst, dstNet);

@@ -83,9 +83,9 @@ export function decodeNetflow5(dg: Datagram, ctx: V5Context, handler: RecordHand
     r.sampling_rate = rate;
     r.sampler_address = dg.exporter;
     r.switch_id = switchId;
-    r.src_addr = ipv4(b, o);
-    r.dst_addr = ipv4(b, o + 4);
-    r.next_hop = ipv4(b, o + 8);
+    r.src_v4 = u32(b, o);
+    r.dst_v4 = u32(b, o + 4);
+    r.next_hop_v4 = u32(b, o + 8);
     r.in_if = (b[o + 12]! << 8) | b[o + 13]!;
     r.out_if = (b[o + 14]! << 8) | b[o + 15]!;
     let packets = u32(b, o + 16);

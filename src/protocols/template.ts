@@ -8,7 +8,7 @@
  * Options templates and `--elements` use the interpreter `walkRecord`, off the hot path.
  */
 
-import { ipv4Chars } from "../core/address.ts";
+import { ipv4Text } from "../core/address.ts";
 import type { FlowRecord } from "../core/flow.ts";
 import { type AbstractType, elementName, ipfixElement, netflow9Field } from "./elements.ts";
 import { type FieldKind, fieldKind, K } from "./fields.ts";
@@ -153,9 +153,9 @@ function fieldCode(f: TemplateField, i: number, at: string, len: number): string
     case K.DST_PORT:
       return `r.dst_port=${v()};`;
     case K.SRC_ADDR4:
-      return `r.src_addr=IP4(b,${at});s.m|=${F.V4};`;
+      return `r.src_v4=${numExpr(at, 4)};s.m|=${F.V4};`;
     case K.DST_ADDR4:
-      return `r.dst_addr=IP4(b,${at});s.m|=${F.V4};`;
+      return `r.dst_v4=${numExpr(at, 4)};s.m|=${F.V4};`;
     case K.SRC_ADDR6:
       return `r.src_addr=IP6(b,${at});s.m|=${F.V6};`;
     case K.DST_ADDR6:
@@ -173,11 +173,11 @@ function fieldCode(f: TemplateField, i: number, at: string, len: number): string
     case K.OUT_IF_FB:
       return `if(r.out_if===0)r.out_if=${v()};`;
     case K.NEXT_HOP4:
-      return `r.next_hop=IP4(b,${at});`;
+      return `r.next_hop_v4=${numExpr(at, 4)};`;
     case K.NEXT_HOP6:
       return `r.next_hop=IP6(b,${at});`;
     case K.BGP_NH4:
-      return `r.bgp_next_hop=IP4(b,${at});`;
+      return `r.bgp_next_hop=IP4(${numExpr(at, 4)});`;
     case K.BGP_NH6:
       return `r.bgp_next_hop=IP6(b,${at});`;
     case K.SRC_AS:
@@ -337,7 +337,7 @@ function compileLayout(fields: readonly TemplateField[]): RecordDecoder {
   const factory = new Function("IP4", "IP6", "MAC", "U", "N", "NTP", "X", "T", body) as (
     ...helpers: unknown[]
   ) => RecordDecoder;
-  return factory(ipv4Chars, ipv6, macInt, readUint, readUintNumber, ntpToMs, extraSetter(fields), truncated);
+  return factory(ipv4Text, ipv6, macInt, readUint, readUintNumber, ntpToMs, extraSetter(fields), truncated);
 }
 
 /** Thrown by compiled decoders; the caller turns it into a DecodeError with its context. */

@@ -45,6 +45,7 @@
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { setImmediate as nextTurn } from "node:timers/promises";
+import { ipv4Text } from "../core/address.ts";
 import { ConfigError } from "../core/errors.ts";
 import type { FlowRecord } from "../core/flow.ts";
 import { makeDirs } from "../core/fs.ts";
@@ -251,6 +252,12 @@ function counterJson(v: number | bigint): string {
   return `"${v > INT64_MAX ? INT64_MAX : v}"`;
 }
 
+/** CIDR text of addr/len as GoFlow2 prints it, without quotes; "" (NULL) where GoFlow2 says "invalid Prefix". */
+function networkText(addr: string, len: number): string {
+  const text = networkString(addr, len);
+  return text.charCodeAt(1) === 105 /* "invalid Prefix" */ ? "" : text.slice(1, -1);
+}
+
 /** Cache entries kept across batches (MAC and network text) before the caches are emptied. */
 const MAX_CACHED = 1 << 16;
 
@@ -318,7 +325,7 @@ class ColumnarEncoder {
     return k;
   }
 
-  /** Appends "a.b.c.d/len" for key = masked address × 64 + len; returns its entry. */
+  /** Appends "a.b.c.d/len" for key = masked address × 64 + len ("a.b.c.d" for len 0); returns its entry. */
   #addV4Net(key: number): number {
     const k = this.#entry(18);
     const out = this.#bytes;
@@ -332,9 +339,28 @@ class ColumnarEncoder {
     at = putDecimal(out, at, (a >>> 8) & 255);
     out[at++] = 46;
     at = putDecimal(out, at, a & 255);
-    out[at++] = 47;
-    this.#used = putDecimal(out, at, len);
+    if (len !== 0) {
+      out[at++] = 47;
+      at = putDecimal(out, at, len);
+    }
+    this.#used = at;
     return k;
+  }
+
+  /** Text column t holding the IPv4 address `v` (a number): the previous row's entry when equal, else new. */
+  #v4(t: number, v: number): number {
+    const key = v * 64; // length 0: the address itself, never a network key (those have lengths 1..32)
+    if (key === this.#prevNet[t]) return this.#prevAt[t]!;
+    this.#prev[t] = "";
+    this.#prevNet[t] = key;
+    const k = this.#addV4Net(key);
+    this.#prevAt[t] = k;
+    return k;
+  }
+
+  /** An address column: from the IPv4 number when the record has one (no string made), else its text. */
+  #addr(t: number, v4: number, text: string): number {
+    return v4 >= 0 ? this.#v4(t, v4) : this.#text(t, text);
   }
 
   /** The entry of a low-cardinality string (stored once a batch). */
@@ -370,13 +396,14 @@ class ColumnarEncoder {
   }
 
   /**
-   * CIDR text of addr/len like GoFlow2's, or −1 (NULL) for no prefix. An IPv4 network is written as ASCII
+   * CIDR text of an address and prefix length like GoFlow2's, or −1 (NULL) for no prefix. The address is
+   * `num` (the record's IPv4 number) when ≥ 0, else the text `addr`. An IPv4 network is written as ASCII
    * straight into the string table (no string made), reusing the previous row's entry for the same network;
    * others are cached per address and length.
    */
-  #net(t: number, side: number, addr: string, len: number): number {
-    if (len <= 0 || addr === "") return -1;
-    const v4 = len <= 32 && Number.isInteger(len) ? ipv4Number(addr) : -1;
+  #net(t: number, side: number, num: number, addr: string, len: number): number {
+    if (len <= 0 || (num < 0 && addr === "")) return -1;
+    const v4 = !(len <= 32 && Number.isInteger(len)) ? -1 : num >= 0 ? num : ipv4Number(addr);
     if (v4 >= 0) {
       const key = (len === 32 ? v4 : (v4 & ~(0xffffffff >>> len)) >>> 0) * 64 + len;
       if (key === this.#prevNet[t]) return this.#prevAt[t]!;
@@ -386,6 +413,8 @@ class ColumnarEncoder {
       this.#prevAt[t] = k;
       return k;
     }
+    // a length no IPv4 prefix has (GoFlow2 prints "invalid Prefix": NULL here)
+    if (num >= 0) return this.#text(t, networkText(ipv4Text(num), len));
     const cache = this.#nets[side]!;
     if (this.#netLen[side] !== len) {
       cache.clear();
@@ -394,8 +423,7 @@ class ColumnarEncoder {
     let s = cache.get(addr);
     if (s === undefined) {
       if (cache.size >= MAX_CACHED) cache.clear();
-      const text = networkString(addr, len);
-      s = text.charCodeAt(1) === 105 /* "invalid Prefix" */ ? "" : text.slice(1, -1);
+      s = networkText(addr, len);
       cache.set(addr, s);
     }
     return this.#text(t, s);
@@ -478,13 +506,19 @@ class ColumnarEncoder {
         lastTypeIdx = this.#intern(r.type);
       }
       t[n + i] = lastTypeIdx;
-      t[2 * n + i] = this.#text(2, r.src_addr);
-      t[3 * n + i] = this.#text(3, r.dst_addr);
+      const src4 = r.src_v4;
+      const dst4 = r.dst_v4;
+      const srcText = src4 >= 0 ? "" : r.src_addr_text;
+      const dstText = dst4 >= 0 ? "" : r.dst_addr_text;
+      t[2 * n + i] = this.#addr(2, src4, srcText);
+      t[3 * n + i] = this.#addr(3, dst4, dstText);
       t[4 * n + i] = this.#mac(4, r.src_mac);
       t[5 * n + i] = this.#mac(5, r.dst_mac);
-      t[6 * n + i] = r.next_hop === "" ? -1 : this.#intern(r.next_hop);
-      t[7 * n + i] = this.#net(7, 0, r.src_addr, r.src_net);
-      t[8 * n + i] = this.#net(8, 1, r.dst_addr, r.dst_net);
+      const nextHop4 = r.next_hop_v4;
+      const nextHop = nextHop4 >= 0 ? "" : r.next_hop_text;
+      t[6 * n + i] = nextHop4 >= 0 ? this.#v4(6, nextHop4) : nextHop === "" ? -1 : this.#intern(nextHop);
+      t[7 * n + i] = this.#net(7, 0, src4, srcText, r.src_net);
+      t[8 * n + i] = this.#net(8, 1, dst4, dstText, r.dst_net);
       t[9 * n + i] = r.in_if_name === "" ? -1 : this.#intern(r.in_if_name);
       t[10 * n + i] = r.out_if_name === "" ? -1 : this.#intern(r.out_if_name);
       let over = "";

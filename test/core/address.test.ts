@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ipv4, ipv4Chars, ipv6 } from "../../src/core/address.ts";
+import { ipv4, ipv4Number, ipv4Text, ipv6 } from "../../src/core/address.ts";
+
+const ipv4Chars = (b: Uint8Array, o: number): string => ipv4Text(ipv4Number(b, o));
 
 describe("ipv4", () => {
   it("renders every octet value, at any offset", () => {
@@ -15,6 +17,7 @@ describe("ipv4", () => {
         const want = `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
         assert.equal(ipv4(b, 0), want);
         assert.equal(ipv4Chars(b, 0), want);
+        assert.equal(ipv4Number(b, 0), v >>> 0);
       }
     }
     assert.equal(ipv4(Uint8Array.from([9, 0, 0, 0, 255, 0, 10, 1]), 4), "255.0.10.1");

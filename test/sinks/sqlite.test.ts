@@ -264,20 +264,38 @@ describe("sqlite sink columnar batches", () => {
       "2001:db8:1:2::5",
       "not-an-ip",
     ];
+    // an IPv4 address as the decoders leave it: a number (the text is rendered only when read)
+    const v4 = (text: string): number =>
+      /^\d+\.\d+\.\d+\.\d+$/.test(text) ? text.split(".").reduce((n, o) => n * 256 + Number(o), 0) : -1;
     const recs: FlowRecord[] = [];
     for (const len of [...Array.from({ length: 35 }, (_, i) => i), 1.5, -1, Number.NaN])
       for (const a of addrs)
-        for (let rep = 0; rep < 2; rep++) {
-          // repeats (same network twice in a row) and alternations between the two sides
+        for (let rep = 0; rep < 4; rep++) {
+          // repeats (same network twice in a row), alternations between the two sides, text and numbers
           const r = record(recs.length, 1_700_000_000_000);
           r.src_addr = a;
           r.src_net = len;
-          r.dst_addr = rep === 0 ? "10.1.2.4" : a;
-          r.dst_net = rep === 0 ? len : 128 - len;
+          r.dst_addr = rep % 2 === 0 ? "10.1.2.4" : a;
+          r.dst_net = rep % 2 === 0 ? len : 128 - len;
+          if (rep >= 2) {
+            if (v4(r.src_addr) >= 0) r.src_v4 = v4(r.src_addr);
+            if (v4(r.dst_addr) >= 0) r.dst_v4 = v4(r.dst_addr);
+            r.next_hop_v4 = rep === 2 ? 0 : 0xc0a80001;
+          }
           recs.push(r);
         }
+    assert.ok(recs.some((r) => r.src_v4 === 0xffffffff && r.src_addr === "255.255.255.255"));
     await sink.write(createSqliteEncoder("nets").encode(recs));
     const got = rows(sink, "SELECT src_net, dst_net FROM flows ORDER BY id");
+    const ips = rows(sink, "SELECT src_ip, dst_ip, next_hop FROM flows ORDER BY id");
+    recs.forEach((r, i) => {
+      const text = (s: string): string | null => (s === "" ? null : s);
+      assert.deepEqual(
+        { ...ips[i] },
+        { src_ip: text(r.src_addr), dst_ip: text(r.dst_addr), next_hop: text(r.next_hop) },
+        `row ${i}`,
+      );
+    });
     const want = (addr: string, len: number): string | null => {
       if (len <= 0 || addr === "") return null;
       const t = networkString(addr, len);
@@ -291,7 +309,8 @@ describe("sqlite sink columnar batches", () => {
         `row ${i}: ${r.src_addr}/${r.src_net} ${r.dst_addr}/${r.dst_net}`,
       );
     });
-    assert.equal(got[2 * 24 * addrs.length]!.src_net, "10.1.2.0/24");
+    assert.equal(got[4 * 24 * addrs.length]!.src_net, "10.1.2.0/24");
+    assert.equal(got[4 * 24 * addrs.length + 2]!.src_net, "10.1.2.0/24");
     await sink.close();
   });
 
