@@ -121,6 +121,9 @@ function numExpr(at: string, len: number): string {
       return `(b[${at}]<<16|b[${at}+1]<<8|b[${at}+2])`;
     case 4:
       return `(b[${at}]*16777216+(b[${at}+1]<<16|b[${at}+2]<<8|b[${at}+3]))`;
+    case 8:
+      // hi × 2^32 is exact and the sum rounds once: the same number readUintNumber gives, without the call
+      return `(${numExpr(at, 4)}*4294967296+${numExpr(`${at}+4`, 4)})`;
     default:
       return `N(b,${at},${len})`;
   }
@@ -128,7 +131,11 @@ function numExpr(at: string, len: number): string {
 
 /** Expression reading a counter (number, or bigint above 2^53). */
 function counterExpr(at: string, len: number): string {
-  return len <= 4 ? numExpr(at, len) : `U(b,${at},${len})`;
+  if (len <= 4) return numExpr(at, len);
+  // 8 bytes (the usual counter size) inline while the high word keeps the value under 2^53; `h` is a local
+  // of the compiled function
+  if (len === 8) return `((h=${numExpr(at, 4)})<2097152?h*4294967296+${numExpr(`${at}+4`, 4)}:U(b,${at},8))`;
+  return `U(b,${at},${len})`;
 }
 
 function fieldCode(f: TemplateField, i: number, at: string, len: number): string {
@@ -291,7 +298,7 @@ const compiled = new Map<string, RecordDecoder>();
 const MAX_COMPILED = 4096;
 
 function compileLayout(fields: readonly TemplateField[]): RecordDecoder {
-  const lines: string[] = ["s.m=0;"];
+  const lines: string[] = ["let h=0;s.m=0;"];
   let base = "o";
   let k = 0; // constant offset from base
   let pendingCheck = true; // whether the next fixed run needs a bounds check (after a variable field)
