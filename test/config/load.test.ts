@@ -413,19 +413,6 @@ describe("loadConfig bad values name the key and the value", () => {
     assert.ok(err.message.includes(join(ro, "data")));
   });
 
-  // /proc answers ENOENT to mkdir, which makes a recursive mkdir loop forever (Node 20 and 24); the
-  // collector must refuse such paths promptly, for root too.
-  it("a data dir or output directory that cannot be created (under /proc) is refused, not hung", () => {
-    let err = configError(() => load(["--data-dir", "/proc/clarion-test/data"]));
-    assert.equal(err.key, "--data-dir");
-    assert.match(err.message, /\/proc\/clarion-test\/data.*ENOENT/);
-    for (const uri of ["jsonl:/proc/clarion-test/flows.jsonl", "sqlite:/proc/clarion-test/flows.db"]) {
-      err = configError(() => load(["--data-dir", dir, "--output", uri]));
-      assert.equal(err.key, "--output");
-      assert.match(err.message, /\/proc\/clarion-test.*ENOENT/);
-    }
-  });
-
   it("a data dir that is a file is refused", () => {
     const f = join(dir, "afile");
     writeFileSync(f, "");
@@ -499,6 +486,21 @@ describe("CLI exit codes", () => {
       encoding: "utf8",
       timeout: 20_000,
     });
+
+  // /proc answers ENOENT to mkdir, which makes a recursive mkdir loop forever (Node 20 and 24): the collector
+  // must refuse such paths promptly, for root too (a child with a timeout, so a regression fails, not hangs)
+  it("exits 2 for a data dir or output directory that cannot be created (under /proc), not hung", () => {
+    let r = run(["--data-dir", "/proc/clarion-test/data"]);
+    assert.equal(r.error, undefined, "startup did not end within 20 s");
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--data-dir.*\/proc\/clarion-test\/data.*ENOENT/);
+    for (const uri of ["jsonl:/proc/clarion-test/flows.jsonl", "sqlite:/proc/clarion-test/flows.db"]) {
+      r = run(["--data-dir", dir, "--output", uri]);
+      assert.equal(r.error, undefined, `startup with ${uri} did not end within 20 s`);
+      assert.equal(r.status, 2);
+      assert.match(r.stderr, /--output.*\/proc\/clarion-test.*ENOENT/);
+    }
+  });
 
   it("exits 2 naming the flag and value for a port out of range", () => {
     const r = run(["--netflow-port", "70000"]);
