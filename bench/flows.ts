@@ -111,3 +111,24 @@ export function exporterDatagrams(
   }
   return out;
 }
+
+/** A datagram of the bench traffic with the exporter address it comes from. */
+export interface BenchDatagram {
+  payload: Buffer;
+  exporter: string;
+}
+
+/**
+ * The bench traffic as one sequence: 16 exporters (10.9.0.1–16), 64 data datagrams each after their
+ * template, interleaved exporter by exporter as the ingest bench's sender sends them.
+ */
+export function benchDatagrams(p: Protocol): BenchDatagram[] {
+  const per = Array.from({ length: 16 }, (_, e) => exporterDatagrams(p, e, 64));
+  const out: BenchDatagram[] = [];
+  for (let r = 0; r < 65; r++)
+    for (let e = 0; e < 16; e++) {
+      const d = per[e]![r];
+      if (d) out.push({ payload: d.payload, exporter: `10.9.0.${e + 1}` });
+    }
+  return out;
+}

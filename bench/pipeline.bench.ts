@@ -16,7 +16,7 @@ import { Batcher } from "../src/pipeline/batcher.ts";
 import { FlowDecoder } from "../src/protocols/decoder.ts";
 import { findSink } from "../src/sinks/index.ts";
 import type { EncodedBatch, SinkContext } from "../src/sinks/types.ts";
-import { exporterDatagrams, type Protocol } from "./flows.ts";
+import { type BenchDatagram, benchDatagrams, type Protocol } from "./flows.ts";
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -28,25 +28,9 @@ const sinks = arg("sink", "jsonl,sqlite").split(",");
 const batchSize = Number(arg("batch-size", "5000"));
 const seconds = Number(arg("seconds", "2"));
 
-interface Dg {
-  payload: Buffer;
-  exporter: string;
-}
-
-function datagrams(p: Protocol): Dg[] {
-  const per = Array.from({ length: 16 }, (_, e) => exporterDatagrams(p, e, 64));
-  const out: Dg[] = [];
-  for (let r = 0; r < 65; r++)
-    for (let e = 0; e < 16; e++) {
-      const d = per[e]![r];
-      if (d) out.push({ payload: d.payload, exporter: `10.9.0.${e + 1}` });
-    }
-  return out;
-}
-
 /** Runs `seconds` of datagrams through decode (+ encode when `uri` is given); returns µs per flow. */
 function run(
-  dgs: Dg[],
+  dgs: BenchDatagram[],
   uri: string | null,
   keep?: EncodedBatch[],
 ): { usPerFlow: number; bytesPerFlow: number } {
@@ -125,7 +109,7 @@ console.log(`pipeline bench: Node ${process.version}, batch ${batchSize}, ${seco
 console.log("| protocol | stage | µs/flow | flows/s | bytes/flow |");
 console.log("|---|---|---:|---:|---:|");
 for (const p of protocols) {
-  const dgs = datagrams(p);
+  const dgs = benchDatagrams(p);
   const d = run(dgs, null);
   console.log(
     `| ${p} | decode | ${d.usPerFlow.toFixed(3)} | ${Math.round(1e6 / d.usPerFlow).toLocaleString("en")} | |`,

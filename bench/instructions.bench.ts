@@ -1,0 +1,121 @@
+/**
+ * Instructions per flow of the receive worker's work, counted by valgrind's callgrind: the one measure on a
+ * shared, noisy machine that repeats to within a percent, so it is what A/B comparisons of the decode and
+ * encode paths use (time-based benches on this kind of machine swing by 30 % and more).
+ *
+ * Method: the bench traffic of bench:ingest / bench:pipeline (16 exporters, 64 datagrams each) goes through
+ * a FlowDecoder (+ a Batcher of 5,000 and the sink's worker-side encoder) for a fixed number of passes, in
+ * `node --single-threaded` under `valgrind --tool=callgrind`, once with `--low` passes and once with
+ * `--high`; (instructions(high) − instructions(low)) / (flows(high) − flows(low)) is the marginal cost of a
+ * flow, free of startup, compilation and warm-up (the first 20 passes of both runs are the same).
+ *
+ * Run: npm run bench:instructions [-- --protocol ipfix,v9,v5] [--stage decode,jsonl,sqlite]
+ *                                 [--low 20] [--high 60]
+ * Needs valgrind (Debian: apt-get install valgrind). One row takes ~1–3 minutes.
+ * `CLARION_BENCH_ROOT=/path/to/other/checkout` counts another checkout's code with this traffic (A/B);
+ * `CLARION_BENCH_NODE_FLAGS="--max-semi-space-size=32"` passes V8/Node flags to the measured process.
+ */
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import type { FlowRecord, RecordHandler } from "../src/core/flow.ts";
+import { benchDatagrams, type Protocol } from "./flows.ts";
+
+type Stage = "decode" | "jsonl" | "sqlite";
+const URIS: Record<Exclude<Stage, "decode">, string> = {
+  jsonl: "jsonl:/dev/null",
+  sqlite: "sqlite:/dev/null",
+};
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1]! : dflt;
+}
+
+/** The measured child: `passes` passes over the traffic; prints the number of flows. */
+async function child(root: string, p: Protocol, stage: Stage, passes: number): Promise<void> {
+  const { FlowDecoder } = (await import(
+    `${root}/src/protocols/decoder.ts`
+  )) as typeof import("../src/protocols/decoder.ts");
+  const { Batcher } = (await import(
+    `${root}/src/pipeline/batcher.ts`
+  )) as typeof import("../src/pipeline/batcher.ts");
+  const { findSink } = (await import(`${root}/src/sinks/index.ts`)) as typeof import("../src/sinks/index.ts");
+  const dgs = benchDatagrams(p);
+  const decoder = new FlowDecoder();
+  const enc = stage === "decode" ? null : findSink(URIS[stage]).createEncoder(URIS[stage], {});
+  let flows = 0;
+  let sink = 0; // keeps the work observable
+  const batcher = new Batcher<FlowRecord>({
+    size: 5000,
+    intervalMs: 1e9,
+    onBatch: (records) => {
+      if (enc === null) return;
+      for (const part of enc.encode(records).parts) sink += part.data.byteLength;
+    },
+  });
+  const handler: RecordHandler = {
+    flow: (r) => {
+      flows++;
+      sink += r.src_port;
+      batcher.add(r);
+    },
+  };
+  const receivedAtMs = 1_700_000_000_000;
+  for (let i = 0; i < passes; i++)
+    for (const d of dgs)
+      decoder.decode(
+        { payload: d.payload, exporter: d.exporter, port: 2055, receivedAtMs, listener: "udp:2055" },
+        handler,
+      );
+  batcher.flush();
+  batcher.close();
+  process.stdout.write(`${flows} ${sink}\n`);
+}
+
+/** Runs the child under callgrind; returns the instructions executed and the flows decoded. */
+function count(root: string, p: Protocol, stage: Stage, passes: number): { ir: number; flows: number } {
+  const self = fileURLToPath(import.meta.url);
+  const r = spawnSync(
+    "valgrind",
+    [
+      "--tool=callgrind",
+      "--callgrind-out-file=/dev/null",
+      process.execPath,
+      "--single-threaded",
+      ...(process.env.CLARION_BENCH_NODE_FLAGS ?? "").split(" ").filter((f) => f !== ""),
+      self,
+      "--child",
+      root,
+      p,
+      stage,
+      String(passes),
+    ],
+    { encoding: "utf8", maxBuffer: 1 << 26 },
+  );
+  if (r.error) throw new Error(`cannot run valgrind (Debian: apt-get install valgrind): ${r.error.message}`);
+  const m = /Collected\s*:\s*(\d+)/.exec(r.stderr);
+  if (r.status !== 0 || m === null)
+    throw new Error(`valgrind failed (exit ${r.status}):\n${r.stderr.slice(-2000)}`);
+  return { ir: Number(m[1]), flows: Number(r.stdout.trim().split(" ")[0]) };
+}
+
+if (process.argv[2] === "--child") {
+  const [root, p, stage, passes] = process.argv.slice(3);
+  await child(root!, p as Protocol, stage as Stage, Number(passes));
+} else {
+  const root = process.env.CLARION_BENCH_ROOT ?? fileURLToPath(new URL("..", import.meta.url));
+  const protocols = arg("protocol", "ipfix,v9,v5").split(",") as Protocol[];
+  const stages = arg("stage", "decode,jsonl,sqlite").split(",") as Stage[];
+  const low = Number(arg("low", "20"));
+  const high = Number(arg("high", "60"));
+  console.log(`instructions bench: Node ${process.version}, ${root}, passes ${low} and ${high}`);
+  console.log("| protocol | stage | instructions/flow |");
+  console.log("|---|---|---:|");
+  for (const p of protocols)
+    for (const s of stages) {
+      const a = count(root, p, s, low);
+      const b = count(root, p, s, high);
+      const per = (b.ir - a.ir) / (b.flows - a.flows);
+      console.log(`| ${p} | ${s === "decode" ? "decode" : `decode + ${s} encode`} | ${Math.round(per)} |`);
+    }
+}
