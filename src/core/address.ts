@@ -7,6 +7,39 @@ export function ipv4Number(b: Uint8Array, o: number): number {
   return b[o]! * 16777216 + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
 }
 
+/** Each byte value's decimal digits as ASCII, 3 bytes a value (unused ones 0), and how many there are. */
+const OCTET = new Uint8Array(768);
+const OCTET_LEN = new Uint8Array(256);
+for (let i = 0; i < 256; i++) {
+  const t = String(i);
+  OCTET_LEN[i] = t.length;
+  for (let j = 0; j < t.length; j++) OCTET[3 * i + j] = t.charCodeAt(j);
+}
+
+/** Writes the decimal digits of `v` (0..255) at `p` in `out` (3 bytes of room); returns the end. */
+export function writeOctet(out: Uint8Array, p: number, v: number): number {
+  const at = 3 * v;
+  out[p] = OCTET[at]!;
+  out[p + 1] = OCTET[at + 1]!;
+  out[p + 2] = OCTET[at + 2]!;
+  return p + OCTET_LEN[v]!;
+}
+
+/**
+ * Writes the dotted text of the IPv4 address `v` (an unsigned 32-bit number) at `p` in `out` as ASCII
+ * (15 bytes of room: two more may be overwritten with zeros past the end); returns the end. For encoders
+ * that build their output in bytes, so no string is made.
+ */
+export function writeIPv4(out: Uint8Array, p: number, v: number): number {
+  p = writeOctet(out, p, v >>> 24);
+  out[p++] = 46;
+  p = writeOctet(out, p, (v >>> 16) & 255);
+  out[p++] = 46;
+  p = writeOctet(out, p, (v >>> 8) & 255);
+  out[p++] = 46;
+  return writeOctet(out, p, v & 255);
+}
+
 /** Dotted IPv4 text. */
 export function ipv4(b: Uint8Array, o: number): string {
   return `${BYTE_STR[b[o]!]}.${BYTE_STR[b[o + 1]!]}.${BYTE_STR[b[o + 2]!]}.${BYTE_STR[b[o + 3]!]}`;

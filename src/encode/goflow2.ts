@@ -34,7 +34,7 @@
  * never need escaping; ours may).
  */
 
-import { ipv4Text } from "../core/address.ts";
+import { ipv4Text, writeIPv4, writeOctet } from "../core/address.ts";
 import type { Counter, FlowRecord } from "../core/flow.ts";
 import { batchBuffers } from "../pipeline/buffer-pool.ts";
 
@@ -645,35 +645,11 @@ function putMac(mac: number): void {
 
 const NET_V4_ZERO = K('"0.0.0.0/0"');
 
-/** Each byte value's decimal text, 3 bytes a value (unused ones 0), and its length. */
-const OCTET = new Uint8Array(768);
-const OCTET_LEN = new Uint8Array(256);
-for (let i = 0; i < 256; i++) {
-  const t = String(i);
-  OCTET_LEN[i] = t.length;
-  for (let j = 0; j < t.length; j++) OCTET[3 * i + j] = t.charCodeAt(j);
-}
-
-function putOctet(o: Uint8Array, p: number, v: number): number {
-  const at = 3 * v;
-  o[p] = OCTET[at]!;
-  o[p + 1] = OCTET[at + 1]!;
-  o[p + 2] = OCTET[at + 2]!;
-  return p + OCTET_LEN[v]!;
-}
-
 /** `"a.b.c.d"`: an IPv4 address given as an unsigned 32-bit number, quoted (room ensured by the caller). */
 function putIPv4(v: number): void {
-  const o = out;
-  o[pos] = 34;
-  let p = putOctet(o, pos + 1, v >>> 24);
-  o[p++] = 46;
-  p = putOctet(o, p, (v >>> 16) & 255);
-  o[p++] = 46;
-  p = putOctet(o, p, (v >>> 8) & 255);
-  o[p++] = 46;
-  p = putOctet(o, p, v & 255);
-  o[p] = 34;
+  out[pos] = 34;
+  const p = writeIPv4(out, pos + 1, v);
+  out[p] = 34;
   pos = p + 1;
 }
 
@@ -695,17 +671,12 @@ function maskedIPv4(addr: string, len: number): number {
 
 /** `"a.b.c.d/len"` of a masked IPv4 network (as putNetwork renders it). */
 function putIPv4Network(masked: number, len: number): void {
-  out[pos++] = 34;
-  putUint(masked >>> 24);
-  out[pos++] = 46;
-  putUint((masked >>> 16) & 255);
-  out[pos++] = 46;
-  putUint((masked >>> 8) & 255);
-  out[pos++] = 46;
-  putUint(masked & 255);
-  out[pos++] = 47;
-  putUint(len);
-  out[pos++] = 34;
+  out[pos] = 34;
+  let p = writeIPv4(out, pos + 1, masked);
+  out[p++] = 47;
+  p = writeOctet(out, p, len);
+  out[p] = 34;
+  pos = p + 1;
 }
 
 function putNetwork(addr: string, len: number): void {
@@ -962,7 +933,10 @@ let sStart = -1;
 let sEnd = 0;
 let sAddr = "";
 let sLen = 0;
-/** The masked IPv4 network (as an unsigned 32-bit number) the S bytes were rendered from; -1 if not IPv4. */
+/**
+ * The masked IPv4 network (as an unsigned 32-bit number) the S bytes were rendered from; −2 for an IPv4
+ * number with length 0 ("0.0.0.0/0", writeNumberNetS); −1 for anything else (keyed by the text alone).
+ */
 let sMasked = -1;
 /** T: `NET` by (dst_addr, dst_net), or by the masked IPv4 network like S. */
 let tStart = -1;

@@ -7,6 +7,7 @@
  *          first u32 (sysUptime ms) | last u32 | srcport u16 | dstport u16 | pad1 u8 | tcp_flags u8 |
  *          prot u8 | tos u8 | src_as u16 | dst_as u16 | src_mask u8 | dst_mask u8 | pad2 u16
  */
+import { ipv4Number } from "../core/address.ts";
 import type { Datagram } from "../core/datagram.ts";
 import { DecodeError } from "../core/errors.ts";
 import { type DecodedElement, FlowRecord, type RecordHandler } from "../core/flow.ts";
@@ -83,9 +84,9 @@ export function decodeNetflow5(dg: Datagram, ctx: V5Context, handler: RecordHand
     r.sampling_rate = rate;
     r.sampler_address = dg.exporter;
     r.switch_id = switchId;
-    r.src_v4 = u32(b, o);
-    r.dst_v4 = u32(b, o + 4);
-    r.next_hop_v4 = u32(b, o + 8);
+    r.src_v4 = ipv4Number(b, o);
+    r.dst_v4 = ipv4Number(b, o + 4);
+    r.next_hop_v4 = ipv4Number(b, o + 8);
     r.in_if = (b[o + 12]! << 8) | b[o + 13]!;
     r.out_if = (b[o + 14]! << 8) | b[o + 15]!;
     let packets = u32(b, o + 16);

@@ -45,7 +45,7 @@
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { setImmediate as nextTurn } from "node:timers/promises";
-import { ipv4Text } from "../core/address.ts";
+import { ipv4Text, writeIPv4, writeOctet } from "../core/address.ts";
 import { ConfigError } from "../core/errors.ts";
 import type { FlowRecord } from "../core/flow.ts";
 import { makeDirs } from "../core/fs.ts";
@@ -185,19 +185,6 @@ const TXT = TEXT_COLUMN_LIST.length;
 const N_BYTES = NUMERIC_COLUMNS.indexOf("bytes");
 const N_PACKETS = NUMERIC_COLUMNS.indexOf("packets");
 
-/** Writes 0..999 in decimal ASCII at `at`; returns the end. */
-function putDecimal(out: Uint8Array, at: number, v: number): number {
-  if (v >= 100) {
-    out[at++] = 48 + Math.floor(v / 100);
-    v %= 100;
-    out[at++] = 48 + Math.floor(v / 10);
-  } else if (v >= 10) {
-    out[at++] = 48 + Math.floor(v / 10);
-  }
-  out[at++] = 48 + (v % 10);
-  return at;
-}
-
 function timeMs(ms: number): number {
   return ms > 0 && Number.isFinite(ms) ? Math.floor(ms) : 0;
 }
@@ -327,21 +314,14 @@ class ColumnarEncoder {
 
   /** Appends "a.b.c.d/len" for key = masked address × 64 + len ("a.b.c.d" for len 0); returns its entry. */
   #addV4Net(key: number): number {
-    const k = this.#entry(18);
+    const k = this.#entry(20); // "255.255.255.255/32" + the 2 bytes writeOctet may write past the end
     const out = this.#bytes;
     let at = this.#used;
     const len = key % 64;
-    const a = (key - len) / 64;
-    at = putDecimal(out, at, a >>> 24);
-    out[at++] = 46;
-    at = putDecimal(out, at, (a >>> 16) & 255);
-    out[at++] = 46;
-    at = putDecimal(out, at, (a >>> 8) & 255);
-    out[at++] = 46;
-    at = putDecimal(out, at, a & 255);
+    at = writeIPv4(out, at, (key - len) / 64);
     if (len !== 0) {
       out[at++] = 47;
-      at = putDecimal(out, at, len);
+      at = writeOctet(out, at, len);
     }
     this.#used = at;
     return k;

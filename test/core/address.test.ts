@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ipv4, ipv4Number, ipv4Text, ipv6 } from "../../src/core/address.ts";
+import { ipv4, ipv4Number, ipv4Text, ipv6, writeIPv4, writeOctet } from "../../src/core/address.ts";
 
 const ipv4Chars = (b: Uint8Array, o: number): string => ipv4Text(ipv4Number(b, o));
 
@@ -38,5 +38,26 @@ describe("ipv4", () => {
       ipv6(Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 10, 1, 2, 3]), 0),
       "::ffff:10.1.2.3",
     );
+  });
+});
+
+describe("writeIPv4 / writeOctet", () => {
+  it("write the same text as ipv4Text into bytes, ending where the text ends", () => {
+    const out = new Uint8Array(40);
+    const addrs = [0, 0xffffffff, 0x0a000001, 0xc0a80aff, 0x64090a63];
+    for (let i = 0; i < 5000; i++) addrs.push((Math.imul(i, 2654435761) >>> 0) ^ (i & 255));
+    for (const v of addrs) {
+      for (const at of [0, 3]) {
+        out.fill(120);
+        const end = writeIPv4(out, at, v);
+        const text = ipv4Text(v);
+        assert.equal(Buffer.from(out.subarray(at, end)).toString("latin1"), text);
+        assert.equal(end - at, text.length);
+      }
+    }
+    for (let v = 0; v < 256; v++) {
+      const end = writeOctet(out, 1, v);
+      assert.equal(Buffer.from(out.subarray(1, end)).toString("latin1"), String(v));
+    }
   });
 });
