@@ -13,6 +13,9 @@
  * - src_net/dst_net are prefix lengths (GoFlow2 renders "addr/len" from them).
  * Every field is initialized in the constructor so that all records share one hidden class.
  */
+
+import { ipv4Text } from "./address.ts";
+
 export const FLOW_TYPES = ["NETFLOW_V5", "NETFLOW_V9", "IPFIX", "SFLOW_5"] as const;
 export type FlowType = (typeof FLOW_TYPES)[number];
 
@@ -29,8 +32,6 @@ export interface DecodedElement {
   /** Rendered by type: number (string above 2^53), address/MAC/text strings, hex for octets. */
   value: number | string | boolean;
 }
-
-import { ipv4Text } from "./address.ts";
 
 export class FlowRecord {
   type: FlowType = "IPFIX";
