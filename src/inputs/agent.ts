@@ -13,7 +13,7 @@
  *   agent's `X-*` headers, with an `Idempotency-Key` per payload.
  * - `/health` and `/metrics` with the Clarion JSON keys (Prometheus text when the client asks for it).
  */
-import { randomUUID, timingSafeEqual } from "node:crypto";
+import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -21,6 +21,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { BreakerOptions, DeliveryStats, DeliveryUnit, RetryOptions } from "../pipeline/delivery.ts";
 import { startHttpDelivery } from "../pipeline/http-transport.ts";
 import type { FsyncPolicy, SpoolLogger } from "../pipeline/spool.ts";
+import { edgePath, relayUrl } from "./edge-path.ts";
 
 export interface AgentCollectorOptions {
   host: string;
@@ -79,6 +80,20 @@ interface RelayMeta {
 }
 
 const JSON_TYPE = /^(application\/([\w.+-]*\+)?json|text\/)/i;
+
+/** Served without the agent token (GET only). */
+const OPEN_PATHS = new Set(["/health", "/metrics"]);
+
+function sha256(s: string): Buffer {
+  return createHash("sha256").update(s).digest();
+}
+
+/** The credentials of `Authorization: Bearer <token>`; the scheme is case-insensitive (RFC 7235 §2.1). */
+export function bearerToken(header: string | string[] | undefined): string | null {
+  if (typeof header !== "string") return null;
+  const m = /^bearer[ ]+([^ ].*?)[ ]*$/i.exec(header);
+  return m ? (m[1] ?? null) : null;
+}
 
 class HttpError extends Error {
   readonly status: number;
@@ -157,12 +172,11 @@ export async function startAgentCollector(opts: AgentCollectorOptions): Promise<
   } catch {
     throw new Error(`backend-url: invalid URL ${JSON.stringify(opts.backendUrl)}`);
   }
-  const base = backend.href.replace(/\/+$/, "");
   const bodyLimit = opts.bodyLimit ?? 10 * 1024 * 1024;
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const concurrency = opts.concurrency ?? 4;
   const log = opts.logger;
-  const expected = opts.token ? Buffer.from(`Bearer ${opts.token}`) : null;
+  const expected = opts.token ? sha256(opts.token) : null;
 
   const request = (unit: DeliveryUnit) => {
     let meta: RelayMeta = {};
@@ -174,7 +188,15 @@ export async function startAgentCollector(opts: AgentCollectorOptions): Promise<
     const headers: Record<string, string> = { ...meta.h, "user-agent": "clarion-collector" };
     if (meta.ct) headers["content-type"] = meta.ct;
     if (meta.ce) headers["content-encoding"] = meta.ce;
-    return { url: new URL(`${base}/api/edge/${unit.key}`), headers };
+    // Entries spooled by an older version may carry a path (or a query) that is no longer accepted:
+    // those go to the dead-letter file instead of the backend.
+    let url: URL;
+    try {
+      url = relayUrl(backend, unit.key);
+    } catch (err) {
+      return { reject: `not relayed: ${(err as Error).message}: ${JSON.stringify(unit.key.slice(0, 200))}` };
+    }
+    return { url, headers };
   };
   const relay = await startHttpDelivery({
     name: "agent-relay",
@@ -228,17 +250,23 @@ export async function startAgentCollector(opts: AgentCollectorOptions): Promise<
   });
 
   app.addHook("onRequest", async (req, reply) => {
-    if (expected === null || !req.url.startsWith("/api/edge/")) return;
-    const got = Buffer.from(String(req.headers.authorization ?? ""));
-    if (got.length !== expected.length || !timingSafeEqual(got, expected)) {
+    if (expected === null) return;
+    // Everything but the read-only ops endpoints needs the token (not only what the router maps to
+    // /api/edge/: a request the router would treat differently must not skip the check).
+    const target = req.raw.url ?? "";
+    if (req.method === "GET" && OPEN_PATHS.has(target.split("?")[0] ?? "")) return;
+    const token = bearerToken(req.headers.authorization);
+    if (token === null || !timingSafeEqual(sha256(token), expected)) {
       rejected.unauthorized++;
       await reply.code(401).header("www-authenticate", "Bearer").send({ detail: "Unauthorized" });
     }
   });
 
   const receive = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const path = (req.params as { "*": string })["*"] ?? "";
-    if (path === "" || path.includes("..")) throw new HttpError(404, "Not Found");
+    // The raw request target, not the router's decoded parameter (src/inputs/edge-path.ts).
+    const checked = edgePath(req.raw.url ?? "");
+    if ("error" in checked) throw new HttpError(400, `Invalid edge path: ${checked.error}`);
+    const path = checked.path;
     const raw = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
     const ce = String(req.headers["content-encoding"] ?? "")
       .toLowerCase()
@@ -274,12 +302,10 @@ export async function startAgentCollector(opts: AgentCollectorOptions): Promise<
     if (ct) meta.ct = ct;
     if (ce && ce !== "identity") meta.ce = ce;
     if (Object.keys(h).length > 0) meta.h = h;
-    const query = req.url.indexOf("?");
-    const key = query >= 0 ? `${path}${req.url.slice(query)}` : path;
     const id = randomUUID();
     await spool.append({
       id,
-      key,
+      key: path,
       meta: JSON.stringify(meta),
       records: items,
       createdMs: Date.now(),

@@ -139,8 +139,11 @@ export interface HttpDeliveryOptions {
   spool: Omit<SpoolOptions, "logger">;
   /** Where requests go (its protocol picks the pool's). */
   url: URL;
-  /** A unit's request: its URL and headers (`Idempotency-Key` is added). */
-  request(unit: DeliveryUnit): { url: URL; headers: OutgoingHttpHeaders };
+  /**
+   * A unit's request: its URL and headers (`Idempotency-Key` is added), or `{reject}` with the reason when
+   * the unit must not be sent (it goes to the dead-letter file).
+   */
+  request(unit: DeliveryUnit): { url: URL; headers: OutgoingHttpHeaders } | { reject: string };
   timeoutMs: number;
   /** Requests in flight, and sockets in the pool. */
   concurrency: number;
@@ -179,6 +182,7 @@ export async function startHttpDelivery(o: HttpDeliveryOptions): Promise<HttpDel
     split: o.split,
     send: (unit, signal) => {
       const r = o.request(unit);
+      if ("reject" in r) return Promise.resolve({ kind: "reject", status: 0, body: r.reject });
       return post({
         url: r.url,
         headers: { ...r.headers, "idempotency-key": unit.id },
