@@ -1,15 +1,17 @@
 /**
  * deploy/systemd/: the unit, its environment file and the logrotate snippet, checked against the code
  * (option registry variables and values, the signals src/cli.ts handles) and against systemd itself
- * (`systemd-analyze verify`) and logrotate (`logrotate -d`). The unit's ExecStart is run for real against
- * the installed package in package.test.ts.
+ * (`systemd-analyze verify`) and logrotate (`logrotate -d`, and a real rotation of a running collector's
+ * JSON-lines file with the unit's reload). The unit's ExecStart is run for real against the installed
+ * package in package.test.ts.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { loadConfig } from "../../src/config/index.ts";
+import { loopbackArgs, netflowV5, send, startService, udpClient, waitFor } from "../helpers/service.ts";
 import { requireTool } from "../helpers/tools.ts";
 import {
   KNOWN_ENV,
@@ -144,5 +146,39 @@ describe("logrotate snippet", () => {
     assert.equal(r.status, 0, r.stderr);
     assert.doesNotMatch(`${r.stdout}${r.stderr}`, /error/i);
     assert.match(r.stderr, /rotating pattern: \/var\/log\/clarion-collector\/\*\.jsonl/);
+  });
+
+  test("a real rotation: logrotate moves the file, the reload's SIGHUP makes the collector start a new one", async (t) => {
+    const tool = requireTool(t, "logrotate");
+    if (!tool) return;
+    const dir = tempDir("rotate");
+    temps.push(dir);
+    const logs = join(dir, "log");
+    const file = join(logs, "flows.jsonl");
+    const svc = await startService(
+      loopbackArgs("--data-dir", join(dir, "data"), "--output", `jsonl:${file}`, "--batch-interval", "0.1"),
+    );
+    const lines = (f: string) => (existsSync(f) ? readFileSync(f, "utf8").split("\n").filter(Boolean) : []);
+    const sock = await udpClient("udp4", "127.0.0.1");
+    sock.unref(); // a failed assertion must not leave the test file running
+    await send(sock, netflowV5(1, 1000, 3), svc.udpPorts[0]!, "127.0.0.1");
+    await waitFor("3 lines", async () => lines(file).length === 3);
+    // The snippet as shipped, on this directory, with the unit's reload (ExecReload) done directly.
+    const reload = one("ExecReload").replace("$MAINPID", String(svc.proc.pid));
+    const conf = text
+      .replaceAll("/var/log/clarion-collector", logs)
+      .replace(/systemctl reload clarion-collector\.service/, reload);
+    assert.ok(conf.includes(reload));
+    writeFileSync(join(dir, "conf"), conf);
+    const r = spawnSync(tool, ["-f", "-s", join(dir, "state"), join(dir, "conf")], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(lines(`${file}.1`).length, 3, "rotated (delaycompress: .1 stays plain)");
+    await waitFor("the collector reopened its path", async () => existsSync(file));
+    await send(sock, netflowV5(2, 2000, 2), svc.udpPorts[0]!, "127.0.0.1");
+    sock.close();
+    await waitFor("new lines in the new file", async () => lines(file).length === 2);
+    assert.equal(lines(`${file}.1`).length, 3, "nothing written to the rotated file");
+    svc.proc.kill("SIGTERM");
+    assert.equal(await svc.exited, 0);
   });
 });
