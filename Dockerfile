@@ -10,8 +10,7 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /build
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json README.md ./
-COPY bin ./bin
+COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 

@@ -7,7 +7,8 @@
  * (No container engine here: nothing is built.)
  */
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { loadConfig } from "../../src/config/index.ts";
 import {
@@ -19,6 +20,7 @@ import {
   option,
   PACKAGE,
   parseDockerfile,
+  ROOT,
   read,
   splitWords,
   tempDir,
@@ -34,6 +36,12 @@ const finalOne = (instruction: string) => {
   assert.equal(found.length, 1, `one ${instruction} in the runtime stage`);
   return found[0]!;
 };
+
+function walk(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)],
+  );
+}
 
 const temps: string[] = [];
 after(() => {
@@ -131,6 +139,19 @@ describe("Dockerfile", () => {
     );
     assert.deepEqual(entry, ["node", `/app/${PACKAGE.bin["clarion-collector"]}`]);
     for (const w of [...entry, ...cmd]) assert.doesNotMatch(w, WRAPPERS);
+  });
+
+  test("no init process is needed: the collector as PID 1 handles its signals and starts no children", () => {
+    const cli = read("src/cli.ts");
+    for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"])
+      assert.match(cli, new RegExp(`process\\.on\\("${signal}"`));
+    const sources = walk(join(ROOT, "src")).filter((f) => f.endsWith(".ts"));
+    for (const f of sources)
+      assert.doesNotMatch(
+        readFileSync(f, "utf8"),
+        /node:child_process/,
+        `${f} spawns processes: PID 1 would have to reap them (add tini)`,
+      );
   });
 });
 
