@@ -53,11 +53,17 @@ export interface StartServiceOptions {
   env?: Record<string, string>;
   /** What to wait for: the native collector (default), the agent collector, or both. */
   wait?: "native" | "agent" | "both";
+  /** The program and its first arguments, before `args`; default the checkout's CLI under this Node. */
+  command?: readonly string[];
+  /** Working directory of the child; default the test's. */
+  cwd?: string;
 }
 
 export async function startService(args: string[], opts: StartServiceOptions = {}): Promise<Service> {
   const wait = opts.wait ?? "native";
-  const proc = spawn(NODE, [CLI, ...args], {
+  const [program, ...first] = opts.command ?? [NODE, CLI];
+  const proc = spawn(program!, [...first, ...args], {
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
     stdio: ["ignore", "pipe", "pipe"],
     env: {
       PATH: process.env.PATH ?? "",
