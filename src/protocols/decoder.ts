@@ -8,18 +8,20 @@
  * since devices send options from another port). Both are configurable.
  */
 import type { Datagram } from "../core/datagram.ts";
-import { DecodeError, type DecodeErrorCode, type ProtocolName } from "../core/errors.ts";
+import { DecodeError, type ProtocolName } from "../core/errors.ts";
 import { type DecodedElement, FlowRecord, type OptionsRecord, type RecordHandler } from "../core/flow.ts";
 import { decodeIpfix } from "./ipfix.ts";
 import { decodeNetflow5, type V5Context } from "./netflow5.ts";
-import { decodeNetflow9, type MessageHeader, type SetConsumer, v9ScopeField } from "./netflow9.ts";
+import { decodeNetflow9, type MessageHeader, type SetConsumer } from "./netflow9.ts";
 import { decodeSflow5, type SflowContext } from "./sflow5.ts";
+import { type OptionState, OptionStore } from "./state/options.ts";
+import { type DecoderState, loadState, saveState } from "./state/persist.ts";
+import { type Session, Sessions, templateKey } from "./state/sessions.ts";
+import { TemplateStore } from "./state/templates.ts";
+import { type DecoderStats, type ExporterStats, emptyStats } from "./stats.ts";
 import {
-  compileRecordDecoder,
   F,
-  makeField,
   RecordOverrun,
-  recordLengths,
   renderField,
   Scratch,
   type Template,
@@ -67,57 +69,8 @@ export const DEFAULT_DECODER_OPTIONS: Readonly<DecoderOptions> = {
   now: Date.now,
 };
 
-export interface ExporterStats {
-  exporter: string;
-  datagrams: number;
-  bytes: number;
-  flows: number;
-  errors: number;
-  samplingRate: number;
-  lastSeenMs: number;
-  protocols: Partial<Record<ProtocolName, number>>;
-}
-
-export interface DecoderStats {
-  datagrams: number;
-  bytes: number;
-  byProtocol: Record<ProtocolName, number>;
-  flows: number;
-  optionsRecords: number;
-  counterRecords: number;
-  errors: Partial<Record<DecodeErrorCode, number>>;
-  templatesLearned: number;
-  templatesWithdrawn: number;
-  templatesExpired: number;
-  /** Data sets held waiting for their template; decoded later; dropped when the hold expired/overflowed. */
-  heldSets: number;
-  heldDecoded: number;
-  missingTemplateDrops: number;
-  /** Template fields whose element we have no definition for (kept as hex under `<pen>.<id>`). */
-  unknownElements: number;
-  /** sFlow: flow/counter records of formats we skip, counter samples skipped. */
-  sflowSkippedRecords: number;
-}
-
-export function emptyStats(): DecoderStats {
-  return {
-    datagrams: 0,
-    bytes: 0,
-    byProtocol: { netflow5: 0, netflow9: 0, ipfix: 0, sflow5: 0, unknown: 0 },
-    flows: 0,
-    optionsRecords: 0,
-    counterRecords: 0,
-    errors: {},
-    templatesLearned: 0,
-    templatesWithdrawn: 0,
-    templatesExpired: 0,
-    heldSets: 0,
-    heldDecoded: 0,
-    missingTemplateDrops: 0,
-    unknownElements: 0,
-    sflowSkippedRecords: 0,
-  };
-}
+export type { DecoderState } from "./state/persist.ts";
+export { type DecoderStats, type ExporterStats, emptyStats } from "./stats.ts";
 
 export interface TemplateInfo {
   exporter: string;
@@ -133,34 +86,6 @@ export interface TemplateInfo {
   lastUsedMs: number;
 }
 
-/** What `saveState()` returns and `loadState()` takes (JSON-safe). */
-export interface DecoderState {
-  format: "clarion-collector-decoder-state";
-  version: 1;
-  savedAtMs: number;
-  templates: {
-    exporter: string;
-    port: number;
-    version: 9 | 10;
-    domain: number;
-    id: number;
-    options: boolean;
-    scopeCount: number;
-    fields: [number, number, number][];
-    learnedMs: number;
-    refreshedMs: number;
-  }[];
-  sampling: {
-    exporter: string;
-    port: number;
-    domain: number;
-    rate: number;
-    bySampler: [number, number][];
-    ifNames: [number, string][];
-    sysInitMs: number;
-  }[];
-}
-
 export interface FlowDecoderApi {
   readonly stats: DecoderStats;
   decode(dg: Datagram, handler: RecordHandler): void;
@@ -168,69 +93,15 @@ export interface FlowDecoderApi {
   exporters(): ExporterStats[];
 }
 
-/** Per exporter + domain: what options data taught us. */
-class OptionState {
-  readonly exporter: string;
-  readonly port: number;
-  readonly domain: number;
-  /** Rate learned without a sampler/selector id (applies to every flow of the domain). */
-  rate = 0;
-  /** The last rate learned in any way: the fallback for flows naming no known sampler. */
-  anyRate = 0;
-  readonly bySampler = new Map<number, number>();
-  readonly ifNames = new Map<number, string>();
-  sysInitMs = 0;
-  constructor(exporter: string, port: number, domain: number) {
-    this.exporter = exporter;
-    this.port = port;
-    this.domain = domain;
-  }
-}
-
-interface HeldSet {
-  key: number;
-  setId: number;
-  data: Buffer;
-  h: MessageHeader;
-  receivedMs: number;
-  heldAtMs: number;
-}
-
-/** One transport session (exporter + port, or exporter alone) of one version. */
-class Session {
-  readonly exporter: string;
-  readonly port: number;
-  readonly version: 9 | 10;
-  /** domain * 65536 + template id → template */
-  readonly templates = new Map<number, Template>();
-  held: HeldSet[] = [];
-  constructor(exporter: string, port: number, version: 9 | 10) {
-    this.exporter = exporter;
-    this.port = port;
-    this.version = version;
-  }
-}
-
-const tkey = (domain: number, id: number): number => domain * 65536 + id;
-
 /** The exporter name under which datagrams beyond `maxExporters` distinct sources are counted. */
 export const OTHER = "other";
-
-function sameLayout(a: readonly TemplateField[], b: readonly TemplateField[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i]!;
-    const y = b[i]!;
-    if (x.pen !== y.pen || x.id !== y.id || x.length !== y.length) return false;
-  }
-  return true;
-}
 
 export class FlowDecoder implements FlowDecoderApi, SetConsumer {
   readonly stats: DecoderStats = emptyStats();
   readonly #opts: DecoderOptions;
-  readonly #sessions = new Map<string, Session>();
-  readonly #optionStates = new Map<string, OptionState>();
+  readonly #sessions: Sessions;
+  readonly #templates: TemplateStore;
+  readonly #optionStates: OptionStore;
   readonly #exporters = new Map<string, ExporterStats>();
   readonly #scratch = new Scratch();
   /** Context of the datagram being decoded (set by decode(), read by the set callbacks). */
@@ -242,6 +113,9 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
 
   constructor(opts: Partial<DecoderOptions> = {}) {
     this.#opts = { ...DEFAULT_DECODER_OPTIONS, ...opts };
+    this.#sessions = new Sessions(this.#opts.templateKeyByPort);
+    this.#templates = new TemplateStore(this.#sessions, this.stats);
+    this.#optionStates = new OptionStore(this.#opts.samplingKeyByPort);
     this.#sflowCtx = {
       stats: this.stats,
       collectElements: this.#opts.collectElements,
@@ -252,8 +126,7 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
       collectElements: this.#opts.collectElements,
       scaleBySampling: this.#opts.scaleBySampling,
       switchIdFromIp: this.#opts.switchIdFromIp,
-      samplingRate: (exporter: string): number =>
-        this.#optionStates.get(this.#optionKey(exporter, 0, 0))?.rate ?? 0,
+      samplingRate: (exporter: string): number => this.#optionStates.get(exporter, 0, 0)?.rate ?? 0,
       onHeaderSampling: (_exporter: string, rate: number): void => {
         if (rate > 0 && this.#exporterStats) this.#exporterStats.samplingRate = rate;
       },
@@ -348,31 +221,6 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
     }
   }
 
-  #optionKey(exporter: string, port: number, domain: number): string {
-    return this.#opts.samplingKeyByPort ? `${exporter}|${port}|${domain}` : `${exporter}|${domain}`;
-  }
-
-  #optionState(exporter: string, port: number, domain: number, create: boolean): OptionState | undefined {
-    const key = this.#optionKey(exporter, port, domain);
-    let s = this.#optionStates.get(key);
-    if (s === undefined && create) {
-      s = new OptionState(exporter, this.#opts.samplingKeyByPort ? port : 0, domain);
-      this.#optionStates.set(key, s);
-    }
-    return s;
-  }
-
-  #session(version: 9 | 10, exporter: string, port: number, create: boolean): Session | undefined {
-    const p = this.#opts.templateKeyByPort ? port : 0;
-    const key = `${version}|${exporter}|${p}`;
-    let s = this.#sessions.get(key);
-    if (s === undefined && create) {
-      s = new Session(exporter, p, version);
-      this.#sessions.set(key, s);
-    }
-    return s;
-  }
-
   // ---- SetConsumer (called by the v9 / IPFIX parsers while decode() runs) ----
 
   template(
@@ -383,66 +231,16 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
     scopeCount: number,
   ): void {
     const dg = this.#dg!;
-    this.#learn(h.version, dg.exporter, dg.port, h.domain, id, fields, options, scopeCount, dg.receivedAtMs);
+    const session = this.#sessions.open(h.version, dg.exporter, dg.port);
+    this.#templates.learn(session, h.domain, id, fields, options, scopeCount, dg.receivedAtMs);
     // Release data that waited for this template.
-    const session = this.#session(h.version, dg.exporter, dg.port, false);
-    if (session && session.held.length > 0) this.#releaseHeld(session, tkey(h.domain, id));
-  }
-
-  #learn(
-    version: 9 | 10,
-    exporter: string,
-    port: number,
-    domain: number,
-    id: number,
-    fields: TemplateField[],
-    options: boolean,
-    scopeCount: number,
-    nowMs: number,
-  ): Template {
-    const session = this.#session(version, exporter, port, true)!;
-    const key = tkey(domain, id);
-    const old = session.templates.get(key);
-    if (old && old.options === options && old.scopeCount === scopeCount && sameLayout(old.fields, fields)) {
-      old.refreshedMs = nowMs;
-      return old;
-    }
-    for (const f of fields) if (f.type === undefined) this.stats.unknownElements++;
-    const lengths = recordLengths(fields);
-    const t: Template = {
-      version,
-      id,
-      domain,
-      options,
-      scopeCount,
-      fields,
-      fixedLength: lengths.fixed,
-      minLength: lengths.min,
-      decode: options ? null : compileRecordDecoder(fields),
-      learnedMs: nowMs,
-      refreshedMs: nowMs,
-      lastUsedMs: nowMs,
-    };
-    session.templates.set(key, t);
-    this.stats.templatesLearned++;
-    return t;
+    if (session.held.length > 0) this.#releaseHeld(session, templateKey(h.domain, id));
   }
 
   withdraw(h: MessageHeader, id: number, setId: number): void {
     const dg = this.#dg!;
-    const session = this.#session(h.version, dg.exporter, dg.port, false);
-    if (!session) return;
-    if (id === setId) {
-      // all templates (set 2) or all options templates (set 3) of the domain
-      for (const [key, t] of session.templates) {
-        if (t.domain === h.domain && t.options === (setId === 3)) {
-          session.templates.delete(key);
-          this.stats.templatesWithdrawn++;
-        }
-      }
-    } else if (session.templates.delete(tkey(h.domain, id))) {
-      this.stats.templatesWithdrawn++;
-    }
+    const session = this.#sessions.get(h.version, dg.exporter, dg.port);
+    if (session) this.#templates.withdraw(session, h.domain, id, setId);
   }
 
   data(
@@ -454,9 +252,8 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
     handler: RecordHandler,
   ): void {
     const dg = this.#dg!;
-    const session = this.#session(h.version, dg.exporter, dg.port, false);
-    const key = tkey(h.domain, setId);
-    const t = session?.templates.get(key);
+    const session = this.#sessions.get(h.version, dg.exporter, dg.port);
+    const t = this.#templates.get(session, h.domain, setId);
     if (t === undefined) {
       this.#hold(h, setId, b, start, end, dg);
       return;
@@ -465,38 +262,29 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
   }
 
   #hold(h: MessageHeader, setId: number, b: Uint8Array, start: number, end: number, dg: Datagram): void {
-    const session = this.#session(h.version, dg.exporter, dg.port, true)!;
+    const session = this.#sessions.open(h.version, dg.exporter, dg.port);
     const st = this.stats;
-    if (session.held.length >= this.#opts.holdMaxSets) {
-      // bounded: the oldest held set makes room and is counted as a missing-template drop
-      session.held.shift();
-      st.missingTemplateDrops++;
-    }
-    if (this.#opts.holdMaxSets <= 0 || this.#opts.holdMaxMs <= 0) {
-      st.missingTemplateDrops++;
-      return;
-    }
-    session.held.push({
-      key: tkey(h.domain, setId),
-      setId,
-      data: Buffer.from(b.subarray(start, end)), // a copy: the datagram's buffer is not ours to keep
-      h: { ...h },
-      receivedMs: dg.receivedAtMs,
-      heldAtMs: this.#opts.now(),
-    });
-    st.heldSets++;
+    const dropped = session.held.hold(
+      {
+        key: templateKey(h.domain, setId),
+        setId,
+        data: Buffer.from(b.subarray(start, end)), // a copy: the datagram's buffer is not ours to keep
+        h: { ...h },
+        receivedMs: dg.receivedAtMs,
+        heldAtMs: this.#opts.now(),
+      },
+      this.#opts.holdMaxSets,
+      this.#opts.holdMaxMs,
+    );
+    st.missingTemplateDrops += dropped;
+    if (this.#opts.holdMaxSets > 0 && this.#opts.holdMaxMs > 0) st.heldSets++;
   }
 
   #releaseHeld(session: Session, key: number): void {
     const handler = this.#handler;
     const t = session.templates.get(key);
     if (!t || !handler) return;
-    const keep: HeldSet[] = [];
-    const ready: HeldSet[] = [];
-    for (const hs of session.held) (hs.key === key ? ready : keep).push(hs);
-    if (ready.length === 0) return;
-    session.held = keep;
-    for (const hs of ready) {
+    for (const hs of session.held.take(key)) {
       this.stats.heldDecoded++;
       this.#decodeSet(
         t,
@@ -536,7 +324,7 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
     const st = this.stats;
     const type = h.version === 9 ? "NETFLOW_V9" : "IPFIX";
     const switchId = opts.switchIdFromIp ? exporter : "";
-    const os = this.#optionState(exporter, port, h.domain, false);
+    const os = this.#optionStates.get(exporter, port, h.domain);
     const fixed = t.fixedLength;
     let o = start;
     let n = 0;
@@ -715,7 +503,7 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
       pickString(values, scope, "interfaceName") ?? pickString(values, scope, "interfaceDescription");
     const sysInit = n.get(160) ?? 0;
     if (rate <= 0 && ifName === undefined && sysInit <= 0) return;
-    const os = this.#optionState(exporter, port, h.domain, true)!;
+    const os = this.#optionStates.open(exporter, port, h.domain);
     if (rate > 0) {
       const sampler = n.get(48) ?? n.get(302); // samplerId, selectorId
       if (sampler !== undefined) os.bySampler.set(sampler, rate);
@@ -734,21 +522,7 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
   /** Expire templates and held data; held sets whose time is up are counted as missing-template drops. */
   tick(nowMs: number, handler: RecordHandler): void {
     void handler;
-    const timeout = this.#opts.templateTimeoutMs;
-    for (const [skey, session] of this.#sessions) {
-      for (const [key, t] of session.templates) {
-        if (nowMs - Math.max(t.refreshedMs, t.lastUsedMs) > timeout) {
-          session.templates.delete(key);
-          this.stats.templatesExpired++;
-        }
-      }
-      if (session.held.length > 0) {
-        const keep = session.held.filter((hs) => nowMs - hs.heldAtMs <= this.#opts.holdMaxMs);
-        this.stats.missingTemplateDrops += session.held.length - keep.length;
-        session.held = keep;
-      }
-      if (session.templates.size === 0 && session.held.length === 0) this.#sessions.delete(skey);
-    }
+    this.#templates.expire(nowMs, this.#opts.templateTimeoutMs, this.#opts.holdMaxMs);
   }
 
   exporters(): ExporterStats[] {
@@ -785,84 +559,18 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
   }
 
   saveState(): DecoderState {
-    const templates: DecoderState["templates"] = [];
-    for (const s of this.#sessions.values()) {
-      for (const t of s.templates.values()) {
-        templates.push({
-          exporter: s.exporter,
-          port: s.port,
-          version: t.version,
-          domain: t.domain,
-          id: t.id,
-          options: t.options,
-          scopeCount: t.scopeCount,
-          fields: t.fields.map((f) => [f.pen, f.id, f.length]),
-          learnedMs: t.learnedMs,
-          refreshedMs: Math.max(t.refreshedMs, t.lastUsedMs),
-        });
-      }
-    }
-    const sampling: DecoderState["sampling"] = [];
-    for (const o of this.#optionStates.values()) {
-      sampling.push({
-        exporter: o.exporter,
-        port: o.port,
-        domain: o.domain,
-        rate: o.rate,
-        bySampler: [...o.bySampler],
-        ifNames: [...o.ifNames],
-        sysInitMs: o.sysInitMs,
-      });
-    }
-    return {
-      format: "clarion-collector-decoder-state",
-      version: 1,
-      savedAtMs: this.#opts.now(),
-      templates,
-      sampling,
-    };
+    return saveState(this.#templates, this.#optionStates, this.#opts.now());
   }
 
   /** Restore saved state; templates past their expiry are skipped. Throws on a file that is not ours. */
   loadState(state: unknown): { templates: number; sampling: number } {
-    const st = state as Partial<DecoderState> | null;
-    if (st?.format !== "clarion-collector-decoder-state" || st.version !== 1) {
-      throw new Error("not a clarion-collector decoder state (format/version mismatch)");
-    }
-    const now = this.#opts.now();
-    let nt = 0;
-    for (const t of st.templates ?? []) {
-      if (now - t.refreshedMs > this.#opts.templateTimeoutMs) continue;
-      const v9 = t.version === 9;
-      const fields = t.fields.map(([pen, id, len], i) =>
-        v9 && t.options && i < t.scopeCount ? v9ScopeField(id, len) : makeField(pen, id, len, v9),
-      );
-      const tpl = this.#learn(
-        t.version,
-        t.exporter,
-        t.port,
-        t.domain,
-        t.id,
-        fields,
-        t.options,
-        t.scopeCount,
-        t.learnedMs,
-      );
-      tpl.refreshedMs = t.refreshedMs;
-      tpl.lastUsedMs = t.refreshedMs;
-      nt++;
-    }
-    let ns = 0;
-    for (const s of st.sampling ?? []) {
-      const o = this.#optionState(s.exporter, s.port, s.domain, true)!;
-      o.rate = s.rate;
-      for (const [k, v] of s.bySampler) o.bySampler.set(k, v);
-      o.anyRate = s.rate || (s.bySampler[0]?.[1] ?? 0);
-      for (const [k, v] of s.ifNames) o.ifNames.set(k, v);
-      o.sysInitMs = s.sysInitMs;
-      ns++;
-    }
-    return { templates: nt, sampling: ns };
+    return loadState(
+      state,
+      this.#templates,
+      this.#optionStates,
+      this.#opts.now(),
+      this.#opts.templateTimeoutMs,
+    );
   }
 }
 

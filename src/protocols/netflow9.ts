@@ -14,38 +14,12 @@
 import type { Datagram } from "../core/datagram.ts";
 import { DecodeError } from "../core/errors.ts";
 import type { RecordHandler } from "../core/flow.ts";
-import { makeField, type TemplateField } from "./template.ts";
+import type { MessageHeader } from "./netflow/header.ts";
+import { makeField, type TemplateField, v9ScopeField } from "./template.ts";
+
+export type { MessageHeader };
 
 export const V9_HEADER_LENGTH = 20;
-
-/** v9 options scope types (RFC 3954 §6.1). */
-const SCOPE_NAMES: Record<number, string> = {
-  1: "scopeSystem",
-  2: "scopeInterface",
-  3: "scopeLineCard",
-  4: "scopeCache",
-  5: "scopeTemplate",
-};
-
-export function v9ScopeField(type: number, length: number): TemplateField {
-  return {
-    pen: 0,
-    id: type,
-    length,
-    name: SCOPE_NAMES[type] ?? `scope${type}`,
-    type: length >= 1 && length <= 8 ? "unsigned64" : "octetArray",
-    kind: 0,
-  };
-}
-
-export interface MessageHeader {
-  version: 9 | 10;
-  domain: number;
-  exportMs: number;
-  /** sysUptime in ms (v9); -1 for IPFIX. */
-  uptimeMs: number;
-  sequence: number;
-}
 
 /** What the v9 and IPFIX parsers hand their sets to (implemented by FlowDecoder). */
 export interface SetConsumer {

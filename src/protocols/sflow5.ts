@@ -66,7 +66,7 @@
 import type { Datagram } from "../core/datagram.ts";
 import { DecodeError, type DecodeErrorCode } from "../core/errors.ts";
 import { type Counter, type DecodedElement, FlowRecord, type RecordHandler } from "../core/flow.ts";
-import type { DecoderStats } from "./decoder.ts";
+import type { DecoderStats } from "./stats.ts";
 import { formatMac, ipv4, ipv6, macInt } from "./wire.ts";
 
 export interface SflowContext {

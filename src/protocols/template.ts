@@ -93,6 +93,26 @@ export function makeField(pen: number, id: number, length: number, v9: boolean):
   };
 }
 
+/** v9 options scope types (RFC 3954 §6.1). */
+const SCOPE_NAMES: Record<number, string> = {
+  1: "scopeSystem",
+  2: "scopeInterface",
+  3: "scopeLineCard",
+  4: "scopeCache",
+  5: "scopeTemplate",
+};
+
+export function v9ScopeField(type: number, length: number): TemplateField {
+  return {
+    pen: 0,
+    id: type,
+    length,
+    name: SCOPE_NAMES[type] ?? `scope${type}`,
+    type: length >= 1 && length <= 8 ? "unsigned64" : "octetArray",
+    kind: 0,
+  };
+}
+
 const NTP_EPOCH_OFFSET_S = 2208988800;
 
 /** NTP-format 64-bit timestamp (RFC 7011 §6.1.9/10) → ms since the Unix epoch (fractional). */
