@@ -66,17 +66,19 @@
 import type { Datagram } from "../core/datagram.ts";
 import { DecodeError, type DecodeErrorCode } from "../core/errors.ts";
 import { type Counter, type DecodedElement, FlowRecord, type RecordHandler } from "../core/flow.ts";
+import type { DecodeContext, DecoderOptions } from "./context.ts";
 import type { DecoderStats } from "./stats.ts";
 import { formatMac, ipv4, ipv6, macInt } from "./wire.ts";
 
-export interface SflowContext {
+/** The decoder options sFlow reads. */
+export type SflowOptions = Pick<DecoderOptions, "collectElements" | "scaleBySampling" | "switchIdFromIp">;
+
+/**
+ * What `decodeSflow5` needs on its own (tests, benchmarks, interop checks): the options and the counters.
+ * The decoder front goes through the registry entry (`sflow5`) with its DecodeContext instead.
+ */
+export interface SflowContext extends SflowOptions {
   stats: DecoderStats;
-  /** Fill FlowRecord.elements with the decoded values under IANA names. */
-  collectElements: boolean;
-  /** Multiply bytes/packets by the sampling rate. */
-  scaleBySampling: boolean;
-  /** switch_id = the agent address when true, else "". */
-  switchIdFromIp: boolean;
 }
 
 /**
@@ -193,6 +195,20 @@ interface DatagramInfo {
  * (each emitted flow is counted in stats.flows). Throws only DecodeError; records emitted before it stay emitted.
  */
 export function decodeSflow5(dg: Datagram, ctx: SflowContext, handler: RecordHandler): number {
+  return decodeDatagram(dg, ctx, ctx.stats, handler);
+}
+
+/** The sFlow v5 decoder of the front: ctx.datagram, counted in ctx.stats. */
+export function decodeSflow(ctx: DecodeContext, emit: RecordHandler): void {
+  decodeDatagram(ctx.datagram, ctx.opts, ctx.stats, emit);
+}
+
+function decodeDatagram(
+  dg: Datagram,
+  opts: SflowOptions,
+  stats: DecoderStats,
+  handler: RecordHandler,
+): number {
   const b = dg.payload;
   const end = b.length;
   if (end < 8) fail("TRUNCATED", "datagram shorter than its header", dg, 0);
@@ -224,7 +240,6 @@ export function decodeSflow5(dg: Datagram, ctx: SflowContext, handler: RecordHan
   };
   const numSamples = u32(b, off + 12);
   off += 16;
-  const stats = ctx.stats;
   let flows = 0;
   for (let i = 0; i < numSamples; i++) {
     if (end - off < 8) fail("TRUNCATED", `sample ${i} of ${numSamples}: header`, dg, off);
@@ -235,11 +250,11 @@ export function decodeSflow5(dg: Datagram, ctx: SflowContext, handler: RecordHan
     const sEnd = off + length;
     switch (format) {
       case 1:
-        decodeFlowSample(info, b, off, sEnd, false, ctx, handler);
+        decodeFlowSample(info, b, off, sEnd, false, opts, stats, handler);
         flows++;
         break;
       case 3:
-        decodeFlowSample(info, b, off, sEnd, true, ctx, handler);
+        decodeFlowSample(info, b, off, sEnd, true, opts, stats, handler);
         flows++;
         break;
       case 2:
@@ -262,7 +277,8 @@ function decodeFlowSample(
   off: number,
   sEnd: number,
   expanded: boolean,
-  ctx: SflowContext,
+  opts: SflowOptions,
+  stats: DecoderStats,
   handler: RecordHandler,
 ): void {
   const dg = info.dg;
@@ -301,12 +317,11 @@ function decodeFlowSample(
   rec.in_if = inFormat === 0 ? inValue : 0;
   if (outFormat === 0) rec.out_if = outValue;
   else if (outFormat === 1) rec.forwarding_status = FORWARDING_DROPPED;
-  if (ctx.switchIdFromIp) rec.switch_id = info.agent;
+  if (opts.switchIdFromIp) rec.switch_id = info.agent;
 
   // bytes: the raw header's frame length wins over sampled_ethernet's, which wins over sampled_ip's.
   let length = 0;
   let lengthRank = 0;
-  const stats = ctx.stats;
   for (let r = 0; r < numRecords; r++) {
     if (sEnd - off < 8) fail("BAD_SAMPLE", `flow record ${r} of ${numRecords}: header`, dg, off);
     const format = u32(b, off);
@@ -386,7 +401,7 @@ function decodeFlowSample(
     off = rEnd;
   }
 
-  if (ctx.scaleBySampling && rate > 1) {
+  if (opts.scaleBySampling && rate > 1) {
     rec.packets = rate;
     const scaled = length * rate;
     rec.bytes = scaled <= Number.MAX_SAFE_INTEGER ? scaled : BigInt(length) * BigInt(rate);
@@ -394,8 +409,8 @@ function decodeFlowSample(
     rec.packets = 1;
     rec.bytes = length;
   }
-  if (ctx.collectElements) rec.elements = buildElements(rec, inFormat, outFormat);
-  ctx.stats.flows++; // counted as emitted, so flows before a later malformed sample are counted too
+  if (opts.collectElements) rec.elements = buildElements(rec, inFormat, outFormat);
+  stats.flows++; // counted as emitted, so flows before a later malformed sample are counted too
   handler.flow(rec);
 }
 
