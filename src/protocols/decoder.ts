@@ -8,19 +8,38 @@ import type { Datagram } from "../core/datagram.ts";
 import { DecodeError, type ProtocolName } from "../core/errors.ts";
 import type { RecordHandler } from "../core/flow.ts";
 import { DEFAULT_DECODER_OPTIONS, DecodeContext, type DecoderOptions } from "./context.ts";
-import { decodeIpfix } from "./ipfix.ts";
-import { decodeNetflow5 } from "./netflow5.ts";
-import { decodeNetflow9 } from "./netflow9.ts";
-import { decodeSflow } from "./sflow5.ts";
+import { DECODERS, PROTOCOL_NAMES } from "./index.ts";
 import { OptionStore } from "./state/options.ts";
 import { type DecoderState, loadState, saveState } from "./state/persist.ts";
 import { Sessions } from "./state/sessions.ts";
 import { TemplateStore } from "./state/templates.ts";
-import { type DecoderStats, type ExporterStats, emptyStats } from "./stats.ts";
+import type { DecoderStats, ExporterStats } from "./stats.ts";
 
 export { DEFAULT_DECODER_OPTIONS, type DecoderOptions } from "./context.ts";
 export type { DecoderState } from "./state/persist.ts";
-export { type DecoderStats, type ExporterStats, emptyStats } from "./stats.ts";
+export type { DecoderStats, ExporterStats } from "./stats.ts";
+
+export function emptyStats(): DecoderStats {
+  const byProtocol = {} as Record<ProtocolName, number>;
+  for (const name of PROTOCOL_NAMES) byProtocol[name] = 0;
+  return {
+    datagrams: 0,
+    bytes: 0,
+    byProtocol,
+    flows: 0,
+    optionsRecords: 0,
+    counterRecords: 0,
+    errors: {},
+    templatesLearned: 0,
+    templatesWithdrawn: 0,
+    templatesExpired: 0,
+    heldSets: 0,
+    heldDecoded: 0,
+    missingTemplateDrops: 0,
+    unknownElements: 0,
+    sflowSkippedRecords: 0,
+  };
+}
 
 export interface TemplateInfo {
   exporter: string;
@@ -101,35 +120,28 @@ export class FlowDecoder implements FlowDecoderApi {
     const flowsBefore = st.flows;
     let protocol: ProtocolName = "unknown";
     try {
-      const v16 = b.length >= 2 ? (b[0]! << 8) | b[1]! : -1;
-      if (v16 === 5) {
-        protocol = "netflow5";
-        st.byProtocol.netflow5++;
-        decodeNetflow5(ctx, handler);
-      } else if (v16 === 9) {
-        protocol = "netflow9";
-        st.byProtocol.netflow9++;
-        decodeNetflow9(ctx, handler);
-      } else if (v16 === 10) {
-        protocol = "ipfix";
-        st.byProtocol.ipfix++;
-        decodeIpfix(ctx, handler);
-      } else if (v16 === 0 && b.length >= 4 && b[2] === 0 && b[3] === 5) {
-        protocol = "sflow5";
-        st.byProtocol.sflow5++;
-        decodeSflow(ctx, handler);
-      } else {
+      let decoder: (typeof DECODERS)[number] | undefined;
+      for (let i = 0; i < DECODERS.length; i++) {
+        if (DECODERS[i]!.matches(b)) {
+          decoder = DECODERS[i]!;
+          break;
+        }
+      }
+      if (decoder === undefined) {
         st.byProtocol.unknown++;
         throw new DecodeError(
           "BAD_VERSION",
           b.length < 2
             ? "datagram shorter than a version field"
-            : `version ${v16} is not NetFlow v5/v9, IPFIX or sFlow v5`,
+            : `version ${(b[0]! << 8) | b[1]!} is not NetFlow v5/v9, IPFIX or sFlow v5`,
           "unknown",
           dg.exporter,
           0,
         );
       }
+      protocol = decoder.name;
+      st.byProtocol[protocol]++;
+      decoder.decode(ctx, handler);
     } catch (e) {
       ex.errors++;
       if (e instanceof DecodeError) {

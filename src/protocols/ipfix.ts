@@ -13,7 +13,7 @@
  */
 import { DecodeError } from "../core/errors.ts";
 import type { RecordHandler } from "../core/flow.ts";
-import type { DecodeContext } from "./context.ts";
+import type { DecodeContext, Decoder } from "./context.ts";
 import type { MessageHeader } from "./netflow/header.ts";
 import { dataSet, learnTemplate, withdrawTemplate } from "./netflow/sets.ts";
 import { makeField, type TemplateField } from "./template.ts";
@@ -25,6 +25,14 @@ const u32 = (b: Uint8Array, o: number): number =>
   b[o]! * 16777216 + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
 
 type Code = "TRUNCATED" | "BAD_LENGTH" | "BAD_TEMPLATE" | "BAD_VERSION";
+
+/** The registry entry (index.ts): version 10. */
+export const ipfix = {
+  name: "ipfix",
+  flowType: "IPFIX",
+  matches: (b: Buffer): boolean => b.length >= 2 && b[0] === 0 && b[1] === 10,
+  decode: decodeIpfix,
+} as const satisfies Decoder;
 
 export function decodeIpfix(ctx: DecodeContext, emit: RecordHandler): void {
   const dg = ctx.datagram;

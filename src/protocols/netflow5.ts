@@ -10,7 +10,7 @@
 import { ipv4Number } from "../core/address.ts";
 import { DecodeError } from "../core/errors.ts";
 import { type DecodedElement, FlowRecord, type RecordHandler } from "../core/flow.ts";
-import type { DecodeContext } from "./context.ts";
+import type { DecodeContext, Decoder } from "./context.ts";
 import { ipv4 } from "./wire.ts";
 
 export const V5_HEADER_LENGTH = 24;
@@ -18,6 +18,14 @@ export const V5_RECORD_LENGTH = 48;
 
 const u32 = (b: Uint8Array, o: number): number =>
   b[o]! * 16777216 + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
+
+/** The registry entry (index.ts): version 5. */
+export const netflow5 = {
+  name: "netflow5",
+  flowType: "NETFLOW_V5",
+  matches: (b: Buffer): boolean => b.length >= 2 && b[0] === 0 && b[1] === 5,
+  decode: decodeNetflow5,
+} as const satisfies Decoder;
 
 /**
  * The header's sampling interval wins; without one, the rate options data taught for the exporter (domain

@@ -13,7 +13,7 @@
  */
 import { DecodeError } from "../core/errors.ts";
 import type { RecordHandler } from "../core/flow.ts";
-import type { DecodeContext } from "./context.ts";
+import type { DecodeContext, Decoder } from "./context.ts";
 import type { MessageHeader } from "./netflow/header.ts";
 import { dataSet, learnTemplate } from "./netflow/sets.ts";
 import { makeField, type TemplateField, v9ScopeField } from "./template.ts";
@@ -23,6 +23,14 @@ export const V9_HEADER_LENGTH = 20;
 const u16 = (b: Uint8Array, o: number): number => (b[o]! << 8) | b[o + 1]!;
 const u32 = (b: Uint8Array, o: number): number =>
   b[o]! * 16777216 + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
+
+/** The registry entry (index.ts): version 9. */
+export const netflow9 = {
+  name: "netflow9",
+  flowType: "NETFLOW_V9",
+  matches: (b: Buffer): boolean => b.length >= 2 && b[0] === 0 && b[1] === 9,
+  decode: decodeNetflow9,
+} as const satisfies Decoder;
 
 export function decodeNetflow9(ctx: DecodeContext, emit: RecordHandler): void {
   const dg = ctx.datagram;

@@ -1,6 +1,7 @@
 /**
  * The decoder's counters: totals (`DecoderStats`, one per FlowDecoder) and per-exporter counts
- * (`ExporterStats`). Plain objects, so a worker can post them to the main thread as they are.
+ * (`ExporterStats`). Plain objects, so a worker can post them to the main thread as they are. `emptyStats()`
+ * is in decoder.ts (its protocol keys come from the registry).
  */
 import type { DecodeErrorCode, ProtocolName } from "../core/errors.ts";
 
@@ -34,24 +35,4 @@ export interface DecoderStats {
   unknownElements: number;
   /** sFlow: flow/counter records of formats we skip, counter samples skipped. */
   sflowSkippedRecords: number;
-}
-
-export function emptyStats(): DecoderStats {
-  return {
-    datagrams: 0,
-    bytes: 0,
-    byProtocol: { netflow5: 0, netflow9: 0, ipfix: 0, sflow5: 0, unknown: 0 },
-    flows: 0,
-    optionsRecords: 0,
-    counterRecords: 0,
-    errors: {},
-    templatesLearned: 0,
-    templatesWithdrawn: 0,
-    templatesExpired: 0,
-    heldSets: 0,
-    heldDecoded: 0,
-    missingTemplateDrops: 0,
-    unknownElements: 0,
-    sflowSkippedRecords: 0,
-  };
 }
