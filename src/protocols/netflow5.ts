@@ -11,7 +11,7 @@ import { ipv4Number } from "../core/address.ts";
 import { DecodeError } from "../core/errors.ts";
 import { type DecodedElement, FlowRecord, type RecordHandler } from "../core/flow.ts";
 import type { DecodeContext, Decoder } from "./context.ts";
-import { ipv4 } from "./wire.ts";
+import { icmpFromDstPort, ipv4 } from "./wire.ts";
 
 export const V5_HEADER_LENGTH = 24;
 export const V5_RECORD_LENGTH = 48;
@@ -115,6 +115,7 @@ export function decodeNetflow5(ctx: DecodeContext, emit: RecordHandler): void {
     r.src_net = b[o + 44]!;
     r.dst_net = b[o + 45]!;
     r.etype = 0x0800;
+    icmpFromDstPort(r); // v5 has no ICMP fields: type × 256 + code is in the destination port
     if (opts.collectElements) {
       r.elements = v5Elements(b, o, { engineType, engineId, samplingMode, interval });
     }

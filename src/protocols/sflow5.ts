@@ -66,7 +66,7 @@ import { type Counter, type DecodedElement, FlowRecord, type RecordHandler } fro
 import type { DecodeContext, Decoder, DecoderOptions } from "./context.ts";
 import { decodePacketHeader } from "./sflow/headers.ts";
 import type { DecoderStats } from "./stats.ts";
-import { formatMac, ipv4, ipv6, macInt } from "./wire.ts";
+import { formatMac, icmpFromDstPort, ipv4, ipv6, macInt } from "./wire.ts";
 
 /** The decoder options sFlow reads. */
 export type SflowOptions = Pick<DecoderOptions, "collectElements" | "scaleBySampling" | "switchIdFromIp">;
@@ -398,6 +398,8 @@ function decodeFlowSample(
     off = rEnd;
   }
 
+  // No raw header to read ICMP type/code from (sampled_ipv4/6 only): the destination-port convention.
+  if (lengthRank < 3) icmpFromDstPort(rec);
   if (opts.scaleBySampling && rate > 1) {
     rec.packets = rate;
     const scaled = length * rate;

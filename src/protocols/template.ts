@@ -74,6 +74,8 @@ export interface Template {
   readonly fixedLength: number;
   /** Smallest possible record length (variable fields count 1 byte). */
   readonly minLength: number;
+  /** Whether a field carries ICMP type/code (else they come from the destination port, DESIGN §3). */
+  readonly hasIcmp: boolean;
   /** Compiled flow decoder; null for options templates. */
   readonly decode: RecordDecoder | null;
   learnedMs: number;

@@ -22,7 +22,7 @@ import {
   type TemplateField,
   walkRecord,
 } from "../template.ts";
-import type { ElementValue } from "../wire.ts";
+import { type ElementValue, icmpFromDstPort } from "../wire.ts";
 import type { MessageHeader } from "./header.ts";
 
 /** A template (set 2/0) or options template (set 3/1) record: learn it, then decode the data that waited. */
@@ -134,6 +134,7 @@ function decodeSet(
   const switchId = opts.switchIdFromIp ? exporter : "";
   const os = ctx.state.options.get(exporter, session.port, h.domain);
   const fixed = t.fixedLength;
+  const icmpFromPort = !t.hasIcmp;
   let o = start;
   let n = 0;
   while (o + t.minLength <= end) {
@@ -164,6 +165,7 @@ function decodeSet(
       }
     }
     finish(r, s, h, os, opts.scaleBySampling);
+    if (icmpFromPort) icmpFromDstPort(r);
     if (opts.collectElements) r.elements = elements(t, b, recStart, end);
     n++;
     emit.flow(r);

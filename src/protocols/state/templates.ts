@@ -3,6 +3,7 @@
  * sessions. A template is compiled into its record decoder when it is learned (template.ts); a refresh with
  * the same layout keeps the compiled one.
  */
+import { K } from "../fields.ts";
 import type { DecoderStats } from "../stats.ts";
 import { compileRecordDecoder, recordLengths, type Template, type TemplateField } from "../template.ts";
 import { type Session, type Sessions, templateKey } from "./sessions.ts";
@@ -65,6 +66,9 @@ export class TemplateStore {
       fields,
       fixedLength: lengths.fixed,
       minLength: lengths.min,
+      hasIcmp: fields.some(
+        (f) => f.kind === K.ICMP_TYPECODE || f.kind === K.ICMP_TYPE || f.kind === K.ICMP_CODE,
+      ),
       decode: options ? null : compileRecordDecoder(fields),
       learnedMs: nowMs,
       refreshedMs: nowMs,
