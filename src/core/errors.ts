@@ -16,7 +16,10 @@ export const DECODE_ERROR_CODES = [
 
 export type DecodeErrorCode = (typeof DECODE_ERROR_CODES)[number];
 
-export type ProtocolName = "netflow5" | "netflow9" | "ipfix" | "sflow5" | "unknown";
+// The protocol names come from the decoder registry (a type-only import: no runtime dependency).
+import type { ProtocolName } from "../protocols/index.ts";
+
+export type { ProtocolName };
 
 export class DecodeError extends Error {
   readonly code: DecodeErrorCode;

@@ -14,10 +14,11 @@
  * Every field is initialized in the constructor so that all records share one hidden class.
  */
 
+// FlowRecord.type values come from the decoder registry (a type-only import: no runtime dependency).
+import type { FlowType } from "../protocols/index.ts";
 import { ipv4Text } from "./address.ts";
 
-export const FLOW_TYPES = ["NETFLOW_V5", "NETFLOW_V9", "IPFIX", "SFLOW_5"] as const;
-export type FlowType = (typeof FLOW_TYPES)[number];
+export type { FlowType };
 
 /** A 64-bit counter: a number while exact (≤ 2^53), a bigint above. */
 export type Counter = number | bigint;

@@ -13,6 +13,7 @@ import { readdir, readFile, readlink } from "node:fs/promises";
 import { isIP } from "node:net";
 import { Worker } from "node:worker_threads";
 import type { Logger } from "../core/log.ts";
+import { recyclables } from "../pipeline/buffer-pool.ts";
 import type { InterfaceCounters } from "../protocols/sflow5.ts";
 import type { EncodedBatch } from "../sinks/types.ts";
 import type {
@@ -130,12 +131,7 @@ export class UdpInput {
   recycle(batch: EncodedBatch): void {
     const w = batch.origin === undefined ? null : (this.#slots[batch.origin]?.worker ?? null);
     if (w === null) return;
-    const buffers: ArrayBuffer[] = [];
-    for (const p of batch.parts) {
-      const b = p.data.buffer;
-      if (b instanceof ArrayBuffer && p.data.byteOffset === 0 && b.byteLength > 0 && !buffers.includes(b))
-        buffers.push(b);
-    }
+    const buffers = recyclables(batch);
     if (buffers.length === 0) return;
     try {
       w.postMessage({ t: "recycle", buffers } satisfies MainToWorker, buffers);

@@ -10,14 +10,14 @@
  *   last batches, last stats, state, stopped)
  */
 import { createSocket, type Socket } from "node:dgram";
-import { isMainThread, isMarkedAsUntransferable, parentPort, workerData } from "node:worker_threads";
+import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import type { OutputConfig } from "../config/options.ts";
 import { normalizeAddress } from "../core/datagram.ts";
 import { DecodeError } from "../core/errors.ts";
 import type { FlowRecord, RecordHandler } from "../core/flow.ts";
 import { createLogger, type LogLevel, RateLimitedLogger } from "../core/log.ts";
 import { Batcher } from "../pipeline/batcher.ts";
-import { batchBuffers } from "../pipeline/buffer-pool.ts";
+import { batchBuffers, transferables } from "../pipeline/buffer-pool.ts";
 import type { DecoderOptions, DecoderStats, ExporterStats } from "../protocols/decoder.ts";
 import { FlowDecoder } from "../protocols/decoder.ts";
 import type { InterfaceCounters } from "../protocols/sflow5.ts";
@@ -116,25 +116,6 @@ const MAX_EXPORTERS = 10_000;
  */
 export function isInternalDecodeError(err: unknown): boolean {
   return err instanceof DecodeError && err.code === "INTERNAL";
-}
-
-function transferables(batch: EncodedBatch): ArrayBuffer[] {
-  const list: ArrayBuffer[] = [];
-  for (const p of batch.parts) {
-    const buf = p.data.buffer;
-    // Only whole, transferable ArrayBuffers (a view into Node's Buffer pool must be copied instead), or a
-    // batch buffer pool's, which the view need not cover to the end.
-    if (
-      buf instanceof ArrayBuffer &&
-      p.data.byteOffset === 0 &&
-      (p.data.byteLength === buf.byteLength || batchBuffers.owns(buf)) &&
-      !isMarkedAsUntransferable(buf) &&
-      !list.includes(buf)
-    ) {
-      list.push(buf);
-    }
-  }
-  return list;
 }
 
 function bindSocket(init: WorkerInit, l: ListenerSpec): Promise<Socket> {

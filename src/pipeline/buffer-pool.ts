@@ -1,5 +1,15 @@
 /**
- * Reused transferable buffers for encoded batches. A receive worker encodes each batch into a buffer it
+ * Buffer recycling for encoded batches: everything about it lives in this module (the pool, which buffers
+ * a worker may transfer, which ones the main thread sends back); the rest of the code only calls
+ * `batchBuffers.take`, `transferables` and `recyclables`.
+ *
+ * Ownership rule: a batch buffer belongs to exactly one thread at a time and nobody keeps a view of a buffer
+ * after handing it on. The receive worker owns it from `take` until it posts the batch (the buffer is
+ * transferred); the main thread owns it until the last sink that holds the batch has written it (a sink
+ * with `releasesBatches`), then transfers it back to the worker that made it (`UdpInput.recycle`), whose
+ * pool owns it again (`give`). A buffer that cannot travel that way is simply left to the collector.
+ *
+ * Why: reused transferable buffers for encoded batches. A receive worker encodes each batch into a buffer it
  * transfers to the main thread; without reuse every batch (megabytes of JSON lines or SQLite rows) is a
  * fresh allocation that the main thread frees after writing it: new pages to fault in on every batch, and
  * external memory that pushes V8 into extra collections. Instead, once a sink has written a batch and holds
@@ -10,6 +20,7 @@
  * larger; only the view's bytes are meaningful. Buffers are owned by the pool's thread until transferred.
  * Outside a worker nothing is given back and `take` simply allocates.
  */
+import { isMarkedAsUntransferable } from "node:worker_threads";
 
 /** New buffers are rounded up to this granularity (so a slightly larger batch can reuse them). */
 const GRANULE = 64 * 1024;
@@ -95,3 +106,44 @@ export class BufferPool {
 
 /** This thread's pool for encoded batches (each worker thread has its own module instance). */
 export const batchBuffers = new BufferPool();
+
+/** The parts of an encoded batch (src/sinks/types.ts EncodedBatch), as far as buffers are concerned. */
+export interface BufferedBatch {
+  readonly parts: readonly { readonly data: Uint8Array }[];
+}
+
+/**
+ * Worker side: the buffers of a batch that can be transferred with it (not copied). Only whole,
+ * transferable ArrayBuffers (a view into Node's Buffer pool must be copied instead), or a buffer of this
+ * thread's pool, which the view need not cover to the end.
+ */
+export function transferables(batch: BufferedBatch): ArrayBuffer[] {
+  const list: ArrayBuffer[] = [];
+  for (const p of batch.parts) {
+    const buf = p.data.buffer;
+    if (
+      buf instanceof ArrayBuffer &&
+      p.data.byteOffset === 0 &&
+      (p.data.byteLength === buf.byteLength || batchBuffers.owns(buf)) &&
+      !isMarkedAsUntransferable(buf) &&
+      !list.includes(buf)
+    ) {
+      list.push(buf);
+    }
+  }
+  return list;
+}
+
+/**
+ * Main-thread side: the buffers of a written batch to transfer back to the worker that encoded it (each
+ * once; detached ones, of length 0, are left out). After the transfer they are detached here.
+ */
+export function recyclables(batch: BufferedBatch): ArrayBuffer[] {
+  const buffers: ArrayBuffer[] = [];
+  for (const p of batch.parts) {
+    const b = p.data.buffer;
+    if (b instanceof ArrayBuffer && p.data.byteOffset === 0 && b.byteLength > 0 && !buffers.includes(b))
+      buffers.push(b);
+  }
+  return buffers;
+}

@@ -11,10 +11,11 @@
  * variable-length value: len u8 (< 255) | value,  or 255 | len u16 | value
  * Withdrawal of template 2 (or 3) withdraws every template (options template) of the domain.
  */
-import type { Datagram } from "../core/datagram.ts";
 import { DecodeError } from "../core/errors.ts";
 import type { RecordHandler } from "../core/flow.ts";
-import type { MessageHeader, SetConsumer } from "./netflow9.ts";
+import type { DecodeContext, Decoder } from "./context.ts";
+import type { MessageHeader } from "./netflow/header.ts";
+import { dataSet, learnTemplate, withdrawTemplate } from "./netflow/sets.ts";
 import { makeField, type TemplateField } from "./template.ts";
 
 export const IPFIX_HEADER_LENGTH = 16;
@@ -25,7 +26,16 @@ const u32 = (b: Uint8Array, o: number): number =>
 
 type Code = "TRUNCATED" | "BAD_LENGTH" | "BAD_TEMPLATE" | "BAD_VERSION";
 
-export function decodeIpfix(dg: Datagram, sets: SetConsumer, handler: RecordHandler): void {
+/** The registry entry (index.ts): version 10. */
+export const ipfix = {
+  name: "ipfix",
+  flowType: "IPFIX",
+  matches: (b: Buffer): boolean => b.length >= 2 && b[0] === 0 && b[1] === 10,
+  decode: decodeIpfix,
+} as const satisfies Decoder;
+
+export function decodeIpfix(ctx: DecodeContext, emit: RecordHandler): void {
+  const dg = ctx.datagram;
   const b = dg.payload;
   const err = (code: Code, msg: string, at: number) => new DecodeError(code, msg, "ipfix", dg.exporter, at);
   let m = 0;
@@ -47,7 +57,7 @@ export function decodeIpfix(dg: Datagram, sets: SetConsumer, handler: RecordHand
       domain: u32(b, m + 12),
       uptimeMs: -1,
     };
-    handler.message?.({
+    emit.message?.({
       version: 10,
       protocol: "ipfix",
       exporter: dg.exporter,
@@ -63,8 +73,8 @@ export function decodeIpfix(dg: Datagram, sets: SetConsumer, handler: RecordHand
       if (len < 4) throw err("BAD_LENGTH", `set ${id} length ${len} is shorter than its header`, o + 2);
       const end = o + len;
       if (end > msgEnd) throw err("TRUNCATED", `set ${id} length ${len} runs past the message`, o + 2);
-      if (id === 2 || id === 3) parseTemplates(b, o + 4, end, id, h, sets, err);
-      else if (id >= 256) sets.data(h, id, b, o + 4, end, handler);
+      if (id === 2 || id === 3) parseTemplates(b, o + 4, end, id, h, ctx, emit, err);
+      else if (id >= 256) dataSet(ctx, h, id, b, o + 4, end, emit);
       // ids 0, 1 (NetFlow v9) and 4..255 are reserved: skipped by their length
       o = end;
     }
@@ -78,7 +88,8 @@ function parseTemplates(
   end: number,
   setId: 2 | 3,
   h: MessageHeader,
-  sets: SetConsumer,
+  ctx: DecodeContext,
+  emit: RecordHandler,
   err: (code: Code, msg: string, at: number) => DecodeError,
 ): void {
   const headerLen = setId === 2 ? 4 : 6;
@@ -87,7 +98,7 @@ function parseTemplates(
     const count = u16(b, o + 2);
     if (count === 0) {
       // withdrawal (a 4-byte record in either set type)
-      if (id === setId || id >= 256) sets.withdraw(h, id, setId);
+      if (id === setId || id >= 256) withdrawTemplate(ctx, h, id, setId);
       else if (id !== 0) throw err("BAD_TEMPLATE", `withdrawal of reserved template id ${id}`, o);
       o += 4;
       continue;
@@ -116,7 +127,7 @@ function parseTemplates(
       }
       fields.push(makeField(pen, raw & 0x7fff, length, false));
     }
-    sets.template(h, id, fields, setId === 3, scopeCount);
+    learnTemplate(ctx, h, id, fields, setId === 3, scopeCount, emit);
     o = p;
   }
 }

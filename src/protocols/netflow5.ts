@@ -8,29 +8,31 @@
  *          prot u8 | tos u8 | src_as u16 | dst_as u16 | src_mask u8 | dst_mask u8 | pad2 u16
  */
 import { ipv4Number } from "../core/address.ts";
-import type { Datagram } from "../core/datagram.ts";
 import { DecodeError } from "../core/errors.ts";
 import { type DecodedElement, FlowRecord, type RecordHandler } from "../core/flow.ts";
-import { ipv4 } from "./wire.ts";
+import type { DecodeContext, Decoder } from "./context.ts";
+import { icmpFromDstPort, ipv4 } from "./wire.ts";
 
 export const V5_HEADER_LENGTH = 24;
 export const V5_RECORD_LENGTH = 48;
 
-export interface V5Context {
-  collectElements: boolean;
-  scaleBySampling: boolean;
-  switchIdFromIp: boolean;
-  /** Sampling rate to use when the header says none (learned elsewhere), 0 when unknown. */
-  samplingRate(exporter: string): number;
-  /** Called once per datagram with the header's sampling interval (0 = not sampled). */
-  onHeaderSampling(exporter: string, rate: number): void;
-}
-
 const u32 = (b: Uint8Array, o: number): number =>
   b[o]! * 16777216 + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
 
-/** Returns the number of flow records emitted. */
-export function decodeNetflow5(dg: Datagram, ctx: V5Context, handler: RecordHandler): number {
+/** The registry entry (index.ts): version 5. */
+export const netflow5 = {
+  name: "netflow5",
+  flowType: "NETFLOW_V5",
+  matches: (b: Buffer): boolean => b.length >= 2 && b[0] === 0 && b[1] === 5,
+  decode: decodeNetflow5,
+} as const satisfies Decoder;
+
+/**
+ * The header's sampling interval wins; without one, the rate options data taught for the exporter (domain
+ * 0). A header interval also becomes the exporter's sampling rate in `exporters()`.
+ */
+export function decodeNetflow5(ctx: DecodeContext, emit: RecordHandler): void {
+  const dg = ctx.datagram;
   const b = dg.payload;
   if (b.length < V5_HEADER_LENGTH) {
     throw new DecodeError(
@@ -62,11 +64,12 @@ export function decodeNetflow5(dg: Datagram, ctx: V5Context, handler: RecordHand
   const samplingWord = (b[22]! << 8) | b[23]!;
   const samplingMode = samplingWord >>> 14;
   const interval = samplingWord & 0x3fff;
-  ctx.onHeaderSampling(dg.exporter, interval);
-  const rate = interval > 0 ? interval : ctx.samplingRate(dg.exporter);
+  if (interval > 0) ctx.exporter.samplingRate = interval;
+  const rate = interval > 0 ? interval : (ctx.state.options.get(dg.exporter, 0, 0)?.rate ?? 0);
+  const opts = ctx.opts;
   const exportMs = secs * 1000 + Math.floor(nsecs / 1e6);
-  const switchId = ctx.switchIdFromIp ? dg.exporter : "";
-  handler.message?.({
+  const switchId = opts.switchIdFromIp ? dg.exporter : "";
+  emit.message?.({
     version: 5,
     protocol: "netflow5",
     exporter: dg.exporter,
@@ -91,7 +94,7 @@ export function decodeNetflow5(dg: Datagram, ctx: V5Context, handler: RecordHand
     r.out_if = (b[o + 14]! << 8) | b[o + 15]!;
     let packets = u32(b, o + 16);
     let bytes = u32(b, o + 20);
-    if (ctx.scaleBySampling && rate > 1) {
+    if (opts.scaleBySampling && rate > 1) {
       packets *= rate;
       bytes *= rate;
     }
@@ -112,12 +115,13 @@ export function decodeNetflow5(dg: Datagram, ctx: V5Context, handler: RecordHand
     r.src_net = b[o + 44]!;
     r.dst_net = b[o + 45]!;
     r.etype = 0x0800;
-    if (ctx.collectElements) {
+    icmpFromDstPort(r); // v5 has no ICMP fields: type × 256 + code is in the destination port
+    if (opts.collectElements) {
       r.elements = v5Elements(b, o, { engineType, engineId, samplingMode, interval });
     }
-    handler.flow(r);
+    emit.flow(r);
   }
-  return count;
+  ctx.stats.flows += count;
 }
 
 interface V5Header {

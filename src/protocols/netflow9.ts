@@ -11,61 +11,29 @@
  * A FlowSet of length 0 is padding up to the end of the packet (seen from Cisco ACI and PAN-OS).
  * Field length 0xFFFF is read as variable length with the IPFIX escape (H3C NetStream does this).
  */
-import type { Datagram } from "../core/datagram.ts";
 import { DecodeError } from "../core/errors.ts";
 import type { RecordHandler } from "../core/flow.ts";
-import { makeField, type TemplateField } from "./template.ts";
+import type { DecodeContext, Decoder } from "./context.ts";
+import type { MessageHeader } from "./netflow/header.ts";
+import { dataSet, learnTemplate } from "./netflow/sets.ts";
+import { makeField, type TemplateField, v9ScopeField } from "./template.ts";
 
 export const V9_HEADER_LENGTH = 20;
-
-/** v9 options scope types (RFC 3954 §6.1). */
-const SCOPE_NAMES: Record<number, string> = {
-  1: "scopeSystem",
-  2: "scopeInterface",
-  3: "scopeLineCard",
-  4: "scopeCache",
-  5: "scopeTemplate",
-};
-
-export function v9ScopeField(type: number, length: number): TemplateField {
-  return {
-    pen: 0,
-    id: type,
-    length,
-    name: SCOPE_NAMES[type] ?? `scope${type}`,
-    type: length >= 1 && length <= 8 ? "unsigned64" : "octetArray",
-    kind: 0,
-  };
-}
-
-export interface MessageHeader {
-  version: 9 | 10;
-  domain: number;
-  exportMs: number;
-  /** sysUptime in ms (v9); -1 for IPFIX. */
-  uptimeMs: number;
-  sequence: number;
-}
-
-/** What the v9 and IPFIX parsers hand their sets to (implemented by FlowDecoder). */
-export interface SetConsumer {
-  template(h: MessageHeader, id: number, fields: TemplateField[], options: boolean, scopeCount: number): void;
-  withdraw(h: MessageHeader, id: number, setId: number): void;
-  data(
-    h: MessageHeader,
-    setId: number,
-    b: Uint8Array,
-    start: number,
-    end: number,
-    handler: RecordHandler,
-  ): void;
-}
 
 const u16 = (b: Uint8Array, o: number): number => (b[o]! << 8) | b[o + 1]!;
 const u32 = (b: Uint8Array, o: number): number =>
   b[o]! * 16777216 + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
 
-export function decodeNetflow9(dg: Datagram, sets: SetConsumer, handler: RecordHandler): void {
+/** The registry entry (index.ts): version 9. */
+export const netflow9 = {
+  name: "netflow9",
+  flowType: "NETFLOW_V9",
+  matches: (b: Buffer): boolean => b.length >= 2 && b[0] === 0 && b[1] === 9,
+  decode: decodeNetflow9,
+} as const satisfies Decoder;
+
+export function decodeNetflow9(ctx: DecodeContext, emit: RecordHandler): void {
+  const dg = ctx.datagram;
   const b = dg.payload;
   const err = (code: "TRUNCATED" | "BAD_LENGTH" | "BAD_TEMPLATE", msg: string, at: number) =>
     new DecodeError(code, msg, "netflow9", dg.exporter, at);
@@ -77,7 +45,7 @@ export function decodeNetflow9(dg: Datagram, sets: SetConsumer, handler: RecordH
     sequence: u32(b, 12),
     domain: u32(b, 16),
   };
-  handler.message?.({
+  emit.message?.({
     version: 9,
     protocol: "netflow9",
     exporter: dg.exporter,
@@ -94,9 +62,9 @@ export function decodeNetflow9(dg: Datagram, sets: SetConsumer, handler: RecordH
     if (len < 4) throw err("BAD_LENGTH", `FlowSet ${id} length ${len} is shorter than its header`, o + 2);
     const end = o + len;
     if (end > b.length) throw err("TRUNCATED", `FlowSet ${id} length ${len} runs past the packet`, o + 2);
-    if (id === 0) parseTemplates(b, o + 4, end, h, sets, err);
-    else if (id === 1) parseOptionsTemplates(b, o + 4, end, h, sets, err);
-    else if (id >= 256) sets.data(h, id, b, o + 4, end, handler);
+    if (id === 0) parseTemplates(b, o + 4, end, h, ctx, emit, err);
+    else if (id === 1) parseOptionsTemplates(b, o + 4, end, h, ctx, emit, err);
+    else if (id >= 256) dataSet(ctx, h, id, b, o + 4, end, emit);
     // ids 2..255 are reserved: skipped by their length
     o = end;
   }
@@ -109,7 +77,8 @@ function parseTemplates(
   o: number,
   end: number,
   h: MessageHeader,
-  sets: SetConsumer,
+  ctx: DecodeContext,
+  emit: RecordHandler,
   err: Err,
 ): void {
   while (o + 4 <= end) {
@@ -124,7 +93,7 @@ function parseTemplates(
     const fields: TemplateField[] = [];
     let p = o + 4;
     for (let i = 0; i < count; i++, p += 4) fields.push(makeField(0, u16(b, p), u16(b, p + 2), true));
-    sets.template(h, id, fields, false, 0);
+    learnTemplate(ctx, h, id, fields, false, 0, emit);
     o = p;
   }
 }
@@ -134,7 +103,8 @@ function parseOptionsTemplates(
   o: number,
   end: number,
   h: MessageHeader,
-  sets: SetConsumer,
+  ctx: DecodeContext,
+  emit: RecordHandler,
   err: Err,
 ): void {
   while (o + 6 <= end) {
@@ -158,7 +128,7 @@ function parseOptionsTemplates(
     let p = o + 6;
     for (const stop = p + scopeLen; p < stop; p += 4) fields.push(v9ScopeField(u16(b, p), u16(b, p + 2)));
     for (const stop = p + optLen; p < stop; p += 4) fields.push(makeField(0, u16(b, p), u16(b, p + 2), true));
-    sets.template(h, id, fields, true, scopeLen / 4);
+    learnTemplate(ctx, h, id, fields, true, scopeLen / 4, emit);
     o = p;
   }
 }

@@ -43,16 +43,13 @@
  *         SymbolErrors                                                                   (52 bytes)
  *     anything else: skipped by its length (stats.sflowSkippedRecords)
  *
- * The sampled packet header is parsed: Ethernet (802.3/LLC-SNAP too), 802.1Q / QinQ (0x8100, 0x88a8,
- * 0x9100) tags, MPLS label stack (0x8847/0x8848, payload guessed IPv4/IPv6 by its first nibble), IPv4
- * (options, fragments: no L4 for non-first fragments), IPv6 with extension headers (hop-by-hop, routing,
- * fragment, destination options, AH), TCP, UDP, SCTP ports, ICMP and ICMPv6 type/code. Header bytes
- * that stop early are normal (the header is a prefix of the frame): whatever is present is decoded.
+ * The sampled packet header is parsed by sflow/headers.ts (Ethernet, 802.1Q/QinQ, MPLS, IPv4, IPv6 with
+ * extension headers, ports, ICMP type/code); header bytes that stop early are normal.
  *
  * Mapping: one FlowRecord per flow sample. bytes = the raw header's frame_length (else sampled_ethernet's,
  * else sampled_ipv4/6's length), packets = 1 (both × sampling_rate when scaleBySampling); in_if/out_if are
  * the ifIndex values (0 when the format is not 0); output format 1 (discarded) sets forwarding_status 128.
- * vlan_id is the outermost 802.1Q tag; QinQ adds extra.dot1qVlanId / extra.dot1qCustomerVlanId.
+ * vlan_id is the outermost 802.1Q tag; QinQ adds extra.dot1qVlanId / extra.dot1qCustomerVlanId (headers.ts).
  * Extended switch: src_vlan/dst_vlan, extra.src_priority/dst_priority. Extended router: next_hop,
  * src_net/dst_net. Extended gateway: bgp_next_hop, as_path (segments flattened), next_hop_as = first AS
  * of the path, dst_as = last (the router's AS when the path is empty), src_as (the router's AS when 0),
@@ -66,17 +63,20 @@
 import type { Datagram } from "../core/datagram.ts";
 import { DecodeError, type DecodeErrorCode } from "../core/errors.ts";
 import { type Counter, type DecodedElement, FlowRecord, type RecordHandler } from "../core/flow.ts";
-import type { DecoderStats } from "./decoder.ts";
-import { formatMac, ipv4, ipv6, macInt } from "./wire.ts";
+import type { DecodeContext, Decoder, DecoderOptions } from "./context.ts";
+import { decodePacketHeader } from "./sflow/headers.ts";
+import type { DecoderStats } from "./stats.ts";
+import { formatMac, icmpFromDstPort, ipv4, ipv6, macInt } from "./wire.ts";
 
-export interface SflowContext {
+/** The decoder options sFlow reads. */
+export type SflowOptions = Pick<DecoderOptions, "collectElements" | "scaleBySampling" | "switchIdFromIp">;
+
+/**
+ * What `decodeSflow5` needs on its own (tests, benchmarks, interop checks): the options and the counters.
+ * The decoder front goes through the registry entry (`sflow5`) with its DecodeContext instead.
+ */
+export interface SflowContext extends SflowOptions {
   stats: DecoderStats;
-  /** Fill FlowRecord.elements with the decoded values under IANA names. */
-  collectElements: boolean;
-  /** Multiply bytes/packets by the sampling rate. */
-  scaleBySampling: boolean;
-  /** switch_id = the agent address when true, else "". */
-  switchIdFromIp: boolean;
 }
 
 /**
@@ -154,11 +154,6 @@ const FORWARDING_DROPPED = 128;
 
 const ETH_IPV4 = 0x0800;
 const ETH_IPV6 = 0x86dd;
-const ETH_VLAN = 0x8100;
-const ETH_QINQ = 0x88a8;
-const ETH_QINQ_OLD = 0x9100;
-const ETH_MPLS = 0x8847;
-const ETH_MPLS_MC = 0x8848;
 
 function fail(code: DecodeErrorCode, message: string, dg: Datagram, offset: number): never {
   throw new DecodeError(code, message, PROTOCOL, dg.exporter, offset);
@@ -166,10 +161,6 @@ function fail(code: DecodeErrorCode, message: string, dg: Datagram, offset: numb
 
 function u32(b: Buffer, o: number): number {
   return b[o]! * 16777216 + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
-}
-
-function u16(b: Buffer, o: number): number {
-  return (b[o]! << 8) | b[o + 1]!;
 }
 
 function u64(b: Buffer, o: number): Counter {
@@ -193,6 +184,28 @@ interface DatagramInfo {
  * (each emitted flow is counted in stats.flows). Throws only DecodeError; records emitted before it stay emitted.
  */
 export function decodeSflow5(dg: Datagram, ctx: SflowContext, handler: RecordHandler): number {
+  return decodeDatagram(dg, ctx, ctx.stats, handler);
+}
+
+/** The registry entry (index.ts): a 32-bit version 5. */
+export const sflow5 = {
+  name: "sflow5",
+  flowType: "SFLOW_5",
+  matches: (b: Buffer): boolean => b.length >= 4 && b[0] === 0 && b[1] === 0 && b[2] === 0 && b[3] === 5,
+  decode: decodeSflow,
+} as const satisfies Decoder;
+
+/** The sFlow v5 decoder of the front: ctx.datagram, counted in ctx.stats. */
+export function decodeSflow(ctx: DecodeContext, emit: RecordHandler): void {
+  decodeDatagram(ctx.datagram, ctx.opts, ctx.stats, emit);
+}
+
+function decodeDatagram(
+  dg: Datagram,
+  opts: SflowOptions,
+  stats: DecoderStats,
+  handler: RecordHandler,
+): number {
   const b = dg.payload;
   const end = b.length;
   if (end < 8) fail("TRUNCATED", "datagram shorter than its header", dg, 0);
@@ -224,7 +237,6 @@ export function decodeSflow5(dg: Datagram, ctx: SflowContext, handler: RecordHan
   };
   const numSamples = u32(b, off + 12);
   off += 16;
-  const stats = ctx.stats;
   let flows = 0;
   for (let i = 0; i < numSamples; i++) {
     if (end - off < 8) fail("TRUNCATED", `sample ${i} of ${numSamples}: header`, dg, off);
@@ -235,11 +247,11 @@ export function decodeSflow5(dg: Datagram, ctx: SflowContext, handler: RecordHan
     const sEnd = off + length;
     switch (format) {
       case 1:
-        decodeFlowSample(info, b, off, sEnd, false, ctx, handler);
+        decodeFlowSample(info, b, off, sEnd, false, opts, stats, handler);
         flows++;
         break;
       case 3:
-        decodeFlowSample(info, b, off, sEnd, true, ctx, handler);
+        decodeFlowSample(info, b, off, sEnd, true, opts, stats, handler);
         flows++;
         break;
       case 2:
@@ -262,7 +274,8 @@ function decodeFlowSample(
   off: number,
   sEnd: number,
   expanded: boolean,
-  ctx: SflowContext,
+  opts: SflowOptions,
+  stats: DecoderStats,
   handler: RecordHandler,
 ): void {
   const dg = info.dg;
@@ -301,12 +314,11 @@ function decodeFlowSample(
   rec.in_if = inFormat === 0 ? inValue : 0;
   if (outFormat === 0) rec.out_if = outValue;
   else if (outFormat === 1) rec.forwarding_status = FORWARDING_DROPPED;
-  if (ctx.switchIdFromIp) rec.switch_id = info.agent;
+  if (opts.switchIdFromIp) rec.switch_id = info.agent;
 
   // bytes: the raw header's frame length wins over sampled_ethernet's, which wins over sampled_ip's.
   let length = 0;
   let lengthRank = 0;
-  const stats = ctx.stats;
   for (let r = 0; r < numRecords; r++) {
     if (sEnd - off < 8) fail("BAD_SAMPLE", `flow record ${r} of ${numRecords}: header`, dg, off);
     const format = u32(b, off);
@@ -322,7 +334,7 @@ function decodeFlowSample(
         if (hLen > rLen - 16) fail("BAD_SAMPLE", `sampled header length ${hLen}`, dg, off + 12);
         length = u32(b, off + 4);
         lengthRank = 3;
-        decodeHeader(b, u32(b, off), off + 16, off + 16 + hLen, rec);
+        decodePacketHeader(b, off + 16, hLen, u32(b, off), rec);
         break;
       }
       case 2:
@@ -386,7 +398,9 @@ function decodeFlowSample(
     off = rEnd;
   }
 
-  if (ctx.scaleBySampling && rate > 1) {
+  // No raw header to read ICMP type/code from (sampled_ipv4/6 only): the destination-port convention.
+  if (lengthRank < 3) icmpFromDstPort(rec);
+  if (opts.scaleBySampling && rate > 1) {
     rec.packets = rate;
     const scaled = length * rate;
     rec.bytes = scaled <= Number.MAX_SAFE_INTEGER ? scaled : BigInt(length) * BigInt(rate);
@@ -394,8 +408,8 @@ function decodeFlowSample(
     rec.packets = 1;
     rec.bytes = length;
   }
-  if (ctx.collectElements) rec.elements = buildElements(rec, inFormat, outFormat);
-  ctx.stats.flows++; // counted as emitted, so flows before a later malformed sample are counted too
+  if (opts.collectElements) rec.elements = buildElements(rec, inFormat, outFormat);
+  stats.flows++; // counted as emitted, so flows before a later malformed sample are counted too
   handler.flow(rec);
 }
 
@@ -482,206 +496,6 @@ function decodeGateway(dg: Datagram, b: Buffer, off: number, rEnd: number, rec: 
   else {
     extra.src_peer_as = srcPeerAs;
     extra.local_pref = localPref;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Sampled packet header. Never throws: the header is a prefix, decode what is there.
-
-function decodeHeader(b: Buffer, protocol: number, o: number, end: number, rec: FlowRecord): void {
-  switch (protocol) {
-    case 1:
-      decodeEthernet(b, o, end, rec);
-      break;
-    case 11:
-      rec.etype = ETH_IPV4;
-      decodeIPv4(b, o, end, rec);
-      break;
-    case 12:
-      rec.etype = ETH_IPV6;
-      decodeIPv6(b, o, end, rec);
-      break;
-    case 13:
-      rec.etype = ETH_MPLS;
-      decodeMpls(b, o, end, rec);
-      break;
-  }
-}
-
-function decodeEthernet(b: Buffer, o: number, end: number, rec: FlowRecord): void {
-  if (end - o < 14) {
-    if (end - o >= 6) rec.dst_mac = macInt(b, o);
-    if (end - o >= 12) rec.src_mac = macInt(b, o + 6);
-    return;
-  }
-  rec.dst_mac = macInt(b, o);
-  rec.src_mac = macInt(b, o + 6);
-  let etype = u16(b, o + 12);
-  o += 14;
-  let tags = 0;
-  while ((etype === ETH_VLAN || etype === ETH_QINQ || etype === ETH_QINQ_OLD) && end - o >= 4) {
-    const vid = u16(b, o) & 0xfff;
-    if (tags === 0) rec.vlan_id = vid;
-    else if (tags === 1) {
-      if (rec.extra === null) rec.extra = { dot1qVlanId: rec.vlan_id, dot1qCustomerVlanId: vid };
-      else {
-        rec.extra.dot1qVlanId = rec.vlan_id;
-        rec.extra.dot1qCustomerVlanId = vid;
-      }
-    }
-    tags++;
-    etype = u16(b, o + 2);
-    o += 4;
-  }
-  if (etype < 0x0600) {
-    // 802.3 length field: LLC, maybe SNAP (AA AA 03 + OUI(3) + type(2))
-    if (end - o >= 8 && b[o] === 0xaa && b[o + 1] === 0xaa && b[o + 2] === 0x03) {
-      etype = u16(b, o + 6);
-      o += 8;
-    } else {
-      return;
-    }
-  }
-  rec.etype = etype;
-  if (etype === ETH_IPV4) decodeIPv4(b, o, end, rec);
-  else if (etype === ETH_IPV6) decodeIPv6(b, o, end, rec);
-  else if (etype === ETH_MPLS || etype === ETH_MPLS_MC) decodeMpls(b, o, end, rec);
-}
-
-function decodeMpls(b: Buffer, o: number, end: number, rec: FlowRecord): void {
-  // count first, so the label array is allocated once with its size
-  let n = 0;
-  let p = o;
-  while (end - p >= 4) {
-    n++;
-    const bottom = b[p + 2]! & 1;
-    p += 4;
-    if (bottom) break;
-  }
-  if (n === 0) return;
-  const labels = new Array<number>(n);
-  for (let i = 0; i < n; i++, o += 4) labels[i] = (b[o]! << 12) | (b[o + 1]! << 4) | (b[o + 2]! >>> 4);
-  rec.mpls_label = labels;
-  if (o >= end) return;
-  const nibble = b[o]! >>> 4;
-  if (nibble === 4) {
-    rec.etype = ETH_IPV4;
-    decodeIPv4(b, o, end, rec);
-  } else if (nibble === 6) {
-    rec.etype = ETH_IPV6;
-    decodeIPv6(b, o, end, rec);
-  }
-}
-
-function decodeIPv4(b: Buffer, o: number, end: number, rec: FlowRecord): void {
-  const avail = end - o;
-  if (avail < 20) {
-    // a truncated IP header: take the fields that are complete
-    if (avail >= 2) rec.ip_tos = b[o + 1]!;
-    if (avail >= 8) {
-      rec.fragment_id = u16(b, o + 4);
-      const ff = u16(b, o + 6);
-      rec.ip_flags = ff >>> 13;
-      rec.fragment_offset = ff & 0x1fff;
-    }
-    if (avail >= 10) {
-      rec.ip_ttl = b[o + 8]!;
-      rec.proto = b[o + 9]!;
-    }
-    if (avail >= 16) rec.src_addr = ipv4(b, o + 12);
-    return;
-  }
-  const ihl = (b[o]! & 0x0f) * 4;
-  rec.ip_tos = b[o + 1]!;
-  rec.fragment_id = u16(b, o + 4);
-  const ff = u16(b, o + 6);
-  rec.ip_flags = ff >>> 13;
-  const fragOffset = ff & 0x1fff;
-  rec.fragment_offset = fragOffset;
-  rec.ip_ttl = b[o + 8]!;
-  const proto = b[o + 9]!;
-  rec.proto = proto;
-  rec.src_addr = ipv4(b, o + 12);
-  rec.dst_addr = ipv4(b, o + 16);
-  if (ihl < 20 || fragOffset !== 0) return;
-  decodeL4(b, o + ihl, end, proto, rec);
-}
-
-function decodeIPv6(b: Buffer, o: number, end: number, rec: FlowRecord): void {
-  if (end - o < 40) {
-    if (end - o >= 4) {
-      const w = u32(b, o);
-      rec.ip_tos = (w >>> 20) & 0xff;
-      rec.ipv6_flow_label = w & 0xfffff;
-    }
-    if (end - o >= 8) {
-      rec.proto = b[o + 6]!;
-      rec.ip_ttl = b[o + 7]!;
-    }
-    if (end - o >= 24) rec.src_addr = ipv6(b, o + 8);
-    return;
-  }
-  const w = u32(b, o);
-  rec.ip_tos = (w >>> 20) & 0xff;
-  rec.ipv6_flow_label = w & 0xfffff;
-  let next = b[o + 6]!;
-  rec.ip_ttl = b[o + 7]!;
-  rec.src_addr = ipv6(b, o + 8);
-  rec.dst_addr = ipv6(b, o + 24);
-  o += 40;
-  // extension headers; each is at least 8 bytes, so the walk is bounded by the header length
-  while (next === 0 || next === 43 || next === 44 || next === 60 || next === 51) {
-    if (end - o < 8) {
-      // the upper-layer protocol is behind headers we cannot see
-      rec.proto = next;
-      return;
-    }
-    if (next === 44) {
-      const field = u16(b, o + 2);
-      rec.fragment_offset = field >>> 3;
-      rec.ip_flags = field & 7;
-      rec.fragment_id = u32(b, o + 4);
-      next = b[o]!;
-      o += 8;
-      if (rec.fragment_offset !== 0) {
-        rec.proto = next;
-        return;
-      }
-    } else {
-      const len = next === 51 ? (b[o + 1]! + 2) * 4 : (b[o + 1]! + 1) * 8;
-      next = b[o]!;
-      o += len;
-    }
-  }
-  rec.proto = next;
-  decodeL4(b, o, end, next, rec);
-}
-
-function decodeL4(b: Buffer, o: number, end: number, proto: number, rec: FlowRecord): void {
-  const avail = end - o;
-  switch (proto) {
-    case 6:
-      if (avail >= 4) {
-        rec.src_port = u16(b, o);
-        rec.dst_port = u16(b, o + 2);
-      }
-      if (avail >= 14) rec.tcp_flags = ((b[o + 12]! & 1) << 8) | b[o + 13]!;
-      break;
-    case 17:
-    case 132:
-    case 136:
-      if (avail >= 4) {
-        rec.src_port = u16(b, o);
-        rec.dst_port = u16(b, o + 2);
-      }
-      break;
-    case 1:
-    case 58:
-      if (avail >= 2) {
-        rec.icmp_type = b[o]!;
-        rec.icmp_code = b[o + 1]!;
-      }
-      break;
   }
 }
 

@@ -74,6 +74,8 @@ export interface Template {
   readonly fixedLength: number;
   /** Smallest possible record length (variable fields count 1 byte). */
   readonly minLength: number;
+  /** Whether a field carries ICMP type/code (else they come from the destination port, DESIGN §3). */
+  readonly hasIcmp: boolean;
   /** Compiled flow decoder; null for options templates. */
   readonly decode: RecordDecoder | null;
   learnedMs: number;
@@ -90,6 +92,26 @@ export function makeField(pen: number, id: number, length: number, v9: boolean):
     name: def?.name ?? elementName(pen, id),
     type: def?.type,
     kind: fieldKind(pen, id, length, v9),
+  };
+}
+
+/** v9 options scope types (RFC 3954 §6.1). */
+const SCOPE_NAMES: Record<number, string> = {
+  1: "scopeSystem",
+  2: "scopeInterface",
+  3: "scopeLineCard",
+  4: "scopeCache",
+  5: "scopeTemplate",
+};
+
+export function v9ScopeField(type: number, length: number): TemplateField {
+  return {
+    pen: 0,
+    id: type,
+    length,
+    name: SCOPE_NAMES[type] ?? `scope${type}`,
+    type: length >= 1 && length <= 8 ? "unsigned64" : "octetArray",
+    kind: 0,
   };
 }
 

@@ -3,11 +3,23 @@
  * and the rendering of any element by its abstract type. Callers check bounds before calling.
  */
 import { ipv4, ipv6 } from "../core/address.ts";
+import type { FlowRecord } from "../core/flow.ts";
 import type { AbstractType } from "./elements.ts";
 
 export { ipv4, ipv6 };
 
 const TWO32 = 4294967296;
+
+/**
+ * ICMP type and code from the destination port, for exporters that send no ICMP element (DESIGN §3): the
+ * NetFlow convention is type × 256 + code in the destination port, which stays as exported.
+ */
+export function icmpFromDstPort(r: FlowRecord): void {
+  if (r.proto === 1 || r.proto === 58) {
+    r.icmp_type = (r.dst_port >>> 8) & 255;
+    r.icmp_code = r.dst_port & 255;
+  }
+}
 const TWO53 = 9007199254740992;
 
 /** Unsigned big-endian integer of 1–8 bytes: a number while exact, a bigint above 2^53. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MessageChannel } from "node:worker_threads";
-import { BufferPool } from "../../src/pipeline/buffer-pool.ts";
+import { BufferPool, batchBuffers, recyclables, transferables } from "../../src/pipeline/buffer-pool.ts";
 
 describe("BufferPool", () => {
   it("hands out a view of exactly the bytes asked for, at offset 0 of a larger owned buffer", () => {
@@ -57,5 +57,32 @@ describe("BufferPool", () => {
     for (let i = 0; i < 5; i++) pool.give(new ArrayBuffer(400_000));
     assert.equal(pool.stats.free, 2);
     assert.ok(pool.stats.freeBytes <= 1_000_000);
+  });
+});
+
+describe("transferables / recyclables (the two ends of the ownership rule)", () => {
+  it("a worker transfers whole buffers and its pool's buffers, each once; never a shared slice", () => {
+    const pooled = batchBuffers.take(100); // a view over part of a larger pooled buffer
+    const whole = new Uint8Array(new ArrayBuffer(10));
+    const slice = Buffer.from("small"); // a view into Node's shared Buffer pool
+    const list = transferables({
+      parts: [{ data: pooled }, { data: whole }, { data: slice }, { data: pooled }],
+    });
+    assert.deepEqual(list, [pooled.buffer, whole.buffer]);
+  });
+
+  it("the main thread sends back each buffer once, not detached ones nor views at an offset", () => {
+    const a = new ArrayBuffer(16);
+    const detachedView = new Uint8Array(new ArrayBuffer(8));
+    structuredClone(detachedView.buffer, { transfer: [detachedView.buffer] }); // the view now covers 0 bytes
+    const list = recyclables({
+      parts: [
+        { data: new Uint8Array(a, 0, 4) },
+        { data: new Uint8Array(a, 0, 8) },
+        { data: new Uint8Array(new ArrayBuffer(16), 4, 4) },
+        { data: detachedView },
+      ],
+    });
+    assert.deepEqual(list, [a]);
   });
 });

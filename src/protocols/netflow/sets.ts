@@ -1,0 +1,365 @@
+/**
+ * NetFlow v9 and IPFIX sets, after their parsers (netflow9.ts, ipfix.ts) found them: templates learned and
+ * withdrawn in the template store, data sets decoded by their template's compiled record decoder (or held
+ * until the template arrives), time normalisation, and options data turned into sampling rates, interface
+ * names and the exporter's init time (state/options.ts).
+ *
+ * Keying (DESIGN §4): templates by transport session (exporter IP and source port) + observation domain +
+ * template id, per version; sampling rates and interface names by exporter IP + domain (without the port,
+ * since devices send options from another port). Both are configurable (state/sessions.ts, options.ts).
+ */
+import { DecodeError } from "../../core/errors.ts";
+import { type DecodedElement, FlowRecord, type OptionsRecord, type RecordHandler } from "../../core/flow.ts";
+import type { DecodeContext } from "../context.ts";
+import type { OptionState } from "../state/options.ts";
+import { type Session, templateKey } from "../state/sessions.ts";
+import {
+  F,
+  RecordOverrun,
+  renderField,
+  type Scratch,
+  type Template,
+  type TemplateField,
+  walkRecord,
+} from "../template.ts";
+import { type ElementValue, icmpFromDstPort } from "../wire.ts";
+import type { MessageHeader } from "./header.ts";
+
+/** A template (set 2/0) or options template (set 3/1) record: learn it, then decode the data that waited. */
+export function learnTemplate(
+  ctx: DecodeContext,
+  h: MessageHeader,
+  id: number,
+  fields: TemplateField[],
+  options: boolean,
+  scopeCount: number,
+  emit: RecordHandler,
+): void {
+  const dg = ctx.datagram;
+  const session = ctx.state.sessions.open(h.version, dg.exporter, dg.port);
+  ctx.state.templates.learn(session, h.domain, id, fields, options, scopeCount, dg.receivedAtMs);
+  if (session.held.length > 0) releaseHeld(ctx, session, templateKey(h.domain, id), emit);
+}
+
+/** A withdrawal (field count 0): one template, or all of a kind when `id` equals `setId`. */
+export function withdrawTemplate(ctx: DecodeContext, h: MessageHeader, id: number, setId: number): void {
+  const dg = ctx.datagram;
+  const session = ctx.state.sessions.get(h.version, dg.exporter, dg.port);
+  if (session) ctx.state.templates.withdraw(session, h.domain, id, setId);
+}
+
+/** A data set (id ≥ 256) in bytes start..end of `b`: decoded now, or held until its template comes. */
+export function dataSet(
+  ctx: DecodeContext,
+  h: MessageHeader,
+  setId: number,
+  b: Uint8Array,
+  start: number,
+  end: number,
+  emit: RecordHandler,
+): void {
+  const dg = ctx.datagram;
+  const session = ctx.state.sessions.get(h.version, dg.exporter, dg.port);
+  const t = ctx.state.templates.get(session, h.domain, setId);
+  if (session === undefined || t === undefined) {
+    hold(ctx, h, setId, b, start, end);
+    return;
+  }
+  decodeSet(ctx, session, t, h, b, start, end, dg.receivedAtMs, emit);
+}
+
+function hold(
+  ctx: DecodeContext,
+  h: MessageHeader,
+  setId: number,
+  b: Uint8Array,
+  start: number,
+  end: number,
+): void {
+  const dg = ctx.datagram;
+  const opts = ctx.opts;
+  const session = ctx.state.sessions.open(h.version, dg.exporter, dg.port);
+  ctx.stats.missingTemplateDrops += session.held.hold(
+    {
+      key: templateKey(h.domain, setId),
+      setId,
+      data: Buffer.from(b.subarray(start, end)), // a copy: the datagram's buffer is not ours to keep
+      h: { ...h },
+      receivedMs: dg.receivedAtMs,
+      heldAtMs: opts.now(),
+    },
+    opts.holdMaxSets,
+    opts.holdMaxMs,
+  );
+  if (opts.holdMaxSets > 0 && opts.holdMaxMs > 0) ctx.stats.heldSets++;
+}
+
+function releaseHeld(ctx: DecodeContext, session: Session, key: number, emit: RecordHandler): void {
+  const t = session.templates.get(key);
+  if (t === undefined) return;
+  for (const hs of session.held.take(key)) {
+    ctx.stats.heldDecoded++;
+    decodeSet(ctx, session, t, hs.h, hs.data, 0, hs.data.length, hs.receivedMs, emit);
+  }
+}
+
+/**
+ * Decodes the records of one data set with its template. `session` is where the set came from (for the
+ * options state and the exporter name); `receivedMs` is when (a held set keeps its own time).
+ */
+function decodeSet(
+  ctx: DecodeContext,
+  session: Session,
+  t: Template,
+  h: MessageHeader,
+  b: Uint8Array,
+  start: number,
+  end: number,
+  receivedMs: number,
+  emit: RecordHandler,
+): void {
+  const exporter = session.exporter;
+  t.lastUsedMs = receivedMs;
+  if (t.minLength === 0) return; // a template of zero-length fields describes no bytes: nothing to read
+  const protocol = h.version === 9 ? "netflow9" : "ipfix";
+  if (t.options) {
+    decodeOptionsSet(ctx, session, t, h, b, start, end, receivedMs, emit);
+    return;
+  }
+  const decode = t.decode!;
+  const opts = ctx.opts;
+  const s = ctx.scratch;
+  const st = ctx.stats;
+  const type = h.version === 9 ? "NETFLOW_V9" : "IPFIX";
+  const switchId = opts.switchIdFromIp ? exporter : "";
+  const os = ctx.state.options.get(exporter, session.port, h.domain);
+  const fixed = t.fixedLength;
+  const icmpFromPort = !t.hasIcmp;
+  let o = start;
+  let n = 0;
+  while (o + t.minLength <= end) {
+    const r = new FlowRecord();
+    r.type = type;
+    r.time_received_ms = receivedMs;
+    r.sequence_num = h.sequence;
+    r.sampler_address = exporter;
+    r.switch_id = switchId;
+    r.observation_domain_id = h.domain;
+    r.template_id = t.id;
+    const recStart = o;
+    if (fixed >= 0) {
+      o = decode(b, o, end, r, s);
+    } else {
+      try {
+        o = decode(b, o, end, r, s);
+      } catch (e) {
+        if (!(e instanceof RecordOverrun)) throw e;
+        if (allZero(b, recStart, end)) break; // padding
+        throw new DecodeError(
+          "BAD_RECORD",
+          `record of template ${t.id} overruns its set (variable-length field)`,
+          protocol,
+          exporter,
+          e.offset,
+        );
+      }
+    }
+    finish(r, s, h, os, opts.scaleBySampling);
+    if (icmpFromPort) icmpFromDstPort(r);
+    if (opts.collectElements) r.elements = elements(t, b, recStart, end);
+    n++;
+    emit.flow(r);
+  }
+  st.flows += n;
+}
+
+function finish(
+  r: FlowRecord,
+  s: Scratch,
+  h: MessageHeader,
+  os: OptionState | undefined,
+  scaleBySampling: boolean,
+): void {
+  const m = s.m;
+  if (m !== 0) {
+    // Times, most precise absolute form first (DESIGN §4).
+    if (m & (F.S_MS | F.S_S | F.S_NTP | F.S_DUS | F.S_UP)) r.time_flow_start_ms = time(m, s, h, os, true);
+    if (m & (F.E_MS | F.E_S | F.E_NTP | F.E_DUS | F.E_UP)) r.time_flow_end_ms = time(m, s, h, os, false);
+    if (r.etype === 0) {
+      if (m & F.IPV) r.etype = s.ipv === 6 ? 0x86dd : s.ipv === 4 ? 0x0800 : 0;
+      else if (m & F.V6) r.etype = 0x86dd;
+      else if (m & F.V4) r.etype = 0x0800;
+    }
+  }
+  if (os !== undefined) {
+    let rate = os.rate || os.anyRate;
+    if (m & F.SAMPLER) rate = os.bySampler.get(s.sampler) ?? rate;
+    r.sampling_rate = rate;
+    if (os.ifNames.size > 0) {
+      r.in_if_name = os.ifNames.get(r.in_if) ?? "";
+      r.out_if_name = os.ifNames.get(r.out_if) ?? "";
+    }
+    if (scaleBySampling && rate > 1) {
+      r.bytes = scale(r.bytes, rate);
+      r.packets = scale(r.packets, rate);
+    }
+  }
+}
+
+function time(m: number, s: Scratch, h: MessageHeader, os: OptionState | undefined, start: boolean): number {
+  if (start) {
+    if (m & F.S_MS) return s.sMs;
+    if (m & F.S_NTP) return s.sNtp;
+    if (m & F.S_S) return s.sS * 1000;
+    if (m & F.S_DUS) return h.exportMs - s.sDus / 1000;
+    return uptimeTime(s.sUp, m, s, h, os);
+  }
+  if (m & F.E_MS) return s.eMs;
+  if (m & F.E_NTP) return s.eNtp;
+  if (m & F.E_S) return s.eS * 1000;
+  if (m & F.E_DUS) return h.exportMs - s.eDus / 1000;
+  return uptimeTime(s.eUp, m, s, h, os);
+}
+
+/** sysUptime-relative times: v9 against the header (32-bit wrap); IPFIX against systemInitTimeMilliseconds. */
+function uptimeTime(
+  value: number,
+  m: number,
+  s: Scratch,
+  h: MessageHeader,
+  os: OptionState | undefined,
+): number {
+  if (h.uptimeMs >= 0) return h.exportMs - ((h.uptimeMs - value) >>> 0);
+  const init = m & F.INIT ? s.init : (os?.sysInitMs ?? 0);
+  return init > 0 ? init + value : 0;
+}
+
+function elements(t: Template, b: Uint8Array, o: number, end: number): DecodedElement[] {
+  const out: DecodedElement[] = [];
+  walkRecord(t.fields, b, o, end, (f, _i, p, len) => {
+    out.push({ pen: f.pen, id: f.id, name: f.name, value: jsonSafe(renderField(f, b, p, len)) });
+  });
+  return out;
+}
+
+function decodeOptionsSet(
+  ctx: DecodeContext,
+  session: Session,
+  t: Template,
+  h: MessageHeader,
+  b: Uint8Array,
+  start: number,
+  end: number,
+  receivedMs: number,
+  emit: RecordHandler,
+): void {
+  const exporter = session.exporter;
+  const protocol = h.version === 9 ? "netflow9" : "ipfix";
+  let o = start;
+  const collect = ctx.opts.collectElements;
+  while (o + t.minLength <= end) {
+    const scope: Record<string, ElementValue> = {};
+    const values: Record<string, ElementValue> = {};
+    const elements: DecodedElement[] | null = collect ? [] : null;
+    const numeric = new Map<number, number>(); // IANA id (or v9 scope type + 100000) → value
+    const recStart = o;
+    const next = walkRecord(t.fields, b, o, end, (f, i, p, len) => {
+      const v = renderField(f, b, p, len);
+      const isScope = i < t.scopeCount;
+      (isScope ? scope : values)[f.name] = v;
+      elements?.push({ pen: f.pen, id: f.id, name: f.name, value: jsonSafe(v) });
+      if (f.pen === 0 && len >= 1 && len <= 8) {
+        const key = isScope && h.version === 9 ? 100000 + f.id : f.id;
+        const n = typeof v === "bigint" ? Number(v) : typeof v === "number" ? v : Number.NaN;
+        if (!Number.isNaN(n)) numeric.set(key, n);
+      }
+    });
+    if (next < 0) {
+      if (allZero(b, recStart, end)) break;
+      throw new DecodeError(
+        "BAD_RECORD",
+        `options record of template ${t.id} overruns its set`,
+        protocol,
+        exporter,
+        o,
+      );
+    }
+    o = next;
+    applyOptions(ctx, session, h, numeric, scope, values);
+    ctx.stats.optionsRecords++;
+    const rec: OptionsRecord = {
+      type: h.version === 9 ? "NETFLOW_V9" : "IPFIX",
+      exporter,
+      time_received_ms: receivedMs,
+      observation_domain_id: h.domain,
+      template_id: t.id,
+      scope,
+      values,
+      elements,
+    };
+    emit.options?.(rec);
+  }
+}
+
+/** Sampling rates (IEs 34/35, 50, 305/306), interface names (82/83), systemInitTimeMilliseconds (160). */
+function applyOptions(
+  ctx: DecodeContext,
+  session: Session,
+  h: MessageHeader,
+  n: Map<number, number>,
+  scope: Record<string, ElementValue>,
+  values: Record<string, ElementValue>,
+): void {
+  let rate = 0;
+  if (n.has(305)) {
+    const interval = n.get(305)!;
+    const space = n.get(306) ?? 0;
+    if (interval > 0) rate = (interval + space) / interval;
+  } else if (n.has(34)) {
+    rate = n.get(34)!;
+  } else if (n.has(50)) {
+    rate = n.get(50)!;
+  }
+  const ifName =
+    pickString(values, scope, "interfaceName") ?? pickString(values, scope, "interfaceDescription");
+  const sysInit = n.get(160) ?? 0;
+  if (rate <= 0 && ifName === undefined && sysInit <= 0) return;
+  const os = ctx.state.options.open(session.exporter, session.port, h.domain);
+  if (rate > 0) {
+    const sampler = n.get(48) ?? n.get(302); // samplerId, selectorId
+    if (sampler !== undefined) os.bySampler.set(sampler, rate);
+    else os.rate = rate;
+    os.anyRate = rate;
+    if (ctx.exporter.exporter === session.exporter) ctx.exporter.samplingRate = rate;
+  }
+  if (ifName !== undefined) {
+    const idx = n.get(10) ?? n.get(14) ?? n.get(100000 + 2) ?? n.get(252) ?? n.get(253);
+    if (idx !== undefined) os.ifNames.set(idx, ifName);
+  }
+  if (sysInit > 0) os.sysInitMs = sysInit;
+}
+
+function allZero(b: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+function scale(v: number | bigint, rate: number): number | bigint {
+  if (typeof v === "bigint") return v * BigInt(Math.round(rate));
+  const r = v * rate;
+  return Number.isSafeInteger(r) || !Number.isInteger(rate) ? r : BigInt(v) * BigInt(rate);
+}
+
+function pickString(
+  a: Record<string, ElementValue>,
+  b: Record<string, ElementValue>,
+  name: string,
+): string | undefined {
+  const v = a[name] ?? b[name];
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+/** Element values for JSON: bigint → decimal string. */
+function jsonSafe(v: ElementValue): number | string | boolean {
+  return typeof v === "bigint" ? v.toString() : v;
+}

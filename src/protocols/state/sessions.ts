@@ -1,0 +1,82 @@
+/**
+ * Transport sessions (DESIGN §4): the templates and held data of one exporter address + source port (the
+ * port is 0 for every session when `templateKeyByPort` is off), per protocol version. Looked up by
+ * exporter, then version, then port, so the per-set lookup builds no key string.
+ */
+import type { Template } from "../template.ts";
+import { HeldSets } from "./held.ts";
+
+/** Key of a template within its session: observation domain × 65536 + template id. */
+export const templateKey = (domain: number, id: number): number => domain * 65536 + id;
+
+/** One transport session (exporter + port, or exporter alone) of one version. */
+export class Session {
+  readonly exporter: string;
+  readonly port: number;
+  readonly version: 9 | 10;
+  /** templateKey(domain, id) → template */
+  readonly templates = new Map<number, Template>();
+  readonly held = new HeldSets();
+  constructor(exporter: string, port: number, version: 9 | 10) {
+    this.exporter = exporter;
+    this.port = port;
+    this.version = version;
+  }
+}
+
+interface ExporterSessions {
+  v9: Map<number, Session>;
+  v10: Map<number, Session>;
+}
+
+export class Sessions {
+  readonly #byPort: boolean;
+  readonly #byExporter = new Map<string, ExporterSessions>();
+  /** Every session, in the order they were opened. */
+  readonly #all = new Set<Session>();
+
+  /** `byPort`: the source port is part of the key (RFC 7011 §8); else one session per exporter address. */
+  constructor(byPort: boolean) {
+    this.#byPort = byPort;
+  }
+
+  get size(): number {
+    return this.#all.size;
+  }
+
+  get(version: 9 | 10, exporter: string, port: number): Session | undefined {
+    const e = this.#byExporter.get(exporter);
+    if (e === undefined) return undefined;
+    return (version === 9 ? e.v9 : e.v10).get(this.#byPort ? port : 0);
+  }
+
+  /** The session, opened when there is none. */
+  open(version: 9 | 10, exporter: string, port: number): Session {
+    const p = this.#byPort ? port : 0;
+    let e = this.#byExporter.get(exporter);
+    if (e === undefined) {
+      e = { v9: new Map(), v10: new Map() };
+      this.#byExporter.set(exporter, e);
+    }
+    const m = version === 9 ? e.v9 : e.v10;
+    let s = m.get(p);
+    if (s === undefined) {
+      s = new Session(exporter, p, version);
+      m.set(p, s);
+      this.#all.add(s);
+    }
+    return s;
+  }
+
+  close(s: Session): void {
+    if (!this.#all.delete(s)) return;
+    const e = this.#byExporter.get(s.exporter);
+    if (e === undefined) return;
+    (s.version === 9 ? e.v9 : e.v10).delete(s.port);
+    if (e.v9.size === 0 && e.v10.size === 0) this.#byExporter.delete(s.exporter);
+  }
+
+  values(): IterableIterator<Session> {
+    return this.#all.values();
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * The decoder's counters: totals (`DecoderStats`, one per FlowDecoder) and per-exporter counts
+ * (`ExporterStats`). Plain objects, so a worker can post them to the main thread as they are. `emptyStats()`
+ * is in decoder.ts (its protocol keys come from the registry).
+ */
+import type { DecodeErrorCode, ProtocolName } from "../core/errors.ts";
+
+export interface ExporterStats {
+  exporter: string;
+  datagrams: number;
+  bytes: number;
+  flows: number;
+  errors: number;
+  samplingRate: number;
+  lastSeenMs: number;
+  protocols: Partial<Record<ProtocolName, number>>;
+}
+
+export interface DecoderStats {
+  datagrams: number;
+  bytes: number;
+  byProtocol: Record<ProtocolName, number>;
+  flows: number;
+  optionsRecords: number;
+  counterRecords: number;
+  errors: Partial<Record<DecodeErrorCode, number>>;
+  templatesLearned: number;
+  templatesWithdrawn: number;
+  templatesExpired: number;
+  /** Data sets held waiting for their template; decoded later; dropped when the hold expired/overflowed. */
+  heldSets: number;
+  heldDecoded: number;
+  missingTemplateDrops: number;
+  /** Template fields whose element we have no definition for (kept as hex under `<pen>.<id>`). */
+  unknownElements: number;
+  /** sFlow: flow/counter records of formats we skip, counter samples skipped. */
+  sflowSkippedRecords: number;
+}
