@@ -442,6 +442,10 @@ async function startNative(
         dropped,
         templates: m.workers.reduce((n, w) => n + w.templates, 0),
         workers: config.workers,
+        udp_receive_buffer_bytes: Object.fromEntries(
+          (udp?.listeners ?? []).map((l) => [l.name, l.receiveBufferBytes]),
+        ),
+        udp_receive_buffer_requested_bytes: config.udpRcvbuf,
         uptime_seconds: Math.round((Date.now() - started) / 1000),
         ...(backendSink ? { backend_output: backendSink.name } : {}),
         sinks: sinksOut,

@@ -191,14 +191,19 @@ export class UdpInput {
         roles: this.#roles.get(l.name) ?? [],
         requestedBufferBytes: o.worker.udpRcvbuf,
       }));
-      for (const l of this.#listeners) {
-        // Linux doubles the requested SO_RCVBUF for bookkeeping; a grant below the request means a cap.
-        if (o.worker.udpRcvbuf > 0 && l.receiveBufferBytes < o.worker.udpRcvbuf) {
-          this.#log.warn(
-            { listener: l.name, requested: o.worker.udpRcvbuf, granted: l.receiveBufferBytes },
-            "UDP receive buffer capped by the kernel (raise net.core.rmem_max)",
-          );
-        }
+      const capped = receiveBufferShortfall(o.worker.udpRcvbuf, this.#listeners);
+      if (capped !== null) {
+        const rmemMax = await readRmemMax();
+        this.#log.warn(
+          {
+            requested: o.worker.udpRcvbuf,
+            granted: capped.granted,
+            listeners: capped.listeners,
+            ...(rmemMax !== null ? { rmemMax } : {}),
+            remedy: `sysctl -w net.core.rmem_max=${o.worker.udpRcvbuf}`,
+          },
+          `UDP receive buffer smaller than asked: the kernel granted ${capped.granted} bytes for ${o.worker.udpRcvbuf} requested${rmemMax !== null ? ` (net.core.rmem_max = ${rmemMax})` : ""}, so a burst may overflow it; raise the limit with \`sysctl -w net.core.rmem_max=${o.worker.udpRcvbuf}\` (persist it in /etc/sysctl.d/) and restart`,
+        );
       }
     } finally {
       for (const p of probes) p.close();
@@ -396,6 +401,37 @@ export class UdpInput {
       }),
     );
     return this.#slots.flatMap((s) => (s.state ? [s.state] : []));
+  }
+}
+
+/**
+ * Whether the kernel granted less receive buffer than `requested` (0: the system default, never short):
+ * Linux reports twice the size it accepted (half is bookkeeping), so a full grant reads 2 × requested
+ * there; elsewhere the size itself. Returns the smallest grant and the listeners short of the request.
+ * (Node has no SO_RCVBUFFORCE, which would let root exceed net.core.rmem_max without a native addon.)
+ */
+export function receiveBufferShortfall(
+  requested: number,
+  listeners: ReadonlyArray<{ name: string; receiveBufferBytes: number }>,
+  platform: string = process.platform,
+): { granted: number; listeners: string[] } | null {
+  if (requested <= 0) return null;
+  const full = platform === "linux" ? 2 * requested : requested;
+  const short = listeners.filter((l) => l.receiveBufferBytes < full);
+  if (short.length === 0) return null;
+  return {
+    granted: Math.min(...short.map((l) => l.receiveBufferBytes)),
+    listeners: short.map((l) => l.name),
+  };
+}
+
+/** net.core.rmem_max (Linux), or null where it cannot be read. */
+async function readRmemMax(): Promise<number | null> {
+  try {
+    const n = Number((await readFile("/proc/sys/net/core/rmem_max", "utf8")).trim());
+    return Number.isFinite(n) ? n : null;
+  } catch {
+    return null;
   }
 }
 
