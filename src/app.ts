@@ -260,6 +260,11 @@ function listenError(err: unknown, portSetting: string, bindHost: string): unkno
   if (e?.code === "ENOTFOUND" || e?.code === "EAI_AGAIN" || e?.code === "EADDRNOTAVAIL") {
     return new ConfigError("--bind-host", `cannot listen on "${bindHost}": ${e.message}`);
   }
+  if (e?.code === "EADDRINUSE" && Array.isArray((e as { roles?: unknown }).roles)) {
+    // A UDP port another process holds (UdpInput's check): name the flag of that port.
+    const roles = (e as unknown as { roles: string[] }).roles;
+    return new ConfigError(roles.map((r) => `--${r}-port`).join("/"), e.message);
+  }
   if (e?.code === "EADDRINUSE" || e?.code === "EACCES") {
     return new ConfigError(portSetting, `cannot listen on ${bindHost}: ${e.message}`);
   }

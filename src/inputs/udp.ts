@@ -4,7 +4,8 @@
  * source address and port and one exporter's templates and data meet in one worker. Collects the workers'
  * batches (handed to `onBatch`) and stats, answers template and state queries over all workers, restarts
  * a worker that dies (with the decoder states last saved; the records its batcher held are counted as
- * lost through `onWorkerExit`), and reads the kernel's drop counters for our sockets.
+ * lost through `onWorkerExit`), and reads the kernel's drop counters for our sockets. Refuses to start
+ * when another process already holds one of the ports (`assertPortFree`).
  */
 
 import { createSocket, type Socket } from "node:dgram";
@@ -91,6 +92,35 @@ function probe(host: string): Promise<Socket> {
   });
 }
 
+/**
+ * Fails with EADDRINUSE (an Error whose message names the port and whose `port` and `roles` say which)
+ * when another process already holds UDP `port` on `host` or a wildcard covering it: a socket bound without
+ * SO_REUSEPORT cannot share the port with any other, so this bind fails whatever the holder's options.
+ * Without this check a second collector would share the port through SO_REUSEPORT and each would store a
+ * fraction of the traffic (issue 11 §4). Our own workers bind after it and share the port between them.
+ */
+export async function assertPortFree(host: string, port: number, roles: readonly string[]): Promise<void> {
+  const s = createSocket({ type: host.includes(":") ? "udp6" : "udp4", ipv6Only: false });
+  await new Promise<void>((resolve, reject) => {
+    s.once("error", (err: NodeJS.ErrnoException) => {
+      s.close();
+      if (err.code !== "EADDRINUSE") {
+        reject(err);
+        return;
+      }
+      reject(
+        Object.assign(
+          new Error(
+            `UDP port ${port} (${roles.join(", ")}) on ${host} is already in use by another process (another collector?); stop it or choose another port`,
+          ),
+          { code: "EADDRINUSE", port, roles: [...roles] },
+        ),
+      );
+    });
+    s.bind({ port, address: host, exclusive: true }, () => s.close(() => resolve()));
+  });
+}
+
 export class UdpInput {
   readonly #opts: UdpInputOptions;
   readonly #log: Logger;
@@ -165,6 +195,9 @@ export class UdpInput {
           byPort.set(port, [...(byPort.get(port) ?? []), role]);
         }
       }
+      const probed = new Set(probes.map((p) => p.address().port));
+      for (const [port, roles] of byPort)
+        if (!probed.has(port)) await assertPortFree(this.#bindHost, port, roles);
       this.#specs = [...byPort.keys()].map((port) => ({ name: `udp:${port}`, port }));
       this.#roles = new Map([...byPort].map(([port, roles]) => [`udp:${port}`, roles]));
       for (let i = 0; i < o.workers; i++) {
