@@ -13,6 +13,7 @@ import { type DecodedElement, FlowRecord, type OptionsRecord, type RecordHandler
 import { decodeIpfix } from "./ipfix.ts";
 import { decodeNetflow5, type V5Context } from "./netflow5.ts";
 import { decodeNetflow9, type MessageHeader, type SetConsumer, v9ScopeField } from "./netflow9.ts";
+import { SequenceTracker } from "./sequence.ts"; // h11-loss (issue 11): export sequence gaps
 import { decodeSflow5, type SflowContext } from "./sflow5.ts";
 import {
   compileRecordDecoder,
@@ -239,6 +240,8 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
   #exporterStats: ExporterStats | null = null;
   readonly #v5ctx: V5Context;
   readonly #sflowCtx: SflowContext;
+  /** h11-loss (issue 11): export sequence gaps and resets per exporter and domain. */
+  readonly sequences = new SequenceTracker();
 
   constructor(opts: Partial<DecoderOptions> = {}) {
     this.#opts = { ...DEFAULT_DECODER_OPTIONS, ...opts };
@@ -292,6 +295,8 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
     this.#handler = handler;
     this.#exporterStats = ex;
     const flowsBefore = st.flows;
+    const optionsBefore = st.optionsRecords; // h11-loss: sequence tracking
+    const heldBefore = st.heldSets + st.heldDecoded + st.missingTemplateDrops; // h11-loss
     let protocol: ProtocolName = "unknown";
     try {
       const v16 = b.length >= 2 ? (b[0]! << 8) | b[1]! : -1;
@@ -324,6 +329,11 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
           0,
         );
       }
+      // h11-loss (issue 11): one call per accepted datagram; records = this datagram's data records, exact
+      // unless held data was added or released (src/protocols/sequence.ts).
+      const records = st.flows - flowsBefore + st.optionsRecords - optionsBefore;
+      const exact = st.heldSets + st.heldDecoded + st.missingTemplateDrops === heldBefore;
+      this.sequences.observe(protocol, b, dg.exporter, dg.port, dg.receivedAtMs, records, exact);
     } catch (e) {
       ex.errors++;
       if (e instanceof DecodeError) {
