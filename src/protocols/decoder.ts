@@ -11,6 +11,7 @@ import type { Datagram } from "../core/datagram.ts";
 import { DecodeError, type DecodeErrorCode, type ProtocolName } from "../core/errors.ts";
 import { type DecodedElement, FlowRecord, type OptionsRecord, type RecordHandler } from "../core/flow.ts";
 import { decodeIpfix } from "./ipfix.ts";
+import { type HeldSetKey, MissingTemplates } from "./missing-templates.ts"; // h11-loss (issue 11)
 import { decodeNetflow5, type V5Context } from "./netflow5.ts";
 import { decodeNetflow9, type MessageHeader, type SetConsumer, v9ScopeField } from "./netflow9.ts";
 import { SequenceTracker } from "./sequence.ts"; // h11-loss (issue 11): export sequence gaps
@@ -242,6 +243,8 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
   readonly #sflowCtx: SflowContext;
   /** h11-loss (issue 11): export sequence gaps and resets per exporter and domain. */
   readonly sequences = new SequenceTracker();
+  /** h11-loss (issue 11): data sets dropped for a missing template, per exporter and template id. */
+  readonly missingTemplates = new MissingTemplates();
 
   constructor(opts: Partial<DecoderOptions> = {}) {
     this.#opts = { ...DEFAULT_DECODER_OPTIONS, ...opts };
@@ -479,11 +482,13 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
     const st = this.stats;
     if (session.held.length >= this.#opts.holdMaxSets) {
       // bounded: the oldest held set makes room and is counted as a missing-template drop
-      session.held.shift();
+      const old = session.held.shift();
       st.missingTemplateDrops++;
+      if (old) this.missingTemplates.dropped(session.exporter, session.version, old.h.domain, old.setId); // h11-loss
     }
     if (this.#opts.holdMaxSets <= 0 || this.#opts.holdMaxMs <= 0) {
       st.missingTemplateDrops++;
+      this.missingTemplates.dropped(dg.exporter, h.version, h.domain, setId); // h11-loss
       return;
     }
     session.held.push({
@@ -755,6 +760,9 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
       if (session.held.length > 0) {
         const keep = session.held.filter((hs) => nowMs - hs.heldAtMs <= this.#opts.holdMaxMs);
         this.stats.missingTemplateDrops += session.held.length - keep.length;
+        for (const hs of session.held) // h11-loss: per exporter and template id
+          if (nowMs - hs.heldAtMs > this.#opts.holdMaxMs)
+            this.missingTemplates.dropped(session.exporter, session.version, hs.h.domain, hs.setId);
         session.held = keep;
       }
       if (session.templates.size === 0 && session.held.length === 0) this.#sessions.delete(skey);
@@ -785,6 +793,13 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
       }
     }
     return out;
+  }
+
+  /** h11-loss (issue 11): every held data set's exporter, version, domain and template id. */
+  *heldSets(): Generator<HeldSetKey> {
+    for (const s of this.#sessions.values())
+      for (const hs of s.held)
+        yield { exporter: s.exporter, version: s.version, domain: hs.h.domain, id: hs.setId };
   }
 
   /** Held data sets waiting for a template, over all sessions. */
