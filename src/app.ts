@@ -20,11 +20,14 @@ import {
   type WorkerStats,
 } from "./inputs/udp.ts";
 import { evaluateHealth, type Phase, type RemoteHealth } from "./ops/health.ts";
+import { LossMonitor } from "./ops/loss.ts";
 import { CollectorMetrics } from "./ops/metrics.ts";
 import { type OpsServer, type OpsView, startOpsServer } from "./ops/server.ts";
 import { Fanout } from "./pipeline/fanout.ts";
 import { SinkQueue } from "./pipeline/queue.ts";
 import type { ExporterStats, TemplateInfo } from "./protocols/decoder.ts";
+import type { MissingTemplateExporterStats } from "./protocols/state/missing-templates.ts";
+import type { SequenceExporterStats } from "./protocols/sequence.ts";
 import type { InterfaceCounters } from "./protocols/sflow5.ts";
 import { isHttpSink } from "./sinks/http.ts";
 import { findSink } from "./sinks/index.ts";
@@ -192,7 +195,57 @@ async function openSink(config: Config, o: OutputConfig, log: Logger): Promise<S
   }
 }
 
+/** Per exporter over all workers: export sequence gaps and data sets lost for a missing template. */
+function exporterLoss(workers: readonly WorkerStats[]): Map<string, object> {
+  const seq = new Map<string, SequenceExporterStats>();
+  const tpl = new Map<string, MissingTemplateExporterStats>();
+  for (const w of workers) {
+    for (const e of w.sequences) {
+      const m = seq.get(e.exporter);
+      if (!m) {
+        seq.set(e.exporter, { ...e, streams: [...e.streams] });
+        continue;
+      }
+      m.missingFlows += e.missingFlows;
+      m.missingDatagrams += e.missingDatagrams;
+      m.resets += e.resets;
+      m.late += e.late;
+      m.streams.push(...e.streams);
+    }
+    for (const e of w.missingTemplates) {
+      const m = tpl.get(e.exporter);
+      if (!m) {
+        tpl.set(e.exporter, { ...e, templates: [...e.templates] });
+        continue;
+      }
+      m.droppedSets += e.droppedSets;
+      m.heldSets += e.heldSets;
+      m.templates.push(...e.templates);
+    }
+  }
+  const out = new Map<string, object>();
+  for (const ip of new Set([...seq.keys(), ...tpl.keys()])) {
+    const q = seq.get(ip);
+    const t = tpl.get(ip);
+    out.set(ip, {
+      sequence_missing_flows: q?.missingFlows ?? 0,
+      sequence_missing_datagrams: q?.missingDatagrams ?? 0,
+      sequence_resets: q?.resets ?? 0,
+      sequence_late: q?.late ?? 0,
+      sequence_streams: (q?.streams ?? []).map((x) => ({
+        ...x,
+        last_gap: x.last_gap_ms ? new Date(x.last_gap_ms).toISOString() : null,
+      })),
+      missing_template_dropped_sets: t?.droppedSets ?? 0,
+      missing_template_held_sets: t?.heldSets ?? 0,
+      missing_templates: t?.templates ?? [],
+    });
+  }
+  return out;
+}
+
 function mergeExporters(workers: readonly WorkerStats[]): object[] {
+  const loss = exporterLoss(workers);
   const byIp = new Map<string, ExporterStats>();
   for (const w of workers) {
     for (const e of w.exporters) {
@@ -227,6 +280,7 @@ function mergeExporters(workers: readonly WorkerStats[]): object[] {
       last_seen: e.lastSeenMs ? new Date(e.lastSeenMs).toISOString() : null,
       last_seen_ms: e.lastSeenMs,
       protocols: e.protocols,
+      loss: loss.get(e.exporter) ?? null,
     }));
 }
 
@@ -244,10 +298,17 @@ interface NativeCollector extends Omit<Collector, "agentPort"> {
 /** /health's view of a remote destination (an HTTP output or the agent relay). */
 function remoteHealth(
   name: string,
-  s: { spooling: boolean; spoolBatches: number },
+  s: { spooling: boolean; spoolBatches: number; spoolRecords?: number; oldestAgeMs?: number },
   lastError: string,
 ): RemoteHealth {
-  return { name, spooling: s.spooling, spoolBatches: s.spoolBatches, lastError };
+  return {
+    name,
+    spooling: s.spooling,
+    spoolBatches: s.spoolBatches,
+    spoolRecords: s.spoolRecords ?? 0,
+    oldestAgeMs: s.oldestAgeMs ?? 0,
+    lastError,
+  };
 }
 
 /**
@@ -259,6 +320,11 @@ function listenError(err: unknown, portSetting: string, bindHost: string): unkno
   const e = err as NodeJS.ErrnoException;
   if (e?.code === "ENOTFOUND" || e?.code === "EAI_AGAIN" || e?.code === "EADDRNOTAVAIL") {
     return new ConfigError("--bind-host", `cannot listen on "${bindHost}": ${e.message}`);
+  }
+  if (e?.code === "EADDRINUSE" && Array.isArray((e as { roles?: unknown }).roles)) {
+    // A UDP port another process holds (UdpInput's check): name the flag of that port.
+    const roles = (e as unknown as { roles: string[] }).roles;
+    return new ConfigError(roles.map((r) => `--${r}-port`).join("/"), e.message);
   }
   if (e?.code === "EADDRINUSE" || e?.code === "EACCES") {
     return new ConfigError(portSetting, `cannot listen on ${bindHost}: ${e.message}`);
@@ -308,8 +374,13 @@ async function startNative(
     kernelCache = { at: Date.now(), value };
     return value;
   };
+  const loss = new LossMonitor({ logger: log.child({ component: "loss" }) });
   metrics = new CollectorMetrics(
     {
+      loss: () => {
+        observeLoss();
+        return loss.totals();
+      },
       queues: () => fanout.stats(),
       listeners: () => udp?.listeners ?? [],
       kernel,
@@ -321,6 +392,66 @@ async function startNative(
   );
   const m = metrics;
 
+  /** Folds the current cumulative loss counters of every synchronous source into `loss`. */
+  const observeLoss = (): void => {
+    for (const w of m.workers) {
+      const src = `worker ${w.worker}/${w.generation}`;
+      for (const e of w.sequences) {
+        const at = (unit: "flows" | "datagrams"): string => {
+          const s = e.streams.find((x) => x.unit === unit && x.missing > 0);
+          return s ? `${e.exporter} ${s.protocol} ${s.scope}` : e.exporter;
+        };
+        loss.observe("sequence_gap_flows", e.exporter, e.missingFlows, { source: src, label: at("flows") });
+        loss.observe("sequence_gap_datagrams", e.exporter, e.missingDatagrams, {
+          source: src,
+          label: at("datagrams"),
+        });
+      }
+      for (const e of w.missingTemplates) {
+        const ids = e.templates
+          .filter((t) => t.dropped > 0)
+          .slice(0, 3)
+          .map((t) => `${t.version === 9 ? "v9" : "ipfix"} domain ${t.domain} template ${t.template_id}`);
+        loss.observe("missing_template", e.exporter, e.droppedSets, {
+          source: src,
+          label: ids.length ? `${e.exporter} ${ids.join(", ")}` : e.exporter,
+        });
+      }
+      for (const [sink, n] of Object.entries(w.encodeErrors))
+        loss.observe("encode_error", sink, n, { source: src });
+    }
+    for (const q of fanout.stats()) {
+      loss.observe("queue_full", q.name, q.droppedRecords.queue_full);
+      loss.observe("write_error", q.name, q.droppedRecords.write_error);
+      loss.observe("closed", q.name, q.droppedRecords.closed);
+    }
+    for (const h of httpSinks) {
+      const st = h.stats();
+      loss.observe("spool_full", h.name, st.droppedRecordsOnFull);
+      loss.observe("dead_lettered", h.name, st.deadLetteredRecords);
+    }
+    const lost = m.pipelineDropped();
+    loss.observe("worker_exit", "receive workers", lost.worker_exit);
+    loss.observe("unrouted", "fan-out", lost.unrouted);
+  };
+  const checkLoss = async (): Promise<void> => {
+    observeLoss();
+    if (udp === null) return;
+    const k = await kernel();
+    for (const l of udp.listeners) {
+      const c = k.get(l.port);
+      if (c) loss.observe("kernel_drops", l.name, c.drops, { source: "kernel", rebase: true });
+    }
+  };
+  const lossTimer = setInterval(() => {
+    checkLoss().catch((err: unknown) => log.error({ err }, "loss check failed"));
+  }, 1000);
+  lossTimer.unref();
+
+  const recentLoss = (): string[] => {
+    observeLoss();
+    return loss.recent().map((r) => LossMonitor.describe(r, loss.recentMs));
+  };
   const health = () =>
     evaluateHealth({
       phase,
@@ -335,6 +466,11 @@ async function startNative(
         }),
         ...hooks.remote(),
       ],
+      loss: recentLoss(),
+      sinkFailures: sinks.flatMap((s) => {
+        const failure = s.failure?.() ?? null;
+        return failure === null ? [] : [{ name: s.name, failure }];
+      }),
     });
 
   const prometheus = async (): Promise<string> => (await m.prometheus()) + hooks.prometheusExtra();
@@ -383,36 +519,48 @@ async function startNative(
       };
     },
     clarionMetrics: () => {
-      // Clarion's keys keep their meaning: total_sent counts flows the backend acknowledged when there is
-      // one (--backend-url); otherwise flows each sink wrote (HTTP sinks: acknowledged), summed.
+      // Clarion's keys keep their meaning, for one output: total_sent, pending and dropped are those of the
+      // backend output (--backend-url) when there is one, else of the first output; every output's own are
+      // under `sinks`. For that output total_received = total_sent + pending + dropped (+ skipped).
+      observeLoss();
       const t = m.totals;
       const sinkStats = fanout.stats();
+      const primary = backendSink?.name ?? sinkStats[0]?.name ?? "";
       let sent = 0;
       let queued = 0;
-      let spooled = 0;
-      let dropped = 0;
+      let primaryDropped = 0;
       let writeErrors = 0;
       const sinksOut: Record<string, object> = {};
       for (const s of sinkStats) {
         const h = httpSinks.find((x) => x.name === s.name);
         const st = h?.stats();
         const sinkSent = st ? st.delivered : s.writtenRecords;
-        const d = s.droppedRecords.queue_full + s.droppedRecords.write_error + s.droppedRecords.closed;
-        dropped += d + (st ? st.droppedRecordsOnFull : 0);
+        const pending = s.pendingRecords + (st ? st.spoolRecords : 0);
+        const dropped = st
+          ? {
+              ...s.droppedRecords,
+              spool_full: st.droppedRecordsOnFull,
+              dead_lettered: st.deadLetteredRecords,
+            }
+          : s.droppedRecords;
+        const droppedTotal = Object.values(dropped).reduce((a, b) => a + b, 0);
         writeErrors += s.droppedBatches.write_error + (st ? st.deadLettered : 0);
-        if (backendSink === null || h === backendSink) {
-          sent += sinkSent;
-          queued += s.pendingRecords;
-          spooled += st ? st.spoolRecords : 0;
+        if (s.name === primary) {
+          sent = sinkSent;
+          queued = pending;
+          primaryDropped = droppedTotal;
         }
         sinksOut[s.name] = {
           sent: sinkSent,
-          pending: s.pendingRecords + (st ? st.spoolRecords : 0),
+          pending,
           queue_batches: s.length,
-          dropped: st ? { ...s.droppedRecords, spool_full: st.droppedRecordsOnFull } : s.droppedRecords,
+          dropped,
+          dropped_total: droppedTotal,
+          ...(s.name === primary ? { primary: true } : {}),
           ...(st
             ? {
                 written: s.writtenRecords,
+                skipped: st.skippedNoAddress,
                 spool_records: st.spoolRecords,
                 spool_batches: st.spoolBatches,
                 spool_bytes: st.spoolBytes,
@@ -428,21 +576,42 @@ async function startNative(
         };
       }
       const lost = m.pipelineDropped();
-      dropped += lost.worker_exit + lost.unrouted;
+      const byReason = loss.totals();
       return {
         total_received: t.df ?? 0,
         total_sent: sent,
-        pending: m.batcherPending() + queued + spooled,
+        pending: m.batcherPending() + queued,
         errors: (t.de ?? 0) + (t.ie ?? 0) + (t.en ?? 0) + writeErrors,
         batch_size: config.batchSize,
         batch_interval_seconds: config.batchInterval,
         datagrams_received: t.rd ?? 0,
         bytes_received: t.rb ?? 0,
         decode_errors: t.de ?? 0,
-        dropped,
+        dropped: primaryDropped + lost.worker_exit + lost.unrouted,
+        dropped_by_reason: {
+          kernel_datagrams: byReason.kernel_drops,
+          sequence_gap_flows: byReason.sequence_gap_flows,
+          sequence_gap_datagrams: byReason.sequence_gap_datagrams,
+          missing_template_sets: byReason.missing_template,
+          queue_full: byReason.queue_full,
+          write_error: byReason.write_error,
+          closed: byReason.closed,
+          spool_full: byReason.spool_full,
+          dead_lettered: byReason.dead_lettered,
+          worker_exit: byReason.worker_exit,
+          unrouted: byReason.unrouted,
+          encode_error_batches: byReason.encode_error,
+        },
+        held_sets: m.workers.reduce((n, w) => n + w.missingTemplates.reduce((a, e) => a + e.heldSets, 0), 0),
+        sequence_resets: m.workers.reduce((n, w) => n + w.sequenceTotals.resets, 0),
         templates: m.workers.reduce((n, w) => n + w.templates, 0),
         workers: config.workers,
+        udp_receive_buffer_bytes: Object.fromEntries(
+          (udp?.listeners ?? []).map((l) => [l.name, l.receiveBufferBytes]),
+        ),
+        udp_receive_buffer_requested_bytes: config.udpRcvbuf,
         uptime_seconds: Math.round((Date.now() - started) / 1000),
+        ...(primary ? { primary_output: primary } : {}),
         ...(backendSink ? { backend_output: backendSink.name } : {}),
         sinks: sinksOut,
       };
@@ -556,6 +725,7 @@ async function startNative(
     stopping ??= (async () => {
       phase = "stopping";
       clearInterval(stateTimer);
+      clearInterval(lossTimer);
       log.info("stopping: closing listeners, flushing batches");
       const finalStates = await input.stop();
       // Before draining: a backend that hangs must not make the save miss the stop grace period.

@@ -5,13 +5,16 @@
  *
  * Names and defaults follow the Clarion Python collector (DESIGN §5): `CLARION_COLLECTOR_<NAME>` variables,
  * `--netflow-port 2055`, `--ipfix-port 4739`, `--sflow-port 6343`, `--agent-port 8080`, `--batch-size 1000`,
- * `--batch-interval 5.0`, BIND_HOST 0.0.0.0, SWITCH_ID_FROM_IP true, UDP_RCVBUF 0 (system default),
+ * `--batch-interval 5.0`, BIND_HOST 0.0.0.0, SWITCH_ID_FROM_IP true, UDP_RCVBUF 32 MiB (issue 11: 0 keeps the system default),
  * RETRY_ATTEMPTS 3, RETRY_BACKOFF 1.5, backend http://localhost:8000.
  */
 import { isIP } from "node:net";
 import { availableParallelism } from "node:os";
 import { z } from "zod";
 import { LOG_LEVELS, type LogLevel } from "../core/log.ts";
+
+/** Default SO_RCVBUF request: a burst of thousands of datagrams fits (issue 11). */
+export const DEFAULT_UDP_RCVBUF = 32 * 1024 * 1024;
 
 export const MODES = ["native", "agent", "both"] as const;
 export type Mode = (typeof MODES)[number];
@@ -40,7 +43,7 @@ export interface Config {
   /** Seconds. */
   batchInterval: number;
   switchIdFromIp: boolean;
-  /** Requested SO_RCVBUF in bytes; 0 keeps the system default. */
+  /** Requested SO_RCVBUF in bytes (default 32 MiB); 0 keeps the system default. */
   udpRcvbuf: number;
   retryAttempts: number;
   retryBackoff: number;
@@ -305,7 +308,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: "<bytes>",
     env: ["CLARION_COLLECTOR_UDP_RCVBUF", "UDP_RCVBUF"],
     fileKey: "udp_rcvbuf",
-    description: "UDP receive buffer (SO_RCVBUF) per socket, e.g. 8388608 or 8M; 0 keeps the system default",
+    description:
+      "UDP receive buffer (SO_RCVBUF) per socket, e.g. 33554432 or 32M; 0 keeps the system default (a warning names the size the kernel granted when it is less)",
     expect: "a byte size such as 8388608, 8M or 0",
     schema: z.preprocess(
       byteSize,
@@ -315,7 +319,7 @@ export const OPTIONS: readonly OptionSpec[] = [
         .min(0)
         .max(2 ** 31 - 1),
     ),
-    default: 0,
+    default: DEFAULT_UDP_RCVBUF,
   },
   {
     key: "retryAttempts",

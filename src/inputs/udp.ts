@@ -4,7 +4,8 @@
  * source address and port and one exporter's templates and data meet in one worker. Collects the workers'
  * batches (handed to `onBatch`) and stats, answers template and state queries over all workers, restarts
  * a worker that dies (with the decoder states last saved; the records its batcher held are counted as
- * lost through `onWorkerExit`), and reads the kernel's drop counters for our sockets.
+ * lost through `onWorkerExit`), and reads the kernel's drop counters for our sockets. Refuses to start
+ * when another process already holds one of the ports (`assertPortFree`).
  */
 
 import { createSocket, type Socket } from "node:dgram";
@@ -92,6 +93,35 @@ function probe(host: string): Promise<Socket> {
   });
 }
 
+/**
+ * Fails with EADDRINUSE (an Error whose message names the port and whose `port` and `roles` say which)
+ * when another process already holds UDP `port` on `host` or a wildcard covering it: a socket bound without
+ * SO_REUSEPORT cannot share the port with any other, so this bind fails whatever the holder's options.
+ * Without this check a second collector would share the port through SO_REUSEPORT and each would store a
+ * fraction of the traffic (issue 11 §4). Our own workers bind after it and share the port between them.
+ */
+export async function assertPortFree(host: string, port: number, roles: readonly string[]): Promise<void> {
+  const s = createSocket({ type: host.includes(":") ? "udp6" : "udp4", ipv6Only: false });
+  await new Promise<void>((resolve, reject) => {
+    s.once("error", (err: NodeJS.ErrnoException) => {
+      s.close();
+      if (err.code !== "EADDRINUSE") {
+        reject(err);
+        return;
+      }
+      reject(
+        Object.assign(
+          new Error(
+            `UDP port ${port} (${roles.join(", ")}) on ${host} is already in use by another process (another collector?); stop it or choose another port`,
+          ),
+          { code: "EADDRINUSE", port, roles: [...roles] },
+        ),
+      );
+    });
+    s.bind({ port, address: host, exclusive: true }, () => s.close(() => resolve()));
+  });
+}
+
 export class UdpInput {
   readonly #opts: UdpInputOptions;
   readonly #log: Logger;
@@ -161,6 +191,9 @@ export class UdpInput {
           byPort.set(port, [...(byPort.get(port) ?? []), role]);
         }
       }
+      const probed = new Set(probes.map((p) => p.address().port));
+      for (const [port, roles] of byPort)
+        if (!probed.has(port)) await assertPortFree(this.#bindHost, port, roles);
       this.#specs = [...byPort.keys()].map((port) => ({ name: `udp:${port}`, port }));
       this.#roles = new Map([...byPort].map(([port, roles]) => [`udp:${port}`, roles]));
       for (let i = 0; i < o.workers; i++) {
@@ -187,14 +220,19 @@ export class UdpInput {
         roles: this.#roles.get(l.name) ?? [],
         requestedBufferBytes: o.worker.udpRcvbuf,
       }));
-      for (const l of this.#listeners) {
-        // Linux doubles the requested SO_RCVBUF for bookkeeping; a grant below the request means a cap.
-        if (o.worker.udpRcvbuf > 0 && l.receiveBufferBytes < o.worker.udpRcvbuf) {
-          this.#log.warn(
-            { listener: l.name, requested: o.worker.udpRcvbuf, granted: l.receiveBufferBytes },
-            "UDP receive buffer capped by the kernel (raise net.core.rmem_max)",
-          );
-        }
+      const capped = receiveBufferShortfall(o.worker.udpRcvbuf, this.#listeners);
+      if (capped !== null) {
+        const rmemMax = await readRmemMax();
+        this.#log.warn(
+          {
+            requested: o.worker.udpRcvbuf,
+            granted: capped.granted,
+            listeners: capped.listeners,
+            ...(rmemMax !== null ? { rmemMax } : {}),
+            remedy: `sysctl -w net.core.rmem_max=${o.worker.udpRcvbuf}`,
+          },
+          `UDP receive buffer smaller than asked: the kernel granted ${capped.granted} bytes for ${o.worker.udpRcvbuf} requested${rmemMax !== null ? ` (net.core.rmem_max = ${rmemMax})` : ""}, so a burst may overflow it; raise the limit with \`sysctl -w net.core.rmem_max=${o.worker.udpRcvbuf}\` (persist it in /etc/sysctl.d/) and restart`,
+        );
       }
     } finally {
       for (const p of probes) p.close();
@@ -392,6 +430,37 @@ export class UdpInput {
       }),
     );
     return this.#slots.flatMap((s) => (s.state ? [s.state] : []));
+  }
+}
+
+/**
+ * Whether the kernel granted less receive buffer than `requested` (0: the system default, never short):
+ * Linux reports twice the size it accepted (half is bookkeeping), so a full grant reads 2 × requested
+ * there; elsewhere the size itself. Returns the smallest grant and the listeners short of the request.
+ * (Node has no SO_RCVBUFFORCE, which would let root exceed net.core.rmem_max without a native addon.)
+ */
+export function receiveBufferShortfall(
+  requested: number,
+  listeners: ReadonlyArray<{ name: string; receiveBufferBytes: number }>,
+  platform: string = process.platform,
+): { granted: number; listeners: string[] } | null {
+  if (requested <= 0) return null;
+  const full = platform === "linux" ? 2 * requested : requested;
+  const short = listeners.filter((l) => l.receiveBufferBytes < full);
+  if (short.length === 0) return null;
+  return {
+    granted: Math.min(...short.map((l) => l.receiveBufferBytes)),
+    listeners: short.map((l) => l.name),
+  };
+}
+
+/** net.core.rmem_max (Linux), or null where it cannot be read. */
+async function readRmemMax(): Promise<number | null> {
+  try {
+    const n = Number((await readFile("/proc/sys/net/core/rmem_max", "utf8")).trim());
+    return Number.isFinite(n) ? n : null;
+  } catch {
+    return null;
   }
 }
 

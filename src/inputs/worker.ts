@@ -20,6 +20,8 @@ import { Batcher } from "../pipeline/batcher.ts";
 import { batchBuffers, transferables } from "../pipeline/buffer-pool.ts";
 import type { DecoderOptions, DecoderStats, ExporterStats } from "../protocols/decoder.ts";
 import { FlowDecoder } from "../protocols/decoder.ts";
+import type { MissingTemplateExporterStats } from "../protocols/state/missing-templates.ts";
+import type { SequenceExporterStats, SequenceTotals } from "../protocols/sequence.ts";
 import type { InterfaceCounters } from "../protocols/sflow5.ts";
 import { findSink } from "../sinks/index.ts";
 import type { EncodedBatch, SinkEncoder } from "../sinks/types.ts";
@@ -72,6 +74,11 @@ export interface WorkerStats {
   generation: number;
   decoder: DecoderStats;
   exporters: ExporterStats[];
+  /** Export sequence gaps and resets per exporter (src/protocols/sequence.ts), and their totals. */
+  sequences: SequenceExporterStats[];
+  sequenceTotals: SequenceTotals;
+  /** Data sets dropped or held for a missing template, per exporter and template id. */
+  missingTemplates: MissingTemplateExporterStats[];
   templates: number;
   receive: ReceiveCount[];
   /** Records handed to the encoders. */
@@ -284,6 +291,9 @@ export async function runWorker(init: WorkerInit): Promise<void> {
     generation: init.generation,
     decoder: decoder.stats,
     exporters: decoder.exporters(),
+    sequences: decoder.sequences.stats(),
+    sequenceTotals: { ...decoder.sequences.totals },
+    missingTemplates: decoder.missingTemplates.stats(decoder.heldSets()),
     templates: decoder.templates().length,
     receive: [...receive.values()],
     recordsBatched,

@@ -1,8 +1,12 @@
 /**
  * /health (DESIGN §5): `status` is "starting" (503) until every worker listens on every port, "ok" when
- * all is well, "degraded" (200) when a worker is down, a sink dropped data recently or its queue is
- * nearly full, or a remote sink (HTTP output, agent relay) is spooling (its destination fails: data waits
- * on disk for retries or an open breaker), and "degraded" with 503 while shutting down.
+ * all is well, "degraded" (200) when a worker is down, data was lost in the last few minutes (any loss
+ * reason of src/ops/loss.ts: kernel drops, export sequence gaps, missing templates, sink drops...), a sink
+ * reports a lasting failure (a closed stdout pipe), a sink dropped data recently or its queue is nearly
+ * full, a remote sink (HTTP output, agent relay) is spooling (its destination fails: data waits on disk for
+ * retries or an open breaker), or is behind (its spool holds more than `backlogBatches` or its oldest unsent
+ * batch is older than `backlogAgeMs`, even while every request succeeds, as with a slow backend); and
+ * "degraded" with 503 while shutting down.
  */
 import type { SinkQueueStats } from "../pipeline/queue.ts";
 
@@ -19,6 +23,14 @@ export interface HealthInputs {
   recentMs?: number;
   /** Remote sinks and the agent relay: spooling means their destination is failing. */
   remote?: ReadonlyArray<RemoteHealth>;
+  /** Recent loss, one line per reason (LossMonitor.describe). */
+  loss?: readonly string[];
+  /** Sinks with a lasting failure (e.g. "output closed (broken pipe)"). */
+  sinkFailures?: ReadonlyArray<{ name: string; failure: string }>;
+  /** A remote sink is behind when its oldest unsent batch is older than this, ms (default 30 s)... */
+  backlogAgeMs?: number;
+  /** ...or its spool holds more batches than this (default 100). */
+  backlogBatches?: number;
 }
 
 export interface RemoteHealth {
@@ -26,6 +38,10 @@ export interface RemoteHealth {
   spooling: boolean;
   /** Batches waiting in the spool. */
   spoolBatches: number;
+  /** Flow records waiting in the spool (0 where unknown). */
+  spoolRecords?: number;
+  /** Age of the oldest unsent batch, ms (0 when empty or unknown). */
+  oldestAgeMs?: number;
   lastError: string;
 }
 
@@ -51,13 +67,21 @@ export function evaluateHealth(i: HealthInputs): HealthVerdict {
       reasons.push(`sink ${s.name} dropped data recently`);
     else if (s.length >= s.capacity * 0.8) reasons.push(`sink ${s.name} queue nearly full`);
   }
+  for (const f of i.sinkFailures ?? []) reasons.push(`sink ${f.name} failed: ${f.failure}`);
+  const backlogAge = i.backlogAgeMs ?? 30_000;
+  const backlogBatches = i.backlogBatches ?? 100;
   for (const r of i.remote ?? []) {
     if (r.spooling) {
       reasons.push(
         `sink ${r.name} spooling: ${r.spoolBatches} batches wait on disk for delivery${r.lastError ? ` (last error: ${r.lastError})` : ""}`,
       );
+    } else if ((r.oldestAgeMs ?? 0) > backlogAge || r.spoolBatches > backlogBatches) {
+      reasons.push(
+        `sink ${r.name} behind: ${r.spoolBatches} batches${r.spoolRecords ? ` (${r.spoolRecords} flows)` : ""} wait for delivery, the oldest for ${Math.round((r.oldestAgeMs ?? 0) / 1000)} s`,
+      );
     }
   }
+  reasons.push(...(i.loss ?? []));
   if (i.workersListening === 0) return { status: "degraded", httpStatus: 503, reasons };
   return { status: reasons.length ? "degraded" : "ok", httpStatus: 200, reasons };
 }

@@ -22,6 +22,8 @@ export interface MetricsSources {
   remoteSinks?(): ReadonlyArray<{ name: string; stats: HttpSinkStats }>;
   /** Flow records in batches for no configured sink (Fanout.unroutedRecords; a bug if ever non-zero). */
   unroutedRecords?(): number;
+  /** Cumulative loss by reason (src/ops/loss.ts). */
+  loss?(): Record<string, number>;
 }
 
 /** Why flow records were lost before reaching a sink queue (clarion_collector_dropped_records_total). */
@@ -154,6 +156,10 @@ export class CollectorMetrics {
   readonly heldSets: Counter;
   readonly heldDecoded: Counter;
   readonly missingTemplateDrops: Counter;
+  readonly sequenceMissingFlows: Counter<"exporter">;
+  readonly sequenceMissingDatagrams: Counter<"exporter">;
+  readonly sequenceResets: Counter<"exporter">;
+  readonly missingTemplateSets: Counter<"exporter">;
   readonly internalErrors: Counter;
   readonly encodeErrors: Counter<"sink">;
   readonly templates: Gauge;
@@ -221,6 +227,26 @@ export class CollectorMetrics {
       "missing_template_drops_total",
       "Data sets dropped because their template never arrived (hold expired or full).",
     );
+    this.sequenceMissingFlows = counter(
+      "sequence_missing_flows_total",
+      "Flows the exporter's sequence numbers show it sent but that never arrived (NetFlow v5 flows, IPFIX data records, sFlow flow samples).",
+      ["exporter"],
+    );
+    this.sequenceMissingDatagrams = counter(
+      "sequence_missing_datagrams_total",
+      "Datagrams the exporter's sequence numbers show it sent but that never arrived (NetFlow v9, sFlow).",
+      ["exporter"],
+    );
+    this.sequenceResets = counter(
+      "sequence_resets_total",
+      "Export sequence resets (exporter restarts: uptime back, or a jump too large for a gap), not counted as loss.",
+      ["exporter"],
+    );
+    this.missingTemplateSets = counter(
+      "missing_template_dropped_sets_total",
+      "Data sets dropped because their template never arrived, per exporter (template ids in /exporters).",
+      ["exporter"],
+    );
     this.internalErrors = counter("internal_errors_total", "Unexpected failures in the receive path (bugs).");
     this.encodeErrors = counter("encode_errors_total", "Batches an encoder failed on, by sink.", ["sink"]);
     this.batchedRecords = counter("batched_records_total", "Flow records handed to the sink encoders.");
@@ -280,6 +306,29 @@ export class CollectorMetrics {
         this.reset();
         const lost = self.pipelineDropped();
         for (const reason of PIPELINE_DROP_REASONS) this.inc({ reason }, lost[reason]);
+      },
+    });
+    new Counter({
+      name: `${P}loss_total`,
+      help: "Everything lost, by reason (units: kernel_drops and sequence_gap_datagrams datagrams, missing_template data sets, encode_error batches, the rest flows). See README, Loss and how to see it.",
+      labelNames: ["reason"],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(self.#sources.loss?.() ?? {})) this.inc({ reason }, n);
+      },
+    });
+    new Gauge({
+      name: `${P}missing_template_held_sets`,
+      help: "Data sets waiting for their template now, per exporter.",
+      labelNames: ["exporter"],
+      registers: r,
+      collect() {
+        this.reset();
+        const held = new Map<string, number>();
+        for (const w of self.#workerStats.values())
+          for (const e of w.missingTemplates) held.set(e.exporter, (held.get(e.exporter) ?? 0) + e.heldSets);
+        for (const [exporter, n] of held) this.set({ exporter }, n);
       },
     });
     new Gauge({
@@ -447,6 +496,14 @@ export class CollectorMetrics {
     this.#sync("hs", this.heldSets, w, {}, d.heldSets);
     this.#sync("hd", this.heldDecoded, w, {}, d.heldDecoded);
     this.#sync("mt", this.missingTemplateDrops, w, {}, d.missingTemplateDrops);
+    for (const e of s.sequences) {
+      const l = { exporter: e.exporter };
+      this.#sync("sf", this.sequenceMissingFlows, w, l, e.missingFlows);
+      this.#sync("sd", this.sequenceMissingDatagrams, w, l, e.missingDatagrams);
+      this.#sync("sr", this.sequenceResets, w, l, e.resets);
+    }
+    for (const e of s.missingTemplates)
+      this.#sync("mx", this.missingTemplateSets, w, { exporter: e.exporter }, e.droppedSets);
     this.#sync("ie", this.internalErrors, w, {}, s.internalErrors);
     this.#sync("br", this.batchedRecords, w, {}, s.recordsBatched);
     this.#sync("bb", this.batchBuffers, w, { result: "reused" }, s.batchBuffers.hits);

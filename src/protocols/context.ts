@@ -7,6 +7,7 @@
  */
 import type { Datagram } from "../core/datagram.ts";
 import type { RecordHandler } from "../core/flow.ts";
+import type { MissingTemplates } from "./state/missing-templates.ts";
 import type { OptionStore } from "./state/options.ts";
 import type { Sessions } from "./state/sessions.ts";
 import type { TemplateStore } from "./state/templates.ts";
@@ -57,6 +58,8 @@ export interface StateStores {
   readonly sessions: Sessions;
   readonly templates: TemplateStore;
   readonly options: OptionStore;
+  /** Data sets lost (or still held) for want of a template, per exporter and template id (issue 11). */
+  readonly missing: MissingTemplates;
 }
 
 const NO_DATAGRAM: Datagram = {

@@ -9,6 +9,8 @@ import { DecodeError, type ProtocolName } from "../core/errors.ts";
 import type { RecordHandler } from "../core/flow.ts";
 import { DEFAULT_DECODER_OPTIONS, DecodeContext, type DecoderOptions } from "./context.ts";
 import { DECODERS, PROTOCOL_NAMES } from "./index.ts";
+import { SequenceTracker } from "./sequence.ts";
+import { type HeldSetKey, MissingTemplates } from "./state/missing-templates.ts";
 import { OptionStore } from "./state/options.ts";
 import { type DecoderState, loadState, saveState } from "./state/persist.ts";
 import { Sessions } from "./state/sessions.ts";
@@ -84,20 +86,29 @@ export class FlowDecoder implements FlowDecoderApi {
   readonly #exporters = new Map<string, ExporterStats>();
   /** The one context, reused for every datagram. */
   readonly #ctx: DecodeContext;
+  /** Export sequence gaps and resets per exporter and domain (issue 11, src/protocols/sequence.ts). */
+  readonly sequences = new SequenceTracker();
 
   constructor(opts: Partial<DecoderOptions> = {}) {
     this.#opts = { ...DEFAULT_DECODER_OPTIONS, ...opts };
     const sessions = new Sessions(this.#opts.templateKeyByPort);
+    const missing = new MissingTemplates();
     const state = {
       sessions,
-      templates: new TemplateStore(sessions, this.stats),
+      templates: new TemplateStore(sessions, this.stats, missing),
       options: new OptionStore(this.#opts.samplingKeyByPort),
+      missing,
     };
     this.#ctx = new DecodeContext(this.#opts, this.stats, state, newExporter(""));
   }
 
   get options(): Readonly<DecoderOptions> {
     return this.#opts;
+  }
+
+  /** Data sets dropped for a missing template, per exporter and template id (issue 11). */
+  get missingTemplates(): MissingTemplates {
+    return this.#ctx.state.missing;
   }
 
   decode(dg: Datagram, handler: RecordHandler): void {
@@ -118,6 +129,8 @@ export class FlowDecoder implements FlowDecoderApi {
     ctx.datagram = dg;
     ctx.exporter = ex;
     const flowsBefore = st.flows;
+    const optionsBefore = st.optionsRecords;
+    const heldBefore = st.heldSets + st.heldDecoded + st.missingTemplateDrops;
     let protocol: ProtocolName = "unknown";
     try {
       let decoder: (typeof DECODERS)[number] | undefined;
@@ -142,6 +155,10 @@ export class FlowDecoder implements FlowDecoderApi {
       protocol = decoder.name;
       st.byProtocol[protocol]++;
       decoder.decode(ctx, handler);
+      // Sequence tracking: this datagram's data records, exact unless held data was added or released.
+      const records = st.flows - flowsBefore + st.optionsRecords - optionsBefore;
+      const exact = st.heldSets + st.heldDecoded + st.missingTemplateDrops === heldBefore;
+      this.sequences.observe(protocol, b, dg.exporter, dg.port, dg.receivedAtMs, records, exact);
     } catch (e) {
       ex.errors++;
       if (e instanceof DecodeError) {
@@ -193,6 +210,13 @@ export class FlowDecoder implements FlowDecoderApi {
       }
     }
     return out;
+  }
+
+  /** Every held data set's exporter, version, domain and template id. */
+  *heldSets(): Generator<HeldSetKey> {
+    for (const s of this.#ctx.state.sessions.values())
+      for (const hs of s.held.values())
+        yield { exporter: s.exporter, version: hs.h.version, domain: hs.h.domain, id: hs.setId };
   }
 
   /** Held data sets waiting for a template, over all sessions. */

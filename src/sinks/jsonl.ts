@@ -7,7 +7,8 @@
  * - Writes are serialized; a file write is awaited before the next, stdout waits for 'drain' when its
  *   buffer is full (backpressure reaches the pipeline's queue, never the receive path).
  * - A closed stdout pipe (EPIPE, e.g. `| head`) never crashes the process: it is logged once, later
- *   batches are dropped and counted (`stats.dropped`).
+ *   batches are dropped and counted (`stats.dropped`; their writes reject, so the pipeline counts them
+ *   as write errors), and `failure()` reports it to /health for as long as the process runs.
  * - flush() waits until everything accepted reached the file (fdatasync) or the pipe; close() flushes too.
  * Options: `directIo` (boolean, default false): append to the file with O_DIRECT (src/sinks/direct-file.ts),
  * bypassing the page cache; where the filesystem does not take O_DIRECT, a warning and buffered appends.
@@ -163,6 +164,10 @@ export class JsonlSink implements Sink {
     return this.#broken;
   }
 
+  failure(): string | null {
+    return this.#broken ? "output closed (broken pipe): its flows are dropped" : null;
+  }
+
   write(batch: EncodedBatch): Promise<void> {
     return this.#enqueue(() => this.#write(batch));
   }
@@ -255,10 +260,12 @@ export class JsonlSink implements Sink {
   }
 
   async #writeStream(stream: Writable, batch: EncodedBatch): Promise<void> {
+    let lost = 0;
     for (const part of batch.parts) {
       if (this.#broken || stream.destroyed) {
         this.#markBroken(null);
         this.stats.dropped += part.records;
+        lost += part.records;
         continue;
       }
       const ok = stream.write(part.data);
@@ -266,6 +273,7 @@ export class JsonlSink implements Sink {
       this.stats.records += part.records;
       if (!ok) await waitDrain(stream);
     }
+    if (lost > 0) throw new Error(`${this.name}: output closed (broken pipe); ${lost} flows dropped`);
   }
 
   async #flush(): Promise<void> {

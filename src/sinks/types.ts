@@ -75,6 +75,11 @@ export interface Sink {
    * implement this; the others never see counters. Records arrive as plain objects (structured clones).
    */
   writeCounters?(records: readonly InterfaceCounters[]): Promise<void>;
+  /**
+   * A lasting failure the sink cannot recover from by itself (e.g. its stdout reader went away), shown by
+   * /health until it clears; null while it works. Undefined: the sink has none to report.
+   */
+  failure?(): string | null;
 }
 
 export interface SinkDefinition {

@@ -48,7 +48,7 @@ describe("loadConfig defaults", () => {
     assert.equal(c.batchInterval, 5.0);
     assert.equal(c.bindHost, "0.0.0.0");
     assert.equal(c.switchIdFromIp, true);
-    assert.equal(c.udpRcvbuf, 0);
+    assert.equal(c.udpRcvbuf, 32 * 1024 * 1024);
     assert.equal(c.retryAttempts, 3);
     assert.equal(c.retryBackoff, 1.5);
     assert.equal(c.backendUrl, "http://localhost:8000");

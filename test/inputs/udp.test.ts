@@ -4,7 +4,13 @@ import { describe, it } from "node:test";
 import { DecodeError } from "../../src/core/errors.ts";
 import type { RecordHandler } from "../../src/core/flow.ts";
 import { createLogger } from "../../src/core/log.ts";
-import { parseProcNetUdp, readKernelUdpCounters, UdpInput, type WorkerStats } from "../../src/inputs/udp.ts";
+import {
+  parseProcNetUdp,
+  readKernelUdpCounters,
+  receiveBufferShortfall,
+  UdpInput,
+  type WorkerStats,
+} from "../../src/inputs/udp.ts";
 import { isInternalDecodeError } from "../../src/inputs/worker.ts";
 import { FlowDecoder } from "../../src/protocols/decoder.ts";
 import type { EncodedBatch } from "../../src/sinks/types.ts";
@@ -170,5 +176,20 @@ describe("UdpInput worker restart", () => {
       batches.map((b) => b.records),
       [2],
     );
+  });
+});
+
+describe("receiveBufferShortfall", () => {
+  const l = (name: string, receiveBufferBytes: number) => ({ name, receiveBufferBytes });
+  it("on Linux, a full grant reads twice the request", () => {
+    assert.equal(receiveBufferShortfall(1000, [l("udp:1", 2000)], "linux"), null);
+    assert.deepEqual(receiveBufferShortfall(1000, [l("udp:1", 2000), l("udp:2", 1500)], "linux"), {
+      granted: 1500,
+      listeners: ["udp:2"],
+    });
+  });
+  it("elsewhere the size itself; 0 (system default) is never short", () => {
+    assert.equal(receiveBufferShortfall(1000, [l("udp:1", 1000)], "darwin"), null);
+    assert.equal(receiveBufferShortfall(0, [l("udp:1", 10)], "linux"), null);
   });
 });

@@ -74,13 +74,15 @@ describe("collector service", () => {
     assert.equal(health.body.backend_url, "http://localhost:8000");
 
     // 250 records over the three ports: 2 full batches of 100 go out at once, 50 stay pending.
-    const client = await udpClient("udp4", "127.0.0.1");
+    // One exporter (source port) per collector port, each with its own flow_sequence: no sequence gap.
+    const clients = await Promise.all([0, 1, 2].map(() => udpClient("udp4", "127.0.0.1")));
     try {
       for (let d = 0; d < 10; d++) {
-        await send(client, netflowV5(d * 25, 1000 + d * 25, 25), svc.udpPorts[d % 3]!, "127.0.0.1");
+        const seq = Math.floor(d / 3) * 25;
+        await send(clients[d % 3]!, netflowV5(seq, 1000 + d * 25, 25), svc.udpPorts[d % 3]!, "127.0.0.1");
       }
     } finally {
-      client.close();
+      for (const c of clients) c.close();
     }
     await waitFor(
       "250 records decoded",
@@ -103,8 +105,29 @@ describe("collector service", () => {
     assert.equal(m.errors, 0);
     await waitFor("two batches written to both sinks", async () => {
       const b = (await getJson(svc.httpPort, "/metrics")).body;
-      return b.total_sent === 400 && b.pending === 50;
+      const sinks = b.sinks as Record<string, { sent: number; pending: number }>;
+      // total_sent and pending are the first output's (not summed over outputs); each output has its own.
+      return (
+        b.total_sent === 200 &&
+        b.pending === 50 &&
+        b.primary_output === `jsonl:${jsonl}` &&
+        sinks[`jsonl:${jsonl}`]?.sent === 200 &&
+        sinks[`sqlite:${db}`]?.sent === 200
+      );
     });
+    {
+      // The totals add up: received = sent + pending + dropped, for the primary output.
+      const b = (await getJson(svc.httpPort, "/metrics")).body;
+      assert.equal(
+        b.total_received,
+        (b.total_sent as number) + (b.pending as number) + (b.dropped as number),
+      );
+      assert.equal(b.dropped, 0);
+      assert.deepEqual(
+        Object.values(b.dropped_by_reason as Record<string, number>).filter((n) => n !== 0),
+        [],
+      );
+    }
 
     const prom = await fetch(`http://127.0.0.1:${svc.httpPort}/metrics`, {
       headers: { accept: "text/plain;version=0.0.4;q=0.9,*/*;q=0.1" },

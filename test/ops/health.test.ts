@@ -68,3 +68,37 @@ describe("evaluateHealth", () => {
     assert.equal(evaluateHealth({ ...base, phase: "running", workersListening: 0 }).httpStatus, 503);
   });
 });
+
+describe("evaluateHealth: loss and backlog", () => {
+  const base = {
+    workersConfigured: 1,
+    workersListening: 1,
+    sinks: [],
+    nowMs: 1_000_000,
+    phase: "running" as const,
+  };
+  it("is degraded with the recent loss lines and a sink's lasting failure", () => {
+    const h = evaluateHealth({
+      ...base,
+      loss: ["loss in the last 5 min (kernel_drops): 3 datagrams …"],
+      sinkFailures: [{ name: "jsonl:-", failure: "output closed (broken pipe): its flows are dropped" }],
+    });
+    assert.equal(h.status, "degraded");
+    assert.equal(h.httpStatus, 200);
+    assert.deepEqual(h.reasons, [
+      "sink jsonl:- failed: output closed (broken pipe): its flows are dropped",
+      "loss in the last 5 min (kernel_drops): 3 datagrams …",
+    ]);
+  });
+  it("is degraded while a remote sink is behind even though nothing is retried", () => {
+    const r = { name: "clarion+http://b", spooling: false, spoolBatches: 5, spoolRecords: 50, lastError: "" };
+    assert.equal(evaluateHealth({ ...base, remote: [{ ...r, oldestAgeMs: 1000 }] }).status, "ok");
+    const old = evaluateHealth({ ...base, remote: [{ ...r, oldestAgeMs: 31_000 }] });
+    assert.equal(old.status, "degraded");
+    assert.deepEqual(old.reasons, [
+      "sink clarion+http://b behind: 5 batches (50 flows) wait for delivery, the oldest for 31 s",
+    ]);
+    const deep = evaluateHealth({ ...base, remote: [{ ...r, spoolBatches: 101, oldestAgeMs: 0 }] });
+    assert.equal(deep.status, "degraded");
+  });
+});

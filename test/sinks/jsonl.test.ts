@@ -89,10 +89,11 @@ describe("jsonl sink", () => {
       const sink = await jsonlSink.create("jsonl:-", { dataDir: ".", logger, options: {} });
       const enc = jsonlSink.createEncoder("jsonl:-", {});
       const recs = Array.from({ length: 200 }, () => new FlowRecord());
-      for (let i = 0; i < 300; i++) await sink.write(enc.encode(recs));
+      let rejected = 0;
+      for (let i = 0; i < 300; i++) await sink.write(enc.encode(recs)).catch(() => rejected++);
       await sink.flush();
       await sink.close();
-      process.stderr.write(JSON.stringify({ logged, broken: sink.broken, dropped: sink.stats.dropped }) + "\\n");
+      process.stderr.write(JSON.stringify({ logged, broken: sink.broken, dropped: sink.stats.dropped, rejected, failure: sink.failure() }) + "\\n");
     `;
     const node = process.execPath;
     const r = spawnSync(
@@ -108,8 +109,12 @@ describe("jsonl sink", () => {
       logged: number;
       broken: boolean;
       dropped: number;
+      rejected: number;
+      failure: string | null;
     };
     assert.equal(result.broken, true);
+    assert.ok(result.rejected > 0, "writes of dropped batches reject (counted as write errors)");
+    assert.match(result.failure ?? "", /broken pipe/);
     assert.equal(result.logged, 1);
     assert.ok(result.dropped > 0);
   });

@@ -90,6 +90,7 @@ function hold(
     },
     opts.holdMaxSets,
     opts.holdMaxMs,
+    (d) => ctx.state.missing.dropped(dg.exporter, d.h.version, d.h.domain, d.setId),
   );
   if (opts.holdMaxSets > 0 && opts.holdMaxMs > 0) ctx.stats.heldSets++;
 }

@@ -29,13 +29,17 @@ export class HeldSets {
    * Holds one set; with `maxSets` already held the oldest makes room. Returns the sets dropped (0 or 1,
    * or 1 when holding is switched off, in which case the set itself is dropped).
    */
-  hold(set: HeldSet, maxSets: number, maxMs: number): number {
+  hold(set: HeldSet, maxSets: number, maxMs: number, onDrop?: (hs: HeldSet) => void): number {
     let dropped = 0;
     if (this.#list.length > 0 && this.#list.length >= maxSets) {
-      this.#list.shift();
+      const old = this.#list.shift();
+      if (old !== undefined) onDrop?.(old);
       dropped++;
     }
-    if (maxSets <= 0 || maxMs <= 0) return dropped + 1;
+    if (maxSets <= 0 || maxMs <= 0) {
+      onDrop?.(set);
+      return dropped + 1;
+    }
     this.#list.push(set);
     return dropped;
   }
@@ -51,10 +55,19 @@ export class HeldSets {
   }
 
   /** Drops sets held longer than `maxMs`; returns how many. */
-  expire(nowMs: number, maxMs: number): number {
+  expire(nowMs: number, maxMs: number, onDrop?: (hs: HeldSet) => void): number {
     const before = this.#list.length;
     if (before === 0) return 0;
-    this.#list = this.#list.filter((hs) => nowMs - hs.heldAtMs <= maxMs);
+    this.#list = this.#list.filter((hs) => {
+      if (nowMs - hs.heldAtMs <= maxMs) return true;
+      onDrop?.(hs);
+      return false;
+    });
     return before - this.#list.length;
+  }
+
+  /** The held sets, oldest first (read only). */
+  values(): readonly HeldSet[] {
+    return this.#list;
   }
 }

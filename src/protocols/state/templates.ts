@@ -3,9 +3,11 @@
  * sessions. A template is compiled into its record decoder when it is learned (template.ts); a refresh with
  * the same layout keeps the compiled one.
  */
+
 import { K } from "../fields.ts";
 import type { DecoderStats } from "../stats.ts";
 import { compileRecordDecoder, recordLengths, type Template, type TemplateField } from "../template.ts";
+import { MissingTemplates } from "./missing-templates.ts";
 import { type Session, type Sessions, templateKey } from "./sessions.ts";
 
 /** What learning a template did: a new id, a new layout for a known id, or a refresh of the same. */
@@ -29,10 +31,12 @@ export interface LearnedTemplate {
 export class TemplateStore {
   readonly sessions: Sessions;
   readonly #stats: DecoderStats;
+  readonly #missing: MissingTemplates;
 
-  constructor(sessions: Sessions, stats: DecoderStats) {
+  constructor(sessions: Sessions, stats: DecoderStats, missing: MissingTemplates = new MissingTemplates()) {
     this.sessions = sessions;
     this.#stats = stats;
+    this.#missing = missing;
   }
 
   /** The template of a data set, if its session knows it. */
@@ -109,7 +113,9 @@ export class TemplateStore {
           st.templatesExpired++;
         }
       }
-      st.missingTemplateDrops += session.held.expire(nowMs, holdMaxMs);
+      st.missingTemplateDrops += session.held.expire(nowMs, holdMaxMs, (d) =>
+        this.#missing.dropped(session.exporter, d.h.version, d.h.domain, d.setId),
+      );
       if (session.templates.size === 0 && session.held.length === 0) this.sessions.close(session);
     }
   }

@@ -1,0 +1,379 @@
+/**
+ * Export sequence tracking (issue 11 §2, DESIGN §2 "No loss unseen"): counts what exporters sent that never
+ * reached the decoder — lost in the network, in the kernel's socket buffer, or by the exporter itself — from
+ * the sequence numbers in the export headers, per exporter and observation domain.
+ *
+ * What each protocol's sequence counts (so the unit of a gap):
+ * - NetFlow v5 `flow_sequence` (header offset 16): flows seen before this datagram → missing **flows**;
+ *   expected next = sequence + count. Stream: exporter, source port, engine type/id.
+ * - NetFlow v9 `package_sequence` (offset 12, RFC 3954 §5.1): export packets → missing **datagrams**
+ *   (a v9 datagram carries an unknown number of flows). Stream: exporter, port, source id.
+ * - IPFIX sequence (offset 8, RFC 7011 §3.1): data records sent before this message → missing **flows**
+ *   (data records, options records included); expected next = sequence + records in the message. A message
+ *   whose record count is not known exactly (data held for a missing template, held data released, more
+ *   than one message in the datagram) only resynchronizes. Stream: exporter, port, observation domain.
+ * - sFlow v5 datagram `sequence_number` → missing **datagrams**, stream: exporter, agent, sub-agent; and
+ *   each flow sample's `sequence_number` (formats 1 and 3) → missing **flows** (one flow per sample),
+ *   stream: exporter, agent, sub-agent, source id.
+ *
+ * Telling an exporter restart from a gap: a restart is counted as a reset, never as loss, when the header's
+ * uptime went backwards (v5, v9, sFlow), or the sequence jumped forward by more than `maxGap` or backwards
+ * by more than `lateWindow` units. A sequence a little behind the expected one is a late (reordered or
+ * duplicated) datagram: counted as `late`; the gap it may fill stays counted (counters only grow).
+ *
+ * Bounded: at most `maxStreams` streams are tracked; a new stream beyond that evicts the oldest created
+ * (counted in `evicted`). Header fields are read here from the payload (after the protocol decoder
+ * accepted it), so the decoders need only one call from the decoder front (src/protocols/decoder.ts).
+ */
+import type { ProtocolName } from "../core/errors.ts";
+
+export const SEQUENCE_UNITS = ["flows", "datagrams"] as const;
+export type SequenceUnit = (typeof SEQUENCE_UNITS)[number];
+
+export interface SequenceOptions {
+  /** Streams tracked at most (default 10,000). */
+  maxStreams: number;
+  /** A forward jump larger than this many units is a reset, not a gap (default 1,000,000). */
+  maxGap: number;
+  /** A sequence at most this many units behind the expected one is late, not a reset (default 10,000). */
+  lateWindow: number;
+  /** Streams listed per exporter in `stats()` (the ones with most loss first; default 16). */
+  streamsPerExporter: number;
+}
+
+export const DEFAULT_SEQUENCE_OPTIONS: Readonly<SequenceOptions> = {
+  maxStreams: 10_000,
+  maxGap: 1_000_000,
+  lateWindow: 10_000,
+  streamsPerExporter: 16,
+};
+
+/** One sequence stream: the counter of one exporter's domain (or sFlow agent / data source). */
+interface Stream {
+  exporter: string;
+  protocol: ProtocolName;
+  /** "domain 5", "engine 0/1", "agent 10.0.0.1/0", "agent 10.0.0.1/0 source 3" … for people. */
+  scope: string;
+  unit: SequenceUnit;
+  /** Next sequence expected, or -1 when unknown (resynchronize on the next datagram). */
+  expected: number;
+  /** Header uptime of the last datagram (ms), -1 when the protocol has none. */
+  uptime: number;
+  missing: number;
+  resets: number;
+  late: number;
+  lastSequence: number;
+  lastGapMs: number;
+}
+
+export interface SequenceStreamStats {
+  protocol: ProtocolName;
+  scope: string;
+  unit: SequenceUnit;
+  missing: number;
+  resets: number;
+  late: number;
+  last_sequence: number;
+  /** ms since the epoch of the last gap, 0 if none. */
+  last_gap_ms: number;
+}
+
+export interface SequenceExporterStats {
+  exporter: string;
+  /** Flows (v5 flows, IPFIX data records, sFlow flow samples) the sequence numbers show missing. */
+  missingFlows: number;
+  /** Datagrams (v9 export packets, sFlow datagrams) the sequence numbers show missing. */
+  missingDatagrams: number;
+  resets: number;
+  late: number;
+  /** The streams of this exporter with the most loss (at most `streamsPerExporter`). */
+  streams: SequenceStreamStats[];
+}
+
+export interface SequenceTotals {
+  missingFlows: number;
+  missingDatagrams: number;
+  resets: number;
+  late: number;
+  streams: number;
+  evicted: number;
+}
+
+const u32 = (b: Uint8Array, o: number): number =>
+  b[o]! * 16777216 + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
+const TWO32 = 4294967296;
+/** A datagram whose uptime is at most this much behind the last one may be late rather than a restart. */
+const LATE_UPTIME_MS = 10_000;
+/** The exporter name under which sequence totals of exporters beyond the bound are summed. */
+const OTHER = "other";
+
+interface ExporterTotals {
+  missingFlows: number;
+  missingDatagrams: number;
+  resets: number;
+  late: number;
+}
+
+export class SequenceTracker {
+  readonly #opts: SequenceOptions;
+  readonly #streams = new Map<string, Stream>();
+  /** Cumulative per exporter (never decreases, unlike the sum over streams, which eviction shrinks). */
+  readonly #exporters = new Map<string, ExporterTotals>();
+  readonly totals: SequenceTotals = {
+    missingFlows: 0,
+    missingDatagrams: 0,
+    resets: 0,
+    late: 0,
+    streams: 0,
+    evicted: 0,
+  };
+
+  constructor(opts: Partial<SequenceOptions> = {}) {
+    this.#opts = { ...DEFAULT_SEQUENCE_OPTIONS, ...opts };
+  }
+
+  /**
+   * One datagram the protocol decoder accepted. `records`: data records it decoded (IPFIX: its message's
+   * records, options included); `exact`: false when that count is not the message's own (held or released
+   * data), so the next expected sequence is unknown.
+   */
+  observe(
+    protocol: ProtocolName,
+    b: Uint8Array,
+    exporter: string,
+    port: number,
+    nowMs: number,
+    records: number,
+    exact: boolean,
+  ): void {
+    if (protocol === "netflow5") {
+      if (b.length < 24) return;
+      const count = (b[2]! << 8) | b[3]!;
+      const scope = `engine ${b[20]!}/${b[21]!}`;
+      this.#check(
+        `5|${exporter}|${port}|${b[20]! * 256 + b[21]!}`,
+        exporter,
+        protocol,
+        scope,
+        "flows",
+        u32(b, 16),
+        count,
+        u32(b, 4),
+        nowMs,
+      );
+    } else if (protocol === "netflow9") {
+      if (b.length < 20) return;
+      const domain = u32(b, 16);
+      this.#check(
+        `9|${exporter}|${port}|${domain}`,
+        exporter,
+        protocol,
+        `domain ${domain}`,
+        "datagrams",
+        u32(b, 12),
+        1,
+        u32(b, 4),
+        nowMs,
+      );
+    } else if (protocol === "ipfix") {
+      if (b.length < 16) return;
+      const domain = u32(b, 12);
+      const key = `10|${exporter}|${port}|${domain}`;
+      const single = ((b[2]! << 8) | b[3]!) === b.length;
+      this.#check(
+        key,
+        exporter,
+        protocol,
+        `domain ${domain}`,
+        "flows",
+        u32(b, 8),
+        exact && single ? records : -1,
+        -1,
+        nowMs,
+      );
+    } else if (protocol === "sflow5") {
+      this.#sflow(b, exporter, nowMs);
+    }
+  }
+
+  /** sFlow v5: the datagram sequence, then each flow sample's. */
+  #sflow(b: Uint8Array, exporter: string, nowMs: number): void {
+    const end = b.length;
+    if (end < 8) return;
+    const addrType = u32(b, 4);
+    let off = 8;
+    let agent: string;
+    if (addrType === 1) {
+      if (end < 12) return;
+      agent = `${b[8]}.${b[9]}.${b[10]}.${b[11]}`;
+      off = 12;
+    } else if (addrType === 2) {
+      if (end < 24) return;
+      agent = Buffer.from(b.subarray(8, 24)).toString("hex");
+      off = 24;
+    } else {
+      agent = exporter;
+    }
+    if (end < off + 16) return;
+    const subAgent = u32(b, off);
+    const seq = u32(b, off + 4);
+    const uptime = u32(b, off + 8);
+    const samples = u32(b, off + 12);
+    const base = `s|${exporter}|${agent}|${subAgent}`;
+    const scope = `agent ${agent}/${subAgent}`;
+    this.#check(base, exporter, "sflow5", scope, "datagrams", seq, 1, uptime, nowMs);
+    off += 16;
+    for (let i = 0; i < samples && off + 8 <= end; i++) {
+      const format = u32(b, off);
+      const length = u32(b, off + 4);
+      off += 8;
+      if (length > end - off) return;
+      if ((format === 1 && length >= 8) || (format === 3 && length >= 12)) {
+        const sampleSeq = u32(b, off);
+        const source = format === 1 ? u32(b, off + 4) : u32(b, off + 4) * 16777216 + u32(b, off + 8);
+        this.#check(
+          `${base}|${source}`,
+          exporter,
+          "sflow5",
+          `${scope} source ${source}`,
+          "flows",
+          sampleSeq,
+          1,
+          uptime,
+          nowMs,
+        );
+      }
+      off += length;
+    }
+  }
+
+  /**
+   * `advance`: units this datagram accounts for (next expected = seq + advance), -1 when unknown.
+   * `uptime`: the header's uptime, -1 when the protocol has none.
+   */
+  #check(
+    key: string,
+    exporter: string,
+    protocol: ProtocolName,
+    scope: string,
+    unit: SequenceUnit,
+    seq: number,
+    advance: number,
+    uptime: number,
+    nowMs: number,
+  ): void {
+    let s = this.#streams.get(key);
+    if (s === undefined) {
+      if (this.#streams.size >= this.#opts.maxStreams) {
+        const oldest = this.#streams.keys().next().value;
+        if (oldest !== undefined) this.#streams.delete(oldest);
+        this.totals.evicted++;
+      }
+      s = {
+        exporter,
+        protocol,
+        scope,
+        unit,
+        expected: -1,
+        uptime: -1,
+        missing: 0,
+        resets: 0,
+        late: 0,
+        lastSequence: seq,
+        lastGapMs: 0,
+      };
+      this.#streams.set(key, s);
+      this.totals.streams = this.#streams.size;
+    }
+    const t = this.totals;
+    // Uptime gone backwards (not a 32-bit wrap): a restarted exporter, unless the datagram is merely late
+    // (its sequence a little behind and its uptime at most LATE_UPTIME_MS behind).
+    const back =
+      uptime >= 0 && s.uptime >= 0 && uptime < s.uptime && s.uptime - uptime < TWO32 / 2
+        ? s.uptime - uptime
+        : 0;
+    if (s.expected >= 0 && seq !== s.expected) {
+      const ahead = (seq - s.expected + TWO32) % TWO32;
+      const late = ahead >= TWO32 / 2 && TWO32 - ahead <= this.#opts.lateWindow;
+      if (late && back <= LATE_UPTIME_MS) {
+        // late or duplicated: the stream's expectation stays where it is
+        s.late++;
+        t.late++;
+        this.#exporterTotals(exporter).late++;
+        return;
+      }
+      if (back === 0 && ahead < TWO32 / 2 && ahead <= this.#opts.maxGap) {
+        s.missing += ahead;
+        s.lastGapMs = nowMs;
+        if (unit === "flows") t.missingFlows += ahead;
+        else t.missingDatagrams += ahead;
+        this.#exporter(exporter, unit, ahead, 0);
+      } else {
+        s.resets++;
+        t.resets++;
+        this.#exporter(exporter, unit, 0, 1);
+      }
+    } else if (back > LATE_UPTIME_MS || (back > 0 && s.expected < 0)) {
+      s.resets++;
+      t.resets++;
+      this.#exporter(exporter, unit, 0, 1);
+    }
+    s.uptime = uptime;
+    s.lastSequence = seq;
+    s.expected = advance >= 0 ? (seq + advance) % TWO32 : -1;
+  }
+
+  #exporterTotals(exporter: string): ExporterTotals {
+    let e = this.#exporters.get(exporter);
+    if (e === undefined) {
+      const name = this.#exporters.size >= this.#opts.maxStreams ? OTHER : exporter;
+      e = this.#exporters.get(name);
+      if (e === undefined) {
+        e = { missingFlows: 0, missingDatagrams: 0, resets: 0, late: 0 };
+        this.#exporters.set(name, e);
+      }
+    }
+    return e;
+  }
+
+  #exporter(exporter: string, unit: SequenceUnit, missing: number, resets: number): void {
+    const e = this.#exporterTotals(exporter);
+    if (unit === "flows") e.missingFlows += missing;
+    else e.missingDatagrams += missing;
+    e.resets += resets;
+  }
+
+  /**
+   * Per exporter with a gap, reset or late datagram: cumulative totals, and the streams with most loss
+   * (at most `streamsPerExporter`, of those still tracked).
+   */
+  stats(): SequenceExporterStats[] {
+    const streams = new Map<string, Stream[]>();
+    for (const s of this.#streams.values()) {
+      if (s.missing === 0 && s.resets === 0 && s.late === 0) continue;
+      const list = streams.get(s.exporter);
+      if (list) list.push(s);
+      else streams.set(s.exporter, [s]);
+    }
+    const out: SequenceExporterStats[] = [];
+    for (const [exporter, e] of this.#exporters) {
+      const list = streams.get(exporter) ?? [];
+      list.sort((a, b) => b.missing - a.missing || b.resets - a.resets);
+      out.push({
+        exporter,
+        ...e,
+        streams: list.slice(0, this.#opts.streamsPerExporter).map((s) => ({
+          protocol: s.protocol,
+          scope: s.scope,
+          unit: s.unit,
+          missing: s.missing,
+          resets: s.resets,
+          late: s.late,
+          last_sequence: s.lastSequence,
+          last_gap_ms: s.lastGapMs,
+        })),
+      });
+    }
+    return out;
+  }
+}
