@@ -244,10 +244,17 @@ interface NativeCollector extends Omit<Collector, "agentPort"> {
 /** /health's view of a remote destination (an HTTP output or the agent relay). */
 function remoteHealth(
   name: string,
-  s: { spooling: boolean; spoolBatches: number },
+  s: { spooling: boolean; spoolBatches: number; spoolCorruptFrames: number; spoolCorruptBytes: number },
   lastError: string,
 ): RemoteHealth {
-  return { name, spooling: s.spooling, spoolBatches: s.spoolBatches, lastError };
+  return {
+    name,
+    spooling: s.spooling,
+    spoolBatches: s.spoolBatches,
+    lastError,
+    corruptFrames: s.spoolCorruptFrames,
+    corruptBytes: s.spoolCorruptBytes,
+  };
 }
 
 /**
@@ -416,6 +423,8 @@ async function startNative(
                 spool_records: st.spoolRecords,
                 spool_batches: st.spoolBatches,
                 spool_bytes: st.spoolBytes,
+                spool_corrupt_frames: st.spoolCorruptFrames,
+                spool_corrupt_bytes: st.spoolCorruptBytes,
                 spool_oldest_age_seconds: st.oldestAgeMs / 1000,
                 spooling: st.spooling,
                 retried: st.retried,

@@ -2,7 +2,8 @@
  * /health (DESIGN §5): `status` is "starting" (503) until every worker listens on every port, "ok" when
  * all is well, "degraded" (200) when a worker is down, a sink dropped data recently or its queue is
  * nearly full, or a remote sink (HTTP output, agent relay) is spooling (its destination fails: data waits
- * on disk for retries or an open breaker), and "degraded" with 503 while shutting down.
+ * on disk for retries or an open breaker) or found corrupt spool frames since start (until a restart
+ * acknowledges them), and "degraded" with 503 while shutting down.
  */
 import type { SinkQueueStats } from "../pipeline/queue.ts";
 
@@ -27,6 +28,9 @@ export interface RemoteHealth {
   /** Batches waiting in the spool. */
   spoolBatches: number;
   lastError: string;
+  /** Damaged spool regions skipped since start (degraded until a restart acknowledges them). */
+  corruptFrames?: number;
+  corruptBytes?: number;
 }
 
 export interface HealthVerdict {
@@ -55,6 +59,11 @@ export function evaluateHealth(i: HealthInputs): HealthVerdict {
     if (r.spooling) {
       reasons.push(
         `sink ${r.name} spooling: ${r.spoolBatches} batches wait on disk for delivery${r.lastError ? ` (last error: ${r.lastError})` : ""}`,
+      );
+    }
+    if (r.corruptFrames) {
+      reasons.push(
+        `sink ${r.name} spool: ${r.corruptFrames} corrupt frames (${r.corruptBytes ?? 0} bytes) skipped and moved to quarantine; restart to acknowledge`,
       );
     }
   }

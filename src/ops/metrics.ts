@@ -119,6 +119,18 @@ const REMOTE_SERIES: ReadonlyArray<
     (s) => s.spoolWriteErrors,
   ],
   [
+    "sink_spool_corrupt_frames_total",
+    "counter",
+    "Damaged regions of the spool files skipped (each held at least one request; bytes moved to quarantine/).",
+    (s) => s.spoolCorruptFrames,
+  ],
+  [
+    "sink_spool_corrupt_bytes_total",
+    "counter",
+    "Bytes of damaged spool regions skipped and moved to quarantine/.",
+    (s) => s.spoolCorruptBytes,
+  ],
+  [
     "sink_skipped_flows_total",
     "counter",
     "flows-v1: flow records left out because they lack a source or destination address.",
