@@ -6,10 +6,11 @@
  * HTTP relay of src/inputs/agent.ts on --agent-port (agent, both). In mode both the native /health counts
  * the relay's spool, and both Prometheus endpoints expose every series of the process.
  */
-import { open, readFile, rename, unlink } from "node:fs/promises";
+import { readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config, OutputConfig } from "./config/options.ts";
 import { ConfigError } from "./core/errors.ts";
+import { openPrivate } from "./core/fs.ts";
 import { createLogger, type Logger, RateLimitedLogger } from "./core/log.ts";
 import { type AgentCollector, agentPrometheusText, startAgentCollector } from "./inputs/agent.ts";
 import {
@@ -100,7 +101,7 @@ export async function readStateFile(path: string, log: Logger): Promise<object[]
 export async function writeStateFile(path: string, states: object[]): Promise<void> {
   const doc: StateFile = { format: STATE_FORMAT, version: 1, savedAt: new Date().toISOString(), states };
   const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, "w", 0o644);
+  const fh = await openPrivate(tmp, "w");
   try {
     await fh.writeFile(JSON.stringify(doc));
     await fh.sync();

@@ -62,13 +62,12 @@ import {
   renameSync,
   unlink,
   unlinkSync,
-  writeFileSync,
   writeSync,
   writev,
 } from "node:fs";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
-import { makeDirs } from "../core/fs.ts";
+import { makeDirs, openPrivateSync, PRIVATE_DIR_MODE } from "../core/fs.ts";
 
 /** What a caller appends: one delivery unit (a request body) with its idempotency key. */
 export interface SpoolEntry {
@@ -423,7 +422,7 @@ export class Spool {
   }
 
   #recover(): void {
-    makeDirs(this.dir);
+    makeDirs(this.dir, PRIVATE_DIR_MODE);
     const seqs = readdirSync(this.dir)
       .map((f) => SEG_RE.exec(f))
       .filter((m): m is RegExpExecArray => m !== null)
@@ -557,8 +556,15 @@ export class Spool {
     const qfile = join(qdir, `${segName(seq)}.${off}.bad`);
     let repaired = "";
     try {
-      makeDirs(qdir);
-      writeFileSync(qfile, bad);
+      makeDirs(qdir, PRIVATE_DIR_MODE);
+      const qfd = openPrivateSync(qfile, "w");
+      try {
+        let done = 0;
+        while (done < bad.length) done += writeSync(qfd, bad, done, bad.length - done);
+        fsyncSync(qfd);
+      } finally {
+        closeSync(qfd);
+      }
       const fd = openSync(join(this.dir, segName(seq)), "r+");
       try {
         if (atEnd) {
@@ -647,7 +653,7 @@ export class Spool {
       this.#fdSeg = 0;
       closeSync(fd);
     }
-    this.#fd = openSync(join(this.dir, segName(seg)), "a");
+    this.#fd = openPrivateSync(join(this.dir, segName(seg)), "a");
     this.#fdSeg = seg;
     if (!this.#segs.has(seg)) {
       this.#segs.set(seg, {
@@ -1151,7 +1157,12 @@ export class Spool {
     this.#cursorDirty = false;
     const tmp = join(this.dir, "cursor.json.tmp");
     try {
-      writeFileSync(tmp, `{"seg":${this.#cSeg},"off":${this.#cOff}}\n`);
+      const fd = openPrivateSync(tmp, "w");
+      try {
+        writeSync(fd, `{"seg":${this.#cSeg},"off":${this.#cOff}}\n`);
+      } finally {
+        closeSync(fd);
+      }
       renameSync(tmp, join(this.dir, "cursor.json"));
     } catch (err) {
       this.#cursorDirty = true;

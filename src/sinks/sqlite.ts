@@ -48,7 +48,7 @@ import { setImmediate as nextTurn } from "node:timers/promises";
 import { ipv4Text, writeIPv4, writeOctet } from "../core/address.ts";
 import { ConfigError } from "../core/errors.ts";
 import type { FlowRecord } from "../core/flow.ts";
-import { makeDirs } from "../core/fs.ts";
+import { createPrivateFile, makeDirs, PRIVATE_DIR_MODE } from "../core/fs.ts";
 import { ipv4Number, jsonString, macString, networkString } from "../encode/goflow2.ts";
 import { batchBuffers } from "../pipeline/buffer-pool.ts";
 import { InterfaceCounters } from "../protocols/sflow5.ts";
@@ -973,7 +973,11 @@ export class SqliteSink implements Sink {
     this.options = options;
     this.#logger = logger;
     try {
-      if (path !== ":memory:") makeDirs(dirname(path));
+      if (path !== ":memory:") {
+        // Flow data: the database (and the -wal/-shm files SQLite makes with its mode) is 0600.
+        makeDirs(dirname(path), PRIVATE_DIR_MODE);
+        createPrivateFile(path);
+      }
       this.#db = new DatabaseSync(path, { timeout: options.busyTimeoutMs });
     } catch (err) {
       throw new Error(`sqlite sink: cannot open ${path}: ${(err as Error).message}`, { cause: err });
