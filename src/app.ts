@@ -97,18 +97,21 @@ export async function readStateFile(path: string, log: Logger): Promise<object[]
   }
 }
 
-/** Writes the state file atomically: temporary file, fsync, rename. */
+/**
+ * Writes the state file atomically: temporary file, fsync, rename. On any failure (ENOSPC, EIO...) the
+ * temporary file is removed, so a full disk leaves no `templates.json.tmp-<pid>` behind.
+ */
 export async function writeStateFile(path: string, states: object[]): Promise<void> {
   const doc: StateFile = { format: STATE_FORMAT, version: 1, savedAt: new Date().toISOString(), states };
   const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await openPrivate(tmp, "w");
   try {
-    await fh.writeFile(JSON.stringify(doc));
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
+    const fh = await openPrivate(tmp, "w");
+    try {
+      await fh.writeFile(JSON.stringify(doc));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await rename(tmp, path);
   } catch (err) {
     await unlink(tmp).catch(() => {});

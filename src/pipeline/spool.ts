@@ -1165,6 +1165,11 @@ export class Spool {
       }
       renameSync(tmp, join(this.dir, "cursor.json"));
     } catch (err) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // not created
+      }
       this.#cursorDirty = true;
       if (!this.#closed)
         this.#logger?.warn({ dir: this.dir, err: (err as Error).message }, "spool: cannot persist cursor");
