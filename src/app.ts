@@ -450,6 +450,7 @@ async function startNative(
         batch_size: config.batchSize,
         batch_interval_seconds: config.batchInterval,
         datagrams_received: t.rd ?? 0,
+        datagrams_refused: t.ra ?? 0,
         bytes_received: t.rb ?? 0,
         decode_errors: t.de ?? 0,
         dropped,
@@ -522,6 +523,7 @@ async function startNative(
       onWorkerExit: (worker, lost) => m.workerExited(worker, lost),
       worker: {
         udpRcvbuf: config.udpRcvbuf,
+        allowExporters: config.allowExporters,
         outputs: config.outputs,
         batchSize: config.batchSize,
         batchIntervalMs: config.batchInterval * 1000,
