@@ -6,10 +6,11 @@
  * HTTP relay of src/inputs/agent.ts on --agent-port (agent, both). In mode both the native /health counts
  * the relay's spool, and both Prometheus endpoints expose every series of the process.
  */
-import { open, readFile, rename, unlink } from "node:fs/promises";
+import { readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config, OutputConfig } from "./config/options.ts";
 import { ConfigError } from "./core/errors.ts";
+import { openPrivate } from "./core/fs.ts";
 import { createLogger, type Logger, RateLimitedLogger } from "./core/log.ts";
 import { type AgentCollector, agentPrometheusText, startAgentCollector } from "./inputs/agent.ts";
 import {
@@ -26,9 +27,9 @@ import { type OpsServer, type OpsView, startOpsServer } from "./ops/server.ts";
 import { Fanout } from "./pipeline/fanout.ts";
 import { SinkQueue } from "./pipeline/queue.ts";
 import type { ExporterStats, TemplateInfo } from "./protocols/decoder.ts";
-import type { MissingTemplateExporterStats } from "./protocols/state/missing-templates.ts";
 import type { SequenceExporterStats } from "./protocols/sequence.ts";
 import type { InterfaceCounters } from "./protocols/sflow5.ts";
+import type { MissingTemplateExporterStats } from "./protocols/state/missing-templates.ts";
 import { isHttpSink } from "./sinks/http.ts";
 import { findSink } from "./sinks/index.ts";
 import type { Sink } from "./sinks/types.ts";
@@ -99,18 +100,21 @@ export async function readStateFile(path: string, log: Logger): Promise<object[]
   }
 }
 
-/** Writes the state file atomically: temporary file, fsync, rename. */
+/**
+ * Writes the state file atomically: temporary file, fsync, rename. On any failure (ENOSPC, EIO...) the
+ * temporary file is removed, so a full disk leaves no `templates.json.tmp-<pid>` behind.
+ */
 export async function writeStateFile(path: string, states: object[]): Promise<void> {
   const doc: StateFile = { format: STATE_FORMAT, version: 1, savedAt: new Date().toISOString(), states };
   const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, "w", 0o644);
   try {
-    await fh.writeFile(JSON.stringify(doc));
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
+    const fh = await openPrivate(tmp, "w");
+    try {
+      await fh.writeFile(JSON.stringify(doc));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await rename(tmp, path);
   } catch (err) {
     await unlink(tmp).catch(() => {});
@@ -298,7 +302,14 @@ interface NativeCollector extends Omit<Collector, "agentPort"> {
 /** /health's view of a remote destination (an HTTP output or the agent relay). */
 function remoteHealth(
   name: string,
-  s: { spooling: boolean; spoolBatches: number; spoolRecords?: number; oldestAgeMs?: number },
+  s: {
+    spooling: boolean;
+    spoolBatches: number;
+    spoolRecords?: number;
+    oldestAgeMs?: number;
+    spoolCorruptFrames: number;
+    spoolCorruptBytes: number;
+  },
   lastError: string,
 ): RemoteHealth {
   return {
@@ -308,6 +319,8 @@ function remoteHealth(
     spoolRecords: s.spoolRecords ?? 0,
     oldestAgeMs: s.oldestAgeMs ?? 0,
     lastError,
+    corruptFrames: s.spoolCorruptFrames,
+    corruptBytes: s.spoolCorruptBytes,
   };
 }
 
@@ -564,6 +577,8 @@ async function startNative(
                 spool_records: st.spoolRecords,
                 spool_batches: st.spoolBatches,
                 spool_bytes: st.spoolBytes,
+                spool_corrupt_frames: st.spoolCorruptFrames,
+                spool_corrupt_bytes: st.spoolCorruptBytes,
                 spool_oldest_age_seconds: st.oldestAgeMs / 1000,
                 spooling: st.spooling,
                 retried: st.retried,
@@ -585,6 +600,7 @@ async function startNative(
         batch_size: config.batchSize,
         batch_interval_seconds: config.batchInterval,
         datagrams_received: t.rd ?? 0,
+        datagrams_refused: t.ra ?? 0,
         bytes_received: t.rb ?? 0,
         decode_errors: t.de ?? 0,
         dropped: primaryDropped + lost.worker_exit + lost.unrouted,
@@ -678,6 +694,7 @@ async function startNative(
       onWorkerExit: (worker, lost) => m.workerExited(worker, lost),
       worker: {
         udpRcvbuf: config.udpRcvbuf,
+        allowExporters: config.allowExporters,
         outputs: config.outputs,
         batchSize: config.batchSize,
         batchIntervalMs: config.batchInterval * 1000,

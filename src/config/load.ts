@@ -4,11 +4,11 @@
  * ConfigError naming the flag, variable or file key that carried it and the value itself.
  */
 import { accessSync, constants, readFileSync, statSync } from "node:fs";
-import { dirname, extname, resolve } from "node:path";
+import { dirname, extname, resolve, sep } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { parse as parseYaml } from "yaml";
 import { ConfigError } from "../core/errors.ts";
-import { makeDirs } from "../core/fs.ts";
+import { makeDirs, PRIVATE_DIR_MODE } from "../core/fs.ts";
 import { clarionUriFromBackendUrl } from "../sinks/http.ts";
 import { findSink } from "../sinks/index.ts";
 import { parseJsonlUri } from "../sinks/jsonl.ts";
@@ -222,9 +222,10 @@ function show(v: unknown): string {
   return typeof v === "string" ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v));
 }
 
-function ensureWritableDir(dir: string, source: string, what: string): void {
+/** Makes `dir` (created 0700 when `private`: the data directory and what is under it) and checks it. */
+function ensureWritableDir(dir: string, source: string, what: string, isPrivate: boolean): void {
   try {
-    makeDirs(dir);
+    makeDirs(dir, isPrivate ? PRIVATE_DIR_MODE : undefined);
     if (!statSync(dir).isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
     accessSync(dir, constants.W_OK);
   } catch (err) {
@@ -374,7 +375,9 @@ function validateOutputs(outputs: OutputConfig[], source: string, cwd: string, d
       throw new ConfigError(source, `invalid value ${show(o.uri)}: ${(err as Error).message}`);
     }
     if (path !== null) {
-      ensureWritableDir(dirname(path), source, `output ${show(o.uri)}: directory`);
+      const dir = dirname(path);
+      const isPrivate = dir === dataDir || dir.startsWith(dataDir + sep);
+      ensureWritableDir(dir, source, `output ${show(o.uri)}: directory`, isPrivate);
       try {
         accessSync(path, constants.W_OK);
       } catch (err) {
@@ -447,7 +450,7 @@ export function loadConfig(argv: readonly string[], env: Env, opts: LoadOptions 
   }
 
   const dataDir = resolve(cwd, String(out.dataDir));
-  ensureWritableDir(dataDir, sources.dataDir ?? "--data-dir", "data directory");
+  ensureWritableDir(dataDir, sources.dataDir ?? "--data-dir", "data directory", true);
 
   const outSpec = OPTIONS.find((s) => s.key === "outputs")!;
   const outRaw = cli.values.get("outputs") ?? fromEnv(outSpec, env) ?? file.get("outputs") ?? null;

@@ -12,6 +12,7 @@ import { isIP } from "node:net";
 import { availableParallelism } from "node:os";
 import { z } from "zod";
 import { LOG_LEVELS, type LogLevel } from "../core/log.ts";
+import { parseAllowEntry, splitAllowList } from "../inputs/allow.ts";
 
 /** Default SO_RCVBUF request: a burst of thousands of datagrams fits (issue 11). */
 export const DEFAULT_UDP_RCVBUF = 32 * 1024 * 1024;
@@ -48,6 +49,8 @@ export interface Config {
   retryAttempts: number;
   retryBackoff: number;
   workers: number;
+  /** Addresses or prefixes allowed to send flows (IPv4/IPv6); empty: every source. */
+  allowExporters: string[];
   outputs: OutputConfig[];
   /** Absolute path. */
   dataDir: string;
@@ -357,6 +360,21 @@ export const OPTIONS: readonly OptionSpec[] = [
       z.number().int().min(1).max(256),
     ),
     default: availableParallelism(),
+  },
+  {
+    key: "allowExporters",
+    flag: "--allow-exporters",
+    arg: "<list>",
+    env: ["CLARION_COLLECTOR_ALLOW_EXPORTERS"],
+    fileKey: "allow_exporters",
+    description:
+      "addresses or prefixes allowed to send flows, comma-separated, IPv4 and IPv6 (e.g. 192.0.2.1,10.0.0.0/8,2001:db8::/32); datagrams from other sources are dropped before decoding and counted per source; default: every source",
+    expect: "IP addresses or prefixes such as 192.0.2.1,10.0.0.0/8,2001:db8::/32",
+    schema: z.preprocess(
+      splitAllowList,
+      z.array(z.string().refine((s) => parseAllowEntry(s) !== null)).max(100_000),
+    ),
+    default: [],
   },
   {
     key: "outputs",

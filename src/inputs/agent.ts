@@ -60,6 +60,9 @@ export interface AgentCollectorStats {
   spoolBatches: number;
   oldestAgeMs: number;
   droppedOnFull: number;
+  /** Damaged relay-spool regions skipped and their bytes (moved to quarantine). */
+  spoolCorruptFrames: number;
+  spoolCorruptBytes: number;
   spooling: boolean;
 }
 
@@ -155,6 +158,18 @@ export function agentPrometheusText(s: AgentCollectorStats): string {
     "Payloads dropped because the spool was full.",
     s.droppedOnFull,
   );
+  metric(
+    "clarion_collector_agent_spool_corrupt_frames_total",
+    "counter",
+    "Damaged relay-spool regions skipped (bytes moved to quarantine/).",
+    s.spoolCorruptFrames,
+  );
+  metric(
+    "clarion_collector_agent_spool_corrupt_bytes_total",
+    "counter",
+    "Bytes of damaged relay-spool regions skipped.",
+    s.spoolCorruptBytes,
+  );
   lines.push(
     "# HELP clarion_collector_agent_rejected_total Requests refused.",
     "# TYPE clarion_collector_agent_rejected_total counter",
@@ -230,6 +245,8 @@ export async function startAgentCollector(opts: AgentCollectorOptions): Promise<
       spoolBatches: s.batches,
       oldestAgeMs: s.oldestCreatedMs > 0 ? Math.max(0, Date.now() - s.oldestCreatedMs) : 0,
       droppedOnFull: s.droppedBatches,
+      spoolCorruptFrames: s.corruptFrames,
+      spoolCorruptBytes: s.corruptBytes,
       spooling: delivery.spooling,
     };
   };
@@ -318,11 +335,12 @@ export async function startAgentCollector(opts: AgentCollectorOptions): Promise<
   app.post("/api/edge/*", receive);
 
   app.get("/health", async () => ({
-    status: delivery.spooling ? "degraded" : "healthy",
+    status: delivery.spooling || spool.stats().corruptFrames > 0 ? "degraded" : "healthy",
     service: "agent-collector",
     backend_url: opts.backendUrl,
     spooling: delivery.spooling,
     spool_batches: spool.stats().batches,
+    spool_corrupt_frames: spool.stats().corruptFrames,
   }));
 
   app.get("/metrics", async (req, reply) => {
@@ -344,6 +362,8 @@ export async function startAgentCollector(opts: AgentCollectorOptions): Promise<
       spool_batches: s.spoolBatches,
       spool_oldest_age_seconds: s.oldestAgeMs / 1000,
       spool_dropped: s.droppedOnFull,
+      spool_corrupt_frames: s.spoolCorruptFrames,
+      spool_corrupt_bytes: s.spoolCorruptBytes,
       dead_lettered: s.relay.deadLettered,
       retried: s.relay.retried,
       breaker_state: s.relay.breakerState,

@@ -20,11 +20,12 @@ import { Batcher } from "../pipeline/batcher.ts";
 import { batchBuffers, transferables } from "../pipeline/buffer-pool.ts";
 import type { DecoderOptions, DecoderStats, ExporterStats } from "../protocols/decoder.ts";
 import { FlowDecoder } from "../protocols/decoder.ts";
-import type { MissingTemplateExporterStats } from "../protocols/state/missing-templates.ts";
 import type { SequenceExporterStats, SequenceTotals } from "../protocols/sequence.ts";
 import type { InterfaceCounters } from "../protocols/sflow5.ts";
+import type { MissingTemplateExporterStats } from "../protocols/state/missing-templates.ts";
 import { findSink } from "../sinks/index.ts";
 import type { EncodedBatch, SinkEncoder } from "../sinks/types.ts";
+import { type RefusedCount, RefusedSources, SourceFilter } from "./allow.ts";
 
 export interface ListenerSpec {
   /** e.g. "udp:2055" */
@@ -41,6 +42,8 @@ export interface WorkerInit {
   /** Resolved IP address to bind. */
   bindHost: string;
   udpRcvbuf: number;
+  /** --allow-exporters: sources whose datagrams are decoded (empty: all). */
+  allowExporters?: readonly string[];
   outputs: OutputConfig[];
   batchSize: number;
   batchIntervalMs: number;
@@ -81,6 +84,8 @@ export interface WorkerStats {
   missingTemplates: MissingTemplateExporterStats[];
   templates: number;
   receive: ReceiveCount[];
+  /** Datagrams refused by --allow-exporters, per listener and source (bounded), not in `receive`. */
+  refused?: RefusedCount[];
   /** Records handed to the encoders. */
   recordsBatched: number;
   /** Records sitting in the batcher. */
@@ -173,6 +178,8 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   let socketErrors = 0;
   const encodeErrors: Record<string, number> = {};
   const receive = new Map<string, ReceiveCount>();
+  const allowed = new SourceFilter(init.allowExporters ?? []);
+  const refused = new RefusedSources();
 
   // One batcher for every output: it flushes at the shortest wait any output allows (flows-v1: 1 s).
   let intervalMs = init.batchIntervalMs;
@@ -212,6 +219,15 @@ export async function runWorker(init: WorkerInit): Promise<void> {
 
   const onMessage = (listener: string) => (msg: Buffer, rinfo: { address: string; port: number }) => {
     const exporter = normalizeAddress(rinfo.address);
+    if (!allowed.allows(exporter)) {
+      refused.count(listener, exporter, msg.length);
+      limited.warn(
+        "refused",
+        { exporter, listener },
+        "datagram from a source not in --allow-exporters dropped",
+      );
+      return;
+    }
     const key = `${listener}|${exporter}`;
     let c = receive.get(key);
     if (!c) {
@@ -296,6 +312,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
     missingTemplates: decoder.missingTemplates.stats(decoder.heldSets()),
     templates: decoder.templates().length,
     receive: [...receive.values()],
+    refused: refused.list(),
     recordsBatched,
     recordsPending: batcher.length,
     batchesPosted,

@@ -5,7 +5,8 @@
  * reports a lasting failure (a closed stdout pipe), a sink dropped data recently or its queue is nearly
  * full, a remote sink (HTTP output, agent relay) is spooling (its destination fails: data waits on disk for
  * retries or an open breaker), or is behind (its spool holds more than `backlogBatches` or its oldest unsent
- * batch is older than `backlogAgeMs`, even while every request succeeds, as with a slow backend); and
+ * batch is older than `backlogAgeMs`, even while every request succeeds, as with a slow backend), or found
+ * corrupt spool frames since start (until a restart acknowledges them); and
  * "degraded" with 503 while shutting down.
  */
 import type { SinkQueueStats } from "../pipeline/queue.ts";
@@ -43,6 +44,9 @@ export interface RemoteHealth {
   /** Age of the oldest unsent batch, ms (0 when empty or unknown). */
   oldestAgeMs?: number;
   lastError: string;
+  /** Damaged spool regions skipped since start (degraded until a restart acknowledges them). */
+  corruptFrames?: number;
+  corruptBytes?: number;
 }
 
 export interface HealthVerdict {
@@ -78,6 +82,11 @@ export function evaluateHealth(i: HealthInputs): HealthVerdict {
     } else if ((r.oldestAgeMs ?? 0) > backlogAge || r.spoolBatches > backlogBatches) {
       reasons.push(
         `sink ${r.name} behind: ${r.spoolBatches} batches${r.spoolRecords ? ` (${r.spoolRecords} flows)` : ""} wait for delivery, the oldest for ${Math.round((r.oldestAgeMs ?? 0) / 1000)} s`,
+      );
+    }
+    if (r.corruptFrames) {
+      reasons.push(
+        `sink ${r.name} spool: ${r.corruptFrames} corrupt frames (${r.corruptBytes ?? 0} bytes) skipped and moved to quarantine; restart to acknowledge`,
       );
     }
   }

@@ -121,6 +121,18 @@ const REMOTE_SERIES: ReadonlyArray<
     (s) => s.spoolWriteErrors,
   ],
   [
+    "sink_spool_corrupt_frames_total",
+    "counter",
+    "Damaged regions of the spool files skipped (each held at least one request; bytes moved to quarantine/).",
+    (s) => s.spoolCorruptFrames,
+  ],
+  [
+    "sink_spool_corrupt_bytes_total",
+    "counter",
+    "Bytes of damaged spool regions skipped and moved to quarantine/.",
+    (s) => s.spoolCorruptBytes,
+  ],
+  [
     "sink_skipped_flows_total",
     "counter",
     "flows-v1: flow records left out because they lack a source or destination address.",
@@ -145,6 +157,8 @@ export class CollectorMetrics {
 
   readonly receivedDatagrams: Counter<"listener" | "exporter">;
   readonly receivedBytes: Counter<"listener" | "exporter">;
+  readonly refusedDatagrams: Counter<"listener" | "exporter">;
+  readonly refusedBytes: Counter<"listener" | "exporter">;
   readonly decodedDatagrams: Counter<"protocol">;
   readonly decodedFlows: Counter<"exporter">;
   readonly exporterErrors: Counter<"exporter">;
@@ -199,6 +213,16 @@ export class CollectorMetrics {
       "listener",
       "exporter",
     ]);
+    this.refusedDatagrams = counter(
+      "refused_datagrams_total",
+      'UDP datagrams dropped before decoding because their source is not in --allow-exporters (per source; past 1000 sources per worker as exporter="other").',
+      ["listener", "exporter"],
+    );
+    this.refusedBytes = counter(
+      "refused_bytes_total",
+      "UDP payload bytes of datagrams refused by --allow-exporters.",
+      ["listener", "exporter"],
+    );
     this.decodedDatagrams = counter("decoded_datagrams_total", "Datagrams by detected protocol.", [
       "protocol",
     ]);
@@ -479,6 +503,11 @@ export class CollectorMetrics {
       const l = { listener: rc.listener, exporter: rc.exporter };
       this.#sync("rd", this.receivedDatagrams, w, l, rc.datagrams);
       this.#sync("rb", this.receivedBytes, w, l, rc.bytes);
+    }
+    for (const rc of s.refused ?? []) {
+      const l = { listener: rc.listener, exporter: rc.exporter };
+      this.#sync("ra", this.refusedDatagrams, w, l, rc.datagrams);
+      this.#sync("rB", this.refusedBytes, w, l, rc.bytes);
     }
     const d = s.decoder;
     for (const [protocol, n] of Object.entries(d.byProtocol))

@@ -23,9 +23,8 @@
  * Every unit carries its idempotency key; halves get `<key>-1` and `<key>-2`, stable across retries and
  * restarts.
  */
-import { appendFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { makeDirs } from "../core/fs.ts";
+import { makeDirs, openPrivate, PRIVATE_DIR_MODE } from "../core/fs.ts";
 import type { Spool, SpooledEntry, SpoolLogger } from "./spool.ts";
 
 /** One request's worth of data. */
@@ -531,8 +530,13 @@ export class Delivery {
     })}\n`;
     const path = this.#opts.deadLetterPath;
     const p = this.#deadLetterChain.then(async () => {
-      makeDirs(dirname(path));
-      await appendFile(path, line);
+      makeDirs(dirname(path), PRIVATE_DIR_MODE);
+      const fh = await openPrivate(path, "a");
+      try {
+        await fh.appendFile(line);
+      } finally {
+        await fh.close();
+      }
     });
     this.#deadLetterChain = p.catch(() => {});
     return p.then(() => {

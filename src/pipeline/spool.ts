@@ -16,8 +16,17 @@
  * payload = ver:u8(=1) createdMs:f64 records:u32 idLen:u16 id keyLen:u16 key metaLen:u32 meta
  *           dataLen:u32 data
  * ```
- * Crash safety: a torn or corrupt frame (short, bad length, bad CRC) ends its segment; the segment is
- * truncated there on open and the loss is logged. Acknowledged entries are skipped after a restart through
+ * A filler frame (`ver` = 0, the rest of the payload zeros) marks bytes that were damaged and moved out;
+ * readers step over it.
+ *
+ * Damage (a flipped byte, a torn or truncated write, a bad length or CRC) costs only the frames it hits: the
+ * reader (on open, or while dispensing) scans forward byte by byte to the next offset where a frame with a
+ * good CRC starts and goes on from there. The damaged bytes are copied to `quarantine/<segment>.<offset>.bad`
+ * and overwritten in place by a filler frame (a damaged tail is truncated instead), so offsets and the cursor
+ * stay valid, a crash during the repair only repeats it, and the next open neither counts nor quarantines
+ * them again. Corrupt frames and lost bytes are counted (`corruptFrames`, `corruptBytes`: /metrics, and
+ * /health is degraded while they are non-zero, that is until a restart acknowledges them) and logged with
+ * the quarantine file. Acknowledged entries are skipped after a restart through
  * the cursor; the cursor is persisted at most every `cursorSyncMs` (and on close), so a crash can redeliver
  * up to that much acknowledged data; entries keep their idempotency keys, so a backend drops those.
  *
@@ -53,12 +62,12 @@ import {
   renameSync,
   unlink,
   unlinkSync,
-  writeFileSync,
+  writeSync,
   writev,
 } from "node:fs";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
-import { makeDirs } from "../core/fs.ts";
+import { makeDirs, openPrivateSync, PRIVATE_DIR_MODE } from "../core/fs.ts";
 
 /** What a caller appends: one delivery unit (a request body) with its idempotency key. */
 export interface SpoolEntry {
@@ -135,8 +144,10 @@ export interface SpoolStats {
   droppedBatches: number;
   droppedRecords: number;
   droppedBytes: number;
-  /** Frames found torn or corrupt on open (truncated). */
+  /** Damaged regions found (on open or while reading): each cost at least one frame; moved to quarantine. */
   corruptFrames: number;
+  /** Bytes of those regions (moved to `quarantine/`, replaced by filler frames or truncated). */
+  corruptBytes: number;
   /** Writes that failed (their appends were rejected; the spool rewound and keeps going). */
   writeErrors: number;
   segments: number;
@@ -152,6 +163,12 @@ interface SegInfo {
   ackedRecords: number;
   /** Dispensed, not acknowledged entries of this segment. */
   inflight: number;
+}
+
+/** Entries and records of the frames a scan found. */
+interface FrameCount {
+  entries: number;
+  records: number;
 }
 
 interface Slot {
@@ -170,6 +187,7 @@ interface PendingWrite {
 }
 
 const HEADER = 8;
+const FILLER_VER = 0;
 const FIXED = 1 + 8 + 4 + 2 + 2 + 4 + 4;
 const SEG_RE = /^(\d{16})\.seg$/;
 const MAX_GROUP = 256;
@@ -213,14 +231,14 @@ function encodeHead(e: SpoolEntry): Buffer {
   return head;
 }
 
-/** Parse a frame at `off` of `buf`; null when torn/corrupt. Data is a view into `buf`. */
+/** Parse an entry frame at `off` of `buf`; null when torn/corrupt (or a filler). Data is a view into `buf`. */
 function decodeFrame(buf: Buffer, off: number, seg: number, fileOff: number): SpooledEntry | null {
   if (off + HEADER > buf.length) return null;
   const len = buf.readUInt32LE(off);
-  if (len < FIXED || off + HEADER + len > buf.length) return null;
+  // The version byte before the CRC: a scan for the next frame tries every offset, this rejects most at once.
+  if (len < FIXED || off + HEADER + len > buf.length || buf[off + HEADER] !== 1) return null;
   const payload = buf.subarray(off + HEADER, off + HEADER + len);
   if (crc32(payload) !== buf.readUInt32LE(off + 4)) return null;
-  if (payload[0] !== 1) return null;
   let p = 1;
   const createdMs = payload.readDoubleLE(p);
   p += 8;
@@ -228,14 +246,17 @@ function decodeFrame(buf: Buffer, off: number, seg: number, fileOff: number): Sp
   p += 4;
   const idLen = payload.readUInt16LE(p);
   p += 2;
+  if (p + idLen + 2 > len) return null;
   const id = payload.toString("utf8", p, p + idLen);
   p += idLen;
   const keyLen = payload.readUInt16LE(p);
   p += 2;
+  if (p + keyLen + 4 > len) return null;
   const key = payload.toString("utf8", p, p + keyLen);
   p += keyLen;
   const metaLen = payload.readUInt32LE(p);
   p += 4;
+  if (p + metaLen + 4 > len) return null;
   const meta = payload.toString("utf8", p, p + metaLen);
   p += metaLen;
   const dataLen = payload.readUInt32LE(p);
@@ -252,6 +273,49 @@ function decodeFrame(buf: Buffer, off: number, seg: number, fileOff: number): Sp
     off: fileOff,
     size: HEADER + len,
   };
+}
+
+/** Size of the filler frame at `off` of `buf` (bytes moved to quarantine), or 0 when there is none. */
+function fillerAt(buf: Buffer, off: number): number {
+  if (off + HEADER > buf.length) return 0;
+  const len = buf.readUInt32LE(off);
+  if (len < 1 || off + HEADER + len > buf.length || buf[off + HEADER] !== FILLER_VER) return 0;
+  const payload = buf.subarray(off + HEADER, off + HEADER + len);
+  return crc32(payload) === buf.readUInt32LE(off + 4) ? HEADER + len : 0;
+}
+
+/** A filler frame of exactly `size` bytes (at least HEADER + 1). */
+function makeFiller(size: number): Buffer {
+  const b = Buffer.alloc(size);
+  b.writeUInt32LE(size - HEADER, 0);
+  b.writeUInt32LE(crc32(b.subarray(HEADER)), 4);
+  return b;
+}
+
+/** The first offset at or after `from` where a valid frame (entry or filler) starts; `buf.length` if none. */
+function nextFrame(buf: Buffer, from: number): number {
+  for (let p = from; p + HEADER < buf.length; p++) {
+    if (decodeFrame(buf, p, 0, p) !== null || fillerAt(buf, p) > 0) return p;
+  }
+  return buf.length;
+}
+
+/** Entry frames of a whole segment's bytes, stepping over fillers and damage. */
+function countFrames(buf: Buffer): FrameCount {
+  const n: FrameCount = { entries: 0, records: 0 };
+  let off = 0;
+  while (off < buf.length) {
+    const e = decodeFrame(buf, off, 0, off);
+    if (e !== null) {
+      n.entries++;
+      n.records += e.records;
+      off += e.size;
+      continue;
+    }
+    const f = fillerAt(buf, off);
+    off = f > 0 ? off + f : nextFrame(buf, off + 1);
+  }
+  return n;
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
@@ -315,6 +379,7 @@ export class Spool {
   #droppedRecords = 0;
   #droppedBytes = 0;
   #corruptFrames = 0;
+  #corruptBytes = 0;
 
   #readFd = -1;
   #readFdSeg = 0;
@@ -357,7 +422,7 @@ export class Spool {
   }
 
   #recover(): void {
-    makeDirs(this.dir);
+    makeDirs(this.dir, PRIVATE_DIR_MODE);
     const seqs = readdirSync(this.dir)
       .map((f) => SEG_RE.exec(f))
       .filter((m): m is RegExpExecArray => m !== null)
@@ -387,7 +452,13 @@ export class Spool {
       cOff = 0;
     }
     // A missing segment number (deleted by hand) is skipped by the readers.
-    for (const seq of live) this.#scanSegment(seq, seq === cSeg ? cOff : 0);
+    for (const seq of live) {
+      const from = this.#scanSegment(seq, seq === cSeg ? cOff : 0);
+      if (seq === cSeg && from !== cOff) {
+        cOff = from;
+        this.#cursorDirty = true;
+      }
+    }
     const seqsLive = [...this.#segs.keys()].sort((a, b) => a - b);
     const last = seqsLive.at(-1) ?? 0;
     this.#firstSeg = seqsLive[0] ?? 1;
@@ -418,7 +489,12 @@ export class Spool {
     }
   }
 
-  #scanSegment(seq: number, fromOff: number): void {
+  /**
+   * Index one segment on open: count its entries (those before `fromOff` as acknowledged), step over
+   * fillers, quarantine damaged bytes and go on at the next good frame. Returns `fromOff`, moved to the end
+   * of a damaged region that held it.
+   */
+  #scanSegment(seq: number, fromOff: number): number {
     const path = join(this.dir, segName(seq));
     const buf = readFileSync(path);
     const info: SegInfo = {
@@ -431,36 +507,93 @@ export class Spool {
       inflight: 0,
     };
     let off = 0;
+    let end = buf.length;
     while (off < buf.length) {
       const e = decodeFrame(buf, off, seq, off);
-      if (e === null) break;
-      info.entries++;
-      info.records += e.records;
-      if (off < fromOff) {
-        info.ackedEntries++;
-        info.ackedRecords += e.records;
+      if (e !== null) {
+        info.entries++;
+        info.records += e.records;
+        if (off < fromOff) {
+          info.ackedEntries++;
+          info.ackedRecords += e.records;
+        }
+        off += e.size;
+        continue;
       }
-      off += e.size;
+      const f = fillerAt(buf, off);
+      if (f > 0) {
+        off += f;
+        continue;
+      }
+      const next = nextFrame(buf, off + 1);
+      this.#quarantine(seq, buf.subarray(off, next), off, next === buf.length);
+      if (fromOff > off && fromOff < next) fromOff = next;
+      if (next === buf.length) {
+        end = off;
+        break;
+      }
+      off = next;
     }
-    if (off < buf.length) {
-      this.#corruptFrames++;
-      this.#logger?.warn(
-        { segment: path, at: off, truncated: buf.length - off },
-        "spool: torn or corrupt frame, truncating",
-      );
-      const fd = openSync(path, "r+");
+    info.bytes = end;
+    this.#segs.set(seq, info);
+    this.#totalBytes += end;
+    this.#unackedEntries += info.entries - info.ackedEntries;
+    this.#unackedRecords += info.records - info.ackedRecords;
+    return fromOff;
+  }
+
+  /**
+   * Move the damaged bytes `bad` found at `off` of segment `seq` out of the way: copy them to
+   * `quarantine/<segment>.<off>.bad`, then truncate the segment at `off` (`atEnd`, on open only) or overwrite
+   * them in place with one filler frame, so offsets stay valid and the next open steps over them silently.
+   * Counted and logged whether or not the repair succeeds (when it fails, the bytes stay where they are and
+   * the next open finds them again).
+   */
+  #quarantine(seq: number, bad: Buffer, off: number, atEnd: boolean): void {
+    this.#corruptFrames++;
+    this.#corruptBytes += bad.length;
+    const qdir = join(this.dir, "quarantine");
+    const qfile = join(qdir, `${segName(seq)}.${off}.bad`);
+    let repaired = "";
+    try {
+      makeDirs(qdir, PRIVATE_DIR_MODE);
+      const qfd = openPrivateSync(qfile, "w");
       try {
-        ftruncateSync(fd, off);
+        let done = 0;
+        while (done < bad.length) done += writeSync(qfd, bad, done, bad.length - done);
+        fsyncSync(qfd);
+      } finally {
+        closeSync(qfd);
+      }
+      const fd = openSync(join(this.dir, segName(seq)), "r+");
+      try {
+        if (atEnd) {
+          ftruncateSync(fd, off);
+          repaired = "truncated";
+        } else if (bad.length > HEADER) {
+          const filler = makeFiller(bad.length);
+          let done = 0;
+          while (done < filler.length) done += writeSync(fd, filler, done, filler.length - done, off + done);
+          repaired = "replaced by a filler frame";
+        }
         fsyncSync(fd);
       } finally {
         closeSync(fd);
       }
+    } catch (err) {
+      repaired = `not repaired (${(err as Error).message})`;
     }
-    info.bytes = off;
-    this.#segs.set(seq, info);
-    this.#totalBytes += off;
-    this.#unackedEntries += info.entries - info.ackedEntries;
-    this.#unackedRecords += info.records - info.ackedRecords;
+    this.#logger?.warn(
+      {
+        dir: this.dir,
+        segment: seq,
+        at: off,
+        corrupt_bytes: bad.length,
+        quarantine: qfile,
+        repair: repaired || "left in place (too short for a filler frame)",
+      },
+      "spool: corrupt frame skipped, going on at the next good frame",
+    );
   }
 
   #unlinkSync(seq: number): void {
@@ -520,7 +653,7 @@ export class Spool {
       this.#fdSeg = 0;
       closeSync(fd);
     }
-    this.#fd = openSync(join(this.dir, segName(seg)), "a");
+    this.#fd = openPrivateSync(join(this.dir, segName(seg)), "a");
     this.#fdSeg = seg;
     if (!this.#segs.has(seg)) {
       this.#segs.set(seg, {
@@ -828,35 +961,72 @@ export class Spool {
     return e;
   }
 
+  /**
+   * Read the entry at `off` of segment `segNo`, stepping over fillers and (found here, after open) damaged
+   * bytes; null when the segment has no entry left, with the read position moved to its end.
+   */
   #readAt(segNo: number, off: number): SpooledEntry | null {
-    let buf = this.#chunk;
-    let rel = off - this.#chunkStart;
-    if (buf === null || this.#chunkSeg !== segNo || rel < 0 || rel + HEADER > buf.length) {
-      buf = this.#fill(segNo, off, 1024 * 1024);
-      rel = 0;
-    }
-    let len = buf.readUInt32LE(rel);
-    if (rel + HEADER + len > buf.length) {
-      buf = this.#fill(segNo, off, Math.max(1024 * 1024, HEADER + len));
-      rel = 0;
-      len = buf.readUInt32LE(0);
-    }
-    const e = decodeFrame(buf, rel, segNo, off);
-    if (e === null) {
-      // Corruption appearing after open: skip the rest of this segment.
+    for (;;) {
       const seg = this.#segs.get(segNo);
-      this.#corruptFrames++;
-      this.#logger?.error(
-        { dir: this.dir, seg: segNo, off },
-        "spool: corrupt frame while reading, skipping segment",
-      );
-      if (seg) {
+      if (seg !== undefined && off >= seg.bytes) {
         this.#rSeg = segNo;
         this.#rOff = seg.bytes;
+        return null;
       }
-      return null;
+      let buf = this.#chunk;
+      let rel = off - this.#chunkStart;
+      if (buf === null || this.#chunkSeg !== segNo || rel < 0 || rel + HEADER > buf.length) {
+        buf = this.#fill(segNo, off, 1024 * 1024);
+        rel = 0;
+      }
+      const len = rel + HEADER <= buf.length ? buf.readUInt32LE(rel) : 0;
+      if (rel + HEADER + len > buf.length) {
+        buf = this.#fill(segNo, off, Math.max(1024 * 1024, HEADER + len));
+        rel = 0;
+      }
+      const e = decodeFrame(buf, rel, segNo, off);
+      if (e !== null) return e;
+      const f = fillerAt(buf, rel);
+      if (f > 0) {
+        off += f;
+        continue;
+      }
+      if (seg === undefined) return null;
+      off = this.#repairLive(seg, off);
     }
-    return e;
+  }
+
+  /**
+   * Damage found while reading (after open): quarantine the bytes from `off` to the next good frame, take the
+   * entries they held out of the counts (so drains do not wait for them), and return where reading goes on.
+   * The segment is never truncated here: it may be the one being appended to.
+   */
+  #repairLive(seg: SegInfo, off: number): number {
+    const fd = openSync(join(this.dir, segName(seg.seq)), "r");
+    const buf = Buffer.allocUnsafe(seg.bytes);
+    try {
+      let got = 0;
+      while (got < buf.length) {
+        const n = readSync(fd, buf, got, buf.length - got, got);
+        if (n === 0) break;
+        got += n;
+      }
+      buf.fill(0, got);
+    } finally {
+      closeSync(fd);
+    }
+    const next = nextFrame(buf, off + 1);
+    this.#quarantine(seg.seq, buf.subarray(off, next), off, false);
+    this.#chunk = null;
+    const left = countFrames(buf.subarray(0, off));
+    const after = countFrames(buf.subarray(next));
+    const lostEntries = Math.max(0, seg.entries - left.entries - after.entries);
+    const lostRecords = Math.max(0, seg.records - left.records - after.records);
+    seg.entries -= lostEntries;
+    seg.records -= lostRecords;
+    this.#unackedEntries -= lostEntries;
+    this.#unackedRecords -= lostRecords;
+    return next;
   }
 
   #fill(segNo: number, off: number, size: number): Buffer {
@@ -987,9 +1157,19 @@ export class Spool {
     this.#cursorDirty = false;
     const tmp = join(this.dir, "cursor.json.tmp");
     try {
-      writeFileSync(tmp, `{"seg":${this.#cSeg},"off":${this.#cOff}}\n`);
+      const fd = openPrivateSync(tmp, "w");
+      try {
+        writeSync(fd, `{"seg":${this.#cSeg},"off":${this.#cOff}}\n`);
+      } finally {
+        closeSync(fd);
+      }
       renameSync(tmp, join(this.dir, "cursor.json"));
     } catch (err) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // not created
+      }
       this.#cursorDirty = true;
       if (!this.#closed)
         this.#logger?.warn({ dir: this.dir, err: (err as Error).message }, "spool: cannot persist cursor");
@@ -1045,6 +1225,7 @@ export class Spool {
       droppedRecords: this.#droppedRecords,
       droppedBytes: this.#droppedBytes,
       corruptFrames: this.#corruptFrames,
+      corruptBytes: this.#corruptBytes,
       writeErrors: this.#writeErrors,
       segments: this.#segs.size,
     };

@@ -105,6 +105,9 @@ export interface HttpSinkStats {
   droppedRecordsOnFull: number;
   /** Spool writes that failed (disk full, I/O error); the batches they held were refused, not kept. */
   spoolWriteErrors: number;
+  /** Damaged spool regions skipped (each at least one frame) and their bytes, moved to quarantine. */
+  spoolCorruptFrames: number;
+  spoolCorruptBytes: number;
   /** True while batches wait on retries or an open breaker (health: degraded). */
   spooling: boolean;
   lastError: string;
@@ -494,6 +497,8 @@ class HttpSinkImpl implements HttpSink {
       droppedOnFull: s.droppedBatches,
       droppedRecordsOnFull: s.droppedRecords,
       spoolWriteErrors: s.writeErrors,
+      spoolCorruptFrames: s.corruptFrames,
+      spoolCorruptBytes: s.corruptBytes,
       spooling: this.#delivery.spooling,
       lastError: d.lastError,
       skippedNoAddress: this.#skipped,

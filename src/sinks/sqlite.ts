@@ -41,14 +41,27 @@
  * - `exporterIndex` (boolean, default false): create the `(exporter, time_received)` index.
  * Pragmas: WAL, synchronous=NORMAL, cache_size 64 MiB, temp_store MEMORY, journal_size_limit 64 MiB, and
  * page_size 32 KiB for a new database (~+25 % insert rate against 4 KiB; an existing one keeps its own).
+ *
+ * Disk full. SQLite checkpoints the WAL by itself only at 1000 pages (32 MiB with 32 KiB pages), and
+ * every commit appends whole pages (~200 KiB for a 200-row batch), so on a nearly full disk the WAL, not the
+ * rows, takes the last space and the checkpoint that would give it back never comes. Hence:
+ * - while the filesystem has less than LOW_SPACE_BYTES free (statfs, checked at most once a second), each
+ *   write is followed by `wal_checkpoint(TRUNCATE)`, so the WAL stays one batch long and the space goes to
+ *   the database itself;
+ * - a write that fails with SQLITE_FULL or SQLITE_IOERR is rejected (the queue counts the batch as a write
+ *   error), and from then on the WAL must be checkpointed before anything else is written (letting new rows
+ *   take the space that comes back would fill the disk again before any checkpoint ran): each later write
+ *   first tries `wal_checkpoint(TRUNCATE)`, at most once a second (batches in between are refused at once);
+ *   when it succeeds, writing resumes. Both transitions are logged once.
  */
+import { statfsSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { ipv4Text, writeIPv4, writeOctet } from "../core/address.ts";
 import { ConfigError } from "../core/errors.ts";
 import type { FlowRecord } from "../core/flow.ts";
-import { makeDirs } from "../core/fs.ts";
+import { createPrivateFile, makeDirs, PRIVATE_DIR_MODE } from "../core/fs.ts";
 import { ipv4Number, jsonString, macString, networkString } from "../encode/goflow2.ts";
 import { batchBuffers } from "../pipeline/buffer-pool.ts";
 import { InterfaceCounters } from "../protocols/sflow5.ts";
@@ -942,6 +955,18 @@ function bindColumn(
   }
 }
 
+/** How often a sink waiting for disk space tries the WAL checkpoint again. */
+const CHECKPOINT_RETRY_MS = 1000;
+/** Below this much free space, the WAL is checkpointed after every write (twice the automatic threshold). */
+const LOW_SPACE_BYTES = 64 * 1024 * 1024;
+const FULL_LOG_MS = 60_000;
+
+/** SQLITE_FULL (13) or SQLITE_IOERR (10), extended codes included: the storage, not the statement, failed. */
+function isStorageError(err: unknown): boolean {
+  const code = (err as { errcode?: unknown }).errcode;
+  return typeof code === "number" && ((code & 0xff) === 13 || (code & 0xff) === 10);
+}
+
 export class SqliteSink implements Sink {
   readonly name: string;
   /** Inserts are synchronous and copy every value: a batch's bytes are free once write() resolves. */
@@ -960,6 +985,16 @@ export class SqliteSink implements Sink {
   #timer: NodeJS.Timeout | null = null;
   #sweeping: Promise<number> | null = null;
   #closed = false;
+  /** A write failed for lack of space (or I/O): checkpoint the WAL before writing again. */
+  #mustCheckpoint = false;
+  #checkpointTriedMs = 0;
+  #checkpointError = "";
+  /** Free space below LOW_SPACE_BYTES at the last statfs (checked at most once a second). */
+  #lowSpace = false;
+  #spaceCheckedMs = 0;
+  /** Disk-full episodes logged once a minute; `#fullTimes` counts those not logged since. */
+  #fullLoggedMs = 0;
+  #fullTimes = 0;
 
   /** Opens (creating if needed) the database; throws an Error naming the path when it cannot. */
   constructor(
@@ -973,7 +1008,11 @@ export class SqliteSink implements Sink {
     this.options = options;
     this.#logger = logger;
     try {
-      if (path !== ":memory:") makeDirs(dirname(path));
+      if (path !== ":memory:") {
+        // Flow data: the database (and the -wal/-shm files SQLite makes with its mode) is 0600.
+        makeDirs(dirname(path), PRIVATE_DIR_MODE);
+        createPrivateFile(path);
+      }
       this.#db = new DatabaseSync(path, { timeout: options.busyTimeoutMs });
     } catch (err) {
       throw new Error(`sqlite sink: cannot open ${path}: ${(err as Error).message}`, { cause: err });
@@ -1040,14 +1079,90 @@ export class SqliteSink implements Sink {
   write(batch: EncodedBatch): Promise<void> {
     try {
       if (this.#closed) throw new Error(`${this.name}: write after close`);
+      if (this.#mustCheckpoint) this.#checkpointBeforeWrite();
       for (const part of batch.parts) this.#insert(part.data);
       this.stats.batches++;
       this.stats.rows += batch.records;
+      this.#checkpointIfLowSpace();
       return Promise.resolve();
     } catch (err) {
       this.stats.errors++;
+      if (!this.#mustCheckpoint && isStorageError(err)) {
+        this.#mustCheckpoint = true;
+        const now = Date.now();
+        this.#checkpointTriedMs = now;
+        if (now - this.#fullLoggedMs >= FULL_LOG_MS) {
+          this.#fullLoggedMs = now;
+          this.#logger?.error(
+            { sink: this.name, err: (err as Error).message, path: this.path, times: this.#fullTimes + 1 },
+            "sqlite: write failed (disk full?); writing resumes once the WAL can be checkpointed",
+          );
+          this.#fullTimes = 0;
+        } else this.#fullTimes++;
+      }
       return Promise.reject(err);
     }
+  }
+
+  /** Near a full disk, keep the WAL one batch long (see the module comment). */
+  #checkpointIfLowSpace(): void {
+    if (this.path === ":memory:") return;
+    const now = Date.now();
+    if (now - this.#spaceCheckedMs >= CHECKPOINT_RETRY_MS) {
+      this.#spaceCheckedMs = now;
+      try {
+        const s = statfsSync(dirname(this.path));
+        this.#lowSpace = s.bavail * s.bsize < LOW_SPACE_BYTES;
+      } catch {
+        this.#lowSpace = false;
+      }
+    }
+    if (!this.#lowSpace) return;
+    try {
+      this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    } catch {
+      // the batch is in (in the WAL); the next write checkpoints first
+      this.#mustCheckpoint = true;
+      this.#checkpointTriedMs = now;
+    }
+  }
+
+  /**
+   * Disk-full recovery: checkpoint the WAL into the database and truncate it before any new row may take
+   * the space back. Throws (the batch is refused) while that is not possible yet.
+   */
+  #checkpointBeforeWrite(): void {
+    const now = Date.now();
+    if (now - this.#checkpointTriedMs < CHECKPOINT_RETRY_MS) {
+      throw new Error(
+        `${this.name}: waiting for disk space to checkpoint the WAL (last error: ${this.#checkpointError || "disk full"})`,
+      );
+    }
+    this.#checkpointTriedMs = now;
+    let r: { busy: number; log: number; checkpointed: number };
+    try {
+      r = this.#db.prepare("PRAGMA wal_checkpoint(TRUNCATE)").get() as typeof r;
+    } catch (err) {
+      this.#checkpointError = (err as Error).message;
+      throw new Error(`${this.name}: cannot checkpoint the WAL yet: ${this.#checkpointError}`, {
+        cause: err,
+      });
+    }
+    // busy: another connection (a reader) holds part of the WAL; the copied part is in the database, and
+    // that reader, not a full disk, is what keeps the WAL: writing resumes.
+    this.#mustCheckpoint = false;
+    this.#checkpointError = "";
+    if (this.#fullTimes > 0) return; // still failing now and then: the error line said it (rate-limited)
+    this.#logger?.info(
+      {
+        sink: this.name,
+        path: this.path,
+        busy: r.busy === 1,
+        wal_frames: r.log,
+        checkpointed: r.checkpointed,
+      },
+      "sqlite: WAL checkpointed after a failed write, writing resumes",
+    );
   }
 
   #insert(data: Uint8Array): void {
@@ -1063,7 +1178,11 @@ export class SqliteSink implements Sink {
       }
       db.exec("COMMIT");
     } catch (err) {
-      if (db.isTransaction) db.exec("ROLLBACK");
+      try {
+        if (db.isTransaction) db.exec("ROLLBACK");
+      } catch {
+        // a failed COMMIT may have rolled back already; the insert's error is the one to report
+      }
       throw err;
     }
     this.stats.saturated += b.saturated;

@@ -6,11 +6,12 @@
  * degraded while spooling, SIGKILL during the outage and a restart on the same --data-dir, spool gauges.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
+import { Spool, type SpooledEntry } from "../../src/pipeline/spool.ts";
 import { FakeBackend, type ReceivedRequest } from "../helpers/fake-backend.ts";
 import {
   dirs,
@@ -275,6 +276,77 @@ describe("reliable delivery through the CLI", () => {
     svc.proc.kill("SIGTERM");
     assert.equal(await svc.exited, 0, svc.stderr.join("\n"));
     assert.ok(!svc.stderr.join("\n").includes("file-secret-2"), "the key is never logged");
+  });
+
+  it("a flipped byte in the spool costs only its frame: the rest is delivered, counted, health degraded until restart", async () => {
+    const b = await backend();
+    await b.down();
+    const dir = tmp();
+    const clarion = `clarion+http://127.0.0.1:${b.port}`;
+    const args = [...COMMON, "--data-dir", join(dir, "data"), "--backend-url", b.url];
+    args[args.indexOf("--batch-size") + 1] = "30";
+    let svc = await startService(args);
+    await sendFlows(svc, 5000, 300);
+    await waitFor("all flows spooled", async () => {
+      const s = (await getJson(svc.httpPort, "/metrics")).body.sinks as Record<
+        string,
+        { spool_records: number }
+      >;
+      return s[clarion]?.spool_records === 300;
+    });
+    svc.proc.kill("SIGKILL");
+    await svc.exited;
+
+    // Damage one frame in the middle of the segment, as a bad sector or a stray write would.
+    const spoolRoot = join(dir, "data", "spool");
+    const spoolDir = join(spoolRoot, readdirSync(spoolRoot)[0]!);
+    const reader = await Spool.open({ dir: spoolDir });
+    const entries: SpooledEntry[] = [];
+    for (let e = reader.next(); e !== null; e = reader.next()) entries.push(e);
+    await reader.close();
+    assert.ok(entries.length >= 5, `${entries.length} spooled requests`);
+    const victim = entries[Math.floor(entries.length / 2)]!;
+    const segFile = join(spoolDir, `${String(victim.seg).padStart(16, "0")}.seg`);
+    const bytes = readFileSync(segFile);
+    bytes[victim.off + Math.floor(victim.size / 2)]! ^= 0x20;
+    writeFileSync(segFile, bytes);
+
+    await b.up();
+    svc = await startService(args);
+    const want = 300 - victim.records;
+    await waitFor(
+      "every intact frame delivered",
+      async () => ports(b, "/api/netflow/netflow").length >= want,
+    );
+    const got = ports(b, "/api/netflow/netflow");
+    assert.equal(got.length, want);
+    assert.equal(new Set(got).size, want);
+    for (const p of got) assert.ok(p >= 5000 && p < 5300);
+    const m = (await getJson(svc.httpPort, "/metrics")).body.sinks as Record<string, Record<string, unknown>>;
+    assert.equal(m[clarion]?.spool_corrupt_frames, 1);
+    assert.equal(m[clarion]?.spool_corrupt_bytes, victim.size);
+    const fam = await prometheus(svc.httpPort);
+    assert.equal(sample(fam, "clarion_collector_sink_spool_corrupt_frames_total", clarion), 1);
+    assert.equal(sample(fam, "clarion_collector_sink_spool_corrupt_bytes_total", clarion), victim.size);
+    const h = await getJson(svc.httpPort, "/health");
+    assert.equal(h.body.status, "degraded");
+    assert.match((h.body.reasons as string[]).join("; "), /corrupt frames.*restart to acknowledge/);
+    assert.equal(readdirSync(join(spoolDir, "quarantine")).length, 1);
+    assert.ok(svc.stderr.some((l) => l.includes("spool: corrupt frame skipped")));
+    svc.proc.kill("SIGTERM");
+    assert.equal(await svc.exited, 0, svc.stderr.join("\n"));
+
+    // The restart acknowledges it: the repaired segment is not counted again.
+    svc = await startService(args);
+    await waitFor("health ok after the restart", async () => {
+      const h2 = await getJson(svc.httpPort, "/health");
+      return h2.body.status === "ok";
+    });
+    const fam2 = await prometheus(svc.httpPort);
+    assert.equal(sample(fam2, "clarion_collector_sink_spool_corrupt_frames_total", clarion), 0);
+    assert.equal(ports(b, "/api/netflow/netflow").length, want);
+    svc.proc.kill("SIGTERM");
+    assert.equal(await svc.exited, 0, svc.stderr.join("\n"));
   });
 
   it("flushes a flows-v1 output every second even with a long --batch-interval", async () => {

@@ -2,13 +2,18 @@ import assert from "node:assert/strict";
 import { getEventListeners } from "node:events";
 import {
   appendFileSync,
+  closeSync,
+  existsSync,
   fdatasync as fsFdatasync,
   writev as fsWritev,
   mkdtempSync,
+  openSync,
   readdirSync,
+  readFileSync,
   rmSync,
   statSync,
   truncateSync,
+  writeFileSync,
   writeSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -353,6 +358,208 @@ describe("Spool", () => {
     const r = await open(dir);
     assert.equal(r.stats().corruptFrames, 1); // the torn tail of the first segment, cut on open
     assert.deepEqual(ids(drainAll(r)), ["id-0", "id-2"]);
+    await r.close();
+  });
+});
+
+/** A small seeded PRNG (mulberry32), so a failing case can be replayed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Layout {
+  /** Segment file name → pristine bytes. */
+  files: Map<string, Buffer>;
+  /** Every frame: its entry index, segment file, offset and size. */
+  frames: { i: number; file: string; off: number; size: number }[];
+}
+
+/** A pristine spool of `n` entries of varied sizes over at least two segments, and where each frame is. */
+async function pristine(n = 30): Promise<Layout> {
+  const dir = tmp();
+  const s = await open(dir, { segmentBytes: 64 * 1024 });
+  for (let i = 0; i < n; i++) await s.append(entry(i, 1000 + ((i * 1237) % 4000)));
+  const got = drainAll(s);
+  await s.close();
+  const files = new Map<string, Buffer>();
+  for (const f of readdirSync(dir).filter((x) => x.endsWith(".seg")))
+    files.set(f, readFileSync(join(dir, f)));
+  const frames = got.map((e) => ({
+    i: Number(e.id.slice(3)),
+    file: `${String(e.seg).padStart(16, "0")}.seg`,
+    off: e.off,
+    size: e.size,
+  }));
+  assert.ok(files.size >= 2, "the layout spans segments");
+  return { files, frames };
+}
+
+/** Write `layout`'s files (after `damage` changed them) into a fresh directory. */
+function materialize(layout: Layout, damage: (files: Map<string, Buffer>) => void): string {
+  const dir = tmp();
+  const files = new Map([...layout.files].map(([k, v]) => [k, Buffer.from(v)]));
+  damage(files);
+  for (const [f, b] of files) writeFileSync(join(dir, f), b);
+  return dir;
+}
+
+/** Every entry comes back intact except `lost`, in order; returns the stats after opening. */
+async function expectDelivered(dir: string, n: number, lost: ReadonlySet<number>, what: string) {
+  const s = await open(dir);
+  const st = s.stats();
+  const got = drainAll(s);
+  const want = Array.from({ length: n }, (_, i) => i).filter((i) => !lost.has(i));
+  assert.deepEqual(
+    got.map((e) => Number(e.id.slice(3))),
+    want,
+    what,
+  );
+  for (const e of got) {
+    const i = Number(e.id.slice(3));
+    assert.deepEqual(Buffer.from(e.data), entry(i, 1000 + ((i * 1237) % 4000)).data, `${what}: data of ${i}`);
+  }
+  assert.equal(st.batches, want.length, `${what}: batches`);
+  await s.close();
+  return st;
+}
+
+function framesHit(layout: Layout, file: string, offs: readonly number[]): Set<number> {
+  return new Set(
+    layout.frames
+      .filter((f) => f.file === file && offs.some((o) => o >= f.off && o < f.off + f.size))
+      .map((f) => f.i),
+  );
+}
+
+describe("Spool damage: scan forward to the next good frame", () => {
+  test("one flipped byte anywhere costs only its frame; the bytes go to quarantine, a restart does not recount", async () => {
+    const layout = await pristine();
+    const n = layout.frames.length;
+    const cases: { file: string; at: number }[] = [];
+    for (const [file, b] of layout.files) for (let at = 0; at < b.length; at += 499) cases.push({ file, at });
+    // every byte of a frame header and its fixed fields (length, CRC, version, lengths) in both segments
+    for (const f of [layout.frames[3], layout.frames.at(-1)!])
+      for (let k = 0; k < 30; k++) cases.push({ file: f.file, at: f.off + k });
+    for (const { file, at } of cases) {
+      const dir = materialize(layout, (files) => {
+        files.get(file)![at] ^= 0x5a;
+      });
+      const lost = framesHit(layout, file, [at]);
+      assert.equal(lost.size, 1);
+      const victim = layout.frames.find((f) => lost.has(f.i))!;
+      const what = `flip at ${file}:${at}`;
+      const st = await expectDelivered(dir, n, lost, what);
+      assert.equal(st.corruptFrames, 1, what);
+      assert.equal(st.corruptBytes, victim.size, what);
+      const q = readFileSync(join(dir, "quarantine", `${file}.${victim.off}.bad`));
+      const damaged = Buffer.from(layout.files.get(file)!.subarray(victim.off, victim.off + victim.size));
+      damaged[at - victim.off] ^= 0x5a;
+      assert.deepEqual(q, damaged, `${what}: quarantined bytes`);
+      // the repair is on disk: the next open counts nothing and delivers the same
+      const again = await expectDelivered(dir, n, lost, `${what}, reopened`);
+      assert.equal(again.corruptFrames, 0, `${what}, reopened`);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a segment truncated at any offset keeps every frame before the cut and every later segment", async () => {
+    const layout = await pristine();
+    const n = layout.frames.length;
+    for (const [file, b] of layout.files) {
+      for (let cut = 1; cut < b.length; cut += 347) {
+        const dir = materialize(layout, (files) => {
+          files.set(file, files.get(file)!.subarray(0, cut));
+        });
+        const lost = new Set(
+          layout.frames.filter((f) => f.file === file && f.off + f.size > cut).map((f) => f.i),
+        );
+        const torn = layout.frames.find((f) => f.file === file && f.off < cut && f.off + f.size > cut);
+        const what = `${file} cut at ${cut}`;
+        const st = await expectDelivered(dir, n, lost, what);
+        assert.equal(st.corruptFrames, torn ? 1 : 0, what);
+        assert.equal(st.corruptBytes, torn ? cut - torn.off : 0, what);
+        // the torn tail is cut (a segment cut inside its first frame is empty and removed)
+        const size = existsSync(join(dir, file)) ? statSync(join(dir, file)).size : 0;
+        assert.equal(size, torn ? torn.off : cut, `${what}: torn tail cut`);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  });
+
+  test("random flips: exactly the untouched frames are delivered", async () => {
+    const layout = await pristine();
+    const n = layout.frames.length;
+    const files = [...layout.files.keys()];
+    const rnd = prng(12);
+    let delivered = 0;
+    let total = 0;
+    for (let trial = 0; trial < 60; trial++) {
+      const flips: { file: string; at: number }[] = [];
+      for (let k = 1 + Math.floor(rnd() * 6); k > 0; k--) {
+        const file = files[Math.floor(rnd() * files.length)];
+        flips.push({ file, at: Math.floor(rnd() * layout.files.get(file)!.length) });
+      }
+      const dir = materialize(layout, (fs) => {
+        for (const f of flips) fs.get(f.file)![f.at] ^= 1 + Math.floor(rnd() * 255);
+      });
+      const lost = new Set<number>();
+      for (const file of files)
+        for (const i of framesHit(
+          layout,
+          file,
+          flips.filter((f) => f.file === file).map((f) => f.at),
+        ))
+          lost.add(i);
+      const lostBytes = layout.frames.filter((f) => lost.has(f.i)).reduce((a, f) => a + f.size, 0);
+      const what = `trial ${trial}: ${JSON.stringify(flips)}`;
+      const st = await expectDelivered(dir, n, lost, what);
+      assert.equal(st.corruptBytes, lostBytes, what);
+      assert.ok(st.corruptFrames >= 1 && st.corruptFrames <= lost.size, what);
+      delivered += n - lost.size;
+      total += n;
+      rmSync(dir, { recursive: true, force: true });
+    }
+    assert.ok(delivered > total / 2, `${delivered} of ${total}`);
+  });
+
+  test("damage found while dispensing (after open) is skipped too, and its entries leave the counts", async () => {
+    const dir = tmp();
+    const s = await open(dir, { memoryBytes: 4000 });
+    const n = 30;
+    for (let i = 0; i < n; i++) await s.append(entry(i, 1000 + ((i * 1237) % 4000)));
+    // entry 10 is not in memory any more: it will be read back from the file, which is damaged meanwhile
+    const layoutDir = readdirSync(dir).filter((f) => f.endsWith(".seg"));
+    assert.equal(layoutDir.length, 1);
+    const path = join(dir, layoutDir[0]);
+    const bytes = readFileSync(path);
+    let off = 0;
+    for (let i = 0; i < 10; i++) off += bytes.readUInt32LE(off) + 8;
+    const fd = openSync(path, "r+");
+    writeSync(fd, Buffer.from([bytes[off + 50] ^ 0xff]), 0, 1, off + 50);
+    closeSync(fd);
+    const got = drainAll(s);
+    assert.deepEqual(
+      ids(got),
+      Array.from({ length: n }, (_, i) => `id-${i}`).filter((x) => x !== "id-10"),
+    );
+    const st = s.stats();
+    assert.equal(st.corruptFrames, 1);
+    assert.equal(st.corruptBytes, bytes.readUInt32LE(off) + 8);
+    assert.equal(st.batches, n - 1, "the lost entry is no longer counted as waiting");
+    for (const e of got) s.ack(e);
+    assert.equal(s.stats().batches, 0);
+    assert.equal(s.stats().records, 0);
+    await s.close();
+    const r = await open(dir);
+    assert.equal(r.stats().corruptFrames, 0);
+    assert.equal(r.next(), null);
     await r.close();
   });
 });
