@@ -26,9 +26,8 @@ import { Fanout } from "./pipeline/fanout.ts";
 import { SinkQueue } from "./pipeline/queue.ts";
 import type { ExporterStats, TemplateInfo } from "./protocols/decoder.ts";
 import type { InterfaceCounters } from "./protocols/sflow5.ts";
-import { isHttpSink } from "./sinks/http.ts";
 import { findSink } from "./sinks/index.ts";
-import type { Sink } from "./sinks/types.ts";
+import type { RemoteSinkStats, Sink } from "./sinks/types.ts";
 
 export interface Collector {
   readonly config: Config;
@@ -279,8 +278,11 @@ async function startNative(
   const statePath = join(config.dataDir, STATE_FILE);
 
   const sinks = await openSinks(config, log);
-  const httpSinks = sinks.filter(isHttpSink);
-  const backendSink = httpSinks.find((s) => s.name === config.backendOutput) ?? null;
+  // Sinks with a spool and remote delivery (HTTP, Kafka): their state shows in /health and /metrics.
+  const remoteSinks = sinks.filter(
+    (s): s is Sink & { remoteStats(): RemoteSinkStats } => typeof s.remoteStats === "function",
+  );
+  const backendSink = remoteSinks.find((s) => s.name === config.backendOutput) ?? null;
   let metrics: CollectorMetrics | null = null;
   const queueLog = log.child({ component: "queue" });
   let lastDropLog = 0;
@@ -314,7 +316,7 @@ async function startNative(
       listeners: () => udp?.listeners ?? [],
       kernel,
       workers: () => ({ configured: config.workers, listening: udp?.workersListening ?? 0 }),
-      remoteSinks: () => httpSinks.map((s) => ({ name: s.name, stats: s.stats() })),
+      remoteSinks: () => remoteSinks.map((s) => ({ name: s.name, stats: s.remoteStats() })),
       unroutedRecords: () => fanout.unroutedRecords,
     },
     version(),
@@ -329,15 +331,16 @@ async function startNative(
       sinks: fanout.stats(),
       nowMs: Date.now(),
       remote: [
-        ...httpSinks.map((s) => {
-          const st = s.stats();
+        ...remoteSinks.map((s) => {
+          const st = s.remoteStats();
           return remoteHealth(s.name, st, st.lastError);
         }),
         ...hooks.remote(),
       ],
     });
 
-  const prometheus = async (): Promise<string> => (await m.prometheus()) + hooks.prometheusExtra();
+  const prometheus = async (): Promise<string> =>
+    (await m.prometheus()) + sinks.map((s) => s.prometheusText?.() ?? "").join("") + hooks.prometheusExtra();
 
   const view: OpsView = {
     health: () => {
@@ -362,8 +365,7 @@ async function startNative(
             requested_buffer_bytes: l.requestedBufferBytes,
           })),
           sinks: fanout.stats().map((s) => {
-            const h = httpSinks.find((x) => x.name === s.name);
-            const st = h?.stats();
+            const st = remoteSinks.find((x) => x.name === s.name)?.remoteStats();
             return {
               name: s.name,
               queue_batches: s.length,
@@ -394,8 +396,8 @@ async function startNative(
       let writeErrors = 0;
       const sinksOut: Record<string, object> = {};
       for (const s of sinkStats) {
-        const h = httpSinks.find((x) => x.name === s.name);
-        const st = h?.stats();
+        const h = remoteSinks.find((x) => x.name === s.name);
+        const st = h?.remoteStats();
         const sinkSent = st ? st.delivered : s.writtenRecords;
         const d = s.droppedRecords.queue_full + s.droppedRecords.write_error + s.droppedRecords.closed;
         dropped += d + (st ? st.droppedRecordsOnFull : 0);

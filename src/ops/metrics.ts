@@ -8,8 +8,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import { DECODE_ERROR_CODES } from "../core/errors.ts";
 import type { KernelUdpCounters, ListenerInfo, WorkerStats } from "../inputs/udp.ts";
 import type { DropReason, SinkQueueStats } from "../pipeline/queue.ts";
-import type { HttpSinkStats } from "../sinks/http.ts";
-import type { EncodedBatch } from "../sinks/types.ts";
+import type { EncodedBatch, RemoteSinkStats } from "../sinks/types.ts";
 
 const P = "clarion_collector_";
 
@@ -18,8 +17,8 @@ export interface MetricsSources {
   listeners(): readonly ListenerInfo[];
   kernel(): Promise<Map<number, KernelUdpCounters>>;
   workers(): { configured: number; listening: number };
-  /** Sinks with a disk spool and remote delivery (HTTP), polled at scrape time. */
-  remoteSinks?(): ReadonlyArray<{ name: string; stats: HttpSinkStats }>;
+  /** Sinks with a disk spool and remote delivery (HTTP, Kafka), polled at scrape time. */
+  remoteSinks?(): ReadonlyArray<{ name: string; stats: RemoteSinkStats }>;
   /** Flow records in batches for no configured sink (Fanout.unroutedRecords; a bug if ever non-zero). */
   unroutedRecords?(): number;
 }
@@ -30,36 +29,36 @@ export type PipelineDropReason = (typeof PIPELINE_DROP_REASONS)[number];
 
 /** The remote-sink series: [metric suffix, type, help, value]. Counters come from cumulative stats. */
 const REMOTE_SERIES: ReadonlyArray<
-  readonly [string, "gauge" | "counter", string, (s: HttpSinkStats) => number]
+  readonly [string, "gauge" | "counter", string, (s: RemoteSinkStats) => number]
 > = [
   [
     "sink_spool_bytes",
     "gauge",
-    "Bytes in each HTTP sink's disk spool not yet delivered.",
+    "Bytes in each remote sink's (HTTP, Kafka) disk spool not yet delivered.",
     (s) => s.spoolBytes,
   ],
   [
     "sink_spool_batches",
     "gauge",
-    "Requests in each HTTP sink's disk spool not yet delivered.",
+    "Requests in each remote sink's (HTTP, Kafka) disk spool not yet delivered.",
     (s) => s.spoolBatches,
   ],
   [
     "sink_spool_records",
     "gauge",
-    "Flow records in each HTTP sink's disk spool not yet delivered.",
+    "Flow records in each remote sink's (HTTP, Kafka) disk spool not yet delivered.",
     (s) => s.spoolRecords,
   ],
   [
     "sink_spool_oldest_age_seconds",
     "gauge",
-    "Age of the oldest undelivered batch in each HTTP sink's spool (0 when empty).",
+    "Age of the oldest undelivered batch in each remote sink's (HTTP, Kafka) spool (0 when empty).",
     (s) => s.oldestAgeMs / 1000,
   ],
   [
     "sink_breaker_open",
     "gauge",
-    "1 while an HTTP sink's circuit breaker is open or half-open, 0 when closed.",
+    "1 while a remote sink's circuit breaker is open or half-open, 0 when closed.",
     (s) => (s.breakerState === "closed" ? 0 : 1),
   ],
   ["sink_delivered_flows_total", "counter", "Flow records the destination acknowledged.", (s) => s.delivered],
@@ -127,7 +126,7 @@ const REMOTE_SERIES: ReadonlyArray<
   [
     "sink_breaker_opens_total",
     "counter",
-    "Times an HTTP sink's circuit breaker opened.",
+    "Times a remote sink's circuit breaker opened.",
     (s) => s.breakerOpens,
   ],
 ];
