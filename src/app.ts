@@ -20,7 +20,7 @@ import {
   type WorkerStats,
 } from "./inputs/udp.ts";
 import { evaluateHealth, type Phase, type RemoteHealth } from "./ops/health.ts";
-import { CollectorMetrics } from "./ops/metrics.ts";
+import { CollectorMetrics, renderSinkSamples } from "./ops/metrics.ts";
 import { type OpsServer, type OpsView, startOpsServer } from "./ops/server.ts";
 import { Fanout } from "./pipeline/fanout.ts";
 import { SinkQueue } from "./pipeline/queue.ts";
@@ -243,10 +243,10 @@ interface NativeCollector extends Omit<Collector, "agentPort"> {
 /** /health's view of a remote destination (an HTTP output or the agent relay). */
 function remoteHealth(
   name: string,
-  s: { spooling: boolean; spoolBatches: number },
+  s: { spooling: boolean; spoolBatches: number; problem?: string },
   lastError: string,
 ): RemoteHealth {
-  return { name, spooling: s.spooling, spoolBatches: s.spoolBatches, lastError };
+  return { name, spooling: s.spooling, spoolBatches: s.spoolBatches, lastError, problem: s.problem ?? "" };
 }
 
 /**
@@ -340,7 +340,9 @@ async function startNative(
     });
 
   const prometheus = async (): Promise<string> =>
-    (await m.prometheus()) + sinks.map((s) => s.prometheusText?.() ?? "").join("") + hooks.prometheusExtra();
+    (await m.prometheus()) +
+    renderSinkSamples(sinks.flatMap((s) => s.samples?.() ?? [])) +
+    hooks.prometheusExtra();
 
   const view: OpsView = {
     health: () => {

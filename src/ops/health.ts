@@ -27,6 +27,8 @@ export interface RemoteHealth {
   /** Batches waiting in the spool. */
   spoolBatches: number;
   lastError: string;
+  /** An unhealthy condition besides spooling (e.g. a Kafka topic refusing us), "" or absent when none. */
+  problem?: string;
 }
 
 export interface HealthVerdict {
@@ -57,6 +59,7 @@ export function evaluateHealth(i: HealthInputs): HealthVerdict {
         `sink ${r.name} spooling: ${r.spoolBatches} batches wait on disk for delivery${r.lastError ? ` (last error: ${r.lastError})` : ""}`,
       );
     }
+    if (r.problem) reasons.push(`sink ${r.name}: ${r.problem}`);
   }
   if (i.workersListening === 0) return { status: "degraded", httpStatus: 503, reasons };
   return { status: reasons.length ? "degraded" : "ok", httpStatus: 200, reasons };

@@ -8,7 +8,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import { DECODE_ERROR_CODES } from "../core/errors.ts";
 import type { KernelUdpCounters, ListenerInfo, WorkerStats } from "../inputs/udp.ts";
 import type { DropReason, SinkQueueStats } from "../pipeline/queue.ts";
-import type { EncodedBatch, RemoteSinkStats } from "../sinks/types.ts";
+import type { EncodedBatch, RemoteSinkStats, SinkSample } from "../sinks/types.ts";
 
 const P = "clarion_collector_";
 
@@ -511,4 +511,33 @@ export class CollectorMetrics {
   get contentType(): string {
     return this.registry.contentType;
   }
+}
+
+function labelValue(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+}
+
+/**
+ * Prometheus text of the sinks' own samples (Sink.samples), grouped by metric so each family is written
+ * once with its HELP and TYPE whatever the number of sinks reporting it.
+ */
+export function renderSinkSamples(samples: readonly SinkSample[]): string {
+  const families = new Map<string, SinkSample[]>();
+  for (const s of samples) {
+    const list = families.get(s.name);
+    if (list) list.push(s);
+    else families.set(s.name, [s]);
+  }
+  let text = "";
+  for (const [name, list] of families) {
+    const full = P + name;
+    text += `# HELP ${full} ${list[0]!.help}\n# TYPE ${full} ${list[0]!.type}\n`;
+    for (const s of list) {
+      const labels = Object.entries(s.labels)
+        .map(([k, v]) => `${k}="${labelValue(v)}"`)
+        .join(",");
+      text += `${full}${labels ? `{${labels}}` : ""} ${Number.isFinite(s.value) ? s.value : 0}\n`;
+    }
+  }
+  return text;
 }

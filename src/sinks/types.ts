@@ -84,8 +84,17 @@ export interface Sink {
    * polled by /health (degraded while `spooling`) and /metrics (clarion_collector_sink_* series).
    */
   remoteStats?(): RemoteSinkStats;
-  /** Extra Prometheus text of the sink's own series (e.g. Kafka per topic), appended to /metrics. */
-  prometheusText?(): string;
+  /** The sink's own series (e.g. Kafka per topic), polled at scrape time and rendered into /metrics. */
+  samples?(): SinkSample[];
+}
+
+/** One sample of a sink's own metric series (`name` without the clarion_collector_ prefix). */
+export interface SinkSample {
+  name: string;
+  type: "counter" | "gauge";
+  help: string;
+  labels: Readonly<Record<string, string>>;
+  value: number;
 }
 
 /** Delivery state of a sink with a disk spool and remote delivery (cumulative counters, current gauges). */
@@ -112,6 +121,8 @@ export interface RemoteSinkStats {
   /** True while batches wait on retries or an unreachable destination (health: degraded). */
   spooling: boolean;
   lastError: string;
+  /** A condition that makes the output unhealthy besides spooling (e.g. Kafka topic authorization), or "". */
+  problem?: string;
   /**
    * Records the encoder left out (flows-v1: records without a source or destination address, which the
    * telemetry API rejects). 0 for sinks that send every record.
