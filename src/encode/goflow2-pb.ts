@@ -83,20 +83,21 @@ function varint64(hi: number, lo: number): void {
   out[pos++] = lo;
 }
 
-/** Non-negative integer number (exact below 2^53) as a varint. */
-function varintNumber(n: number): void {
-  if (n < 4294967296) varint32(n >>> 0);
-  else varint64(Math.floor(n / 4294967296) >>> 0, n >>> 0);
-}
-
 function tag(field: number, wire: number): void {
   varint32((field << 3) | wire);
 }
 
 function fieldUint(field: number, v: number): void {
-  if (v === 0 || !(v > 0)) return;
-  tag(field, 0);
-  varintNumber(v);
+  if (!(v > 0)) return; // 0 is proto3's default (not written); NaN and negatives never occur
+  const t = field << 3; // wire type 0; fields < 2048 take at most two tag bytes
+  if (t < 128) out[pos++] = t;
+  else {
+    out[pos++] = (t & 127) | 128;
+    out[pos++] = t >>> 7;
+  }
+  if (v < 128) out[pos++] = v;
+  else if (v < 4294967296) varint32(v >>> 0);
+  else varint64(Math.floor(v / 4294967296) >>> 0, v >>> 0);
 }
 
 function fieldCounter(field: number, v: Counter): void {
@@ -110,9 +111,19 @@ function fieldCounter(field: number, v: Counter): void {
   varint64(Number(u >> 32n), Number(u & 0xffffffffn));
 }
 
+// The last time written and its varint bytes: the receive time repeats for every flow of a datagram.
+let nsLastMs = -1;
+const nsLast = new Uint8Array(10);
+let nsLastLen = 0;
+
 /** ms since the epoch (fraction = sub-ms) as integer ns, written exactly without BigInt. */
 function fieldNs(field: number, ms: number): void {
   if (!(ms > 0) || !Number.isFinite(ms)) return;
+  tag(field, 0);
+  if (ms === nsLastMs) {
+    for (let i = 0; i < nsLastLen; i++) out[pos++] = nsLast[i]!;
+    return;
+  }
   let whole = Math.floor(ms);
   let frac = 0;
   if (whole !== ms) {
@@ -131,8 +142,11 @@ function fieldNs(field: number, ms: number): void {
   const t = aLo * 2097152 + b; // < 2^43, exact
   const lo = t % 4294967296;
   const hi = Math.floor(a / 2048) + Math.floor(t / 4294967296);
-  tag(field, 0);
+  const start = pos;
   varint64(hi >>> 0, lo >>> 0);
+  nsLastMs = ms;
+  nsLastLen = pos - start;
+  for (let i = 0; i < nsLastLen; i++) nsLast[i] = out[start + i]!;
 }
 
 function fieldBytes(field: number, b: Uint8Array): void {
@@ -177,26 +191,29 @@ function fieldAddr(field: number, v4: number, text: string): void {
 
 const ENC = new TextEncoder();
 
+// A string field's encoded bytes (tag, length, UTF-8) by field and text: switch ids and interface names
+// repeat from flow to flow. Bounded, cleared when full.
+const stringCache = new Map<string, Uint8Array>();
+
 function fieldString(field: number, s: string): void {
   if (s === "") return;
-  // ASCII fast path; anything else through TextEncoder
-  let ascii = true;
-  for (let i = 0; i < s.length; i++) {
-    if (s.charCodeAt(i) > 0x7f) {
-      ascii = false;
-      break;
-    }
+  const cacheKey = field === CLARION_FIELDS.switch_id ? s : `${field}\u0000${s}`;
+  let b = stringCache.get(cacheKey);
+  if (b === undefined) {
+    const text = ENC.encode(s);
+    const start = pos;
+    ensure(text.length + 16);
+    tag(field, 2);
+    varint32(text.length);
+    out.set(text, pos);
+    pos += text.length;
+    b = out.slice(start, pos);
+    pos = start;
+    if (stringCache.size >= ADDR_CACHE_MAX) stringCache.clear();
+    stringCache.set(cacheKey, b);
   }
-  if (!ascii) {
-    const b = ENC.encode(s);
-    ensure(b.length + 16);
-    fieldBytes(field, b);
-    return;
-  }
-  ensure(s.length + 16);
-  tag(field, 2);
-  varint32(s.length);
-  for (let i = 0; i < s.length; i++) out[pos++] = s.charCodeAt(i);
+  ensure(b.length);
+  for (let i = 0; i < b.length; i++) out[pos++] = b[i]!;
 }
 
 function fieldPacked(field: number, list: readonly number[] | null): void {
@@ -346,14 +363,16 @@ export function fnv1_32(text: string): Uint8Array {
 /** The key function: the exporter address text by default, else GoFlow2's FNV-1 hash of `fields`. */
 export function keyFunction(fields: readonly KeyField[]): KeyFn {
   if (fields.length === 0) {
-    let last = "";
-    let lastKey = new Uint8Array(0);
+    // exporter → key bytes, bounded like the address cache
+    const keys = new Map<string, Uint8Array>();
     return (r) => {
-      if (r.sampler_address !== last) {
-        last = r.sampler_address;
-        lastKey = ENC.encode(last);
+      let k = keys.get(r.sampler_address);
+      if (k === undefined) {
+        k = ENC.encode(r.sampler_address);
+        if (keys.size >= ADDR_CACHE_MAX) keys.clear();
+        keys.set(r.sampler_address, k);
       }
-      return lastKey;
+      return k;
     };
   }
   return (r) => {
