@@ -9,7 +9,7 @@
  * `--high`; (instructions(high) − instructions(low)) / (flows(high) − flows(low)) is the marginal cost of a
  * flow, free of startup, compilation and warm-up (the first 20 passes of both runs are the same).
  *
- * Run: npm run bench:instructions [-- --protocol ipfix,v9,v5] [--stage decode,jsonl,sqlite]
+ * Run: npm run bench:instructions [-- --protocol ipfix,v9,v5] [--stage decode,jsonl,sqlite,kafka,kafka-json]
  *                                 [--low 20] [--high 60]
  * Needs valgrind (Debian: apt-get install valgrind). One row takes ~1–3 minutes.
  * `CLARION_BENCH_ROOT=/path/to/other/checkout` counts another checkout's code with this traffic (A/B);
@@ -20,11 +20,14 @@ import { fileURLToPath } from "node:url";
 import type { FlowRecord, RecordHandler } from "../src/core/flow.ts";
 import { benchDatagrams, type Protocol } from "./flows.ts";
 
-type Stage = "decode" | "jsonl" | "sqlite";
+type Stage = "decode" | "jsonl" | "sqlite" | "kafka" | "kafka-json";
 const URIS: Record<Exclude<Stage, "decode">, string> = {
   jsonl: "jsonl:/dev/null",
   sqlite: "sqlite:/dev/null",
+  kafka: "kafka://127.0.0.1:9092/bench",
+  "kafka-json": "kafka://127.0.0.1:9092/bench-json",
 };
+const OPTIONS: Partial<Record<Stage, Record<string, unknown>>> = { "kafka-json": { format: "json" } };
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -42,7 +45,8 @@ async function child(root: string, p: Protocol, stage: Stage, passes: number): P
   const { findSink } = (await import(`${root}/src/sinks/index.ts`)) as typeof import("../src/sinks/index.ts");
   const dgs = benchDatagrams(p);
   const decoder = new FlowDecoder();
-  const enc = stage === "decode" ? null : findSink(URIS[stage]).createEncoder(URIS[stage], {});
+  const enc =
+    stage === "decode" ? null : findSink(URIS[stage]).createEncoder(URIS[stage], OPTIONS[stage] ?? {});
   let flows = 0;
   let sink = 0; // keeps the work observable
   const batcher = new Batcher<FlowRecord>({

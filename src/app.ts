@@ -22,7 +22,7 @@ import {
 } from "./inputs/udp.ts";
 import { evaluateHealth, type Phase, type RemoteHealth } from "./ops/health.ts";
 import { LossMonitor } from "./ops/loss.ts";
-import { CollectorMetrics } from "./ops/metrics.ts";
+import { CollectorMetrics, renderSinkSamples } from "./ops/metrics.ts";
 import { type OpsServer, type OpsView, startOpsServer } from "./ops/server.ts";
 import { Fanout } from "./pipeline/fanout.ts";
 import { SinkQueue } from "./pipeline/queue.ts";
@@ -30,9 +30,8 @@ import type { ExporterStats, TemplateInfo } from "./protocols/decoder.ts";
 import type { SequenceExporterStats } from "./protocols/sequence.ts";
 import type { InterfaceCounters } from "./protocols/sflow5.ts";
 import type { MissingTemplateExporterStats } from "./protocols/state/missing-templates.ts";
-import { isHttpSink } from "./sinks/http.ts";
 import { findSink } from "./sinks/index.ts";
-import type { Sink } from "./sinks/types.ts";
+import type { RemoteSinkStats, Sink } from "./sinks/types.ts";
 
 export interface Collector {
   readonly config: Config;
@@ -309,6 +308,7 @@ function remoteHealth(
     oldestAgeMs?: number;
     spoolCorruptFrames: number;
     spoolCorruptBytes: number;
+    problem?: string;
   },
   lastError: string,
 ): RemoteHealth {
@@ -321,6 +321,7 @@ function remoteHealth(
     lastError,
     corruptFrames: s.spoolCorruptFrames,
     corruptBytes: s.spoolCorruptBytes,
+    problem: s.problem ?? "",
   };
 }
 
@@ -358,8 +359,11 @@ async function startNative(
   const statePath = join(config.dataDir, STATE_FILE);
 
   const sinks = await openSinks(config, log);
-  const httpSinks = sinks.filter(isHttpSink);
-  const backendSink = httpSinks.find((s) => s.name === config.backendOutput) ?? null;
+  // Sinks with a spool and remote delivery (HTTP, Kafka): their state shows in /health and /metrics.
+  const remoteSinks = sinks.filter(
+    (s): s is Sink & { remoteStats(): RemoteSinkStats } => typeof s.remoteStats === "function",
+  );
+  const backendSink = remoteSinks.find((s) => s.name === config.backendOutput) ?? null;
   let metrics: CollectorMetrics | null = null;
   const queueLog = log.child({ component: "queue" });
   let lastDropLog = 0;
@@ -398,7 +402,7 @@ async function startNative(
       listeners: () => udp?.listeners ?? [],
       kernel,
       workers: () => ({ configured: config.workers, listening: udp?.workersListening ?? 0 }),
-      remoteSinks: () => httpSinks.map((s) => ({ name: s.name, stats: s.stats() })),
+      remoteSinks: () => remoteSinks.map((s) => ({ name: s.name, stats: s.remoteStats() })),
       unroutedRecords: () => fanout.unroutedRecords,
     },
     version(),
@@ -438,8 +442,8 @@ async function startNative(
       loss.observe("write_error", q.name, q.droppedRecords.write_error);
       loss.observe("closed", q.name, q.droppedRecords.closed);
     }
-    for (const h of httpSinks) {
-      const st = h.stats();
+    for (const h of remoteSinks) {
+      const st = h.remoteStats();
       loss.observe("spool_full", h.name, st.droppedRecordsOnFull);
       loss.observe("dead_lettered", h.name, st.deadLetteredRecords);
     }
@@ -473,8 +477,8 @@ async function startNative(
       sinks: fanout.stats(),
       nowMs: Date.now(),
       remote: [
-        ...httpSinks.map((s) => {
-          const st = s.stats();
+        ...remoteSinks.map((s) => {
+          const st = s.remoteStats();
           return remoteHealth(s.name, st, st.lastError);
         }),
         ...hooks.remote(),
@@ -486,7 +490,10 @@ async function startNative(
       }),
     });
 
-  const prometheus = async (): Promise<string> => (await m.prometheus()) + hooks.prometheusExtra();
+  const prometheus = async (): Promise<string> =>
+    (await m.prometheus()) +
+    renderSinkSamples(sinks.flatMap((s) => s.samples?.() ?? [])) +
+    hooks.prometheusExtra();
 
   const view: OpsView = {
     health: () => {
@@ -511,8 +518,7 @@ async function startNative(
             requested_buffer_bytes: l.requestedBufferBytes,
           })),
           sinks: fanout.stats().map((s) => {
-            const h = httpSinks.find((x) => x.name === s.name);
-            const st = h?.stats();
+            const st = remoteSinks.find((x) => x.name === s.name)?.remoteStats();
             return {
               name: s.name,
               queue_batches: s.length,
@@ -545,8 +551,8 @@ async function startNative(
       let writeErrors = 0;
       const sinksOut: Record<string, object> = {};
       for (const s of sinkStats) {
-        const h = httpSinks.find((x) => x.name === s.name);
-        const st = h?.stats();
+        const h = remoteSinks.find((x) => x.name === s.name);
+        const st = h?.remoteStats();
         const sinkSent = st ? st.delivered : s.writtenRecords;
         const pending = s.pendingRecords + (st ? st.spoolRecords : 0);
         const dropped = st

@@ -11,9 +11,7 @@ import { ConfigError } from "../core/errors.ts";
 import { makeDirs, PRIVATE_DIR_MODE } from "../core/fs.ts";
 import { clarionUriFromBackendUrl } from "../sinks/http.ts";
 import { findSink } from "../sinks/index.ts";
-import { parseJsonlUri } from "../sinks/jsonl.ts";
-import { parseSqliteUri } from "../sinks/sqlite.ts";
-import type { SinkDefinition } from "../sinks/types.ts";
+import type { SinkDefinition, SinkGlobals } from "../sinks/types.ts";
 import { CONFIG_FILE_OPTION, type Config, OPTIONS, type OptionSpec, type OutputConfig } from "./options.ts";
 
 /** Thrown for --help and --version: the text goes to stdout and the process exits 0. */
@@ -260,58 +258,13 @@ function outputsFrom(raw: Raw): { uris: OutputConfig[]; source: string } {
   return { uris: list, source };
 }
 
-/**
- * The option keys each sink reads, by URI scheme, for sinks whose definition does not declare
- * `optionKeys` (src/sinks/types.ts). Kept in step with the sinks' option parsers: src/sinks/http.ts
- * (resolveEncoderOptions, resolveToken, resolveSinkOptions), src/sinks/sqlite.ts (parseSqliteOptions);
- * src/sinks/jsonl.ts reads none.
- */
-const HTTP_OPTION_KEYS = [
-  // encoder
-  "collectorId",
-  "batchSize",
-  "maxRecords",
-  "maxBytes",
-  "gzipThreshold",
-  "gzipLevel",
-  "switchIdFromIp",
-  "flushIntervalMs",
-  // token
-  "token",
-  "tokenFile",
-  "tokenEnv",
-  // writer: delivery, retries, breaker, spool
-  "timeoutMs",
-  "concurrency",
-  "retryAttempts",
-  "retryBackoff",
-  "retryBaseMs",
-  "retryMaxMs",
-  "retryJitter",
-  "maxRetryAfterMs",
-  "breakerThreshold",
-  "breakerResetMs",
-  "breakerMaxResetMs",
-  "spoolMaxBytes",
-  "spoolSegmentBytes",
-  "fsync",
-  "fsyncIntervalMs",
-  "flushTimeoutMs",
-] as const;
-export const SINK_OPTION_KEYS: Readonly<Record<string, readonly string[]>> = {
-  jsonl: ["directIo"],
-  sqlite: ["retentionMs", "retentionIntervalMs", "retentionChunkRows", "busyTimeoutMs", "exporterIndex"],
-  "clarion+http": HTTP_OPTION_KEYS,
-  "clarion+https": HTTP_OPTION_KEYS,
-  "flows-v1+http": HTTP_OPTION_KEYS,
-  "flows-v1+https": HTTP_OPTION_KEYS,
-};
-
-/**
- * Keys loadConfig puts into every output's options from the global settings (and the HTTP ones into
- * HTTP outputs: spoolMaxBytes, collectorId, token, which their sinks read anyway); always accepted.
- */
+/** Keys loadConfig puts into every output's options from the global settings; always accepted. */
 const INJECTED_OPTION_KEYS = ["retryAttempts", "retryBackoff", "switchIdFromIp"] as const;
+
+/** `token_file` → `tokenFile`: the name a sink reads for a config key given in snake_case. */
+function camelKey(key: string): string {
+  return key.replace(/[-_]+([a-z0-9])/gi, (_m, c: string) => c.toUpperCase());
+}
 
 /** The setting an output's option key came from, e.g. `outputs[1].tokenFile (in /etc/c.yaml)`. */
 function optionSource(source: string, index: number, key: string): string {
@@ -319,58 +272,70 @@ function optionSource(source: string, index: number, key: string): string {
   return sp < 0 ? `${source}[${index}].${key}` : `${source.slice(0, sp)}[${index}].${key}${source.slice(sp)}`;
 }
 
-/** Throws ConfigError naming `outputs[i].<key>` for an option key the output's sink does not read. */
-function checkOptionKeys(o: OutputConfig, def: SinkDefinition, index: number, source: string): void {
-  const scheme = o.uri.slice(0, Math.max(0, o.uri.indexOf(":"))).toLowerCase();
-  const own = def.optionKeys ?? SINK_OPTION_KEYS[scheme] ?? [];
+/**
+ * The output's options under the names its sink reads: each key given in snake_case (canonical, like every
+ * other config key) or camelCase (deprecated alias). Throws ConfigError naming `outputs[i].<key>` for a
+ * key the sink does not read, or one given twice under both spellings.
+ */
+function canonicalOptions(
+  o: OutputConfig,
+  def: SinkDefinition,
+  index: number,
+  source: string,
+): Record<string, unknown> {
+  const own = def.optionKeys;
   const known = new Set<string>([...own, ...INJECTED_OPTION_KEYS]);
-  for (const key of Object.keys(o.options)) {
-    if (known.has(key)) continue;
-    const camel = key.replace(/[-_]+([a-z0-9])/gi, (_m, c: string) => c.toUpperCase());
-    const hint = camel !== key && known.has(camel) ? ` (did you mean ${camel}?)` : "";
-    throw new ConfigError(
-      optionSource(source, index, key),
-      `unknown option for output ${show(o.uri)}${hint}; ${own.length ? `known: ${own.join(", ")}` : `${scheme} outputs take no options of their own`}`,
-    );
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(o.options)) {
+    const name = known.has(key) ? key : camelKey(key);
+    if (!known.has(name)) {
+      const scheme = o.uri.slice(0, Math.max(0, o.uri.indexOf(":"))).toLowerCase();
+      throw new ConfigError(
+        optionSource(source, index, key),
+        `unknown option for output ${show(o.uri)}; ${own.length ? `known: ${own.map(snakeKey).join(", ")}` : `${scheme} outputs take no options of their own`}`,
+      );
+    }
+    if (name in out) {
+      throw new ConfigError(
+        optionSource(source, index, key),
+        `option given twice (as ${snakeKey(name)} and ${name})`,
+      );
+    }
+    out[name] = value;
   }
+  return out;
 }
 
-/** The file an output writes, for the writability check (the sinks' own path rules), or null. */
-function outputPath(uri: string, cwd: string, dataDir: string): string | null {
-  const scheme = uri.slice(0, uri.indexOf(":")).toLowerCase();
-  if (scheme === "sqlite") {
-    const p = parseSqliteUri(uri, dataDir, cwd);
-    return p === ":memory:" ? null : p;
+/** `tokenFile` → `token_file`, the documented spelling. */
+function snakeKey(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+/** The sink definition for an output's URI; ConfigError naming the output for a missing or unknown scheme. */
+function sinkFor(o: OutputConfig, source: string): SinkDefinition {
+  if (o.uri.indexOf(":") <= 0) {
+    throw new ConfigError(
+      source,
+      `invalid value ${show(o.uri)}: expected SCHEME:TARGET such as sqlite:flows.db or jsonl:-`,
+    );
   }
-  if (scheme === "jsonl") {
-    const t = parseJsonlUri(uri);
-    return t.kind === "file" ? resolve(cwd, t.path) : null;
+  try {
+    return findSink(o.uri);
+  } catch (err) {
+    throw new ConfigError(source, `invalid value ${show(o.uri)}: ${(err as Error).message}`);
   }
-  return null;
 }
 
 function validateOutputs(outputs: OutputConfig[], source: string, cwd: string, dataDir: string): void {
   const seen = new Set<string>();
-  for (const [i, o] of outputs.entries()) {
-    if (o.uri.indexOf(":") <= 0) {
-      throw new ConfigError(
-        source,
-        `invalid value ${show(o.uri)}: expected SCHEME:TARGET such as sqlite:flows.db or jsonl:-`,
-      );
-    }
+  for (const o of outputs) {
     if (seen.has(o.uri)) throw new ConfigError(source, `invalid value ${show(o.uri)}: output given twice`);
     seen.add(o.uri);
-    let def: SinkDefinition;
-    try {
-      def = findSink(o.uri);
-    } catch (err) {
-      throw new ConfigError(source, `invalid value ${show(o.uri)}: ${(err as Error).message}`);
-    }
-    checkOptionKeys(o, def, i, source);
+    const def = sinkFor(o, source);
     let path: string | null;
     try {
       def.createEncoder(o.uri, o.options);
-      path = outputPath(o.uri, cwd, dataDir);
+      path = def.path?.(o.uri, dataDir, cwd) ?? null;
     } catch (err) {
       throw new ConfigError(source, `invalid value ${show(o.uri)}: ${(err as Error).message}`);
     }
@@ -480,18 +445,16 @@ export function loadConfig(argv: readonly string[], env: Env, opts: LoadOptions 
     retryBackoff: out.retryBackoff,
     switchIdFromIp: out.switchIdFromIp,
   };
-  for (const o of uris) {
-    let http: Record<string, unknown> = {};
-    const scheme = o.uri.slice(0, Math.max(0, o.uri.indexOf(":"))).toLowerCase();
-    if (scheme.startsWith("clarion+") || scheme.startsWith("flows-v1+")) {
-      http = { spoolMaxBytes: out.spoolMaxBytes };
-      if (scheme.startsWith("flows-v1+")) {
-        http.collectorId = out.collectorId;
-        const own = ["token", "tokenFile", "tokenEnv"].some((k) => o.options[k] !== undefined);
-        if (ingestToken && !own) http.token = ingestToken;
-      }
-    }
-    o.options = { ...shared, ...http, ...o.options };
+  const globals: SinkGlobals = {
+    spoolMaxBytes: Number(out.spoolMaxBytes),
+    collectorId: String(out.collectorId),
+    ingestToken,
+  };
+  for (const [i, o] of uris.entries()) {
+    const def = sinkFor(o, source);
+    const own = canonicalOptions(o, def, i, source);
+    const spool = def.spool ? { spoolMaxBytes: globals.spoolMaxBytes } : {};
+    o.options = { ...shared, ...spool, ...def.globals?.(globals, own), ...own };
   }
   validateOutputs(uris, source, cwd, dataDir);
 

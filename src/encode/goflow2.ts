@@ -1498,3 +1498,19 @@ function endBatch(records: number): Uint8Array {
   if (records > 0) bytesPerRecord = bytesPerRecord * 0.75 + (pos / records) * 0.25;
   return new Uint8Array(out.buffer, 0, pos);
 }
+
+/**
+ * Address text as its network bytes, as GoFlow2's protobuf carries addresses: 4 octets for IPv4, 16 for
+ * IPv6 (a fresh array); null when `s` is not an address ("" included).
+ */
+export function addressBytes(s: string): Uint8Array | null {
+  if (s === "") return null;
+  if (parseIPv4(s, 0, s.length, v4scratch, 0)) return v4scratch.slice();
+  if (!parseIPv6(s, v6scratch)) return null;
+  const b = new Uint8Array(16);
+  for (let i = 0; i < 8; i++) {
+    b[2 * i] = v6scratch[i]! >>> 8;
+    b[2 * i + 1] = v6scratch[i]! & 0xff;
+  }
+  return b;
+}

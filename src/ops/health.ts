@@ -47,6 +47,8 @@ export interface RemoteHealth {
   /** Damaged spool regions skipped since start (degraded until a restart acknowledges them). */
   corruptFrames?: number;
   corruptBytes?: number;
+  /** An unhealthy condition besides spooling (e.g. a Kafka topic refusing us), "" or absent when none. */
+  problem?: string;
 }
 
 export interface HealthVerdict {
@@ -89,6 +91,7 @@ export function evaluateHealth(i: HealthInputs): HealthVerdict {
         `sink ${r.name} spool: ${r.corruptFrames} corrupt frames (${r.corruptBytes ?? 0} bytes) skipped and moved to quarantine; restart to acknowledge`,
       );
     }
+    if (r.problem) reasons.push(`sink ${r.name}: ${r.problem}`);
   }
   reasons.push(...(i.loss ?? []));
   if (i.workersListening === 0) return { status: "degraded", httpStatus: 503, reasons };

@@ -8,8 +8,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import { DECODE_ERROR_CODES } from "../core/errors.ts";
 import type { KernelUdpCounters, ListenerInfo, WorkerStats } from "../inputs/udp.ts";
 import type { DropReason, SinkQueueStats } from "../pipeline/queue.ts";
-import type { HttpSinkStats } from "../sinks/http.ts";
-import type { EncodedBatch } from "../sinks/types.ts";
+import type { EncodedBatch, RemoteSinkStats, SinkSample } from "../sinks/types.ts";
 
 const P = "clarion_collector_";
 
@@ -18,8 +17,8 @@ export interface MetricsSources {
   listeners(): readonly ListenerInfo[];
   kernel(): Promise<Map<number, KernelUdpCounters>>;
   workers(): { configured: number; listening: number };
-  /** Sinks with a disk spool and remote delivery (HTTP), polled at scrape time. */
-  remoteSinks?(): ReadonlyArray<{ name: string; stats: HttpSinkStats }>;
+  /** Sinks with a disk spool and remote delivery (HTTP, Kafka), polled at scrape time. */
+  remoteSinks?(): ReadonlyArray<{ name: string; stats: RemoteSinkStats }>;
   /** Flow records in batches for no configured sink (Fanout.unroutedRecords; a bug if ever non-zero). */
   unroutedRecords?(): number;
   /** Cumulative loss by reason (src/ops/loss.ts). */
@@ -32,36 +31,36 @@ export type PipelineDropReason = (typeof PIPELINE_DROP_REASONS)[number];
 
 /** The remote-sink series: [metric suffix, type, help, value]. Counters come from cumulative stats. */
 const REMOTE_SERIES: ReadonlyArray<
-  readonly [string, "gauge" | "counter", string, (s: HttpSinkStats) => number]
+  readonly [string, "gauge" | "counter", string, (s: RemoteSinkStats) => number]
 > = [
   [
     "sink_spool_bytes",
     "gauge",
-    "Bytes in each HTTP sink's disk spool not yet delivered.",
+    "Bytes in each remote sink's (HTTP, Kafka) disk spool not yet delivered.",
     (s) => s.spoolBytes,
   ],
   [
     "sink_spool_batches",
     "gauge",
-    "Requests in each HTTP sink's disk spool not yet delivered.",
+    "Requests in each remote sink's (HTTP, Kafka) disk spool not yet delivered.",
     (s) => s.spoolBatches,
   ],
   [
     "sink_spool_records",
     "gauge",
-    "Flow records in each HTTP sink's disk spool not yet delivered.",
+    "Flow records in each remote sink's (HTTP, Kafka) disk spool not yet delivered.",
     (s) => s.spoolRecords,
   ],
   [
     "sink_spool_oldest_age_seconds",
     "gauge",
-    "Age of the oldest undelivered batch in each HTTP sink's spool (0 when empty).",
+    "Age of the oldest undelivered batch in each remote sink's (HTTP, Kafka) spool (0 when empty).",
     (s) => s.oldestAgeMs / 1000,
   ],
   [
     "sink_breaker_open",
     "gauge",
-    "1 while an HTTP sink's circuit breaker is open or half-open, 0 when closed.",
+    "1 while a remote sink's circuit breaker is open or half-open, 0 when closed.",
     (s) => (s.breakerState === "closed" ? 0 : 1),
   ],
   ["sink_delivered_flows_total", "counter", "Flow records the destination acknowledged.", (s) => s.delivered],
@@ -141,7 +140,7 @@ const REMOTE_SERIES: ReadonlyArray<
   [
     "sink_breaker_opens_total",
     "counter",
-    "Times an HTTP sink's circuit breaker opened.",
+    "Times a remote sink's circuit breaker opened.",
     (s) => s.breakerOpens,
   ],
 ];
@@ -598,4 +597,33 @@ export class CollectorMetrics {
   get contentType(): string {
     return this.registry.contentType;
   }
+}
+
+function labelValue(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+}
+
+/**
+ * Prometheus text of the sinks' own samples (Sink.samples), grouped by metric so each family is written
+ * once with its HELP and TYPE whatever the number of sinks reporting it.
+ */
+export function renderSinkSamples(samples: readonly SinkSample[]): string {
+  const families = new Map<string, SinkSample[]>();
+  for (const s of samples) {
+    const list = families.get(s.name);
+    if (list) list.push(s);
+    else families.set(s.name, [s]);
+  }
+  let text = "";
+  for (const [name, list] of families) {
+    const full = P + name;
+    text += `# HELP ${full} ${list[0]!.help}\n# TYPE ${full} ${list[0]!.type}\n`;
+    for (const s of list) {
+      const labels = Object.entries(s.labels)
+        .map(([k, v]) => `${k}="${labelValue(v)}"`)
+        .join(",");
+      text += `${full}${labels ? `{${labels}}` : ""} ${Number.isFinite(s.value) ? s.value : 0}\n`;
+    }
+  }
+  return text;
 }

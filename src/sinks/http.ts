@@ -26,16 +26,19 @@ import type { FlowRecord } from "../core/flow.ts";
 import { clarionBody, clarionRecord, clarionSwitchId } from "../encode/clarion.ts";
 import { flowsV1Body, flowsV1Record } from "../encode/flows-v1.ts";
 import { isGzip, jsonString, plainBody, splitBody } from "../encode/json-batch.ts";
-import type {
-  BreakerOptions,
-  Delivery,
-  DeliveryStats,
-  DeliveryUnit,
-  RetryOptions,
-} from "../pipeline/delivery.ts";
+import type { BreakerOptions, Delivery, DeliveryUnit, RetryOptions } from "../pipeline/delivery.ts";
 import { type HttpDelivery, startHttpDelivery } from "../pipeline/http-transport.ts";
 import type { FsyncPolicy, Spool } from "../pipeline/spool.ts";
-import type { EncodedBatch, EncodedPart, Sink, SinkContext, SinkDefinition, SinkEncoder } from "./types.ts";
+import type {
+  EncodedBatch,
+  EncodedPart,
+  RemoteSinkStats,
+  Sink,
+  SinkContext,
+  SinkDefinition,
+  SinkEncoder,
+  SinkGlobals,
+} from "./types.ts";
 
 export const HTTP_FORMATS = ["clarion", "flows-v1"] as const;
 export type HttpFormat = (typeof HTTP_FORMATS)[number];
@@ -85,38 +88,8 @@ export interface HttpSinkOptions extends HttpEncoderOptions {
   flushTimeoutMs: number;
 }
 
-export interface HttpSinkStats {
-  /** Flow records acknowledged by the backend. */
-  delivered: number;
-  deliveredBatches: number;
-  failed: number;
-  retried: number;
-  unknownOutcomes: number;
-  splits: number;
-  deadLettered: number;
-  deadLetteredRecords: number;
-  spoolBytes: number;
-  spoolBatches: number;
-  spoolRecords: number;
-  oldestAgeMs: number;
-  breakerState: DeliveryStats["breakerState"];
-  breakerOpens: number;
-  droppedOnFull: number;
-  droppedRecordsOnFull: number;
-  /** Spool writes that failed (disk full, I/O error); the batches they held were refused, not kept. */
-  spoolWriteErrors: number;
-  /** Damaged spool regions skipped (each at least one frame) and their bytes, moved to quarantine. */
-  spoolCorruptFrames: number;
-  spoolCorruptBytes: number;
-  /** True while batches wait on retries or an open breaker (health: degraded). */
-  spooling: boolean;
-  lastError: string;
-  /**
-   * flows-v1: records not sent because they lack a source or destination address (the telemetry API
-   * requires both and rejects the whole request for one invalid address). Always 0 for Clarion.
-   */
-  skippedNoAddress: number;
-}
+/** The HTTP sinks' delivery state (the generic remote-sink stats). */
+export type HttpSinkStats = RemoteSinkStats;
 
 /** An encoded batch with what the encoder left out (flows-v1 records without addresses). */
 export interface HttpEncodedBatch extends EncodedBatch {
@@ -476,6 +449,10 @@ class HttpSinkImpl implements HttpSink {
     await this.#remote.close(this.#o.flushTimeoutMs, Math.min(this.#o.timeoutMs, 2000));
   }
 
+  remoteStats(): RemoteSinkStats {
+    return this.stats();
+  }
+
   stats(): HttpSinkStats {
     const d = this.#delivery.stats();
     const s = this.#spool.stats();
@@ -504,11 +481,6 @@ class HttpSinkImpl implements HttpSink {
       skippedNoAddress: this.#skipped,
     };
   }
-}
-
-/** True for the sinks of this file (they have a spool, remote delivery and `stats()`). */
-export function isHttpSink(s: Sink): s is HttpSink {
-  return s instanceof HttpSinkImpl;
 }
 
 /** The writing half: opens the spool (delivering what a previous run left) and starts delivery. */
@@ -563,14 +535,54 @@ export async function createHttpSink(uri: string, ctx: SinkContext): Promise<Htt
   return new HttpSinkImpl(uri, target, o, remote, ctx);
 }
 
+/** Every option key the HTTP sinks read (encoder, token, delivery, retries, breaker, spool). */
+const HTTP_OPTION_KEYS = [
+  "collectorId",
+  "batchSize",
+  "maxRecords",
+  "maxBytes",
+  "gzipThreshold",
+  "gzipLevel",
+  "switchIdFromIp",
+  "flushIntervalMs",
+  "token",
+  "tokenFile",
+  "tokenEnv",
+  "timeoutMs",
+  "concurrency",
+  "retryAttempts",
+  "retryBackoff",
+  "retryBaseMs",
+  "retryMaxMs",
+  "retryJitter",
+  "maxRetryAfterMs",
+  "breakerThreshold",
+  "breakerResetMs",
+  "breakerMaxResetMs",
+  "spoolMaxBytes",
+  "spoolSegmentBytes",
+  "fsync",
+  "fsyncIntervalMs",
+  "flushTimeoutMs",
+] as const;
+
 export const clarionHttpSink: SinkDefinition = {
   schemes: ["clarion+http", "clarion+https"],
+  optionKeys: HTTP_OPTION_KEYS,
+  spool: true,
   createEncoder: createHttpEncoder,
   create: createHttpSink,
 };
 
 export const flowsV1HttpSink: SinkDefinition = {
   schemes: ["flows-v1+http", "flows-v1+https"],
+  optionKeys: HTTP_OPTION_KEYS,
+  spool: true,
+  /** --collector-id, and the ingest key unless the output names its own token. */
+  globals(g: SinkGlobals, options: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    const own = ["token", "tokenFile", "tokenEnv"].some((k) => options[k] !== undefined);
+    return { collectorId: g.collectorId, ...(g.ingestToken && !own ? { token: g.ingestToken } : {}) };
+  },
   createEncoder: createHttpEncoder,
   create: createHttpSink,
 };

@@ -340,6 +340,11 @@ function stdoutStream(): Writable {
 
 export const jsonlSink: SinkDefinition = {
   schemes: ["jsonl"],
+  optionKeys: ["directIo"],
+  path(uri: string, _dataDir: string, cwd: string): string | null {
+    const t = parseJsonlUri(uri);
+    return t.kind === "file" ? resolve(cwd, t.path) : null;
+  },
   createEncoder(uri: string, options: Readonly<Record<string, unknown>>): SinkEncoder {
     parseJsonlUri(uri);
     parseJsonlOptions(options);

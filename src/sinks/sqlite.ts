@@ -1307,6 +1307,11 @@ export class SqliteSink implements Sink {
 
 export const sqliteSink: SinkDefinition = {
   schemes: ["sqlite"],
+  optionKeys: ["retentionMs", "retentionIntervalMs", "retentionChunkRows", "busyTimeoutMs", "exporterIndex"],
+  path(uri: string, dataDir: string, cwd: string): string | null {
+    const p = parseSqliteUri(uri, dataDir, cwd);
+    return p === ":memory:" ? null : p;
+  },
   createEncoder(uri: string): SinkEncoder {
     if (!uri.startsWith("sqlite:")) throw new ConfigError("sink", `not an sqlite: URI: ${uri}`);
     return createSqliteEncoder(uri);

@@ -4,10 +4,14 @@
  * - a `SinkEncoder`, synchronous and pure, turns a batch of FlowRecords into an `EncodedBatch`
  *   (transferable byte arrays);
  * - a `Sink`, in the main thread, writes encoded batches (file, SQLite, HTTP, Kafka) and owns the I/O.
- * A `SinkDefinition` registers a URI scheme with both; adding a sink is one file plus one line in
- * src/sinks/index.ts.
+ * A `SinkDefinition` registers a URI scheme with both and owns everything else about the sink: its URI
+ * parsing, its option keys, its path rules, whether it writes through the durable spool, and which global
+ * settings it takes; a `Sink` with remote delivery reports `remoteStats()` (health, metrics). Config
+ * (src/config/load.ts) and the app (src/app.ts) treat every sink alike: adding a sink is one file plus one
+ * line in src/sinks/index.ts.
  */
 import type { FlowRecord } from "../core/flow.ts";
+import type { BreakerState } from "../pipeline/delivery.ts";
 import type { InterfaceCounters } from "../protocols/sflow5.ts";
 
 /** One unit of delivery: a request body, a block of lines, a set of rows. */
@@ -80,6 +84,68 @@ export interface Sink {
    * /health until it clears; null while it works. Undefined: the sink has none to report.
    */
   failure?(): string | null;
+  /**
+   * Sinks delivering to a remote destination through a disk spool (HTTP, Kafka): their delivery state,
+   * polled by /health (degraded while `spooling`) and /metrics (clarion_collector_sink_* series).
+   */
+  remoteStats?(): RemoteSinkStats;
+  /** The sink's own series (e.g. Kafka per topic), polled at scrape time and rendered into /metrics. */
+  samples?(): SinkSample[];
+}
+
+/** One sample of a sink's own metric series (`name` without the clarion_collector_ prefix). */
+export interface SinkSample {
+  name: string;
+  type: "counter" | "gauge";
+  help: string;
+  labels: Readonly<Record<string, string>>;
+  value: number;
+}
+
+/** Delivery state of a sink with a disk spool and remote delivery (cumulative counters, current gauges). */
+export interface RemoteSinkStats {
+  /** Flow records acknowledged by the destination. */
+  delivered: number;
+  deliveredBatches: number;
+  failed: number;
+  retried: number;
+  unknownOutcomes: number;
+  splits: number;
+  deadLettered: number;
+  deadLetteredRecords: number;
+  spoolBytes: number;
+  spoolBatches: number;
+  spoolRecords: number;
+  oldestAgeMs: number;
+  breakerState: BreakerState;
+  breakerOpens: number;
+  droppedOnFull: number;
+  droppedRecordsOnFull: number;
+  /** Spool writes that failed (disk full, I/O error); the batches they held were refused, not kept. */
+  spoolWriteErrors: number;
+  /** Damaged spool regions skipped (each at least one frame) and their bytes, moved to quarantine. */
+  spoolCorruptFrames: number;
+  spoolCorruptBytes: number;
+  /** True while batches wait on retries or an unreachable destination (health: degraded). */
+  spooling: boolean;
+  lastError: string;
+  /** A condition that makes the output unhealthy besides spooling (e.g. Kafka topic authorization), or "". */
+  problem?: string;
+  /**
+   * Records the encoder left out (flows-v1: records without a source or destination address, which the
+   * telemetry API rejects). 0 for sinks that send every record.
+   */
+  skippedNoAddress: number;
+}
+
+/** Global settings a sink may take as defaults for its options (see `SinkDefinition.globals`). */
+export interface SinkGlobals {
+  /** --spool-max-bytes. */
+  spoolMaxBytes: number;
+  /** --collector-id. */
+  collectorId: string;
+  /** The ingest bearer key (CLARION_COLLECTOR_INGEST_TOKEN, --ingest-token-file), "" when unset. */
+  ingestToken: string;
 }
 
 export interface SinkDefinition {
@@ -90,9 +156,18 @@ export interface SinkDefinition {
   /** Create the writing half; fails fast (rejects) on bad configuration or an unusable destination. */
   create(uri: string, ctx: SinkContext): Promise<Sink>;
   /**
-   * Every option key the sink (encoder and writer) reads. Configuration rejects any other key given for
-   * the output (a misspelt key would otherwise be ignored silently). Undefined: see the per-scheme lists
-   * in src/config/load.ts.
+   * Every option key the sink (encoder and writer) reads, as the sink reads them (camelCase). A config
+   * file gives each in snake_case (`token_file`; the camelCase spelling is a deprecated alias) and
+   * configuration rejects any other key (a misspelt key would otherwise be ignored silently).
    */
-  readonly optionKeys?: readonly string[];
+  readonly optionKeys: readonly string[];
+  /** The file the output writes, resolved (checked writable at load), or null (stdout, memory, remote). */
+  path?(uri: string, dataDir: string, cwd: string): string | null;
+  /** True when the sink writes every batch to the durable disk spool first (gets --spool-max-bytes). */
+  readonly spool?: boolean;
+  /**
+   * Option defaults the sink takes from global settings, given the output's own options (which win).
+   * Spool sinks get `spoolMaxBytes` without saying so.
+   */
+  globals?(g: SinkGlobals, options: Readonly<Record<string, unknown>>): Record<string, unknown>;
 }
