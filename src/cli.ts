@@ -14,9 +14,15 @@ function fail(code: number, message: string): never {
 }
 
 async function main(): Promise<void> {
-  if (process.argv[2] === "decode") {
+  const sub = process.argv[2];
+  if (sub === "decode") {
     const { runDecode } = await import("./commands/decode.ts");
     process.exitCode = await runDecode(process.argv.slice(3));
+    return;
+  }
+  if (sub === "top") {
+    const { runTopCommand } = await import("./commands/top.ts");
+    process.exitCode = await runTopCommand(process.argv.slice(3));
     return;
   }
   let config: Config;
