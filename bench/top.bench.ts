@@ -9,7 +9,7 @@
  * 2. Ingest cost: inserts INGEST_ROWS into a fresh store with the schema as shipped, without the
  *    `time_received` index, and with the optional `(exporter, time_received)` index too; rows/s of each.
  *
- * Run: node bench/top.bench.ts [rows=10000000] [spanHours=24] [ingestRows=1000000]
+ * Run: node bench/top.bench.ts [rows=10000000] [spanHours=24] [ingestRows=1000000]   (rows 0: ingest only)
  * Figures are wall-clock (±30 % on the shared benchmark machine).
  */
 import { mkdtempSync, rmSync, statSync } from "node:fs";
@@ -98,21 +98,35 @@ function time(db: ReturnType<typeof openFlowsDb>, q: TopQuery): { ms: number; ro
 const dir = mkdtempSync(join(tmpdir(), "clarion-top-bench-"));
 try {
   const now = Date.now();
-  // 2. ingest cost of the indexes
-  const ingest: Array<[string, number]> = [];
-  for (const variant of ["no time index", "as shipped (time index)", "+ (exporter, time) index"] as const) {
-    const path = join(dir, `ingest-${ingest.length}.db`);
-    const sink = new SqliteSink(
-      "bench",
-      path,
-      parseSqliteOptions({ retentionMs: 0, exporterIndex: variant.startsWith("+") }),
-    );
-    if (variant === "no time index") sink.db.exec("DROP INDEX flows_time_received");
-    const rate = await fill(sink, INGEST_ROWS, now, 3_600_000);
-    await sink.close();
-    ingest.push([variant, rate]);
-    console.log(`ingest ${INGEST_ROWS} rows, ${variant}: ${Math.round(rate).toLocaleString("en")} rows/s`);
+  // 2. ingest cost of the indexes: a warm-up store first (JIT, page cache), then each variant twice,
+  // interleaved, best of the two.
+  {
+    const warm = new SqliteSink("bench", join(dir, "warm.db"), parseSqliteOptions({ retentionMs: 0 }));
+    await fill(warm, Math.min(INGEST_ROWS, 300_000), now, 3_600_000);
+    await warm.close();
   }
+  const variants = ["no time index", "as shipped (time index)", "+ (exporter, time) index"] as const;
+  const best = new Map<string, number>();
+  for (let round = 0; round < 2; round++) {
+    for (const variant of variants) {
+      const path = join(dir, `ingest-${round}-${best.size}-${variant.length}.db`);
+      const sink = new SqliteSink(
+        "bench",
+        path,
+        parseSqliteOptions({ retentionMs: 0, exporterIndex: variant.startsWith("+") }),
+      );
+      if (variant === "no time index") sink.db.exec("DROP INDEX flows_time_received");
+      const rate = await fill(sink, INGEST_ROWS, now, 3_600_000);
+      await sink.close();
+      rmSync(path, { force: true });
+      best.set(variant, Math.max(best.get(variant) ?? 0, rate));
+    }
+  }
+  for (const variant of variants)
+    console.log(
+      `ingest ${INGEST_ROWS} rows, ${variant}: ${Math.round(best.get(variant)!).toLocaleString("en")} rows/s (best of 2)`,
+    );
+  if (ROWS === 0) process.exit(0);
 
   // 1. top latency
   const path = join(dir, "flows.db");

@@ -22,6 +22,7 @@ import {
 import { evaluateHealth, type Phase, type RemoteHealth } from "./ops/health.ts";
 import { CollectorMetrics } from "./ops/metrics.ts";
 import { type OpsServer, type OpsView, startOpsServer } from "./ops/server.ts";
+import { TailHub } from "./ops/tail.ts";
 import { Fanout } from "./pipeline/fanout.ts";
 import { SinkQueue } from "./pipeline/queue.ts";
 import type { ExporterStats, TemplateInfo } from "./protocols/decoder.ts";
@@ -300,6 +301,7 @@ async function startNative(
       }),
   );
   const fanout = new Fanout(queues);
+  const tail = new TailHub();
 
   let kernelCache: { at: number; value: Map<number, KernelUdpCounters> } | null = null;
   const kernel = async (): Promise<Map<number, KernelUdpCounters>> => {
@@ -477,6 +479,7 @@ async function startNative(
       };
     },
     exporters: () => ({ exporters: mergeExporters(m.workers) }),
+    tail: (out, filter) => tail.subscribe(out, filter),
   };
 
   const countersLog = new RateLimitedLogger(log);
@@ -503,13 +506,13 @@ async function startNative(
       workers: config.workers,
       state,
       logger: log.child({ component: "udp" }),
-      onBatch: (b) => fanout.offer(b),
+      onBatch: (b) => (tail.owns(b) ? tail.offer(b) : fanout.offer(b)),
       onCounters: (records) => counters.write(records),
       onStats: (s) => m.workerStats(s),
       onWorkerExit: (worker, lost) => m.workerExited(worker, lost),
       worker: {
         udpRcvbuf: config.udpRcvbuf,
-        outputs: config.outputs,
+        outputs: [...config.outputs, tail.output],
         batchSize: config.batchSize,
         batchIntervalMs: config.batchInterval * 1000,
         decoder: {
@@ -565,6 +568,7 @@ async function startNative(
       await counters.settled();
       const errors = await fanout.close();
       for (const err of errors) log.error({ err }, "sink failed to flush or close");
+      tail.close();
       await ops?.close();
       const t = fanout.stats();
       log.info(

@@ -25,6 +25,11 @@ async function main(): Promise<void> {
     process.exitCode = await runTopCommand(process.argv.slice(3));
     return;
   }
+  if (sub === "tail") {
+    const { runTailCommand } = await import("./commands/tail.ts");
+    process.exitCode = await runTailCommand(process.argv.slice(3));
+    return;
+  }
   let config: Config;
   try {
     config = loadConfig(process.argv.slice(2), process.env);

@@ -163,8 +163,16 @@ export function runTop(db: DatabaseSync, q: TopQuery): TopResult {
   for (const k of q.by) for (const c of KEY_COLUMNS[k]) exprs.push(c);
   const select = exprs.map((e, i) => `${e} AS k${i}`).join(", ");
   const groups = exprs.map((_e, i) => `k${i}`).join(", ");
-  // Ties broken by the keys, so the answer is stable.
-  const sql = `SELECT ${select}, ${sums} FROM flows ${w.sql} GROUP BY ${groups} ORDER BY ${q.order} DESC, ${groups} LIMIT ?`;
+  // One pass: the window totals come from the groups through window functions evaluated before LIMIT
+  // (sum of the groups' sums = the window's total). Ties are broken by the keys, so the answer is stable.
+  const totals =
+    "SUM(TOTAL(bytes" +
+    factor +
+    ")) OVER () AS t_bytes, SUM(TOTAL(packets" +
+    factor +
+    ")) OVER () AS t_packets, SUM(COUNT(*)) OVER () AS t_flows, MAX(MAX(sampling_rate)) OVER () AS t_rate, " +
+    "MIN(MIN(time_received)) OVER () AS t_first, MAX(MAX(time_received)) OVER () AS t_last";
+  const sql = `SELECT ${select}, ${sums}, ${totals} FROM flows ${w.sql} GROUP BY ${groups} ORDER BY ${q.order} DESC, ${groups} LIMIT ?`;
   const raw = db.prepare(sql).all(...w.params, q.limit);
 
   const rows: TopRow[] = raw.map((r) => {
@@ -194,11 +202,17 @@ export function runTop(db: DatabaseSync, q: TopQuery): TopResult {
     };
   });
 
-  const t = db
-    .prepare(
-      `SELECT ${sums}, MAX(sampling_rate) AS max_rate, MIN(time_received) AS first, MAX(time_received) AS last FROM flows ${w.sql}`,
-    )
-    .get(...w.params) as Record<string, unknown>;
+  const first = raw[0];
+  const t: Record<string, unknown> = first
+    ? {
+        bytes: first.t_bytes,
+        packets: first.t_packets,
+        flows: first.t_flows,
+        max_rate: first.t_rate,
+        first: first.t_first,
+        last: first.t_last,
+      }
+    : { bytes: 0, packets: 0, flows: 0, max_rate: 0, first: null, last: null };
   const maxRate = Number(t.max_rate ?? 0);
   return {
     by: q.by,

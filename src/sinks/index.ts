@@ -6,9 +6,16 @@ import { ConfigError } from "../core/errors.ts";
 import { clarionHttpSink, flowsV1HttpSink } from "./http.ts";
 import { jsonlSink } from "./jsonl.ts";
 import { sqliteSink } from "./sqlite.ts";
+import { tailSink } from "./tail.ts";
 import type { SinkDefinition } from "./types.ts";
 
-export const SINKS: readonly SinkDefinition[] = [jsonlSink, sqliteSink, clarionHttpSink, flowsV1HttpSink];
+export const SINKS: readonly SinkDefinition[] = [
+  jsonlSink,
+  sqliteSink,
+  clarionHttpSink,
+  flowsV1HttpSink,
+  tailSink,
+];
 
 /** The definition whose schemes include the URI's scheme; throws listing the known schemes otherwise. */
 export function findSink(uri: string): SinkDefinition {
