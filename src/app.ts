@@ -27,8 +27,10 @@ import { Fanout } from "./pipeline/fanout.ts";
 import { SinkQueue } from "./pipeline/queue.ts";
 import type { ExporterStats, TemplateInfo } from "./protocols/decoder.ts";
 import type { InterfaceCounters } from "./protocols/sflow5.ts";
+import { QueryWorker } from "./query/worker.ts";
 import { isHttpSink } from "./sinks/http.ts";
 import { findSink } from "./sinks/index.ts";
+import { parseSqliteUri } from "./sinks/sqlite.ts";
 import type { Sink } from "./sinks/types.ts";
 
 export interface Collector {
@@ -302,6 +304,8 @@ async function startNative(
   );
   const fanout = new Fanout(queues);
   const tail = new TailHub();
+  const sqliteOut = config.outputs.find((o) => o.uri.toLowerCase().startsWith("sqlite:"));
+  const queries = sqliteOut ? new QueryWorker(parseSqliteUri(sqliteOut.uri, config.dataDir)) : null;
 
   let kernelCache: { at: number; value: Map<number, KernelUdpCounters> } | null = null;
   const kernel = async (): Promise<Map<number, KernelUdpCounters>> => {
@@ -480,6 +484,7 @@ async function startNative(
     },
     exporters: () => ({ exporters: mergeExporters(m.workers) }),
     tail: (out, filter) => tail.subscribe(out, filter),
+    ui: { queries, scale: !config.scaleBySampling },
   };
 
   const countersLog = new RateLimitedLogger(log);
@@ -570,6 +575,7 @@ async function startNative(
       for (const err of errors) log.error({ err }, "sink failed to flush or close");
       tail.close();
       await ops?.close();
+      await queries?.close();
       const t = fanout.stats();
       log.info(
         {

@@ -2,12 +2,13 @@
  * The ops HTTP server (fastify): /health, /metrics (Clarion JSON for plain clients, Prometheus text when
  * the client asks for it, as Prometheus does with its Accept header), /templates, /exporters, and the live
  * tail /tail?filter=… (NDJSON stream, src/ops/tail.ts; 400 with the position for a bad filter, 429 when
- * too many readers; streams end when the server closes).
+ * too many readers; streams end when the server closes), and /ui (src/ops/ui.ts).
  */
 import type { ServerResponse } from "node:http";
 import { fastify } from "fastify";
 import { compileFilter, FilterError } from "../query/filter.ts";
 import type { TailWritable } from "./tail.ts";
+import { registerUi, type UiOptions } from "./ui.ts";
 
 export interface OpsView {
   health(): { httpStatus: number; body: object };
@@ -17,6 +18,8 @@ export interface OpsView {
   exporters(): object;
   /** Live tail: adds a reader (null when too many read already); absent where there is no UDP collector. */
   tail?(out: TailWritable, filter: string | undefined): { detach(): void } | null;
+  /** The /ui page and its query endpoints (src/ops/ui.ts); absent where there is no UDP collector. */
+  ui?: UiOptions;
 }
 
 export interface OpsServer {
@@ -116,9 +119,17 @@ export async function startOpsServer(opts: {
     for (const raw of tails) raw.end();
     done();
   });
+  if (view.ui) registerUi(app, view.ui);
   app.get("/", async () => ({
     service: "clarion-collector",
-    endpoints: ["/health", "/metrics", "/templates", "/exporters", ...(view.tail ? ["/tail"] : [])],
+    endpoints: [
+      "/health",
+      "/metrics",
+      "/templates",
+      "/exporters",
+      ...(view.tail ? ["/tail"] : []),
+      ...(view.ui ? ["/ui"] : []),
+    ],
   }));
   await app.listen({ host: opts.host, port: opts.port });
   const addr = app.server.address();

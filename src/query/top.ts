@@ -102,7 +102,10 @@ export function openFlowsDb(path: string, opts: { busyTimeoutMs?: number } = {})
   return db;
 }
 
-function where(q: TopQuery): { sql: string; params: Array<number | string> } {
+function where(q: Pick<TopQuery, "fromMs" | "toMs" | "exporter" | "filter">): {
+  sql: string;
+  params: Array<number | string>;
+} {
   const parts: string[] = [];
   const params: Array<number | string> = [];
   if (q.fromMs !== undefined) {
@@ -227,6 +230,64 @@ export function runTop(db: DatabaseSync, q: TopQuery): TopResult {
     firstMs: t.first === null ? null : Number(t.first),
     lastMs: t.last === null ? null : Number(t.last),
   };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Time series (the /ui chart)
+
+export interface SeriesQuery {
+  fromMs: number;
+  toMs: number;
+  /** Bucket width, ms (at least 1000). */
+  stepMs: number;
+  exporter?: string;
+  filter?: string;
+  scale?: boolean;
+}
+
+export interface SeriesResult {
+  /** Bucket start times, ms; every bucket of the window is present (0 where no flow). */
+  t: number[];
+  flowsPerSec: number[];
+  bytesPerSec: number[];
+  packetsPerSec: number[];
+  scaled: boolean;
+}
+
+export const MAX_SERIES_POINTS = 2000;
+
+/** Flows, bytes and packets per second in buckets of `stepMs` over [fromMs, toMs). */
+export function runSeries(db: DatabaseSync, q: SeriesQuery): SeriesResult {
+  const step = Math.max(1000, Math.floor(q.stepMs));
+  const from = Math.floor(q.fromMs / step) * step;
+  const n = Math.ceil((q.toMs - from) / step);
+  if (!(n > 0) || n > MAX_SERIES_POINTS)
+    throw new TopQueryError(`a series needs 1 to ${MAX_SERIES_POINTS} points (asked for ${n})`);
+  const scale = q.scale ?? true;
+  const factor = scale ? " * (CASE WHEN sampling_rate > 1 THEN sampling_rate ELSE 1 END)" : "";
+  const w = where({ ...q, fromMs: from });
+  const raw = db
+    .prepare(
+      `SELECT CAST((time_received - ?) / ? AS INTEGER) AS b, COUNT(*) AS flows, TOTAL(bytes${factor}) AS bytes, TOTAL(packets${factor}) AS packets, MAX(sampling_rate) AS rate FROM flows ${w.sql} GROUP BY b`,
+    )
+    .all(from, step, ...w.params);
+  const out: SeriesResult = {
+    t: Array.from({ length: n }, (_x, i) => from + i * step),
+    flowsPerSec: new Array<number>(n).fill(0),
+    bytesPerSec: new Array<number>(n).fill(0),
+    packetsPerSec: new Array<number>(n).fill(0),
+    scaled: false,
+  };
+  const perSec = 1000 / step;
+  for (const r of raw) {
+    const i = Math.floor(Number(r.b));
+    if (!(i >= 0 && i < n)) continue;
+    out.flowsPerSec[i] = Number(r.flows) * perSec;
+    out.bytesPerSec[i] = Number(r.bytes) * perSec;
+    out.packetsPerSec[i] = Number(r.packets) * perSec;
+    if (scale && Number(r.rate ?? 0) > 1) out.scaled = true;
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import {
   openFlowsDb,
   parseDuration,
   parseTime,
+  runSeries,
   runTop,
   type TopQuery,
 } from "../../src/query/top.ts";
@@ -236,6 +237,27 @@ describe("top query", () => {
     assert.deepEqual(none.total, { bytes: 0, packets: 0, flows: 0 });
     assert.equal(none.sampled, false);
     assert.throws(() => top({ filter: "port x" }), FilterError);
+  });
+});
+
+describe("series", () => {
+  it("buckets flows, bytes and packets per second, every bucket present", () => {
+    const db = openFlowsDb(dbPath);
+    try {
+      const r = runSeries(db, { fromMs: T - 1000, toMs: T + 4000, stepMs: 1000 });
+      assert.deepEqual(r.t, [T - 1000, T, T + 1000, T + 2000, T + 3000]);
+      assert.deepEqual(r.flowsPerSec, [0, 1, 1, 1, 1]);
+      assert.deepEqual(r.bytesPerSec, [0, 1000, 50000, 20000, 30000]);
+      assert.deepEqual(r.packetsPerSec, [0, 10, 40, 200, 300]);
+      assert.equal(r.scaled, true);
+      const two = runSeries(db, { fromMs: T, toMs: T + 4000, stepMs: 2000, filter: "udp", scale: false });
+      assert.deepEqual(two.bytesPerSec, [0, 250]);
+      assert.deepEqual(two.flowsPerSec, [0, 1]);
+      assert.equal(two.scaled, false);
+      assert.throws(() => runSeries(db, { fromMs: 0, toMs: T, stepMs: 1000 }), /1 to 2000 points/);
+    } finally {
+      db.close();
+    }
   });
 });
 
