@@ -58,6 +58,7 @@ function describeDefault(spec: OptionSpec): string {
   if (spec.key === "outputs") return "sqlite:<data-dir>/flows.db";
   if (spec.key === "workers") return "one per core";
   if (spec.key === "spoolMaxBytes") return "1G";
+  if (spec.key === "retention") return "7d";
   if (spec.key === "agentBodyLimit") return "10M";
   if (spec.default === "") return "none";
   return String(spec.default);
@@ -488,7 +489,9 @@ export function loadConfig(argv: readonly string[], env: Env, opts: LoadOptions 
         if (ingestToken && !own) http.token = ingestToken;
       }
     }
-    o.options = { ...shared, ...http, ...o.options };
+    // --retention is the SQLite outputs' retentionMs unless the output sets its own.
+    const kept = scheme === "sqlite" ? { retentionMs: out.retention } : {};
+    o.options = { ...shared, ...http, ...kept, ...o.options };
   }
   validateOutputs(uris, source, cwd, dataDir);
 
