@@ -14,7 +14,17 @@ function fail(code: number, message: string): never {
 }
 
 async function main(): Promise<void> {
-  const sub = process.argv[2];
+  let sub = process.argv[2];
+  // `help` alone is --help; `help decode|top|tail` is that command's --help.
+  if (sub === "help") {
+    const of = process.argv[3];
+    process.argv.splice(
+      2,
+      process.argv.length,
+      ...(of === "decode" || of === "top" || of === "tail" ? [of, "--help"] : ["--help"]),
+    );
+    sub = process.argv[2];
+  }
   if (sub === "decode") {
     const { runDecode } = await import("./commands/decode.ts");
     process.exitCode = await runDecode(process.argv.slice(3));

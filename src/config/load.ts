@@ -70,6 +70,7 @@ export function buildCommand(): Command {
     .description(
       "Clarion Collector: NetFlow v5/v9, IPFIX and sFlow v5 into SQLite, JSON lines and HTTP backends",
     )
+    .usage("[options]  |  decode|top|tail [options] [args]  |  help [decode|top|tail]")
     .version(packageVersion(), "-V, --version")
     .helpOption("-h, --help", "show this help")
     .allowExcessArguments(false)
@@ -100,6 +101,11 @@ export function buildCommand(): Command {
   cmd.addHelpText(
     "after",
     [
+      "",
+      "Commands (each has --help):",
+      "  decode FILE...    decode pcap/pcapng captures or raw payloads offline, one JSON line per record",
+      "  top [FILTER]      top talkers, ports, protocols... over the SQLite store (like nfdump -s)",
+      "  tail [FILTER]     flows as the running collector receives them, one line each",
       "",
       "Precedence: command line > CLARION_COLLECTOR_* variables > --config file > defaults.",
       "Secrets (no flag, so they never show in a process list; never logged):",
