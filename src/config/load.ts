@@ -305,7 +305,7 @@ const HTTP_OPTION_KEYS = [
   "flushTimeoutMs",
 ] as const;
 export const SINK_OPTION_KEYS: Readonly<Record<string, readonly string[]>> = {
-  jsonl: ["directIo"],
+  jsonl: ["directIo", "rotateInterval"],
   sqlite: ["retentionMs", "retentionIntervalMs", "retentionChunkRows", "busyTimeoutMs", "exporterIndex"],
   "clarion+http": HTTP_OPTION_KEYS,
   "clarion+https": HTTP_OPTION_KEYS,

@@ -193,14 +193,14 @@ export class JsonlSink implements Sink {
     name: string,
     path: string,
     logger: Logger,
-    options: JsonlOptions = { directIo: false, rotateIntervalMs: DEFAULT_ROTATE_MS },
+    opts: JsonlOptions = { directIo: false, rotateIntervalMs: DEFAULT_ROTATE_MS },
   ): Promise<JsonlSink> {
     const sink = new JsonlSink(name, logger, path, null, null);
-    sink.#wantDirect = options.directIo;
+    sink.#wantDirect = opts.directIo;
     if (isTimedPath(path)) {
       sink.#pattern = path;
-      sink.#periodMs = options.rotateIntervalMs;
-      sink.#now = options.now ?? Date.now;
+      sink.#periodMs = opts.rotateIntervalMs;
+      sink.#now = opts.now ?? Date.now;
       sink.#periodStart = sink.#period();
       sink.#path = formatTimedPath(path, sink.#periodStart);
       // Close a finished period's file even when no flow arrives.
@@ -208,7 +208,7 @@ export class JsonlSink implements Sink {
         () => {
           if (sink.#period() !== sink.#periodStart) void sink.#enqueue(() => sink.#rotate()).catch(() => {});
         },
-        Math.min(1000, options.rotateIntervalMs),
+        Math.min(1000, opts.rotateIntervalMs),
       );
       sink.#rotateTimer.unref();
     }
@@ -461,7 +461,6 @@ function stdoutStream(): Writable {
 
 export const jsonlSink: SinkDefinition = {
   schemes: ["jsonl"],
-  optionKeys: ["directIo", "rotateInterval"],
   createEncoder(uri: string, options: Readonly<Record<string, unknown>>): SinkEncoder {
     parseJsonlUri(uri);
     parseJsonlOptions(options);
