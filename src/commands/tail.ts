@@ -82,12 +82,19 @@ function baseUrl(o: TailOptions, env: Readonly<Record<string, string | undefined
     }
   }
   let port: number;
+  let host = "127.0.0.1";
   if (o.httpPort !== undefined) {
     port = Number(o.httpPort);
     if (!/^\d+$/.test(o.httpPort) || port < 1 || port > 65535)
       throw new UsageError(`--http-port: "${o.httpPort}" is not a port`);
-  } else port = collectorConfig(o, env).httpPort;
-  return `http://127.0.0.1:${port}`;
+  } else {
+    const c = collectorConfig(o, env);
+    port = c.httpPort;
+    // The ops server listens on --bind-host: a wildcard is reachable on loopback, a specific address there.
+    if (c.bindHost !== "0.0.0.0" && c.bindHost !== "::")
+      host = c.bindHost.includes(":") ? `[${c.bindHost}]` : c.bindHost;
+  }
+  return `http://${host}:${port}`;
 }
 
 export async function runTailCommand(

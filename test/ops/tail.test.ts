@@ -279,6 +279,32 @@ describe("clarion-collector tail", () => {
       for (const l of got)
         assert.match(l, /127\.0\.0\.1 +UDP {3}10\.1\.1\.2:5353 -> 192\.0\.2\.53:53 {2}90 B {2}1 pkt$/);
 
+      // Without --url: the collector's own settings (variables here) name the ops address.
+      let viaEnv = "";
+      const out2 = new PassThrough();
+      out2.on("data", (c: Buffer) => {
+        viaEnv += c.toString();
+      });
+      const run2 = runTailCommand(
+        ["-c", "1", "--format", "json", "tcp"],
+        { out: out2, err },
+        {
+          BIND_HOST: "127.0.0.1",
+          CLARION_COLLECTOR_HTTP_PORT: String(collector.httpPort),
+          CLARION_COLLECTOR_DATA_DIR: dir,
+        },
+      );
+      let finished2 = false;
+      void run2.then(() => {
+        finished2 = true;
+      });
+      for (let i = 0; i < 200 && !finished2; i++) {
+        sock.send(packet, port, "127.0.0.1");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(await run2, 0);
+      assert.equal(JSON.parse(viaEnv).dst_port, 80);
+
       const e = new PassThrough();
       let etext = "";
       e.on("data", (c: Buffer) => {
