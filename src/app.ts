@@ -24,13 +24,16 @@ import { evaluateHealth, type Phase, type RemoteHealth } from "./ops/health.ts";
 import { LossMonitor } from "./ops/loss.ts";
 import { CollectorMetrics, renderSinkSamples } from "./ops/metrics.ts";
 import { type OpsServer, type OpsView, startOpsServer } from "./ops/server.ts";
+import { TailHub } from "./ops/tail.ts";
 import { Fanout } from "./pipeline/fanout.ts";
 import { SinkQueue } from "./pipeline/queue.ts";
 import type { ExporterStats, TemplateInfo } from "./protocols/decoder.ts";
 import type { SequenceExporterStats } from "./protocols/sequence.ts";
 import type { InterfaceCounters } from "./protocols/sflow5.ts";
 import type { MissingTemplateExporterStats } from "./protocols/state/missing-templates.ts";
+import { QueryWorker } from "./query/worker.ts";
 import { findSink } from "./sinks/index.ts";
+import { parseSqliteUri } from "./sinks/sqlite.ts";
 import type { RemoteSinkStats, Sink } from "./sinks/types.ts";
 
 export interface Collector {
@@ -383,6 +386,9 @@ async function startNative(
       }),
   );
   const fanout = new Fanout(queues);
+  const tail = new TailHub();
+  const sqliteOut = config.outputs.find((o) => o.uri.toLowerCase().startsWith("sqlite:"));
+  const queries = sqliteOut ? new QueryWorker(parseSqliteUri(sqliteOut.uri, config.dataDir)) : null;
 
   let kernelCache: { at: number; value: Map<number, KernelUdpCounters> } | null = null;
   const kernel = async (): Promise<Map<number, KernelUdpCounters>> => {
@@ -668,6 +674,8 @@ async function startNative(
       };
     },
     exporters: () => ({ exporters: mergeExporters(m.workers) }),
+    tail: (out, filter) => tail.subscribe(out, filter),
+    ui: { queries, scale: !config.scaleBySampling },
   };
 
   const countersLog = new RateLimitedLogger(log);
@@ -694,14 +702,14 @@ async function startNative(
       workers: config.workers,
       state,
       logger: log.child({ component: "udp" }),
-      onBatch: (b) => fanout.offer(b),
+      onBatch: (b) => (tail.owns(b) ? tail.offer(b) : fanout.offer(b)),
       onCounters: (records) => counters.write(records),
       onStats: (s) => m.workerStats(s),
       onWorkerExit: (worker, lost) => m.workerExited(worker, lost),
       worker: {
         udpRcvbuf: config.udpRcvbuf,
         allowExporters: config.allowExporters,
-        outputs: config.outputs,
+        outputs: [...config.outputs, tail.output],
         batchSize: config.batchSize,
         batchIntervalMs: config.batchInterval * 1000,
         decoder: {
@@ -758,7 +766,9 @@ async function startNative(
       await counters.settled();
       const errors = await fanout.close();
       for (const err of errors) log.error({ err }, "sink failed to flush or close");
+      tail.close();
       await ops?.close();
+      await queries?.close();
       const t = fanout.stats();
       log.info(
         {

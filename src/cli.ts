@@ -14,9 +14,30 @@ function fail(code: number, message: string): never {
 }
 
 async function main(): Promise<void> {
-  if (process.argv[2] === "decode") {
+  let sub = process.argv[2];
+  // `help` alone is --help; `help decode|top|tail` is that command's --help.
+  if (sub === "help") {
+    const of = process.argv[3];
+    process.argv.splice(
+      2,
+      process.argv.length,
+      ...(of === "decode" || of === "top" || of === "tail" ? [of, "--help"] : ["--help"]),
+    );
+    sub = process.argv[2];
+  }
+  if (sub === "decode") {
     const { runDecode } = await import("./commands/decode.ts");
     process.exitCode = await runDecode(process.argv.slice(3));
+    return;
+  }
+  if (sub === "top") {
+    const { runTopCommand } = await import("./commands/top.ts");
+    process.exitCode = await runTopCommand(process.argv.slice(3));
+    return;
+  }
+  if (sub === "tail") {
+    const { runTailCommand } = await import("./commands/tail.ts");
+    process.exitCode = await runTailCommand(process.argv.slice(3));
     return;
   }
   let config: Config;

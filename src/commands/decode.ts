@@ -3,7 +3,9 @@
  * JSON line per data record, in wire order: flow records in GoFlow2's rendering with "record_type":"flow",
  * options data with "record_type":"options", sFlow counter samples with "record_type":"counters".
  * A summary goes to stderr. Exit 0 when every file was read (decode errors are counted, not fatal),
- * 1 when a file could not be read, 2 on bad arguments.
+ * 1 when a file could not be read, 2 on bad arguments. From captures, `--port` keeps the datagrams sent to
+ * those UDP ports; datagrams whose first bytes name no flow protocol we decode (DNS, NTP, … in an ordinary
+ * capture) are skipped and counted in one summary line instead of one BAD_VERSION error each.
  */
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
@@ -26,7 +28,16 @@ interface DecodeArgs {
   exporter?: string;
   elements: boolean;
   elementIds: boolean;
+  /** UDP destination ports to keep (captures); empty: all. */
+  ports: number[];
   files: string[];
+}
+
+/** NetFlow v5, v9, IPFIX (16-bit version 5, 9, 10) or sFlow v5 (32-bit version 5). */
+export function looksLikeFlowExport(p: Buffer): boolean {
+  if (p.length < 4) return false;
+  const v = p.readUInt16BE(0);
+  return v === 5 || v === 9 || v === 10 || p.readUInt32BE(0) === 5;
 }
 
 function parseArgs(argv: string[], io: DecodeIo): DecodeArgs | number {
@@ -53,6 +64,10 @@ function parseArgs(argv: string[], io: DecodeIo): DecodeArgs | number {
       "add `element_ids`: the same values keyed <pen>.<id> (pen 0 = IANA / NetFlow v9)",
       false,
     )
+    .option(
+      "--port <ports>",
+      "captures: decode only datagrams sent to these UDP ports (comma-separated, e.g. 2055,4739,6343)",
+    )
     .exitOverride()
     .configureOutput({
       writeOut: (s) => io.out.write(s),
@@ -64,12 +79,34 @@ function parseArgs(argv: string[], io: DecodeIo): DecodeArgs | number {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     throw e;
   }
-  const o = cmd.opts<{ raw: boolean; exporter?: string; elements: boolean; elementIds: boolean }>();
+  const o = cmd.opts<{
+    raw: boolean;
+    exporter?: string;
+    elements: boolean;
+    elementIds: boolean;
+    port?: string;
+  }>();
   if (o.exporter !== undefined && isIP(o.exporter) === 0) {
     io.err.write(`clarion-collector decode: --exporter: "${o.exporter}" is not an IP address\n`);
     return 2;
   }
-  return { ...o, files: cmd.args };
+  const ports: number[] = [];
+  if (o.port !== undefined) {
+    for (const p of o.port.split(",")) {
+      const n = Number(p.trim());
+      if (!/^\d+$/.test(p.trim()) || n < 1 || n > 65535) {
+        io.err.write(`clarion-collector decode: --port: "${o.port}" is not a list of UDP ports (1-65535)\n`);
+        return 2;
+      }
+      ports.push(n);
+    }
+    if (o.raw) {
+      io.err.write("clarion-collector decode: --port applies to captures, not to --raw payloads\n");
+      return 2;
+    }
+  }
+  const { port: _port, ...rest } = o;
+  return { ...rest, ports, files: cmd.args };
 }
 
 function elementsObject(list: DecodedElement[], byId: boolean): string {
@@ -133,6 +170,8 @@ export async function runDecode(
   };
   const errors = new Map<string, number>();
   let datagrams = 0;
+  let otherPorts = 0;
+  let notFlows = 0;
   let unreadable = 0;
   // A reader that goes away (`decode x.pcap | head`) ends the output quietly, as with any Unix filter.
   let outClosed = false;
@@ -191,6 +230,14 @@ export async function runDecode(
     try {
       const { datagrams: list } = scanCapture(data);
       for (const d of list) {
+        if (args.ports.length > 0 && !args.ports.includes(d.dstPort)) {
+          otherPorts++;
+          continue;
+        }
+        if (!looksLikeFlowExport(d.payload)) {
+          notFlows++;
+          continue;
+        }
         await feed(d.payload, args.exporter ?? d.exporter, d.port, d.timestampMs || Date.now());
       }
     } catch (e) {
@@ -200,6 +247,16 @@ export async function runDecode(
     }
   }
   await flush();
+  if (otherPorts > 0 || notFlows > 0) {
+    const parts: string[] = [];
+    if (otherPorts > 0)
+      parts.push(`${otherPorts} UDP datagrams sent to other ports than --port ${args.ports.join(",")}`);
+    if (notFlows > 0)
+      parts.push(
+        `${notFlows} UDP datagrams that are not NetFlow v5/v9, IPFIX or sFlow v5 exports${args.ports.length ? "" : " (--port picks the export port)"}`,
+      );
+    io.err.write(`skipped ${parts.join(" and ")}\n`);
+  }
   const st = decoder.stats;
   const errorText = [...errors].map(([k, v]) => `${k}=${v}`).join(" ") || "none";
   io.err.write(

@@ -56,6 +56,7 @@ function describeDefault(spec: OptionSpec): string {
   if (spec.key === "outputs") return "sqlite:<data-dir>/flows.db";
   if (spec.key === "workers") return "one per core";
   if (spec.key === "spoolMaxBytes") return "1G";
+  if (spec.key === "retention") return "7d";
   if (spec.key === "agentBodyLimit") return "10M";
   if (spec.default === "") return "none";
   return String(spec.default);
@@ -67,6 +68,7 @@ export function buildCommand(): Command {
     .description(
       "Clarion Collector: NetFlow v5/v9, IPFIX and sFlow v5 into SQLite, JSON lines and HTTP backends",
     )
+    .usage("[options]  |  decode|top|tail [options] [args]  |  help [decode|top|tail]")
     .version(packageVersion(), "-V, --version")
     .helpOption("-h, --help", "show this help")
     .allowExcessArguments(false)
@@ -97,6 +99,11 @@ export function buildCommand(): Command {
   cmd.addHelpText(
     "after",
     [
+      "",
+      "Commands (each has --help):",
+      "  decode FILE...    decode pcap/pcapng captures or raw payloads offline, one JSON line per record",
+      "  top [FILTER]      top talkers, ports, protocols... over the SQLite store (like nfdump -s)",
+      "  tail [FILTER]     flows as the running collector receives them, one line each",
       "",
       "Precedence: command line > CLARION_COLLECTOR_* variables > --config file > defaults.",
       "Secrets (no flag, so they never show in a process list; never logged):",
@@ -449,6 +456,7 @@ export function loadConfig(argv: readonly string[], env: Env, opts: LoadOptions 
     spoolMaxBytes: Number(out.spoolMaxBytes),
     collectorId: String(out.collectorId),
     ingestToken,
+    retentionMs: Number(out.retention),
   };
   for (const [i, o] of uris.entries()) {
     const def = sinkFor(o, source);

@@ -61,6 +61,8 @@ export interface Config {
   scaleBySampling: boolean;
   /** Largest disk spool of each HTTP output and of the agent relay, bytes. */
   spoolMaxBytes: number;
+  /** Age after which stored flows are deleted (SQLite outputs), ms; 0 keeps everything. */
+  retention: number;
   /** Largest edge-agent request body (raw and decoded), bytes. */
   agentBodyLimit: number;
   /** Bearer token edge agents must present; "" for none. Secret: never logged or shown. */
@@ -137,6 +139,18 @@ function byteSize(v: unknown): unknown {
 }
 
 const BYTES_MAX = 2 ** 50;
+
+const DURATION_RE = /^(\d+(?:\.\d+)?)\s*([smhd])$/i;
+const DURATION_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+/** Ages: a number with s, m, h or d ("7d", "12h", "1.5h"), or 0 (forever); to ms. */
+function duration(v: unknown): unknown {
+  if (typeof v === "number" && v === 0) return 0;
+  if (typeof v !== "string") return v;
+  const s = v.trim();
+  if (s === "0") return 0;
+  const m = DURATION_RE.exec(s);
+  return m ? Math.round(Number(m[1]) * DURATION_MS[m[2]!.toLowerCase()]!) : v;
+}
 
 const TRUE = new Set(["true", "1", "yes", "on"]);
 const FALSE = new Set(["false", "0", "no", "off"]);
@@ -428,6 +442,25 @@ export const OPTIONS: readonly OptionSpec[] = [
         .max(BYTES_MAX),
     ),
     default: 1024 ** 3,
+  },
+  {
+    key: "retention",
+    flag: "--retention",
+    arg: "<age>",
+    env: ["CLARION_COLLECTOR_RETENTION"],
+    fileKey: "retention",
+    description:
+      "how long the SQLite outputs keep flows (by receive time), e.g. 7d, 12h, 30m; 0 keeps everything; an output's own retentionMs option wins",
+    expect: "an age such as 7d, 12h, 30m or 90s, or 0 to keep everything",
+    schema: z.preprocess(
+      duration,
+      z
+        .number()
+        .int()
+        .min(0)
+        .max(100 * 365 * 86_400_000),
+    ),
+    default: 7 * 86_400_000,
   },
   {
     key: "agentBodyLimit",

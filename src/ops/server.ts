@@ -1,8 +1,14 @@
 /**
  * The ops HTTP server (fastify): /health, /metrics (Clarion JSON for plain clients, Prometheus text when
- * the client asks for it, as Prometheus does with its Accept header), /templates and /exporters.
+ * the client asks for it, as Prometheus does with its Accept header), /templates, /exporters, and the live
+ * tail /tail?filter=… (NDJSON stream, src/ops/tail.ts; 400 with the position for a bad filter, 429 when
+ * too many readers; streams end when the server closes), and /ui (src/ops/ui.ts).
  */
+import type { ServerResponse } from "node:http";
 import { fastify } from "fastify";
+import { compileFilter, FilterError } from "../query/filter.ts";
+import type { TailWritable } from "./tail.ts";
+import { registerUi, type UiOptions } from "./ui.ts";
 
 export interface OpsView {
   health(): { httpStatus: number; body: object };
@@ -10,6 +16,10 @@ export interface OpsView {
   prometheus(): Promise<{ contentType: string; body: string }>;
   templates(): Promise<object>;
   exporters(): object;
+  /** Live tail: adds a reader (null when too many read already); absent where there is no UDP collector. */
+  tail?(out: TailWritable, filter: string | undefined): { detach(): void } | null;
+  /** The /ui page and its query endpoints (src/ops/ui.ts); absent where there is no UDP collector. */
+  ui?: UiOptions;
 }
 
 export interface OpsServer {
@@ -78,9 +88,48 @@ export async function startOpsServer(opts: {
   app.get("/exporters", async (_req, reply) =>
     reply.header("cache-control", "no-store").send(view.exporters()),
   );
+  const tails = new Set<ServerResponse>();
+  app.get<{ Querystring: { filter?: string } }>("/tail", (req, reply) => {
+    if (!view.tail) return reply.code(404).send({ error: "no live tail here (no UDP collector)" });
+    const filter = req.query.filter;
+    try {
+      compileFilter(filter);
+    } catch (err) {
+      if (!(err instanceof FilterError)) throw err;
+      return reply.code(400).send({ error: err.message, position: err.position, length: err.length });
+    }
+    reply.hijack();
+    const raw = reply.raw;
+    raw.setHeader("content-type", "application/x-ndjson");
+    raw.setHeader("cache-control", "no-store");
+    const sub = view.tail(raw, filter);
+    if (!sub) {
+      raw.statusCode = 429;
+      raw.setHeader("content-type", "application/json");
+      raw.end(JSON.stringify({ error: "too many tail readers" }));
+      return;
+    }
+    tails.add(raw);
+    raw.once("close", () => {
+      tails.delete(raw);
+      sub.detach();
+    });
+  });
+  app.addHook("preClose", (done) => {
+    for (const raw of tails) raw.end();
+    done();
+  });
+  if (view.ui) registerUi(app, view.ui);
   app.get("/", async () => ({
     service: "clarion-collector",
-    endpoints: ["/health", "/metrics", "/templates", "/exporters"],
+    endpoints: [
+      "/health",
+      "/metrics",
+      "/templates",
+      "/exporters",
+      ...(view.tail ? ["/tail"] : []),
+      ...(view.ui ? ["/ui"] : []),
+    ],
   }));
   await app.listen({ host: opts.host, port: opts.port });
   const addr = app.server.address();

@@ -7,6 +7,7 @@ import { clarionHttpSink, flowsV1HttpSink } from "./http.ts";
 import { jsonlSink } from "./jsonl.ts";
 import { kafkaSink } from "./kafka.ts";
 import { sqliteSink } from "./sqlite.ts";
+import { tailSink } from "./tail.ts";
 import type { SinkDefinition } from "./types.ts";
 
 export const SINKS: readonly SinkDefinition[] = [
@@ -15,6 +16,7 @@ export const SINKS: readonly SinkDefinition[] = [
   clarionHttpSink,
   flowsV1HttpSink,
   kafkaSink,
+  tailSink,
 ];
 
 /** The definition whose schemes include the URI's scheme; throws listing the known schemes otherwise. */

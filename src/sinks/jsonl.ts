@@ -12,6 +12,12 @@
  * - flush() waits until everything accepted reached the file (fdatasync) or the pipe; close() flushes too.
  * Options: `directIo` (boolean, default false): append to the file with O_DIRECT (src/sinks/direct-file.ts),
  * bypassing the page cache; where the filesystem does not take O_DIRECT, a warning and buffered appends.
+ * Timed rotation (like nfcapd -t): a file name with time fields (`%Y %m %d %H %M %S`, `%%` for a percent
+ * sign; local time), e.g. `jsonl:/var/log/flows/%Y%m%d-%H%M.jsonl`, names one file per period of
+ * `rotateInterval` (seconds, or an age such as "5m", "1h"; default 5 minutes; periods aligned to the epoch,
+ * so 5m gives files at :00, :05, …). The sink switches files at the first write of a new period, or within
+ * a second of the period's end when nothing arrives, syncing and closing the old one: a file whose period
+ * ended is complete and can be shipped and deleted. Time fields are allowed in the file name only.
  */
 
 import { createWriteStream } from "node:fs";
@@ -33,13 +39,68 @@ export type JsonlTarget = { kind: "stdout" } | { kind: "file"; path: string };
 export interface JsonlOptions {
   /** Append to the file with O_DIRECT (no page cache); ignored for stdout. */
   directIo: boolean;
+  /** Period of timed rotation, ms (used when the path has time fields). */
+  rotateIntervalMs: number;
+  /** Clock (tests). */
+  now?: () => number;
 }
+
+const DEFAULT_ROTATE_MS = 300_000;
+const AGE_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 export function parseJsonlOptions(options: Readonly<Record<string, unknown>>): JsonlOptions {
   const v = options.directIo;
   if (v !== undefined && typeof v !== "boolean")
     throw new ConfigError("directIo", `expected true or false, got ${JSON.stringify(v)}`);
-  return { directIo: v === true };
+  let rotateIntervalMs = DEFAULT_ROTATE_MS;
+  const r = options.rotateInterval;
+  if (r !== undefined) {
+    const m = typeof r === "string" ? /^(\d+)\s*([smhd]?)$/i.exec(r.trim()) : null;
+    const ms =
+      typeof r === "number"
+        ? r * 1000
+        : m
+          ? Number(m[1]) * (AGE_MS[(m[2] || "s").toLowerCase()] ?? 1000)
+          : Number.NaN;
+    if (!Number.isInteger(ms) || ms < 1000 || ms > 7 * 86_400_000)
+      throw new ConfigError(
+        "rotateInterval",
+        `expected seconds or an age such as 300, "5m" or "1h" (1 s to 7 d), got ${JSON.stringify(r)}`,
+      );
+    rotateIntervalMs = ms;
+  }
+  return { directIo: v === true, rotateIntervalMs };
+}
+
+const TIME_FIELD = /%[YmdHMS%]/;
+
+/** True when the path names files by time (timed rotation). */
+export function isTimedPath(path: string): boolean {
+  return TIME_FIELD.test(path);
+}
+
+/** The path with its time fields filled for `ms` (local time). */
+export function formatTimedPath(pattern: string, ms: number): string {
+  const d = new Date(ms);
+  const two = (n: number): string => String(n).padStart(2, "0");
+  return pattern.replace(/%([YmdHMS%])/g, (_m, f: string) => {
+    switch (f) {
+      case "Y":
+        return String(d.getFullYear());
+      case "m":
+        return two(d.getMonth() + 1);
+      case "d":
+        return two(d.getDate());
+      case "H":
+        return two(d.getHours());
+      case "M":
+        return two(d.getMinutes());
+      case "S":
+        return two(d.getSeconds());
+      default:
+        return "%";
+    }
+  });
 }
 
 export function parseJsonlUri(uri: string): JsonlTarget {
@@ -48,6 +109,14 @@ export function parseJsonlUri(uri: string): JsonlTarget {
   if (rest.startsWith("//")) rest = rest.slice(2);
   if (rest === "") throw new ConfigError("sink", `${uri}: give a path, or "-" for standard output`);
   if (rest === "-") return { kind: "stdout" };
+  const slash = rest.lastIndexOf("/");
+  const dir = rest.slice(0, slash + 1);
+  if (dir.includes("%"))
+    throw new ConfigError("sink", `${uri}: time fields (%Y, %m, ...) are allowed in the file name only`);
+  const name = rest.slice(slash + 1);
+  const bad = /%[^YmdHMS%]|%$/.exec(name.replace(/%%/g, ""));
+  if (bad)
+    throw new ConfigError("sink", `${uri}: unknown time field "${bad[0]}" (known: %Y %m %d %H %M %S %%)`);
   return { kind: "file", path: rest };
 }
 
@@ -98,6 +167,12 @@ export class JsonlSink implements Sink {
   #broken = false;
   #chain: Promise<void> = Promise.resolve();
   #closed = false;
+  /** Timed rotation: the path pattern, its period, the start of the open file's period, the clock. */
+  #pattern: string | null = null;
+  #periodMs = DEFAULT_ROTATE_MS;
+  #periodStart = 0;
+  #now: () => number = Date.now;
+  #rotateTimer: NodeJS.Timeout | null = null;
 
   private constructor(
     name: string,
@@ -119,12 +194,64 @@ export class JsonlSink implements Sink {
     name: string,
     path: string,
     logger: Logger,
-    options: JsonlOptions = { directIo: false },
+    opts: JsonlOptions = { directIo: false, rotateIntervalMs: DEFAULT_ROTATE_MS },
   ): Promise<JsonlSink> {
     const sink = new JsonlSink(name, logger, path, null, null);
-    sink.#wantDirect = options.directIo;
+    sink.#wantDirect = opts.directIo;
+    if (isTimedPath(path)) {
+      sink.#pattern = path;
+      sink.#periodMs = opts.rotateIntervalMs;
+      sink.#now = opts.now ?? Date.now;
+      sink.#periodStart = sink.#period();
+      sink.#path = formatTimedPath(path, sink.#periodStart);
+      // Close a finished period's file even when no flow arrives.
+      sink.#rotateTimer = setInterval(
+        () => {
+          if (sink.#period() !== sink.#periodStart) void sink.#enqueue(() => sink.#rotate()).catch(() => {});
+        },
+        Math.min(1000, opts.rotateIntervalMs),
+      );
+      sink.#rotateTimer.unref();
+    }
     await sink.#open();
     return sink;
+  }
+
+  /** The file currently written (with timed rotation: the current period's). */
+  get path(): string | null {
+    return this.#path;
+  }
+
+  #period(): number {
+    const t = this.#now();
+    return t - (((t % this.#periodMs) + this.#periodMs) % this.#periodMs);
+  }
+
+  /** Timed rotation: when the period changed, sync and close the file and open the new period's. */
+  async #rotate(): Promise<void> {
+    if (this.#pattern === null || this.#closed) return;
+    const start = this.#period();
+    if (start === this.#periodStart) return;
+    await this.#closeFiles(true);
+    this.#periodStart = start;
+    this.#path = formatTimedPath(this.#pattern, start);
+    await this.#open();
+    this.#logger.info({ sink: this.name, path: this.#path }, "jsonl: rotated to a new file");
+  }
+
+  async #closeFiles(sync: boolean): Promise<void> {
+    const old = this.#file;
+    this.#file = null;
+    if (old !== null) {
+      if (sync) await old.datasync().catch(() => {});
+      await old.close().catch(() => {});
+    }
+    const oldDirect = this.#direct;
+    this.#direct = null;
+    if (oldDirect !== null) {
+      if (sync) await oldDirect.datasync().catch(() => {});
+      await oldDirect.close();
+    }
   }
 
   /** True when appends bypass the page cache (O_DIRECT). */
@@ -205,6 +332,7 @@ export class JsonlSink implements Sink {
   }
 
   close(): Promise<void> {
+    if (this.#rotateTimer !== null) clearInterval(this.#rotateTimer);
     return this.#enqueue(async () => {
       if (this.#closed) return;
       await this.#flush();
@@ -233,6 +361,7 @@ export class JsonlSink implements Sink {
       return;
     }
     try {
+      if (this.#pattern !== null) await this.#rotate();
       if (this.#file === null && this.#direct === null) await this.#open();
       const direct = this.#direct;
       if (direct !== null) {
@@ -340,7 +469,7 @@ function stdoutStream(): Writable {
 
 export const jsonlSink: SinkDefinition = {
   schemes: ["jsonl"],
-  optionKeys: ["directIo"],
+  optionKeys: ["directIo", "rotateInterval"],
   path(uri: string, _dataDir: string, cwd: string): string | null {
     const t = parseJsonlUri(uri);
     return t.kind === "file" ? resolve(cwd, t.path) : null;

@@ -1308,6 +1308,8 @@ export class SqliteSink implements Sink {
 export const sqliteSink: SinkDefinition = {
   schemes: ["sqlite"],
   optionKeys: ["retentionMs", "retentionIntervalMs", "retentionChunkRows", "busyTimeoutMs", "exporterIndex"],
+  // --retention is the output's retentionMs unless it sets its own.
+  globals: (g) => ({ retentionMs: g.retentionMs }),
   path(uri: string, dataDir: string, cwd: string): string | null {
     const p = parseSqliteUri(uri, dataDir, cwd);
     return p === ":memory:" ? null : p;

@@ -142,6 +142,8 @@ export interface RemoteSinkStats {
 export interface SinkGlobals {
   /** --spool-max-bytes. */
   spoolMaxBytes: number;
+  /** --retention, ms (0 keeps everything). */
+  retentionMs: number;
   /** --collector-id. */
   collectorId: string;
   /** The ingest bearer key (CLARION_COLLECTOR_INGEST_TOKEN, --ingest-token-file), "" when unset. */

@@ -57,7 +57,7 @@ describe("loadConfig defaults", () => {
     assert.deepEqual(c.outputs, [
       {
         uri: `sqlite:${join(dir, "data", "flows.db")}`,
-        options: { retryAttempts: 3, retryBackoff: 1.5, switchIdFromIp: true },
+        options: { retryAttempts: 3, retryBackoff: 1.5, switchIdFromIp: true, retentionMs: 7 * 86_400_000 },
       },
     ]);
     assert.equal(c.configFile, "");
