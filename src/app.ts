@@ -28,6 +28,7 @@ import type { ExporterStats, TemplateInfo } from "./protocols/decoder.ts";
 import type { InterfaceCounters } from "./protocols/sflow5.ts";
 import { isHttpSink } from "./sinks/http.ts";
 import { findSink } from "./sinks/index.ts";
+import { archiveMetricsJson, archivePrometheus } from "./sinks/parquet.ts";
 import type { Sink } from "./sinks/types.ts";
 
 export interface Collector {
@@ -337,7 +338,8 @@ async function startNative(
       ],
     });
 
-  const prometheus = async (): Promise<string> => (await m.prometheus()) + hooks.prometheusExtra();
+  const prometheus = async (): Promise<string> =>
+    (await m.prometheus()) + archivePrometheus(sinks) + hooks.prometheusExtra();
 
   const view: OpsView = {
     health: () => {
@@ -406,6 +408,7 @@ async function startNative(
           spooled += st ? st.spoolRecords : 0;
         }
         sinksOut[s.name] = {
+          ...archiveMetricsJson(sinks.find((x) => x.name === s.name)),
           sent: sinkSent,
           pending: s.pendingRecords + (st ? st.spoolRecords : 0),
           queue_batches: s.length,

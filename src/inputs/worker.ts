@@ -174,9 +174,22 @@ export async function runWorker(init: WorkerInit): Promise<void> {
     }
   }
 
+  /** Batches a worker-side writer (parquet) hands over: finished or failed files. */
+  const polled = (name: string, enc: SinkEncoder, closing: boolean): void => {
+    if (enc.poll === undefined) return;
+    try {
+      for (const batch of enc.poll(closing)) {
+        batchesPosted++;
+        post({ t: "batch", batch }, transferables(batch));
+      }
+    } catch (err) {
+      encodeErrors[name] = (encodeErrors[name] ?? 0) + 1;
+      limited.error(`encode:${name}`, { err, sink: name }, "sink poll failed");
+    }
+  };
   const encoders: Array<{ name: string; enc: SinkEncoder }> = init.outputs.map((o) => {
     const def = findSink(o.uri);
-    return { name: o.uri, enc: def.createEncoder(o.uri, o.options) };
+    return { name: o.uri, enc: def.createEncoder(o.uri, o.options, { worker: init.index }) };
   });
 
   let recordsBatched = 0;
@@ -210,8 +223,11 @@ export async function runWorker(init: WorkerInit): Promise<void> {
           );
           continue;
         }
-        batchesPosted++;
-        post({ t: "batch", batch }, transferables(batch));
+        if (batch.records > 0 || batch.parts.length > 0) {
+          batchesPosted++;
+          post({ t: "batch", batch }, transferables(batch));
+        }
+        polled(name, enc, false);
       }
     },
   });
@@ -321,7 +337,10 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       limited.error("tick", { err }, "decoder tick failed");
     }
   };
-  const tickTimer = setInterval(safeTick, init.tickIntervalMs);
+  const tickTimer = setInterval(() => {
+    safeTick();
+    for (const { name, enc } of encoders) polled(name, enc, false);
+  }, init.tickIntervalMs);
   const statsTimer = setInterval(() => post({ t: "stats", stats: stats() }), init.statsIntervalMs);
 
   port.on("message", (m: MainToWorker) => {
@@ -341,6 +360,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       void Promise.all(sockets.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => {
         safeTick();
         batcher.close();
+        for (const { name, enc } of encoders) polled(name, enc, true);
         post({ t: "stats", stats: stats() });
         let state: object | null = null;
         try {

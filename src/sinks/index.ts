@@ -5,10 +5,17 @@
 import { ConfigError } from "../core/errors.ts";
 import { clarionHttpSink, flowsV1HttpSink } from "./http.ts";
 import { jsonlSink } from "./jsonl.ts";
+import { parquetSink } from "./parquet.ts";
 import { sqliteSink } from "./sqlite.ts";
 import type { SinkDefinition } from "./types.ts";
 
-export const SINKS: readonly SinkDefinition[] = [jsonlSink, sqliteSink, clarionHttpSink, flowsV1HttpSink];
+export const SINKS: readonly SinkDefinition[] = [
+  jsonlSink,
+  sqliteSink,
+  clarionHttpSink,
+  flowsV1HttpSink,
+  parquetSink,
+];
 
 /** The definition whose schemes include the URI's scheme; throws listing the known schemes otherwise. */
 export function findSink(uri: string): SinkDefinition {
