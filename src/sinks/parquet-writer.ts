@@ -57,6 +57,53 @@ const PAGE_DICTIONARY = 2;
 // ---------------------------------------------------------------------------------------------------------
 // Column buffers
 
+/** Stores an unsigned 64-bit integer (a non-negative safe integer, or a bigint modulo 2^64) at w[at], w[at+1]. */
+export function putU64(w: Int32Array, at: number, v: number | bigint): void {
+  if (typeof v === "number") {
+    if (v >= 0 && v <= 9007199254740991) {
+      w[at] = v >>> 0;
+      w[at + 1] = Math.floor(v / 4294967296);
+      return;
+    }
+    v = v > 0 && Number.isFinite(v) ? BigInt(v) : 0n;
+  }
+  const u = BigInt.asUintN(64, v);
+  w[at] = Number(u & 0xffffffffn);
+  w[at + 1] = Number(u >> 32n);
+}
+
+/**
+ * Stores milliseconds since the epoch (a fraction is sub-ms precision) as integer nanoseconds at w[at],
+ * w[at+1], the fraction rounded to the nearest ns as msToNs renders it; negative times (an exporter's clock
+ * before 1970) too; 0 for a value that is not finite.
+ */
+export function putMsAsNs(w: Int32Array, at: number, ms: number): void {
+  let whole = Math.floor(ms);
+  let frac = 0;
+  if (whole !== ms) {
+    if (!Number.isFinite(ms)) whole = 0;
+    else {
+      frac = Math.round((ms - whole) * 1e6);
+      if (frac >= 1e6) {
+        whole += 1;
+        frac -= 1e6;
+      }
+    }
+  }
+  if (whole >= 0 && whole < 9007199254740992) {
+    // ns = whole × 1e6 + frac in exact double arithmetic: split whole at 2^32
+    const hi = Math.floor(whole / 4294967296);
+    const low = (whole - hi * 4294967296) * 1e6 + frac; // < 2^32 × 1e6 + 1e6 < 2^53
+    const carry = Math.floor(low / 4294967296);
+    w[at] = (low - carry * 4294967296) >>> 0;
+    w[at + 1] = hi * 1e6 + carry;
+    return;
+  }
+  const ns = BigInt.asUintN(64, BigInt(whole) * 1000000n + BigInt(frac));
+  w[at] = Number(ns & 0xffffffffn);
+  w[at + 1] = Number(ns >> 32n);
+}
+
 /** INT32 values (unsigned ones stored as their 32-bit pattern), one slot a row. */
 export class Int32Column {
   values: Int32Array;
@@ -65,9 +112,15 @@ export class Int32Column {
   /** Values written (non-null). */
   count = 0;
   rows = 0;
-  constructor(capacity: number, optional: boolean) {
-    this.values = new Int32Array(capacity);
+  /** `values`: an array of `capacity` slots to fill (a view into a caller's block), or a new one. */
+  constructor(capacity: number, optional: boolean, values?: Int32Array) {
+    this.values = values ?? new Int32Array(capacity);
     this.defs = optional ? new Uint8Array(capacity) : null;
+  }
+  /** For a caller that stored `rows` values into `values` itself (a REQUIRED column). */
+  commit(rows: number): void {
+    this.count = rows;
+    this.rows = rows;
   }
   push(v: number): void {
     if (this.defs !== null) this.defs[this.rows] = 1;
@@ -89,60 +142,27 @@ export class Int64Column {
   readonly defs: Uint8Array | null;
   count = 0;
   rows = 0;
-  constructor(capacity: number, optional: boolean) {
-    this.words = new Int32Array(2 * capacity);
+  /** `words`: 2 × `capacity` slots to fill (a view into a caller's block), or a new array. */
+  constructor(capacity: number, optional: boolean, words?: Int32Array) {
+    this.words = words ?? new Int32Array(2 * capacity);
     this.defs = optional ? new Uint8Array(capacity) : null;
+  }
+  /** For a caller that stored `rows` values into `words` itself (with putU64/putMsAsNs). */
+  commit(rows: number): void {
+    this.count = rows;
+    this.rows = rows;
   }
   /** An unsigned integer (a non-negative safe integer, or a bigint taken modulo 2^64). */
   push(v: number | bigint): void {
     if (this.defs !== null) this.defs[this.rows] = 1;
-    const at = 2 * this.count++;
+    putU64(this.words, 2 * this.count++, v);
     this.rows++;
-    if (typeof v === "number") {
-      if (v >= 0 && v <= 9007199254740991) {
-        this.words[at] = v >>> 0;
-        this.words[at + 1] = Math.floor(v / 4294967296);
-        return;
-      }
-      v = v > 0 && Number.isFinite(v) ? BigInt(v) : 0n;
-    }
-    const u = BigInt.asUintN(64, v);
-    this.words[at] = Number(u & 0xffffffffn);
-    this.words[at + 1] = Number(u >> 32n);
   }
-  /**
-   * Milliseconds since the epoch (a fraction is sub-ms precision) as integer nanoseconds, the fraction
-   * rounded to the nearest ns as msToNs renders it; negative times (an exporter's clock before 1970) too;
-   * 0 for a value that is not finite.
-   */
+  /** Milliseconds since the epoch as TIMESTAMP(NANOS) (see putMsAsNs). */
   pushMsAsNs(ms: number): void {
     if (this.defs !== null) this.defs[this.rows] = 1;
-    const at = 2 * this.count++;
+    putMsAsNs(this.words, 2 * this.count++, ms);
     this.rows++;
-    let whole = Math.floor(ms);
-    let frac = 0;
-    if (whole !== ms) {
-      if (!Number.isFinite(ms)) whole = 0;
-      else {
-        frac = Math.round((ms - whole) * 1e6);
-        if (frac >= 1e6) {
-          whole += 1;
-          frac -= 1e6;
-        }
-      }
-    }
-    if (whole >= 0 && whole < 9007199254740992) {
-      // ns = whole × 1e6 + frac in exact double arithmetic: split whole at 2^32
-      const hi = Math.floor(whole / 4294967296);
-      const low = (whole - hi * 4294967296) * 1e6 + frac; // < 2^32 × 1e6 + 1e6 < 2^53
-      const carry = Math.floor(low / 4294967296);
-      this.words[at] = (low - carry * 4294967296) >>> 0;
-      this.words[at + 1] = hi * 1e6 + carry;
-      return;
-    }
-    const ns = BigInt.asUintN(64, BigInt(whole) * 1000000n + BigInt(frac));
-    this.words[at] = Number(ns & 0xffffffffn);
-    this.words[at + 1] = Number(ns >> 32n);
   }
   pushNull(): void {
     this.defs![this.rows++] = 0;
@@ -163,6 +183,9 @@ export class BytesColumn {
   /** Whether every value so far had the same key (an IPv4 number or a string): one-value chunks. */
   same = true;
   #key: number | string = -1;
+  /** The previous value's string (when it was pushed as one) and its byte range. */
+  #last: string | null = null;
+  #lastStart = 0;
   /** Byte range of the first value (for the one-entry dictionary). */
   firstEnd = 0;
   constructor(capacity: number, optional: boolean) {
@@ -190,9 +213,23 @@ export class BytesColumn {
     this.count++;
     this.rows++;
   }
-  /** A string (UTF-8). */
+  /** A string (UTF-8). The previous value again (the exporter, the type) is copied, not encoded. */
   pushString(s: string): void {
     this.#track(s);
+    if (s === this.#last) {
+      const from = this.#lastStart;
+      const n = this.used - from;
+      this.#room(n);
+      this.data.copyWithin(this.used, from, from + n);
+      this.#lastStart = this.used;
+      this.used += n;
+      if (this.defs !== null) this.defs[this.rows] = 1;
+      this.count++;
+      this.rows++;
+      return;
+    }
+    this.#last = s;
+    this.#lastStart = this.used;
     const len = s.length;
     this.#room(4 + 3 * len);
     const start = this.used;
@@ -212,6 +249,7 @@ export class BytesColumn {
   /** Bytes written by `write(out, at)` (at most `max` of them), e.g. an address's dotted text. */
   pushWith(key: number, max: number, write: (out: Uint8Array, at: number, key: number) => number): void {
     this.#track(key);
+    this.#last = null;
     this.#room(4 + max + 2);
     const start = this.used;
     this.used = write(this.data, start + 4, key);
@@ -226,6 +264,7 @@ export class BytesColumn {
     this.used = 0;
     this.same = true;
     this.#key = -1;
+    this.#last = null;
     this.firstEnd = 0;
   }
 }
@@ -570,10 +609,10 @@ export class ParquetFileWriter {
       let min: Uint8Array | null = null;
       let max: Uint8Array | null = null;
       if (col instanceof Int32Column) {
-        plain = new Uint8Array(col.values.buffer, 0, 4 * count);
+        plain = new Uint8Array(col.values.buffer, col.values.byteOffset, 4 * count);
         if (count > 0 && allEqual32(col.values, count)) single = plain.subarray(0, 4);
       } else if (col instanceof Int64Column) {
-        plain = new Uint8Array(col.words.buffer, 0, 8 * count);
+        plain = new Uint8Array(col.words.buffer, col.words.byteOffset, 8 * count);
         if (count > 0 && allEqual64(col.words, count)) single = plain.subarray(0, 8);
         if (spec.stats === true && count > 0) {
           const [lo, hi] = int64MinMax(col.words, count);

@@ -56,9 +56,11 @@ import {
   type ColumnBuffer,
   type ColumnSpec,
   columnBuffer,
-  type Int32Column,
-  type Int64Column,
+  Int32Column,
+  Int64Column,
   ParquetFileWriter,
+  putMsAsNs,
+  putU64,
 } from "./parquet-writer.ts";
 import type {
   EncodedBatch,
@@ -149,86 +151,198 @@ function extraJson(r: FlowRecord): string {
   return s === "{}" ? "" : s;
 }
 
-/** Column buffers for FLOW_SCHEMA, filled one record at a time (straight-line code, no per-cell object). */
+const col = (name: string): number => FLOW_SCHEMA.findIndex((c) => c.name === name);
+/** REQUIRED INT32 columns, stored straight into one block (column k at k × capacity). */
+const INTS = FLOW_SCHEMA.filter((c) => !c.optional && c.type.physical === "INT32").map((c) => c.name);
+/** REQUIRED INT64 columns, as (low, high) words into one block (column k at 2 × k × capacity). */
+const LONGS = FLOW_SCHEMA.filter((c) => !c.optional && c.type.physical === "INT64").map((c) => c.name);
+const ii = (name: string): number => INTS.indexOf(name);
+const li = (name: string): number => LONGS.indexOf(name);
+const I_SEQ = ii("sequence_num");
+const I_ETYPE = ii("etype");
+const I_PROTO = ii("proto");
+const I_SPORT = ii("src_port");
+const I_DPORT = ii("dst_port");
+const I_IN = ii("in_if");
+const I_OUT = ii("out_if");
+const I_SVLAN = ii("src_vlan");
+const I_DVLAN = ii("dst_vlan");
+const I_VLAN = ii("vlan_id");
+const I_TOS = ii("ip_tos");
+const I_FWD = ii("forwarding_status");
+const I_TTL = ii("ip_ttl");
+const I_FLAGS = ii("ip_flags");
+const I_TCP = ii("tcp_flags");
+const I_ICMPT = ii("icmp_type");
+const I_ICMPC = ii("icmp_code");
+const I_LABEL = ii("ipv6_flow_label");
+const I_FRAGID = ii("fragment_id");
+const I_FRAGOFF = ii("fragment_offset");
+const I_SAS = ii("src_as");
+const I_DAS = ii("dst_as");
+const I_NHAS = ii("next_hop_as");
+const I_SNET = ii("src_net");
+const I_DNET = ii("dst_net");
+const I_DOMAIN = ii("observation_domain_id");
+const I_POINT = ii("observation_point_id");
+const I_TEMPLATE = ii("template_id");
+const L_TR = li("time_received");
+const L_RATE = li("sampling_rate");
+const L_START = li("time_flow_start");
+const L_END = li("time_flow_end");
+const L_BYTES = li("bytes");
+const L_PACKETS = li("packets");
+const L_SMAC = li("src_mac");
+const L_DMAC = li("dst_mac");
+if (INTS.length !== 28 || LONGS.length !== 8)
+  throw new Error("FlowColumns: FLOW_SCHEMA and its offsets disagree");
+
+/**
+ * Column buffers for FLOW_SCHEMA, filled one record at a time: the required integer columns are plain
+ * stores into two typed-array blocks at fixed offsets (no call, no object per cell), the text and nullable
+ * ones go through their column's push.
+ */
 export class FlowColumns {
-  readonly cols: ColumnBuffer[];
+  readonly #cols: ColumnBuffer[];
   readonly capacity: number;
+  readonly #ints: Int32Array;
+  readonly #longs: Int32Array;
+  #n = 0;
+  readonly #type: BytesColumn;
+  readonly #sampler: BytesColumn;
+  readonly #src: BytesColumn;
+  readonly #dst: BytesColumn;
+  readonly #nextHop: BytesColumn;
+  readonly #bgpNextHop: BytesColumn;
+  readonly #switch: BytesColumn;
+  readonly #inName: BytesColumn;
+  readonly #outName: BytesColumn;
+  readonly #extra: BytesColumn;
+  readonly #srcSgt: Int32Column;
+  readonly #dstSgt: Int32Column;
+  readonly #direction: Int32Column;
+
   constructor(capacity: number) {
     this.capacity = capacity;
-    this.cols = FLOW_SCHEMA.map((s) => columnBuffer(s, capacity));
+    this.#ints = new Int32Array(INTS.length * capacity);
+    this.#longs = new Int32Array(2 * LONGS.length * capacity);
+    this.#cols = FLOW_SCHEMA.map((s) => {
+      if (!s.optional && s.type.physical === "INT32") {
+        const k = INTS.indexOf(s.name);
+        return new Int32Column(capacity, false, this.#ints.subarray(k * capacity, (k + 1) * capacity));
+      }
+      if (!s.optional && s.type.physical === "INT64") {
+        const k = LONGS.indexOf(s.name);
+        return new Int64Column(
+          capacity,
+          false,
+          this.#longs.subarray(2 * k * capacity, 2 * (k + 1) * capacity),
+        );
+      }
+      return columnBuffer(s, capacity);
+    });
+    const c = this.#cols;
+    const bytes = (name: string) => c[col(name)] as BytesColumn;
+    const ints = (name: string) => c[col(name)] as Int32Column;
+    this.#type = bytes("type");
+    this.#sampler = bytes("sampler_address");
+    this.#src = bytes("src_addr");
+    this.#dst = bytes("dst_addr");
+    this.#nextHop = bytes("next_hop");
+    this.#bgpNextHop = bytes("bgp_next_hop");
+    this.#switch = bytes("switch_id");
+    this.#inName = bytes("in_if_name");
+    this.#outName = bytes("out_if_name");
+    this.#extra = bytes("extra");
+    this.#srcSgt = ints("src_sgt");
+    this.#dstSgt = ints("dst_sgt");
+    this.#direction = ints("flow_direction");
   }
+
   get rows(): number {
-    return this.cols[0]!.rows;
+    return this.#n;
   }
+
+  /** The buffers holding the rows so far, in FLOW_SCHEMA order (for ParquetFileWriter.writeRowGroup). */
+  columns(): ColumnBuffer[] {
+    for (const c of this.#cols)
+      if (c instanceof Int32Column || c instanceof Int64Column) if (c.defs === null) c.commit(this.#n);
+    return this.#cols;
+  }
+
   reset(): void {
-    for (const c of this.cols) c.reset();
+    for (const c of this.#cols) c.reset();
+    this.#n = 0;
   }
+
   append(r: FlowRecord): void {
-    const c = this.cols;
-    const str = (i: number) => c[i] as BytesColumn;
-    const i32 = (i: number) => c[i] as Int32Column;
-    const i64 = (i: number) => c[i] as Int64Column;
-    str(0).pushString(r.type);
-    i64(1).pushMsAsNs(r.time_received_ms);
-    i32(2).push(r.sequence_num);
-    i64(3).push(r.sampling_rate);
-    str(4).pushString(r.sampler_address);
-    i64(5).pushMsAsNs(r.time_flow_start_ms);
-    i64(6).pushMsAsNs(r.time_flow_end_ms);
-    i64(7).push(r.bytes);
-    i64(8).push(r.packets);
-    if (r.src_v4 >= 0) str(9).pushWith(r.src_v4, 15, writeIPv4);
-    else str(9).pushString(r.src_addr_text);
-    if (r.dst_v4 >= 0) str(10).pushWith(r.dst_v4, 15, writeIPv4);
-    else str(10).pushString(r.dst_addr_text);
-    i32(11).push(r.etype);
-    i32(12).push(r.proto);
-    i32(13).push(r.src_port);
-    i32(14).push(r.dst_port);
-    i32(15).push(r.in_if);
-    i32(16).push(r.out_if);
-    i64(17).push(r.src_mac);
-    i64(18).push(r.dst_mac);
-    i32(19).push(r.src_vlan);
-    i32(20).push(r.dst_vlan);
-    i32(21).push(r.vlan_id);
-    i32(22).push(r.ip_tos);
-    i32(23).push(r.forwarding_status);
-    i32(24).push(r.ip_ttl);
-    i32(25).push(r.ip_flags);
-    i32(26).push(r.tcp_flags);
-    i32(27).push(r.icmp_type);
-    i32(28).push(r.icmp_code);
-    i32(29).push(r.ipv6_flow_label);
-    i32(30).push(r.fragment_id);
-    i32(31).push(r.fragment_offset);
-    i32(32).push(r.src_as);
-    i32(33).push(r.dst_as);
-    if (r.next_hop_v4 >= 0) str(34).pushWith(r.next_hop_v4, 15, writeIPv4);
-    else str(34).pushString(r.next_hop_text);
-    i32(35).push(r.next_hop_as);
-    i32(36).push(r.src_net);
-    i32(37).push(r.dst_net);
-    str(38).pushString(r.bgp_next_hop);
-    i32(39).push(r.observation_domain_id);
-    i32(40).push(r.observation_point_id);
-    if (r.src_sgt === null) i32(41).pushNull();
-    else i32(41).push(r.src_sgt);
-    if (r.dst_sgt === null) i32(42).pushNull();
-    else i32(42).push(r.dst_sgt);
-    str(43).pushString(r.switch_id);
-    if (r.flow_direction === null) i32(44).pushNull();
-    else i32(44).push(r.flow_direction);
-    if (r.in_if_name === "") str(45).pushNull();
-    else str(45).pushString(r.in_if_name);
-    if (r.out_if_name === "") str(46).pushNull();
-    else str(46).pushString(r.out_if_name);
-    i32(47).push(r.template_id);
-    const extra =
+    const n = this.#n++;
+    const C = this.capacity;
+    const I = this.#ints;
+    I[I_SEQ * C + n] = r.sequence_num;
+    I[I_ETYPE * C + n] = r.etype;
+    I[I_PROTO * C + n] = r.proto;
+    I[I_SPORT * C + n] = r.src_port;
+    I[I_DPORT * C + n] = r.dst_port;
+    I[I_IN * C + n] = r.in_if;
+    I[I_OUT * C + n] = r.out_if;
+    I[I_SVLAN * C + n] = r.src_vlan;
+    I[I_DVLAN * C + n] = r.dst_vlan;
+    I[I_VLAN * C + n] = r.vlan_id;
+    I[I_TOS * C + n] = r.ip_tos;
+    I[I_FWD * C + n] = r.forwarding_status;
+    I[I_TTL * C + n] = r.ip_ttl;
+    I[I_FLAGS * C + n] = r.ip_flags;
+    I[I_TCP * C + n] = r.tcp_flags;
+    I[I_ICMPT * C + n] = r.icmp_type;
+    I[I_ICMPC * C + n] = r.icmp_code;
+    I[I_LABEL * C + n] = r.ipv6_flow_label;
+    I[I_FRAGID * C + n] = r.fragment_id;
+    I[I_FRAGOFF * C + n] = r.fragment_offset;
+    I[I_SAS * C + n] = r.src_as;
+    I[I_DAS * C + n] = r.dst_as;
+    I[I_NHAS * C + n] = r.next_hop_as;
+    I[I_SNET * C + n] = r.src_net;
+    I[I_DNET * C + n] = r.dst_net;
+    I[I_DOMAIN * C + n] = r.observation_domain_id;
+    I[I_POINT * C + n] = r.observation_point_id;
+    I[I_TEMPLATE * C + n] = r.template_id;
+    const L = this.#longs;
+    const C2 = 2 * C;
+    const n2 = 2 * n;
+    putMsAsNs(L, L_TR * C2 + n2, r.time_received_ms);
+    putMsAsNs(L, L_START * C2 + n2, r.time_flow_start_ms);
+    putMsAsNs(L, L_END * C2 + n2, r.time_flow_end_ms);
+    putU64(L, L_RATE * C2 + n2, r.sampling_rate);
+    putU64(L, L_BYTES * C2 + n2, r.bytes);
+    putU64(L, L_PACKETS * C2 + n2, r.packets);
+    putU64(L, L_SMAC * C2 + n2, r.src_mac);
+    putU64(L, L_DMAC * C2 + n2, r.dst_mac);
+    this.#type.pushString(r.type);
+    this.#sampler.pushString(r.sampler_address);
+    if (r.src_v4 >= 0) this.#src.pushWith(r.src_v4, 15, writeIPv4);
+    else this.#src.pushString(r.src_addr_text);
+    if (r.dst_v4 >= 0) this.#dst.pushWith(r.dst_v4, 15, writeIPv4);
+    else this.#dst.pushString(r.dst_addr_text);
+    if (r.next_hop_v4 >= 0) this.#nextHop.pushWith(r.next_hop_v4, 15, writeIPv4);
+    else this.#nextHop.pushString(r.next_hop_text);
+    this.#bgpNextHop.pushString(r.bgp_next_hop);
+    this.#switch.pushString(r.switch_id);
+    if (r.src_sgt === null) this.#srcSgt.pushNull();
+    else this.#srcSgt.push(r.src_sgt);
+    if (r.dst_sgt === null) this.#dstSgt.pushNull();
+    else this.#dstSgt.push(r.dst_sgt);
+    if (r.flow_direction === null) this.#direction.pushNull();
+    else this.#direction.push(r.flow_direction);
+    if (r.in_if_name === "") this.#inName.pushNull();
+    else this.#inName.pushString(r.in_if_name);
+    if (r.out_if_name === "") this.#outName.pushNull();
+    else this.#outName.pushString(r.out_if_name);
+    const none =
       r.extra === null && r.bgp_communities === null && r.as_path === null && r.mpls_label === null;
-    const x = extra ? "" : extraJson(r);
-    if (x === "") str(48).pushNull();
-    else str(48).pushString(x);
+    const x = none ? "" : extraJson(r);
+    if (x === "") this.#extra.pushNull();
+    else this.#extra.pushString(x);
   }
 }
 
@@ -430,7 +544,7 @@ export class ArchiveWriter {
       this.#file ??= this.#open(now);
       const f = this.#file;
       const before = { ...f.writer.cost };
-      f.writer.writeRowGroup(this.#cols.cols, rows);
+      f.writer.writeRowGroup(this.#cols.columns(), rows);
       f.rows += rows;
       this.#pending.compressMs += f.writer.cost.compressMs - before.compressMs;
       this.#pending.writeMs += f.writer.cost.writeMs - before.writeMs;

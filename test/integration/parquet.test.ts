@@ -247,6 +247,33 @@ describe("parquet:DIR archive", () => {
     });
     assert.ok(lines.length > 400, `the corpus gave flows (${lines.length})`);
     compare(lines, rows, "corpus");
+    // the README's top-10 query, against the same flows summed from the JSON lines
+    const db = await DuckDBInstance.create(":memory:");
+    const con = await db.connect();
+    const top = (
+      await con.runAndReadAll(
+        `SELECT src_addr, sum(bytes)::VARCHAR AS bytes, count(*)::INT AS flows
+         FROM read_parquet('${join(dir, "archive")}/*/*/*/*.parquet')
+         WHERE time_received >= TIMESTAMP '2000-01-01 00:00' AND proto = 6
+         GROUP BY src_addr ORDER BY sum(bytes) DESC, src_addr LIMIT 10`,
+      )
+    ).getRowObjectsJson();
+    con.closeSync();
+    db.closeSync();
+    const sums = new Map<string, { bytes: bigint; flows: number }>();
+    for (const l of lines.map(parseLine)) {
+      if (l.proto !== "TCP" || BigInt(String(l.time_received_ns)) < 946684800000000000n) continue;
+      const e = sums.get(String(l.src_addr)) ?? { bytes: 0n, flows: 0 };
+      e.bytes += BigInt(String(l.bytes));
+      e.flows++;
+      sums.set(String(l.src_addr), e);
+    }
+    const want = [...sums.entries()]
+      .sort((a, b) => (a[1].bytes === b[1].bytes ? (a[0] < b[0] ? -1 : 1) : a[1].bytes > b[1].bytes ? -1 : 1))
+      .slice(0, 10)
+      .map(([src_addr, e]) => ({ src_addr, bytes: String(e.bytes), flows: e.flows }));
+    assert.ok(want.length > 0);
+    assert.deepEqual(top, want, "top 10 by bytes");
     const sink = (metrics.sinks as Record<string, { archive?: { dir: string } }>)[
       `parquet:${join(dir, "archive")}`
     ];
