@@ -197,6 +197,9 @@ const L_DMAC = li("dst_mac");
 if (INTS.length !== 28 || LONGS.length !== 8)
   throw new Error("FlowColumns: FLOW_SCHEMA and its offsets disagree");
 
+/** Bytes of exporter-controlled text a row group holds at most before it is written (bounded memory). */
+const MAX_TEXT_BYTES = 64 * 1024 * 1024;
+
 /**
  * Column buffers for FLOW_SCHEMA, filled one record at a time: the required integer columns are plain
  * stores into two typed-array blocks at fixed offsets (no call, no object per cell), the text and nullable
@@ -261,6 +264,17 @@ export class FlowColumns {
 
   get rows(): number {
     return this.#n;
+  }
+
+  /**
+   * True when the buffers should be written as a row group: `capacity` rows, or the columns whose values
+   * an exporter controls the length of (interface names, other elements) hold more than MAX_TEXT_BYTES.
+   */
+  get full(): boolean {
+    return (
+      this.#n >= this.capacity ||
+      this.#extra.used + this.#inName.used + this.#outName.used + this.#bgpNextHop.used > MAX_TEXT_BYTES
+    );
   }
 
   /** The buffers holding the rows so far, in FLOW_SCHEMA order (for ParquetFileWriter.writeRowGroup). */
@@ -634,12 +648,11 @@ export class ArchiveWriter {
       this.#intervalEnd = start + this.#o.rotateMs;
       this.#nameMs = start;
     }
-    const cap = this.#cols.capacity;
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
       if (this.#oldestMs === 0 || r.time_received_ms < this.#oldestMs) this.#oldestMs = r.time_received_ms;
       this.#cols.append(r);
-      if (this.#cols.rows >= cap) {
+      if (this.#cols.full) {
         this.#pending.appendMs += performance.now() - t0;
         this.#flushGroup(now);
         t0 = performance.now();

@@ -162,6 +162,25 @@ describe("ArchiveWriter", () => {
     assert.equal(files(dir).length, 1, "writes resume once the directory is usable");
   });
 
+  test("exporter-controlled text bounds a row group's memory (64 MiB), whatever rowGroupRows says", () => {
+    const dir = tempDir();
+    const clock = { now: T0 };
+    const w = writer(dir, clock, { rowGroupRows: 100_000 });
+    const big = "x".repeat(1 << 20);
+    w.append(
+      Array.from({ length: 70 }, (_, i) => {
+        const r = flow(i, clock.now);
+        r.in_if_name = big;
+        return r;
+      }),
+    );
+    const groups = w.takeReceipts().reduce((n, r) => n + r.rowGroups, 0);
+    assert.equal(groups, 1, "one row group written early, at 64 MiB of names");
+    assert.ok(w.openRows === 70);
+    w.poll(true);
+    assert.equal(files(dir).length, 1);
+  });
+
   test("file names sort by time", () => {
     const a = archiveFileName(Date.UTC(2026, 0, 2, 3, 4, 5), 0);
     assert.equal(a, "2026/01/02/flows-030405-w0.parquet");
