@@ -205,12 +205,15 @@ export async function runWorker(init: WorkerInit): Promise<void> {
     if (enc.flushIntervalMs !== undefined && enc.flushIntervalMs > 0)
       intervalMs = Math.min(intervalMs, enc.flushIntervalMs);
   }
+  // Encoders that take records one by one (parquet) get them as they are decoded; the others in batches.
+  const direct = encoders.filter((e) => e.enc.add !== undefined);
+  const batched = encoders.filter((e) => e.enc.add === undefined);
   const batcher = new Batcher<FlowRecord>({
     size: init.batchSize,
     intervalMs,
     onBatch: (records) => {
       recordsBatched += records.length;
-      for (const { name, enc } of encoders) {
+      for (const { name, enc } of batched) {
         let batch: EncodedBatch;
         try {
           batch = enc.encode(records);
@@ -233,8 +236,29 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   });
 
   let counters: InterfaceCounters[] = [];
+  const addDirect = (r: FlowRecord): void => {
+    for (const { name, enc } of direct) {
+      try {
+        enc.add!(r);
+      } catch (err) {
+        encodeErrors[name] = (encodeErrors[name] ?? 0) + 1;
+        limited.error(`encode:${name}`, { err, sink: name }, "encoder failed; record lost for this sink");
+      }
+    }
+  };
   const handler: RecordHandler = {
-    flow: (r) => batcher.add(r),
+    flow:
+      direct.length === 0
+        ? (r) => batcher.add(r)
+        : batched.length === 0
+          ? (r) => {
+              recordsBatched++;
+              addDirect(r);
+            }
+          : (r) => {
+              addDirect(r);
+              batcher.add(r);
+            },
     counters: (c) => counters.push(c as InterfaceCounters),
   };
 

@@ -433,7 +433,6 @@ export interface Receipt {
   /** Finished files (in their final place). */
   files: Array<{ path: string; rows: number; bytes: number }>;
   /** Increments since the previous receipt. */
-  appendMs: number;
   compressMs: number;
   writeMs: number;
   rowGroups: number;
@@ -480,6 +479,7 @@ export class ArchiveWriter {
   #intervalEnd = 0;
   /** Time the next file is named by; −1: the time it opens (after a size rotation). */
   #nameMs = -1;
+  #sinceCheck = 0;
   #swept = false;
   #receipts: Receipt[] = [];
   #pending: Receipt;
@@ -497,7 +497,6 @@ export class ArchiveWriter {
     return {
       worker: this.#o.worker,
       files: [],
-      appendMs: 0,
       compressMs: 0,
       writeMs: 0,
       rowGroups: 0,
@@ -640,25 +639,36 @@ export class ArchiveWriter {
   }
 
   append(records: readonly FlowRecord[]): void {
-    let t0 = performance.now();
     const now = this.#now();
     if (this.#intervalEnd > 0 && now >= this.#intervalEnd) this.#endInterval();
-    if (this.#intervalEnd === 0 && records.length > 0) {
-      const start = Math.floor(now / this.#o.rotateMs) * this.#o.rotateMs;
-      this.#intervalEnd = start + this.#o.rotateMs;
-      this.#nameMs = start;
-    }
+    if (this.#intervalEnd === 0 && records.length > 0) this.#startInterval(now);
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
       if (this.#oldestMs === 0 || r.time_received_ms < this.#oldestMs) this.#oldestMs = r.time_received_ms;
       this.#cols.append(r);
-      if (this.#cols.full) {
-        this.#pending.appendMs += performance.now() - t0;
-        this.#flushGroup(now);
-        t0 = performance.now();
-      }
+      if (this.#cols.full) this.#flushGroup(now);
     }
-    this.#pending.appendMs += performance.now() - t0;
+  }
+
+  /**
+   * One record, as the worker decodes it (no batch held). The interval clock is read every 1024 records
+   * (and the worker's tick polls every second), so a file may run a little past its boundary.
+   */
+  add(r: FlowRecord): void {
+    if (this.#intervalEnd === 0) this.#startInterval(this.#now());
+    else if ((++this.#sinceCheck & 1023) === 0 && this.#now() >= this.#intervalEnd) {
+      this.#endInterval();
+      this.#startInterval(this.#now());
+    }
+    if (this.#oldestMs === 0 || r.time_received_ms < this.#oldestMs) this.#oldestMs = r.time_received_ms;
+    this.#cols.append(r);
+    if (this.#cols.full) this.#flushGroup(this.#now());
+  }
+
+  #startInterval(now: number): void {
+    const start = Math.floor(now / this.#o.rotateMs) * this.#o.rotateMs;
+    this.#intervalEnd = start + this.#o.rotateMs;
+    this.#nameMs = start;
   }
 
   #endInterval(): void {
@@ -676,7 +686,7 @@ export class ArchiveWriter {
     const out = this.#receipts;
     this.#receipts = [];
     const p = this.#pending;
-    if (p.appendMs > 0 || p.rowGroups > 0 || p.abandonedFiles > 0) {
+    if (p.rowGroups > 0 || p.abandonedFiles > 0) {
       out.push(p);
       this.#pending = this.#blank();
     }
@@ -713,6 +723,9 @@ function createParquetEncoder(uri: string, options: ParquetOptions, ctx?: Encode
       get().append(records);
       return empty();
     },
+    add(record: FlowRecord): void {
+      (archive ?? get()).add(record);
+    },
     poll(closing: boolean): EncodedBatch[] {
       if (archive === null) return [];
       const oldest = archive.oldestMs;
@@ -732,7 +745,6 @@ export interface ArchiveStats {
   rows: number;
   bytes: number;
   rowGroups: number;
-  appendSeconds: number;
   compressSeconds: number;
   writeSeconds: number;
   /** Files that could not be written, and their rows (lost). */
@@ -799,7 +811,6 @@ export class ParquetSink implements Sink {
       rows: 0,
       bytes: 0,
       rowGroups: 0,
-      appendSeconds: 0,
       compressSeconds: 0,
       writeSeconds: 0,
       writeErrors: 0,
@@ -859,7 +870,6 @@ export class ParquetSink implements Sink {
         s.diskBytes += f.bytes;
       }
       s.rowGroups += r.rowGroups;
-      s.appendSeconds += r.appendMs / 1000;
       s.compressSeconds += r.compressMs / 1000;
       s.writeSeconds += r.writeMs / 1000;
       s.abandonedFiles += r.abandonedFiles;
@@ -941,12 +951,6 @@ export function archivePrometheus(sinks: readonly Sink[]): string {
     ["archive_written_bytes_total", "counter", "Bytes of finished archive files.", (s) => s.bytes],
     ["archive_row_groups_total", "counter", "Row groups written.", (s) => s.rowGroups],
     [
-      "archive_append_seconds_total",
-      "counter",
-      "Receive-worker time appending flows to column buffers.",
-      (s) => s.appendSeconds,
-    ],
-    [
       "archive_compress_seconds_total",
       "counter",
       "Receive-worker time compressing pages.",
@@ -1011,7 +1015,6 @@ export function archiveMetricsJson(sink: Sink | undefined): object {
       rows: s.rows,
       bytes: s.bytes,
       row_groups: s.rowGroups,
-      append_seconds: s.appendSeconds,
       compress_seconds: s.compressSeconds,
       write_seconds: s.writeSeconds,
       write_errors: s.writeErrors,

@@ -41,6 +41,11 @@ export interface SinkEncoder {
    */
   poll?(closing: boolean): EncodedBatch[];
   /**
+   * A sink that takes each record as it is decoded (parquet: straight into its column buffers, so records
+   * are not held in a batch) implements this; the worker then hands it no batches (`encode` is unused).
+   */
+  add?(record: FlowRecord): void;
+  /**
    * Longest a record may wait for this output, ms (flows-v1: 1000). The worker's batcher flushes at the
    * smallest of --batch-interval and its outputs' values. Undefined: --batch-interval alone.
    */

@@ -247,7 +247,6 @@ describe("ParquetSink (main thread)", () => {
     const r: Receipt = {
       worker: 0,
       files: [],
-      appendMs: 1,
       compressMs: 2,
       writeMs: 3,
       rowGroups: 1,
@@ -282,6 +281,7 @@ describe("ParquetSink (main thread)", () => {
     assert.equal(s.writeErrors, 1);
     assert.equal(s.lostRows, 7);
     assert.equal(s.writeSeconds, 0.006);
+    assert.equal(s.compressSeconds, 0.004);
     const text = archivePrometheus([sink]);
     assert.match(text, new RegExp(`clarion_collector_archive_rows_total\\{sink="parquet:${dir}"\\} 10`));
     assert.match(text, /clarion_collector_archive_lost_records_total\{sink="[^"]+"\} 7/);
