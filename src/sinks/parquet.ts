@@ -151,6 +151,18 @@ function extraJson(r: FlowRecord): string {
   return s === "{}" ? "" : s;
 }
 
+/** Whether two `extra` objects have the same keys with identical (===) values. */
+function sameEntries(a: Record<string, unknown>, b: Record<string, unknown> | null): boolean {
+  if (b === null) return false;
+  let n = 0;
+  for (const k in a) {
+    if (a[k] !== b[k]) return false; // a missing key reads undefined, which no element value is
+    n++;
+  }
+  for (const _ in b) n--;
+  return n === 0;
+}
+
 const col = (name: string): number => FLOW_SCHEMA.findIndex((c) => c.name === name);
 /** REQUIRED INT32 columns, stored straight into one block (column k at k × capacity). */
 const INTS = FLOW_SCHEMA.filter((c) => !c.optional && c.type.physical === "INT32").map((c) => c.name);
@@ -224,6 +236,9 @@ export class FlowColumns {
   readonly #srcSgt: Int32Column;
   readonly #dstSgt: Int32Column;
   readonly #direction: Int32Column;
+  /** The last `extra` object rendered alone (no lists) and its JSON. */
+  #lastExtra: Record<string, unknown> | null = null;
+  #lastExtraJson = "";
 
   constructor(capacity: number) {
     this.capacity = capacity;
@@ -352,9 +367,17 @@ export class FlowColumns {
     else this.#inName.pushString(r.in_if_name);
     if (r.out_if_name === "") this.#outName.pushNull();
     else this.#outName.pushString(r.out_if_name);
-    const none =
-      r.extra === null && r.bgp_communities === null && r.as_path === null && r.mpls_label === null;
-    const x = none ? "" : extraJson(r);
+    let x = "";
+    if (r.bgp_communities !== null || r.as_path !== null || r.mpls_label !== null) x = extraJson(r);
+    else if (r.extra !== null) {
+      // consecutive records mostly carry the same other elements (flowEndReason...): reuse the JSON, and
+      // the column copies the repeated bytes
+      if (!sameEntries(r.extra, this.#lastExtra)) {
+        this.#lastExtra = r.extra;
+        this.#lastExtraJson = extraJson(r);
+      }
+      x = this.#lastExtraJson;
+    }
     if (x === "") this.#extra.pushNull();
     else this.#extra.pushString(x);
   }
