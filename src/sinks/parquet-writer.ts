@@ -187,6 +187,8 @@ export class BytesColumn {
   /** The previous value's string (when it was pushed as one) and its byte range. */
   #last: string | null = null;
   #lastStart = 0;
+  /** Repeats of the last value counted but not yet written. */
+  #repeat = 0;
   /** Byte range of the first value (for the one-entry dictionary). */
   firstEnd = 0;
   constructor(capacity: number, optional: boolean) {
@@ -214,21 +216,21 @@ export class BytesColumn {
     this.count++;
     this.rows++;
   }
-  /** A string (UTF-8). The previous value again (the exporter, the type) is copied, not encoded. */
+  /**
+   * A string (UTF-8). The previous value again (the exporter, the type) is only counted; its bytes are
+   * repeated when another value comes or the bytes are read (`plain()`), and never when the chunk holds
+   * that one value throughout (written as a one-entry dictionary).
+   */
   pushString(s: string): void {
-    this.#track(s);
     if (s === this.#last) {
-      const from = this.#lastStart;
-      const n = this.used - from;
-      this.#room(n);
-      this.data.copyWithin(this.used, from, from + n);
-      this.#lastStart = this.used;
-      this.used += n;
+      this.#repeat++;
       if (this.defs !== null) this.defs[this.rows] = 1;
       this.count++;
       this.rows++;
       return;
     }
+    this.#track(s);
+    if (this.#repeat > 0) this.#materialize();
     this.#last = s;
     this.#lastStart = this.used;
     const len = s.length;
@@ -247,9 +249,32 @@ export class BytesColumn {
     this.used = at;
     this.#done(start);
   }
+  /** Writes the counted repeats of the last value. */
+  #materialize(): void {
+    const from = this.#lastStart;
+    const n = this.used - from;
+    const k = this.#repeat;
+    this.#repeat = 0;
+    this.#room(n * k);
+    const d = this.data;
+    let at = this.used;
+    for (let r = 0; r < k; r++) for (let i = 0; i < n; i++) d[at++] = d[from + i]!;
+    this.#lastStart = at - n;
+    this.used = at;
+  }
+  /** Size of the PLAIN bytes of every value so far (counted repeats included). */
+  get size(): number {
+    return this.used + this.#repeat * (this.used - this.#lastStart);
+  }
+  /** The PLAIN bytes of every value so far. */
+  plain(): Uint8Array {
+    if (this.#repeat > 0) this.#materialize();
+    return this.data.subarray(0, this.used);
+  }
   /** Bytes written by `write(out, at)` (at most `max` of them), e.g. an address's dotted text. */
   pushWith(key: number, max: number, write: (out: Uint8Array, at: number, key: number) => number): void {
     this.#track(key);
+    if (this.#repeat > 0) this.#materialize();
     this.#last = null;
     this.#room(4 + max + 2);
     const start = this.used;
@@ -266,6 +291,7 @@ export class BytesColumn {
     this.same = true;
     this.#key = -1;
     this.#last = null;
+    this.#repeat = 0;
     this.firstEnd = 0;
   }
 }
@@ -621,8 +647,10 @@ export class ParquetFileWriter {
           max = plain.slice(8 * hi, 8 * hi + 8);
         }
       } else {
-        plain = col.data.subarray(0, col.used);
-        if (count > 0 && col.same) single = col.data.subarray(0, col.firstEnd);
+        if (count > 0 && col.same) {
+          single = col.data.subarray(0, col.firstEnd);
+          plain = single;
+        } else plain = col.plain();
       }
       const levels = col.defs !== null ? defLevels(col.defs, col.rows) : null;
       const meta: ChunkMeta = {

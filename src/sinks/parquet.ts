@@ -288,7 +288,7 @@ export class FlowColumns {
   get full(): boolean {
     return (
       this.#n >= this.capacity ||
-      this.#extra.used + this.#inName.used + this.#outName.used + this.#bgpNextHop.used > MAX_TEXT_BYTES
+      this.#extra.size + this.#inName.size + this.#outName.size + this.#bgpNextHop.size > MAX_TEXT_BYTES
     );
   }
 

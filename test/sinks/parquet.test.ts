@@ -242,6 +242,36 @@ describe("parquet writer types", () => {
   });
 });
 
+describe("string columns", () => {
+  test("repeats, nulls and changes in any order read back in order", async () => {
+    const dir = tempDir();
+    const clock = { now: T0 };
+    const w = writer(dir, clock, { rowGroupRows: 7 });
+    const names = ["a", "a", "", "a", "bé", "bé", "bé", "", "", "c", "a", "a", "a", "a", "", "x"];
+    w.append(
+      names.map((n, i) => {
+        const r = flow(i, clock.now);
+        r.in_if_name = n;
+        r.switch_id = i < 9 ? "sw1" : "sw2";
+        return r;
+      }),
+    );
+    w.poll(true);
+    const rows = await query(
+      `SELECT in_if_name, switch_id FROM read_parquet('${dir}/*/*/*/*.parquet', file_row_number = true)
+       ORDER BY file_row_number`,
+    );
+    assert.deepEqual(
+      rows.map((r) => r.in_if_name),
+      names.map((n) => (n === "" ? null : n)),
+    );
+    assert.deepEqual(
+      rows.map((r) => r.switch_id),
+      names.map((_, i) => (i < 9 ? "sw1" : "sw2")),
+    );
+  });
+});
+
 describe("ParquetSink (main thread)", () => {
   function receipt(over: Partial<Receipt>): EncodedBatch {
     const r: Receipt = {
