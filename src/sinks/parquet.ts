@@ -3,16 +3,17 @@
  *
  * Files: `DIR/YYYY/MM/DD/flows-HHMMSS-w<worker>.parquet` (UTC; the time the file was opened, which for
  * time rotation is the start of its interval), so names sort by time. Each worker writes its own files:
- * flows are appended from the worker's batches straight into typed column buffers (no text, no JSON, no
- * hop to the main thread), a row group is compressed and written every `rowGroupRows` rows, and a file is
+ * each flow is appended as the worker decodes it straight into typed column buffers (no batch held, no
+ * JSON, no hop to the main thread), a row group is compressed and written every `rowGroupRows` rows, and a file is
  * finished (footer) and renamed into place when its interval ends (`rotateMs`, default 5 min, aligned to
  * the clock like nfcapd's `-t`), when it reaches `maxFileBytes`, or at shutdown. Until then it lives as
  * `DIR/.tmp/<name>.tmp`; readers only ever see complete files.
  *
  * What a crash loses: a process killed without a shutdown (SIGKILL, power loss, a worker thread dying)
  * loses each worker's open file, i.e. the flows received since that worker's last rotation — at most
- * `rotateMs` of flows per worker (set a shorter `rotateMs`, e.g. 60000, to bound it tighter), plus the
- * records waiting in the worker's batcher (≤ --batch-interval). Finished files are fsync'ed before the
+ * `rotateMs` of flows per worker, plus up to a second (the boundary is checked every 1024 flows and on the
+ * worker's 1 s tick); set a shorter `rotateMs`, e.g. 60000, to bound it tighter. Finished files are
+ * fsync'ed before the
  * rename and are never touched again. Leftover temporary files are deleted (and counted under
  * `abandoned_files`) when the archive next starts.
  *
