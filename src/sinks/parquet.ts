@@ -13,8 +13,7 @@
  * loses each worker's open file, i.e. the flows received since that worker's last rotation — at most
  * `rotateMs` of flows per worker, plus up to a second (the boundary is checked every 1024 flows and on the
  * worker's 1 s tick); set a shorter `rotateMs`, e.g. 60000, to bound it tighter. Finished files are
- * fsync'ed before the
- * rename and are never touched again. Leftover temporary files are deleted (and counted under
+ * fsync'ed before the rename and are never touched again. Leftover temporary files are deleted (and counted under
  * `abandoned_files`) when the archive next starts.
  *
  * Columns (Parquet logical types; names follow the GoFlow2 JSON fields, DESIGN §3):
