@@ -5,7 +5,8 @@
  *
  * Run: npm run bench:ingest [-- options]
  *   --protocol ipfix,v9,v5   protocols (default all)
- *   --sink jsonl,sqlite      sinks (default both): jsonl:FILE or sqlite:FILE in a temp directory
+ *   --sink jsonl,sqlite      sinks (default both): jsonl:FILE or sqlite:FILE in a temp directory; also
+ *                            `both` (the two at once) and `parquet` (parquet:DIR, rows counted with DuckDB)
  *   --workers 1,2            receive worker counts (default 1,2)
  *   --rates 200000,400000    offered flow rates to step through (flows/s; default a ladder up to 3 M)
  *   --seconds 5              sending time per step (default 5; --quick 2)
@@ -49,8 +50,8 @@ const NODE = process.execPath;
 const CLI = process.env.CLARION_BENCH_CLI ?? new URL("../src/cli.ts", import.meta.url).pathname;
 const TICK = Number(spawnSync("getconf", ["CLK_TCK"]).stdout?.toString().trim() || 100);
 
-/** `both`: jsonl and sqlite outputs at once (written = the smaller count). */
-type SinkKind = "jsonl" | "sqlite" | "both";
+/** `both`: jsonl and sqlite outputs at once (written = the smaller count). `parquet`: the archive. */
+type SinkKind = "jsonl" | "sqlite" | "both" | "parquet";
 
 interface Options {
   protocols: Protocol[];
@@ -491,6 +492,34 @@ function countRows(path: string): number {
   }
 }
 
+/** Rows in the archive's finished files, counted by DuckDB (a devDependency; only this sink needs it). */
+async function countParquet(dir: string): Promise<number> {
+  if (parquetBytes(dir) === 0) return 0;
+  const { DuckDBInstance } = await import("@duckdb/node-api");
+  const db = await DuckDBInstance.create(":memory:");
+  const con = await db.connect();
+  try {
+    const r = await con.runAndReadAll(
+      `SELECT count(*)::BIGINT AS n FROM read_parquet('${dir}/*/*/*/*.parquet')`,
+    );
+    return Number(r.getRows()[0]![0]);
+  } finally {
+    con.closeSync();
+    db.closeSync();
+  }
+}
+
+function parquetBytes(dir: string): number {
+  let n = 0;
+  try {
+    for (const e of readdirSync(dir, { withFileTypes: true, recursive: true }))
+      if (e.isFile() && e.name.endsWith(".parquet")) n += statSync(join(e.parentPath, e.name)).size;
+  } catch {
+    // no archive
+  }
+  return n;
+}
+
 // ------------------------------------------------------------------------------------------ steps
 
 interface Step {
@@ -519,12 +548,16 @@ async function runStep(
 ): Promise<Step> {
   const jsonl = join(dir, "flows.jsonl");
   const db = join(dir, "flows.db");
+  const archive = join(dir, "archive");
   const out = sink === "sqlite" ? db : jsonl;
   for (const f of [jsonl, db, `${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
+  rmSync(archive, { recursive: true, force: true });
   const outputs =
     sink === "both"
       ? [`jsonl:${jsonl}`, `sqlite:${db}`]
-      : [sink === "jsonl" ? `jsonl:${jsonl}` : `sqlite:${db}`];
+      : sink === "parquet"
+        ? [`parquet:${archive}`]
+        : [sink === "jsonl" ? `jsonl:${jsonl}` : `sqlite:${db}`];
   rmSync(join(dir, "data"), { recursive: true, force: true });
   const c = await startCollector(o, workers, outputs, join(dir, "data"));
   try {
@@ -546,14 +579,16 @@ async function runStep(
     const code = await Promise.race([c.exited, sleep(120_000).then(() => "timeout")]);
     if (code !== 0) throw new Error(`collector exit ${code}:\n${c.log.slice(-20).join("\n")}`);
     const written =
-      sink === "jsonl"
-        ? countLines(jsonl)
-        : sink === "sqlite"
-          ? countRows(db)
-          : Math.min(countLines(jsonl), countRows(db));
+      sink === "parquet"
+        ? await countParquet(archive)
+        : sink === "jsonl"
+          ? countLines(jsonl)
+          : sink === "sqlite"
+            ? countRows(db)
+            : Math.min(countLines(jsonl), countRows(db));
     let outputBytes = 0;
     try {
-      outputBytes = statSync(out).size;
+      outputBytes = sink === "parquet" ? parquetBytes(archive) : statSync(out).size;
     } catch {
       // none
     }

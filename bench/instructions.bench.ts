@@ -9,23 +9,27 @@
  * `--high`; (instructions(high) − instructions(low)) / (flows(high) − flows(low)) is the marginal cost of a
  * flow, free of startup, compilation and warm-up (the first 20 passes of both runs are the same).
  *
- * Run: npm run bench:instructions [-- --protocol ipfix,v9,v5] [--stage decode,jsonl,sqlite,kafka,kafka-json]
+ * Run: npm run bench:instructions [-- --protocol ipfix,v9,v5] [--stage decode,jsonl,sqlite,kafka,kafka-json,parquet]
  *                                 [--low 20] [--high 60]
  * Needs valgrind (Debian: apt-get install valgrind). One row takes ~1–3 minutes.
  * `CLARION_BENCH_ROOT=/path/to/other/checkout` counts another checkout's code with this traffic (A/B);
  * `CLARION_BENCH_NODE_FLAGS="--max-semi-space-size=32"` passes V8/Node flags to the measured process.
  */
 import { spawnSync } from "node:child_process";
+import { rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { FlowRecord, RecordHandler } from "../src/core/flow.ts";
 import { benchDatagrams, type Protocol } from "./flows.ts";
 
-type Stage = "decode" | "jsonl" | "sqlite" | "kafka" | "kafka-json";
+type Stage = "decode" | "jsonl" | "sqlite" | "kafka" | "kafka-json" | "parquet";
 const URIS: Record<Exclude<Stage, "decode">, string> = {
   jsonl: "jsonl:/dev/null",
   sqlite: "sqlite:/dev/null",
   kafka: "kafka://127.0.0.1:9092/bench",
   "kafka-json": "kafka://127.0.0.1:9092/bench-json",
+  // the archive writes (and compresses) its files itself: a temporary directory, removed afterwards
+  parquet: `parquet:${tmpdir()}/clarion-instructions-${process.pid}`,
 };
 const OPTIONS: Partial<Record<Stage, Record<string, unknown>>> = { "kafka-json": { format: "json" } };
 
@@ -46,7 +50,9 @@ async function child(root: string, p: Protocol, stage: Stage, passes: number): P
   const dgs = benchDatagrams(p);
   const decoder = new FlowDecoder();
   const enc =
-    stage === "decode" ? null : findSink(URIS[stage]).createEncoder(URIS[stage], OPTIONS[stage] ?? {});
+    stage === "decode"
+      ? null
+      : findSink(URIS[stage]).createEncoder(URIS[stage], OPTIONS[stage] ?? {}, { worker: 0 });
   let flows = 0;
   let sink = 0; // keeps the work observable
   const batcher = new Batcher<FlowRecord>({
@@ -73,6 +79,8 @@ async function child(root: string, p: Protocol, stage: Stage, passes: number): P
       );
   batcher.flush();
   batcher.close();
+  enc?.poll?.(true);
+  if (stage === "parquet") rmSync(URIS.parquet.slice("parquet:".length), { recursive: true, force: true });
   process.stdout.write(`${flows} ${sink}\n`);
 }
 

@@ -33,6 +33,7 @@ import type { InterfaceCounters } from "./protocols/sflow5.ts";
 import type { MissingTemplateExporterStats } from "./protocols/state/missing-templates.ts";
 import { QueryWorker } from "./query/worker.ts";
 import { findSink } from "./sinks/index.ts";
+import { archiveMetricsJson, archivePrometheus } from "./sinks/parquet.ts";
 import { parseSqliteUri } from "./sinks/sqlite.ts";
 import type { RemoteSinkStats, Sink } from "./sinks/types.ts";
 
@@ -499,6 +500,7 @@ async function startNative(
   const prometheus = async (): Promise<string> =>
     (await m.prometheus()) +
     renderSinkSamples(sinks.flatMap((s) => s.samples?.() ?? [])) +
+    archivePrometheus(sinks) +
     hooks.prometheusExtra();
 
   const view: OpsView = {
@@ -576,6 +578,7 @@ async function startNative(
           primaryDropped = droppedTotal;
         }
         sinksOut[s.name] = {
+          ...archiveMetricsJson(sinks.find((x) => x.name === s.name)),
           sent: sinkSent,
           pending,
           queue_batches: s.length,

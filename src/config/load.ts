@@ -115,7 +115,7 @@ export function buildCommand(): Command {
       "Outputs: sqlite:PATH (SQLite table flows), jsonl:PATH (GoFlow2 JSON lines), jsonl:- (stdout),",
       "  clarion+http(s)://HOST[:PORT][/PREFIX] (POST PREFIX/api/netflow/netflow, one request per exporter),",
       "  flows-v1+http(s)://HOST[:PORT]/v1/ingest (telemetry API, 200 records per request, sent at least",
-      "  every second, gzip above 50 KiB).",
+      "  every second, gzip above 50 KiB), parquet:DIR (columnar archive, Parquet files rotated every 5 min).",
       "  Without --output the flows go to sqlite:<data-dir>/flows.db. When --backend-url (or",
       "  CLARION_COLLECTOR_BACKEND_URL, or backend_url in the file) is set, modes native and both also send",
       "  every flow to the Clarion backend (output clarion+<url>), as the Clarion collector does; then",

@@ -397,7 +397,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: ["CLARION_COLLECTOR_OUTPUTS", "CLARION_COLLECTOR_OUTPUT"],
     fileKey: "outputs",
     description:
-      "where records go, repeatable (variable: comma-separated): sqlite:PATH, jsonl:PATH, jsonl:- (stdout), clarion+http(s)://HOST[:PORT], flows-v1+http(s)://HOST[:PORT]/v1/ingest",
+      "where records go, repeatable (variable: comma-separated): sqlite:PATH, jsonl:PATH, jsonl:- (stdout), clarion+http(s)://HOST[:PORT], flows-v1+http(s)://HOST[:PORT]/v1/ingest, parquet:DIR",
     expect: "a sink URI such as sqlite:./data/flows.db or jsonl:-",
     schema: z.unknown(),
     default: null,

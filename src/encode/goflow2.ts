@@ -730,8 +730,9 @@ function putValue(v: number | bigint | string | boolean): void {
       putAscii(v ? "true" : "false");
       return;
     default:
-      if (v >= 0) putUint(v);
-      else putAscii(Number.isFinite(v) ? counterString(v) : "null");
+      // putUint writes integers only (a fraction below 10 would come out as its first digit)
+      if (v >= 0 && Number.isInteger(v)) putUint(v);
+      else putAscii(Number.isFinite(v) ? (Number.isInteger(v) ? counterString(v) : `${v}`) : "null");
   }
 }
 

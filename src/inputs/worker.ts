@@ -167,9 +167,22 @@ export async function runWorker(init: WorkerInit): Promise<void> {
     }
   }
 
+  /** Batches a worker-side writer (parquet) hands over: finished or failed files. */
+  const polled = (name: string, enc: SinkEncoder, closing: boolean): void => {
+    if (enc.poll === undefined) return;
+    try {
+      for (const batch of enc.poll(closing)) {
+        batchesPosted++;
+        post({ t: "batch", batch }, transferables(batch));
+      }
+    } catch (err) {
+      encodeErrors[name] = (encodeErrors[name] ?? 0) + 1;
+      limited.error(`encode:${name}`, { err, sink: name }, "sink poll failed");
+    }
+  };
   const encoders: Array<{ name: string; enc: SinkEncoder }> = init.outputs.map((o) => {
     const def = findSink(o.uri);
-    return { name: o.uri, enc: def.createEncoder(o.uri, o.options) };
+    return { name: o.uri, enc: def.createEncoder(o.uri, o.options, { worker: init.index }) };
   });
 
   let recordsBatched = 0;
@@ -187,12 +200,15 @@ export async function runWorker(init: WorkerInit): Promise<void> {
     if (enc.flushIntervalMs !== undefined && enc.flushIntervalMs > 0)
       intervalMs = Math.min(intervalMs, enc.flushIntervalMs);
   }
+  // Encoders that take records one by one (parquet) get them as they are decoded; the others in batches.
+  const direct = encoders.filter((e) => e.enc.add !== undefined);
+  const batched = encoders.filter((e) => e.enc.add === undefined);
   const batcher = new Batcher<FlowRecord>({
     size: init.batchSize,
     intervalMs,
     onBatch: (records) => {
       recordsBatched += records.length;
-      for (const { name, enc } of encoders) {
+      for (const { name, enc } of batched) {
         let batch: EncodedBatch;
         try {
           batch = enc.encode(records);
@@ -205,15 +221,39 @@ export async function runWorker(init: WorkerInit): Promise<void> {
           );
           continue;
         }
-        batchesPosted++;
-        post({ t: "batch", batch }, transferables(batch));
+        if (batch.records > 0 || batch.parts.length > 0) {
+          batchesPosted++;
+          post({ t: "batch", batch }, transferables(batch));
+        }
+        polled(name, enc, false);
       }
     },
   });
 
   let counters: InterfaceCounters[] = [];
+  const addDirect = (r: FlowRecord): void => {
+    for (const { name, enc } of direct) {
+      try {
+        enc.add!(r);
+      } catch (err) {
+        encodeErrors[name] = (encodeErrors[name] ?? 0) + 1;
+        limited.error(`encode:${name}`, { err, sink: name }, "encoder failed; record lost for this sink");
+      }
+    }
+  };
   const handler: RecordHandler = {
-    flow: (r) => batcher.add(r),
+    flow:
+      direct.length === 0
+        ? (r) => batcher.add(r)
+        : batched.length === 0
+          ? (r) => {
+              recordsBatched++;
+              addDirect(r);
+            }
+          : (r) => {
+              addDirect(r);
+              batcher.add(r);
+            },
     counters: (c) => counters.push(c as InterfaceCounters),
   };
 
@@ -329,7 +369,10 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       limited.error("tick", { err }, "decoder tick failed");
     }
   };
-  const tickTimer = setInterval(safeTick, init.tickIntervalMs);
+  const tickTimer = setInterval(() => {
+    safeTick();
+    for (const { name, enc } of encoders) polled(name, enc, false);
+  }, init.tickIntervalMs);
   const statsTimer = setInterval(() => post({ t: "stats", stats: stats() }), init.statsIntervalMs);
 
   port.on("message", (m: MainToWorker) => {
@@ -349,6 +392,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       void Promise.all(sockets.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => {
         safeTick();
         batcher.close();
+        for (const { name, enc } of encoders) polled(name, enc, true);
         post({ t: "stats", stats: stats() });
         let state: object | null = null;
         try {

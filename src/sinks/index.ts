@@ -6,6 +6,7 @@ import { ConfigError } from "../core/errors.ts";
 import { clarionHttpSink, flowsV1HttpSink } from "./http.ts";
 import { jsonlSink } from "./jsonl.ts";
 import { kafkaSink } from "./kafka.ts";
+import { parquetSink } from "./parquet.ts";
 import { sqliteSink } from "./sqlite.ts";
 import { tailSink } from "./tail.ts";
 import type { SinkDefinition } from "./types.ts";
@@ -17,6 +18,7 @@ export const SINKS: readonly SinkDefinition[] = [
   flowsV1HttpSink,
   kafkaSink,
   tailSink,
+  parquetSink,
 ];
 
 /** The definition whose schemes include the URI's scheme; throws listing the known schemes otherwise. */

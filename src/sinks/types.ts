@@ -37,12 +37,29 @@ export interface EncodedBatch {
 }
 
 export interface SinkEncoder {
+  /** A batch with no parts and no records is not sent on (a sink that writes from the worker itself). */
   encode(records: readonly FlowRecord[]): EncodedBatch;
+  /**
+   * For a sink that writes from the receive worker (parquet): called after each batch, on the worker's
+   * tick and once with `closing` at shutdown; returns batches for the main-thread half (receipts).
+   */
+  poll?(closing: boolean): EncodedBatch[];
+  /**
+   * A sink that takes each record as it is decoded (parquet: straight into its column buffers, so records
+   * are not held in a batch) implements this; the worker then hands it no batches (`encode` is unused).
+   */
+  add?(record: FlowRecord): void;
   /**
    * Longest a record may wait for this output, ms (flows-v1: 1000). The worker's batcher flushes at the
    * smallest of --batch-interval and its outputs' values. Undefined: --batch-interval alone.
    */
   readonly flushIntervalMs?: number;
+}
+
+/** Where an encoder runs (receive workers pass it; configuration validation does not). */
+export interface EncoderContext {
+  /** Receive worker index. */
+  worker: number;
 }
 
 export interface SinkContext {
@@ -154,7 +171,7 @@ export interface SinkDefinition {
   /** URI schemes this sink takes, without the colon (e.g. ["jsonl"], ["sqlite"], ["clarion+http", "clarion+https"]). */
   schemes: readonly string[];
   /** Validate the URI and options; throw ConfigError naming the key on a bad value. Runs in every worker. */
-  createEncoder(uri: string, options: Readonly<Record<string, unknown>>): SinkEncoder;
+  createEncoder(uri: string, options: Readonly<Record<string, unknown>>, ctx?: EncoderContext): SinkEncoder;
   /** Create the writing half; fails fast (rejects) on bad configuration or an unusable destination. */
   create(uri: string, ctx: SinkContext): Promise<Sink>;
   /**

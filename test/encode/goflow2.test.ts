@@ -208,6 +208,17 @@ describe("encodeGoflow2", () => {
     assert.match(o, /"bytes":9007199254740992,"packets":4294967296,/);
   });
 
+  it("renders fractional extra elements whole (float32 latitudes), not their first digit", () => {
+    const r = v5Record();
+    r.extra = { lat: 5.411200046539307, lon: 100.33540344238281, small: 0.5, neg: -1.25, n: 7 };
+    const back = JSON.parse(encodeGoflow2(r)) as Record<string, unknown>;
+    assert.equal(back.lat, 5.411200046539307);
+    assert.equal(back.lon, 100.33540344238281);
+    assert.equal(back.small, 0.5);
+    assert.equal(back.neg, -1.25);
+    assert.equal(back.n, 7);
+  });
+
   it("escapes strings that need it and keeps the output valid UTF-8 JSON", () => {
     const r = v5Record();
     r.switch_id = 'a"b\\c\u0001\u2028é😀\ud800';
