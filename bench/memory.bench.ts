@@ -4,8 +4,9 @@
  * exporter sending `--templates` 20-field templates (bench/flows.ts) and one data record per template.
  * The collector's resident set (/proc/PID/status VmRSS, all threads) is read when idle, after the
  * exporters' state is in place, and again after a second, equal round of new exporters; figures are the
- * RSS growth divided by exporters and by templates (the second round, whose heap no longer grows from
- * first-use allocations, is the one to size with). Counts come from /exporters.
+ * RSS growth divided by exporters and by templates (both rounds are printed: the resident set grows in
+ * heap-sized steps, so their spread is the noise of the figure). Counts come from /exporters (datagrams
+ * lost on loopback show as fewer exporters known).
  *
  * Run: npm run bench:memory [-- --exporters 1000 --templates 10 --workers 1]
  */

@@ -4,14 +4,14 @@
  * never the checkout, is run: --version/--help, decode of a fixture (same output as the checkout), a real
  * collection run from softflowd into SQLite, and the command lines the deploy files give it: the systemd
  * unit's ExecStart with its environment (StateDirectory as data dir, ExecReload's SIGHUP, SIGTERM → 0),
- * the Dockerfile's ENTRYPOINT/CMD with its ENV and HEALTHCHECK (/app = the installed package, the same
- * layout: package.json, node_modules, dist, bin), and the Kubernetes container's args with the ConfigMap's
- * config file (probe path answered, idle memory under the container's memory request).
+ * the Dockerfile's ENTRYPOINT/CMD with its ENV and HEALTHCHECK (/app assembled as its runtime stage does:
+ * its COPYs and its `npm ci --omit=dev` from the lockfile), and the Kubernetes container's args with the
+ * ConfigMap's config file (probe path answered, idle memory under the container's memory request).
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, relative } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { before, describe, test } from "node:test";
 import { OPTIONS } from "../../src/config/options.ts";
@@ -255,14 +255,52 @@ describe("deploy command lines, run for real", () => {
     await stop(svc.proc, svc.exited);
   });
 
-  test("Docker: ENTRYPOINT + CMD with the image's ENV; HEALTHCHECK passes while up, fails when down", async () => {
+  test("Docker: the runtime stage's /app, ENTRYPOINT + CMD with the image's ENV; HEALTHCHECK passes while up, fails when down", async () => {
     const ins = parseDockerfile(read("Dockerfile"));
     const last = Math.max(...ins.map((i) => i.stage));
     const get = (name: string) => ins.filter((i) => i.stage === last && i.instruction === name).at(-1)!;
+    // /app as the runtime stage makes it: its COPYs from the context, the build stage's dist/ (the same tsc
+    // output as the packed one) and its `npm ci` (production dependencies from the lockfile). The other
+    // RUN steps (the /usr/local/bin link, /data ownership) need root in an image and are not replayed.
+    const app = join(work, "app");
+    mkdirSync(app);
+    const workdirs = ins.filter((i) => i.stage === last && i.instruction === "WORKDIR").map((i) => i.args);
+    assert.equal(workdirs[0], "/app", "the runtime stage installs into /app");
+    for (const i of ins.filter((x) => x.stage === last && ["COPY", "RUN"].includes(x.instruction))) {
+      const words = splitWords(i.args);
+      if (i.instruction === "COPY") {
+        const from = words[0]!.startsWith("--from=");
+        const sources = from ? [words[1]!.replace("/build/dist", join(PKG_DIR, "dist"))] : words.slice(0, -1);
+        const dest = join(app, words.at(-1)!);
+        for (const src of sources) {
+          const abs = from ? src : join(ROOT, src);
+          cpSync(abs, sources.length > 1 || dest.endsWith("/") ? join(dest, basename(src)) : dest, {
+            recursive: true,
+          });
+        }
+      } else {
+        for (const step of i.args.split("&&").map((x) => x.trim())) {
+          if (!step.startsWith("npm ci")) continue;
+          const r = spawnSync("npm", [...splitWords(step).slice(1), "--prefer-offline"], {
+            cwd: app,
+            env: { ...process.env, PATH, npm_config_update_notifier: "false" },
+            encoding: "utf8",
+            timeout: 240_000,
+          });
+          assert.equal(r.status, 0, `${step}:\n${r.stdout}\n${r.stderr}`);
+        }
+      }
+    }
+    const appModules = readdirSync(join(app, "node_modules"));
+    for (const dep of Object.keys(PACKAGE.dependencies))
+      assert.ok(appModules.includes(dep.split("/")[0]!), dep);
+    for (const dev of Object.keys(PACKAGE.devDependencies))
+      assert.ok(!existsSync(join(app, "node_modules", dev)), `${dev} in the runtime image`);
+    assert.ok(!existsSync(join(app, "src")), "no sources in /app: the bin runs dist/");
     const volume = join(work, "docker-data"); // the /data volume
     mkdirSync(volume, { mode: 0o700 });
     const fromImage = (w: string) =>
-      w === "node" ? process.execPath : w.replace(/^\/app\//, `${PKG_DIR}/`).replace(/^\/data$/, volume);
+      w === "node" ? process.execPath : w.replace(/^\/app\//, `${app}/`).replace(/^\/data$/, volume);
     const argv = [...get("ENTRYPOINT").json!, ...get("CMD").json!].map(fromImage);
     const env: Record<string, string> = { PATH };
     for (const [k, v] of dockerEnv(ins, last)) env[k] = fromImage(v);

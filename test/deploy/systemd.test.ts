@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { loadConfig } from "../../src/config/index.ts";
@@ -141,7 +141,8 @@ describe("logrotate snippet", () => {
     if (!tool) return;
     const dir = tempDir("logrotate");
     temps.push(dir);
-    copyFileSync(join(new URL("../../", import.meta.url).pathname, LOGROTATE_FILE), join(dir, "conf"));
+    writeFileSync(join(dir, "conf"), text);
+    chmodSync(join(dir, "conf"), 0o644); // logrotate ignores a config writable by group or others
     const r = spawnSync(tool, ["-d", "-s", join(dir, "state"), join(dir, "conf")], { encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
     assert.doesNotMatch(`${r.stdout}${r.stderr}`, /error/i);
@@ -170,6 +171,7 @@ describe("logrotate snippet", () => {
       .replace(/systemctl reload clarion-collector\.service/, reload);
     assert.ok(conf.includes(reload));
     writeFileSync(join(dir, "conf"), conf);
+    chmodSync(join(dir, "conf"), 0o644);
     const r = spawnSync(tool, ["-f", "-s", join(dir, "state"), join(dir, "conf")], { encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(lines(`${file}.1`).length, 3, "rotated (delaycompress: .1 stays plain)");
