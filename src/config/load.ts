@@ -66,7 +66,7 @@ function describeDefault(spec: OptionSpec): string {
 export function buildCommand(): Command {
   const cmd = new Command("clarion-collector")
     .description(
-      "Clarion Collector: NetFlow v5/v9, IPFIX and sFlow v5 into SQLite, JSON lines and HTTP backends",
+      "Clarion Collector: NetFlow v5/v9, IPFIX and sFlow v5 into SQLite, JSON lines, HTTP backends and Kafka",
     )
     .usage("[options]  |  decode|top|tail [options] [args]  |  help [decode|top|tail]")
     .version(packageVersion(), "-V, --version")
@@ -115,15 +115,17 @@ export function buildCommand(): Command {
       "Outputs: sqlite:PATH (SQLite table flows), jsonl:PATH (GoFlow2 JSON lines), jsonl:- (stdout),",
       "  clarion+http(s)://HOST[:PORT][/PREFIX] (POST PREFIX/api/netflow/netflow, one request per exporter),",
       "  flows-v1+http(s)://HOST[:PORT]/v1/ingest (telemetry API, 200 records per request, sent at least",
-      "  every second, gzip above 50 KiB), parquet:DIR (columnar archive, Parquet files rotated every 5 min).",
+      "  every second, gzip above 50 KiB), kafka(s)://HOST[:PORT][,HOST[:PORT]...]/TOPIC (one message per",
+      "  flow: GoFlow2's protobuf FlowMessage, or format json; keyed by exporter), parquet:DIR (columnar",
+      "  archive, Parquet files rotated every 5 min).",
       "  Without --output the flows go to sqlite:<data-dir>/flows.db. When --backend-url (or",
       "  CLARION_COLLECTOR_BACKEND_URL, or backend_url in the file) is set, modes native and both also send",
       "  every flow to the Clarion backend (output clarion+<url>), as the Clarion collector does; then",
       "  without --output that is the only output. Unset, the backend URL (http://localhost:8000) is used only",
       "  by the agent relay.",
-      "  HTTP outputs and the agent relay write every batch to a disk spool under <data-dir>/spool before",
-      "  sending it (write-ahead), then send the spool oldest first with retries, backoff and a circuit",
-      "  breaker; what the destination rejects (4xx) goes to <data-dir>/deadletter. Spool fsync policy: a",
+      "  HTTP and Kafka outputs and the agent relay write every batch to a disk spool under <data-dir>/spool",
+      "  before sending it (write-ahead), then send the spool oldest first with retries, backoff and a circuit",
+      "  breaker; what the destination rejects for good goes to <data-dir>/deadletter. Spool fsync policy: a",
       "  batch counts as accepted once written to the spool file (write(2)), so a crash of the process",
       "  (SIGKILL, OOM kill) loses nothing accepted; the file is fsync'ed every second, so a power loss or",
       "  kernel crash can lose up to the last second. Flows still in a batcher (up to --batch-interval)",
@@ -239,12 +241,26 @@ function ensureWritableDir(dir: string, source: string, what: string, isPrivate:
   }
 }
 
+/**
+ * A comma-separated list of sink URIs. A part that does not start with `scheme:` (or starts with
+ * `host:port`) belongs to the URI before it: Kafka broker lists, `kafka://k1:9092,k2:9092/flows`.
+ */
+function splitUris(v: string): string[] {
+  const out: string[] = [];
+  for (const part of v.split(",")) {
+    const continues = !/^\s*[a-z][a-z0-9+.-]*:/i.test(part) || /^\s*[^:/]+:\d/.test(part);
+    if (out.length > 0 && continues) out[out.length - 1] += `,${part}`;
+    else out.push(part);
+  }
+  return out;
+}
+
 function outputsFrom(raw: Raw): { uris: OutputConfig[]; source: string } {
   const { value, source } = raw;
   const list: OutputConfig[] = [];
   const add = (v: unknown): void => {
     if (typeof v === "string") {
-      for (const part of source.startsWith("-") ? [v] : v.split(",")) {
+      for (const part of source.startsWith("-") ? [v] : splitUris(v)) {
         if (part.trim()) list.push({ uri: part.trim(), options: {} });
       }
     } else if (

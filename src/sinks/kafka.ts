@@ -26,7 +26,7 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Producer } from "@platformatic/kafka";
+import type { Producer } from "@platformatic/kafka";
 import { z } from "zod";
 import { ConfigError } from "../core/errors.ts";
 import type { FlowRecord } from "../core/flow.ts";
@@ -313,6 +313,7 @@ const RESET = new Set([
 // Writer
 
 type KafkaProducer = Producer<Buffer, Buffer, Buffer, Buffer>;
+type ProducerClass = typeof Producer;
 
 class KafkaSink implements Sink {
   readonly name: string;
@@ -322,6 +323,7 @@ class KafkaSink implements Sink {
   readonly #conn: Record<string, unknown>;
   readonly #spool: Spool;
   readonly #delivery: Delivery;
+  readonly #Producer: ProducerClass;
   #producer: KafkaProducer;
   #closed = false;
   #messages = 0;
@@ -342,7 +344,9 @@ class KafkaSink implements Sink {
     conn: Record<string, unknown>,
     spool: Spool,
     ctx: SinkContext,
+    producerClass: ProducerClass,
   ) {
+    this.#Producer = producerClass;
     this.name = name;
     this.target = target;
     this.#o = o;
@@ -376,7 +380,7 @@ class KafkaSink implements Sink {
 
   #newProducer(): KafkaProducer {
     const o = this.#o;
-    return new Producer({
+    return new this.#Producer({
       clientId: o.clientId,
       bootstrapBrokers: this.target.brokers,
       acks: o.acks,
@@ -400,7 +404,7 @@ class KafkaSink implements Sink {
       autocreateTopics: false,
       strict: false,
       ...this.#conn,
-    } as ConstructorParameters<typeof Producer<Buffer, Buffer, Buffer, Buffer>>[0]);
+    } as ConstructorParameters<ProducerClass>[0]) as KafkaProducer;
   }
 
   async #send(unit: DeliveryUnit, signal: AbortSignal): Promise<SendOutcome> {
@@ -663,6 +667,9 @@ export async function createKafkaSink(uri: string, ctx: SinkContext): Promise<Si
       "kafka: SASL PLAIN over a plaintext connection sends the password in clear (use kafkas://)",
     );
   }
+  // Loaded here, not at the top: the client costs about a CPU-second to import, which every receive
+  // worker (they only encode) and every run without a Kafka output would otherwise pay.
+  const { Producer } = await import("@platformatic/kafka");
   const spool = await Spool.open({
     dir: join(ctx.dataDir, "spool", sinkSlug(uri)),
     maxBytes: o.spoolMaxBytes,
@@ -683,7 +690,7 @@ export async function createKafkaSink(uri: string, ctx: SinkContext): Promise<Si
     },
     "kafka sink ready",
   );
-  return new KafkaSink(uri, target, o, conn, spool, ctx);
+  return new KafkaSink(uri, target, o, conn, spool, ctx, Producer);
 }
 
 export const kafkaSink: SinkDefinition = {

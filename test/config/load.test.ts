@@ -247,6 +247,12 @@ describe("loadConfig precedence", () => {
       e.outputs.map((o) => o.uri),
       ["jsonl:-", "sqlite:db/g.db"],
     );
+    // a comma not followed by a scheme belongs to the URI (a Kafka broker list)
+    const k = load([], { CLARION_COLLECTOR_OUTPUTS: "kafka://k1:9092,k2:9092/flows,jsonl:-" });
+    assert.deepEqual(
+      k.outputs.map((o) => o.uri),
+      ["kafka://k1:9092,k2:9092/flows", "jsonl:-"],
+    );
   });
 
   it("handles boolean flags both ways, log level aliases and --workers auto", () => {
