@@ -464,7 +464,7 @@ class KafkaSink implements Sink {
         this.#problem = `${code} for topic ${topic} (batches go to the dead-letter file)`;
         this.#problemMs = Date.now();
         this.#ctx.logger.error(
-          { sink: this.name, topic, code, records: unit.records },
+          { topic, code, records: unit.records },
           "kafka: refused for good, dead-lettering",
         );
         return { kind: "reject", status: 0, body: reason };
@@ -663,7 +663,6 @@ export async function createKafkaSink(uri: string, ctx: SinkContext): Promise<Si
   const conn = connection(target, o);
   if (!target.tls && o.saslMechanism === "plain") {
     ctx.logger.warn(
-      { sink: uri },
       "kafka: SASL PLAIN over a plaintext connection sends the password in clear (use kafkas://)",
     );
   }
@@ -680,7 +679,6 @@ export async function createKafkaSink(uri: string, ctx: SinkContext): Promise<Si
   });
   ctx.logger.info(
     {
-      sink: uri,
       brokers: target.brokers,
       topic: target.topic,
       format: o.format,
