@@ -250,9 +250,17 @@ describe("series", () => {
       assert.deepEqual(r.bytesPerSec, [0, 1000, 50000, 20000, 30000]);
       assert.deepEqual(r.packetsPerSec, [0, 10, 40, 200, 300]);
       assert.equal(r.scaled, true);
-      const two = runSeries(db, { fromMs: T, toMs: T + 4000, stepMs: 2000, filter: "udp", scale: false });
-      assert.deepEqual(two.bytesPerSec, [0, 250]);
-      assert.deepEqual(two.flowsPerSec, [0, 1]);
+      // Buckets are aligned to the epoch (T is a whole second, so 1 s steps start at T).
+      const two = runSeries(db, {
+        fromMs: T + 2000,
+        toMs: T + 4000,
+        stepMs: 1000,
+        filter: "udp",
+        scale: false,
+      });
+      assert.deepEqual(two.t, [T + 2000, T + 3000]);
+      assert.deepEqual(two.bytesPerSec, [200, 300]);
+      assert.deepEqual(two.flowsPerSec, [1, 1]);
       assert.equal(two.scaled, false);
       assert.throws(() => runSeries(db, { fromMs: 0, toMs: T, stepMs: 1000 }), /1 to 2000 points/);
     } finally {
