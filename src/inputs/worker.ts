@@ -10,6 +10,7 @@
  *   last batches, last stats, state, stopped)
  */
 import { createSocket, type Socket } from "node:dgram";
+import { PerformanceObserver, performance } from "node:perf_hooks";
 import { isMainThread, isMarkedAsUntransferable, parentPort, workerData } from "node:worker_threads";
 import type { OutputConfig } from "../config/options.ts";
 import { normalizeAddress } from "../core/datagram.ts";
@@ -96,6 +97,14 @@ export interface WorkerStats {
   socketErrors: number;
   /** The worker's batch buffer pool (src/pipeline/buffer-pool.ts): takes served by reuse / allocation. */
   batchBuffers: { hits: number; misses: number };
+  /**
+   * Longest the worker's thread was kept from its sockets by work other than receiving and decoding, ms
+   * since it started: encoding one batch for every output (runs inside a datagram's callback when the
+   * batch fills), and one garbage-collection pause. A burst arriving meanwhile must fit in the socket's
+   * receive buffer.
+   */
+  encodeMaxMs: number;
+  gcMaxMs: number;
 }
 
 export type WorkerToMain =
@@ -199,29 +208,36 @@ export async function runWorker(init: WorkerInit): Promise<void> {
     if (enc.flushIntervalMs !== undefined && enc.flushIntervalMs > 0)
       intervalMs = Math.min(intervalMs, enc.flushIntervalMs);
   }
+  let encodeMaxMs = 0;
   const batcher = new Batcher<FlowRecord>({
     size: init.batchSize,
     intervalMs,
     onBatch: (records) => {
-      recordsBatched += records.length;
-      for (const { name, enc } of encoders) {
-        let batch: EncodedBatch;
-        try {
-          batch = enc.encode(records);
-        } catch (err) {
-          encodeErrors[name] = (encodeErrors[name] ?? 0) + 1;
-          limited.error(
-            `encode:${name}`,
-            { err, sink: name, records: records.length },
-            "encoder failed; batch lost for this sink",
-          );
-          continue;
-        }
-        batchesPosted++;
-        post({ t: "batch", batch }, transferables(batch));
-      }
+      const t0 = performance.now();
+      encodeBatch(records);
+      const ms = performance.now() - t0;
+      if (ms > encodeMaxMs) encodeMaxMs = ms;
     },
   });
+  function encodeBatch(records: FlowRecord[]): void {
+    recordsBatched += records.length;
+    for (const { name, enc } of encoders) {
+      let batch: EncodedBatch;
+      try {
+        batch = enc.encode(records);
+      } catch (err) {
+        encodeErrors[name] = (encodeErrors[name] ?? 0) + 1;
+        limited.error(
+          `encode:${name}`,
+          { err, sink: name, records: records.length },
+          "encoder failed; batch lost for this sink",
+        );
+        continue;
+      }
+      batchesPosted++;
+      post({ t: "batch", batch }, transferables(batch));
+    }
+  }
 
   let counters: InterfaceCounters[] = [];
   const handler: RecordHandler = {
@@ -322,6 +338,8 @@ export async function runWorker(init: WorkerInit): Promise<void> {
     internalErrors,
     socketErrors,
     batchBuffers: { hits: batchBuffers.stats.hits, misses: batchBuffers.stats.misses },
+    encodeMaxMs,
+    gcMaxMs,
   });
   const safeTick = (): void => {
     try {
@@ -331,6 +349,11 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       limited.error("tick", { err }, "decoder tick failed");
     }
   };
+  let gcMaxMs = 0;
+  const gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) if (e.duration > gcMaxMs) gcMaxMs = e.duration;
+  });
+  gc.observe({ entryTypes: ["gc"] });
   const tickTimer = setInterval(safeTick, init.tickIntervalMs);
   const statsTimer = setInterval(() => post({ t: "stats", stats: stats() }), init.statsIntervalMs);
 
@@ -348,6 +371,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
     } else if (m.t === "stop") {
       clearInterval(tickTimer);
       clearInterval(statsTimer);
+      gc.disconnect();
       void Promise.all(sockets.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => {
         safeTick();
         batcher.close();
