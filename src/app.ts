@@ -641,6 +641,10 @@ async function startNative(
           (udp?.listeners ?? []).map((l) => [l.name, l.receiveBufferBytes]),
         ),
         udp_receive_buffer_requested_bytes: config.udpRcvbuf,
+        // per listener, as last read from /proc/net/udp* (every second); cumulative over our open sockets
+        udp_kernel_dropped_datagrams: Object.fromEntries(
+          (udp?.listeners ?? []).map((l) => [l.name, kernelCache?.value.get(l.port)?.drops ?? 0]),
+        ),
         uptime_seconds: Math.round((Date.now() - started) / 1000),
         ...(primary ? { primary_output: primary } : {}),
         ...(backendSink ? { backend_output: backendSink.name } : {}),

@@ -10,7 +10,8 @@
  *   last batches, last stats, state, stopped)
  */
 import { createSocket, type Socket } from "node:dgram";
-import { isMainThread, parentPort, workerData } from "node:worker_threads";
+import { PerformanceObserver, performance } from "node:perf_hooks";
+import { isMainThread, isMarkedAsUntransferable, parentPort, workerData } from "node:worker_threads";
 import type { OutputConfig } from "../config/options.ts";
 import { normalizeAddress } from "../core/datagram.ts";
 import { DecodeError } from "../core/errors.ts";
@@ -101,6 +102,14 @@ export interface WorkerStats {
   socketErrors: number;
   /** The worker's batch buffer pool (src/pipeline/buffer-pool.ts): takes served by reuse / allocation. */
   batchBuffers: { hits: number; misses: number };
+  /**
+   * Longest the worker's thread was kept from its sockets by work other than receiving and decoding, ms
+   * since it started: encoding one batch for every output (runs inside a datagram's callback when the
+   * batch fills), and one garbage-collection pause. A burst arriving meanwhile must fit in the socket's
+   * receive buffer.
+   */
+  encodeMaxMs: number;
+  gcMaxMs: number;
 }
 
 export type WorkerToMain =
@@ -203,32 +212,39 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   // Encoders that take records one by one (parquet) get them as they are decoded; the others in batches.
   const direct = encoders.filter((e) => e.enc.add !== undefined);
   const batched = encoders.filter((e) => e.enc.add === undefined);
+  let encodeMaxMs = 0;
   const batcher = new Batcher<FlowRecord>({
     size: init.batchSize,
     intervalMs,
     onBatch: (records) => {
-      recordsBatched += records.length;
-      for (const { name, enc } of batched) {
-        let batch: EncodedBatch;
-        try {
-          batch = enc.encode(records);
-        } catch (err) {
-          encodeErrors[name] = (encodeErrors[name] ?? 0) + 1;
-          limited.error(
-            `encode:${name}`,
-            { err, sink: name, records: records.length },
-            "encoder failed; batch lost for this sink",
-          );
-          continue;
-        }
-        if (batch.records > 0 || batch.parts.length > 0) {
-          batchesPosted++;
-          post({ t: "batch", batch }, transferables(batch));
-        }
-        polled(name, enc, false);
-      }
+      const t0 = performance.now();
+      encodeBatch(records);
+      const ms = performance.now() - t0;
+      if (ms > encodeMaxMs) encodeMaxMs = ms;
     },
   });
+  function encodeBatch(records: FlowRecord[]): void {
+    recordsBatched += records.length;
+    for (const { name, enc } of batched) {
+      let batch: EncodedBatch;
+      try {
+        batch = enc.encode(records);
+      } catch (err) {
+        encodeErrors[name] = (encodeErrors[name] ?? 0) + 1;
+        limited.error(
+          `encode:${name}`,
+          { err, sink: name, records: records.length },
+          "encoder failed; batch lost for this sink",
+        );
+        continue;
+      }
+      if (batch.records > 0 || batch.parts.length > 0) {
+        batchesPosted++;
+        post({ t: "batch", batch }, transferables(batch));
+      }
+      polled(name, enc, false);
+    }
+  }
 
   let counters: InterfaceCounters[] = [];
   const addDirect = (r: FlowRecord): void => {
@@ -360,6 +376,8 @@ export async function runWorker(init: WorkerInit): Promise<void> {
     internalErrors,
     socketErrors,
     batchBuffers: { hits: batchBuffers.stats.hits, misses: batchBuffers.stats.misses },
+    encodeMaxMs,
+    gcMaxMs,
   });
   const safeTick = (): void => {
     try {
@@ -369,6 +387,11 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       limited.error("tick", { err }, "decoder tick failed");
     }
   };
+  let gcMaxMs = 0;
+  const gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) if (e.duration > gcMaxMs) gcMaxMs = e.duration;
+  });
+  gc.observe({ entryTypes: ["gc"] });
   const tickTimer = setInterval(() => {
     safeTick();
     for (const { name, enc } of encoders) polled(name, enc, false);
@@ -389,6 +412,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
     } else if (m.t === "stop") {
       clearInterval(tickTimer);
       clearInterval(statsTimer);
+      gc.disconnect();
       void Promise.all(sockets.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => {
         safeTick();
         batcher.close();

@@ -397,6 +397,19 @@ export class CollectorMetrics {
       else new Counter<"sink">(cfg);
     }
     new Gauge({
+      name: `${P}receive_stall_max_seconds`,
+      help: "Longest a receive worker's thread was kept from its sockets since it started, by cause: encode (one batch for every output) or gc (one garbage-collection pause). A burst arriving meanwhile must fit in the socket's receive buffer.",
+      labelNames: ["worker", "cause"],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const w of self.#workerStats.values()) {
+          this.set({ worker: String(w.worker), cause: "encode" }, w.encodeMaxMs / 1000);
+          this.set({ worker: String(w.worker), cause: "gc" }, w.gcMaxMs / 1000);
+        }
+      },
+    });
+    new Gauge({
       name: `${P}batcher_records`,
       help: "Flow records waiting in the workers' batchers.",
       registers: r,

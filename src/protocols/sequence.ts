@@ -52,8 +52,14 @@ export const DEFAULT_SEQUENCE_OPTIONS: Readonly<SequenceOptions> = {
 interface Stream {
   exporter: string;
   protocol: ProtocolName;
-  /** "domain 5", "engine 0/1", "agent 10.0.0.1/0", "agent 10.0.0.1/0 source 3" … for people. */
-  scope: string;
+  /**
+   * What the stream is within the exporter, as raw values (the text is built only for stats): v5 engine
+   * type `a` / id `b`; v9/IPFIX domain `a`; sFlow agent `a`, sub-agent `b`, data source `c` (-1: the
+   * datagram stream).
+   */
+  a: number | string;
+  b: number;
+  c: number;
   unit: SequenceUnit;
   /** Next sequence expected, or -1 when unknown (resynchronize on the next datagram). */
   expected: number;
@@ -114,6 +120,13 @@ interface ExporterTotals {
   late: number;
 }
 
+/** "engine 0/1", "domain 5", "agent 10.0.0.1/0", "agent 10.0.0.1/0 source 3": a stream for people. */
+function scopeText(s: Stream): string {
+  if (s.protocol === "netflow5") return `engine ${s.a}/${s.b}`;
+  if (s.protocol === "sflow5") return `agent ${s.a}/${s.b}${s.c >= 0 ? ` source ${s.c}` : ""}`;
+  return `domain ${s.a}`;
+}
+
 export class SequenceTracker {
   readonly #opts: SequenceOptions;
   readonly #streams = new Map<string, Stream>();
@@ -149,12 +162,13 @@ export class SequenceTracker {
     if (protocol === "netflow5") {
       if (b.length < 24) return;
       const count = (b[2]! << 8) | b[3]!;
-      const scope = `engine ${b[20]!}/${b[21]!}`;
       this.#check(
         `5|${exporter}|${port}|${b[20]! * 256 + b[21]!}`,
         exporter,
         protocol,
-        scope,
+        b[20]!,
+        b[21]!,
+        -1,
         "flows",
         u32(b, 16),
         count,
@@ -168,7 +182,9 @@ export class SequenceTracker {
         `9|${exporter}|${port}|${domain}`,
         exporter,
         protocol,
-        `domain ${domain}`,
+        domain,
+        -1,
+        -1,
         "datagrams",
         u32(b, 12),
         1,
@@ -184,7 +200,9 @@ export class SequenceTracker {
         key,
         exporter,
         protocol,
-        `domain ${domain}`,
+        domain,
+        -1,
+        -1,
         "flows",
         u32(b, 8),
         exact && single ? records : -1,
@@ -220,8 +238,7 @@ export class SequenceTracker {
     const uptime = u32(b, off + 8);
     const samples = u32(b, off + 12);
     const base = `s|${exporter}|${agent}|${subAgent}`;
-    const scope = `agent ${agent}/${subAgent}`;
-    this.#check(base, exporter, "sflow5", scope, "datagrams", seq, 1, uptime, nowMs);
+    this.#check(base, exporter, "sflow5", agent, subAgent, -1, "datagrams", seq, 1, uptime, nowMs);
     off += 16;
     for (let i = 0; i < samples && off + 8 <= end; i++) {
       const format = u32(b, off);
@@ -235,7 +252,9 @@ export class SequenceTracker {
           `${base}|${source}`,
           exporter,
           "sflow5",
-          `${scope} source ${source}`,
+          agent,
+          subAgent,
+          source,
           "flows",
           sampleSeq,
           1,
@@ -255,7 +274,9 @@ export class SequenceTracker {
     key: string,
     exporter: string,
     protocol: ProtocolName,
-    scope: string,
+    a: number | string,
+    b: number,
+    c: number,
     unit: SequenceUnit,
     seq: number,
     advance: number,
@@ -272,7 +293,9 @@ export class SequenceTracker {
       s = {
         exporter,
         protocol,
-        scope,
+        a,
+        b,
+        c,
         unit,
         expected: -1,
         uptime: -1,
@@ -364,7 +387,7 @@ export class SequenceTracker {
         ...e,
         streams: list.slice(0, this.#opts.streamsPerExporter).map((s) => ({
           protocol: s.protocol,
-          scope: s.scope,
+          scope: scopeText(s),
           unit: s.unit,
           missing: s.missing,
           resets: s.resets,

@@ -138,6 +138,11 @@ describe("loss is visible everywhere", () => {
       return kernel > 0 && d.sequence_gap_flows === kernel * 30 && m.total_received === (sent - kernel) * 30;
     });
     assert.equal(await prom(svc, "clarion_collector_loss_total", { reason: "kernel_drops" }), kernel);
+    assert.deepEqual((await metrics(svc)).udp_kernel_dropped_datagrams, {
+      [`udp:${svc.udpPorts[0]}`]: kernel,
+      [`udp:${svc.udpPorts[1]}`]: 0,
+      [`udp:${svc.udpPorts[2]}`]: 0,
+    });
     assert.equal(
       await prom(svc, "clarion_collector_loss_total", { reason: "sequence_gap_flows" }),
       kernel * 30,

@@ -35,6 +35,8 @@ function stats(over: Partial<WorkerStats> & { datagrams?: number } = {}): Worker
     internalErrors: 0,
     socketErrors: 0,
     batchBuffers: { hits: 0, misses: 0 },
+    encodeMaxMs: 0,
+    gcMaxMs: 0,
     ...over,
   };
 }
