@@ -24,7 +24,7 @@ import { CollectorMetrics } from "./ops/metrics.ts";
 import { type OpsServer, type OpsView, startOpsServer } from "./ops/server.ts";
 import { Fanout } from "./pipeline/fanout.ts";
 import { SinkQueue } from "./pipeline/queue.ts";
-import type { ExporterStats, TemplateInfo } from "./protocols/decoder.ts";
+import type { ExporterStats } from "./protocols/decoder.ts";
 import type { InterfaceCounters } from "./protocols/sflow5.ts";
 import { isHttpSink } from "./sinks/http.ts";
 import { findSink } from "./sinks/index.ts";
@@ -192,7 +192,7 @@ async function openSink(config: Config, o: OutputConfig, log: Logger): Promise<S
   }
 }
 
-function mergeExporters(workers: readonly WorkerStats[]): object[] {
+function mergeExporters(workers: readonly WorkerStats[]): { exporter: string }[] {
   const byIp = new Map<string, ExporterStats>();
   for (const w of workers) {
     for (const e of w.exporters) {
@@ -205,6 +205,8 @@ function mergeExporters(workers: readonly WorkerStats[]): object[] {
       m.bytes += e.bytes;
       m.flows += e.flows;
       m.errors += e.errors;
+      m.templatesRefused += e.templatesRefused;
+      m.templatesEvicted += e.templatesEvicted;
       if (e.lastSeenMs > m.lastSeenMs) {
         m.lastSeenMs = e.lastSeenMs;
         if (e.samplingRate) m.samplingRate = e.samplingRate;
@@ -216,7 +218,7 @@ function mergeExporters(workers: readonly WorkerStats[]): object[] {
     }
   }
   return [...byIp.values()]
-    .sort((a, b) => a.exporter.localeCompare(b.exporter))
+    .sort((a, b) => (a.exporter < b.exporter ? -1 : a.exporter > b.exporter ? 1 : 0))
     .map((e) => ({
       exporter: e.exporter,
       packets: e.datagrams,
@@ -227,6 +229,8 @@ function mergeExporters(workers: readonly WorkerStats[]): object[] {
       last_seen: e.lastSeenMs ? new Date(e.lastSeenMs).toISOString() : null,
       last_seen_ms: e.lastSeenMs,
       protocols: e.protocols,
+      templates_refused: e.templatesRefused,
+      templates_evicted: e.templatesEvicted,
     }));
 }
 
@@ -448,20 +452,14 @@ async function startNative(
       };
     },
     prometheus: async () => ({ contentType: m.contentType, body: await prometheus() }),
-    templates: async () => {
-      const list = (udp ? await udp.templates() : []) as TemplateInfo[];
-      list.sort(
-        (a, b) =>
-          a.exporter.localeCompare(b.exporter) ||
-          a.port - b.port ||
-          a.version - b.version ||
-          a.domain - b.domain ||
-          a.id - b.id,
-      );
+    templates: async (q) => {
+      const page = udp ? await udp.templates(q) : { total: 0, templates: [] };
       const iso = (ms: number): string | null => (ms ? new Date(ms).toISOString() : null);
       return {
-        count: list.length,
-        templates: list.map((t) => ({
+        count: page.total,
+        offset: q.offset,
+        limit: q.limit,
+        templates: page.templates.map((t) => ({
           exporter: t.exporter,
           port: t.port,
           version: t.version === 10 ? "ipfix" : "netflow9",
@@ -476,7 +474,16 @@ async function startNative(
         })),
       };
     },
-    exporters: () => ({ exporters: mergeExporters(m.workers) }),
+    exporters: (q) => {
+      let all = mergeExporters(m.workers);
+      if (q.exporter !== undefined) all = all.filter((e) => e.exporter === q.exporter);
+      return {
+        count: all.length,
+        offset: q.offset,
+        limit: q.limit,
+        exporters: all.slice(q.offset, q.offset + q.limit),
+      };
+    },
   };
 
   const countersLog = new RateLimitedLogger(log);

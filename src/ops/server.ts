@@ -1,6 +1,9 @@
 /**
  * The ops HTTP server (fastify): /health, /metrics (Clarion JSON for plain clients, Prometheus text when
  * the client asks for it, as Prometheus does with its Accept header), /templates and /exporters.
+ *
+ * /templates and /exporters answer one page: `?limit=` (default 1000, at most 10000), `?offset=` and
+ * `?exporter=<address>`; `count` is the number of entries that match, so a client pages with offset.
  */
 import { fastify } from "fastify";
 
@@ -8,8 +11,34 @@ export interface OpsView {
   health(): { httpStatus: number; body: object };
   clarionMetrics(): object;
   prometheus(): Promise<{ contentType: string; body: string }>;
-  templates(): Promise<object>;
-  exporters(): object;
+  templates(q: ListQuery): Promise<object>;
+  exporters(q: ListQuery): object;
+}
+
+/** One page of /templates or /exporters. */
+export interface ListQuery {
+  limit: number;
+  offset: number;
+  exporter?: string;
+}
+
+export const LIST_DEFAULT_LIMIT = 1000;
+export const LIST_MAX_LIMIT = 10_000;
+
+/** The page a query string asks for, or the reason it is not one. */
+export function parseListQuery(q: {
+  limit?: string;
+  offset?: string;
+  exporter?: string;
+}): ListQuery | string {
+  const int = (v: string | undefined, dflt: number): number =>
+    v === undefined || v === "" ? dflt : Number(v);
+  const limit = int(q.limit, LIST_DEFAULT_LIMIT);
+  const offset = int(q.offset, 0);
+  if (!Number.isSafeInteger(limit) || limit < 0 || limit > LIST_MAX_LIMIT)
+    return `limit must be an integer from 0 to ${LIST_MAX_LIMIT}`;
+  if (!Number.isSafeInteger(offset) || offset < 0) return "offset must be an integer ≥ 0";
+  return q.exporter ? { limit, offset, exporter: q.exporter } : { limit, offset };
 }
 
 export interface OpsServer {
@@ -72,12 +101,17 @@ export async function startOpsServer(opts: {
     }
     return reply.send(view.clarionMetrics());
   });
-  app.get("/templates", async (_req, reply) =>
-    reply.header("cache-control", "no-store").send(await view.templates()),
-  );
-  app.get("/exporters", async (_req, reply) =>
-    reply.header("cache-control", "no-store").send(view.exporters()),
-  );
+  type ListRequest = { Querystring: { limit?: string; offset?: string; exporter?: string } };
+  app.get<ListRequest>("/templates", async (req, reply) => {
+    const q = parseListQuery(req.query);
+    if (typeof q === "string") return reply.code(400).send({ error: q });
+    return reply.header("cache-control", "no-store").send(await view.templates(q));
+  });
+  app.get<ListRequest>("/exporters", async (req, reply) => {
+    const q = parseListQuery(req.query);
+    if (typeof q === "string") return reply.code(400).send({ error: q });
+    return reply.header("cache-control", "no-store").send(view.exporters(q));
+  });
   app.get("/", async () => ({
     service: "clarion-collector",
     endpoints: ["/health", "/metrics", "/templates", "/exporters"],

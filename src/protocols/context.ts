@@ -35,6 +35,16 @@ export interface DecoderOptions {
    * sources) are counted together under "other", so per-exporter state stays bounded.
    */
   maxExporters: number;
+  /**
+   * Template-state bounds (issue 12): fields per template (far above real exporters, which stay under a few
+   * hundred; the wire allows 16 k), templates per transport session, sessions, and an estimate of the bytes
+   * all templates take, above which the least recently used are evicted. Refusals and evictions are counted
+   * in stats and per exporter.
+   */
+  templateMaxFields: number;
+  templateMaxPerSession: number;
+  templateMaxSessions: number;
+  templateMaxBytes: number;
   /** Clock, ms since the epoch (tests). */
   now: () => number;
 }
@@ -49,6 +59,10 @@ export const DEFAULT_DECODER_OPTIONS: Readonly<DecoderOptions> = {
   scaleBySampling: false,
   collectElements: false,
   switchIdFromIp: true,
+  templateMaxFields: 1024,
+  templateMaxPerSession: 1024,
+  templateMaxSessions: 50_000,
+  templateMaxBytes: 256 * 1024 * 1024,
   now: Date.now,
 };
 

@@ -11,9 +11,10 @@ import { DEFAULT_DECODER_OPTIONS, DecodeContext, type DecoderOptions } from "./c
 import { DECODERS, PROTOCOL_NAMES } from "./index.ts";
 import { OptionStore } from "./state/options.ts";
 import { type DecoderState, loadState, saveState } from "./state/persist.ts";
-import { Sessions } from "./state/sessions.ts";
+import { type Session, Sessions } from "./state/sessions.ts";
 import { TemplateStore } from "./state/templates.ts";
 import type { DecoderStats, ExporterStats } from "./stats.ts";
+import type { Template } from "./template.ts";
 
 export { DEFAULT_DECODER_OPTIONS, type DecoderOptions } from "./context.ts";
 export type { DecoderState } from "./state/persist.ts";
@@ -33,6 +34,8 @@ export function emptyStats(): DecoderStats {
     templatesLearned: 0,
     templatesWithdrawn: 0,
     templatesExpired: 0,
+    templatesRefused: {},
+    templatesEvicted: 0,
     heldSets: 0,
     heldDecoded: 0,
     missingTemplateDrops: 0,
@@ -62,6 +65,45 @@ export interface FlowDecoderApi {
   exporters(): ExporterStats[];
 }
 
+/** Which templates `templatePage` returns. */
+export interface TemplateQuery {
+  exporter?: string;
+  offset: number;
+  limit: number;
+}
+
+/** The order of /templates: exporter (as text), port, version, domain, id. */
+export function compareTemplates(
+  a: { exporter: string; port: number },
+  at: { version: number; domain: number; id: number },
+  b: { exporter: string; port: number },
+  bt: { version: number; domain: number; id: number },
+): number {
+  return (
+    (a.exporter < b.exporter ? -1 : a.exporter > b.exporter ? 1 : 0) ||
+    a.port - b.port ||
+    at.version - bt.version ||
+    at.domain - bt.domain ||
+    at.id - bt.id
+  );
+}
+
+function templateInfo(s: Session, t: Template): TemplateInfo {
+  return {
+    exporter: s.exporter,
+    port: s.port,
+    version: t.version,
+    domain: t.domain,
+    id: t.id,
+    options: t.options,
+    scopeCount: t.scopeCount,
+    fields: t.fields.map((f) => ({ pen: f.pen, id: f.id, name: f.name, length: f.length })),
+    learnedMs: t.learnedMs,
+    refreshedMs: t.refreshedMs,
+    lastUsedMs: t.lastUsedMs,
+  };
+}
+
 /** The exporter name under which datagrams beyond `maxExporters` distinct sources are counted. */
 export const OTHER = "other";
 
@@ -75,6 +117,8 @@ function newExporter(name: string): ExporterStats {
     samplingRate: 0,
     lastSeenMs: 0,
     protocols: {},
+    templatesRefused: 0,
+    templatesEvicted: 0,
   };
 }
 
@@ -90,7 +134,7 @@ export class FlowDecoder implements FlowDecoderApi {
     const sessions = new Sessions(this.#opts.templateKeyByPort);
     const state = {
       sessions,
-      templates: new TemplateStore(sessions, this.stats),
+      templates: new TemplateStore(sessions, this.stats, this.#opts, (name) => this.#exporters.get(name)),
       options: new OptionStore(this.#opts.samplingKeyByPort),
     };
     this.#ctx = new DecodeContext(this.#opts, this.stats, state, newExporter(""));
@@ -175,24 +219,32 @@ export class FlowDecoder implements FlowDecoderApi {
 
   templates(): TemplateInfo[] {
     const out: TemplateInfo[] = [];
-    for (const s of this.#ctx.state.sessions.values()) {
-      for (const t of s.templates.values()) {
-        out.push({
-          exporter: s.exporter,
-          port: s.port,
-          version: t.version,
-          domain: t.domain,
-          id: t.id,
-          options: t.options,
-          scopeCount: t.scopeCount,
-          fields: t.fields.map((f) => ({ pen: f.pen, id: f.id, name: f.name, length: f.length })),
-          learnedMs: t.learnedMs,
-          refreshedMs: t.refreshedMs,
-          lastUsedMs: t.lastUsedMs,
-        });
-      }
-    }
+    for (const s of this.#ctx.state.sessions.values())
+      for (const t of s.templates.values()) out.push(templateInfo(s, t));
     return out;
+  }
+
+  /**
+   * One page of the templates, ordered by exporter, port, version, domain and id, optionally of one
+   * exporter: `offset` skipped, at most `limit` returned, `total` the number that match. Only the page's
+   * templates are rendered, so a large store costs one sort of references, not one object per template.
+   */
+  templatePage(q: TemplateQuery): { total: number; templates: TemplateInfo[] } {
+    const refs: { s: Session; t: Template }[] = [];
+    for (const s of this.#ctx.state.sessions.values()) {
+      if (q.exporter !== undefined && s.exporter !== q.exporter) continue;
+      for (const t of s.templates.values()) refs.push({ s, t });
+    }
+    refs.sort((a, b) => compareTemplates(a.s, a.t, b.s, b.t));
+    const page = refs.slice(q.offset, q.offset + q.limit);
+    return { total: refs.length, templates: page.map((r) => templateInfo(r.s, r.t)) };
+  }
+
+  /** How many templates are held (without rendering them). */
+  templateCount(): number {
+    let n = 0;
+    for (const s of this.#ctx.state.sessions.values()) n += s.templates.size;
+    return n;
   }
 
   /** Held data sets waiting for a template, over all sessions. */

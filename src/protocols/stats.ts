@@ -14,7 +14,14 @@ export interface ExporterStats {
   samplingRate: number;
   lastSeenMs: number;
   protocols: Partial<Record<ProtocolName, number>>;
+  /** Templates of this exporter refused by the template-state bounds, and evicted to stay in the budget. */
+  templatesRefused: number;
+  templatesEvicted: number;
 }
+
+/** Why a template was refused (DecoderOptions template bounds). */
+export const TEMPLATE_REFUSALS = ["too_many_fields", "session_full", "too_many_sessions"] as const;
+export type TemplateRefusal = (typeof TEMPLATE_REFUSALS)[number];
 
 export interface DecoderStats {
   datagrams: number;
@@ -27,6 +34,9 @@ export interface DecoderStats {
   templatesLearned: number;
   templatesWithdrawn: number;
   templatesExpired: number;
+  /** Templates refused by the bounds, by reason; templates evicted (least recently used) over the budget. */
+  templatesRefused: Partial<Record<TemplateRefusal, number>>;
+  templatesEvicted: number;
   /** Data sets held waiting for their template; decoded later; dropped when the hold expired/overflowed. */
   heldSets: number;
   heldDecoded: number;

@@ -36,9 +36,18 @@ export function learnTemplate(
   emit: RecordHandler,
 ): void {
   const dg = ctx.datagram;
-  const session = ctx.state.sessions.open(h.version, dg.exporter, dg.port);
-  ctx.state.templates.learn(session, h.domain, id, fields, options, scopeCount, dg.receivedAtMs);
-  if (session.held.length > 0) releaseHeld(ctx, session, templateKey(h.domain, id), emit);
+  const session = ctx.state.templates.openSession(h.version, dg.exporter, dg.port);
+  if (session === undefined) return;
+  const learned = ctx.state.templates.learn(
+    session,
+    h.domain,
+    id,
+    fields,
+    options,
+    scopeCount,
+    dg.receivedAtMs,
+  );
+  if (learned !== null && session.held.length > 0) releaseHeld(ctx, session, templateKey(h.domain, id), emit);
 }
 
 /** A withdrawal (field count 0): one template, or all of a kind when `id` equals `setId`. */
@@ -78,7 +87,11 @@ function hold(
 ): void {
   const dg = ctx.datagram;
   const opts = ctx.opts;
-  const session = ctx.state.sessions.open(h.version, dg.exporter, dg.port);
+  const session = ctx.state.templates.openSession(h.version, dg.exporter, dg.port);
+  if (session === undefined) {
+    ctx.stats.missingTemplateDrops++; // no session to hold it in (too many sessions): counted there too
+    return;
+  }
   ctx.stats.missingTemplateDrops += session.held.hold(
     {
       key: templateKey(h.domain, setId),

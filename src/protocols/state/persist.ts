@@ -92,18 +92,12 @@ export function loadState(
     const fields = t.fields.map(([pen, id, len], i) =>
       v9 && t.options && i < t.scopeCount ? v9ScopeField(id, len) : makeField(pen, id, len, v9),
     );
-    const session = templates.sessions.open(t.version, t.exporter, t.port);
-    const { template } = templates.learn(
-      session,
-      t.domain,
-      t.id,
-      fields,
-      t.options,
-      t.scopeCount,
-      t.learnedMs,
-    );
-    template.refreshedMs = t.refreshedMs;
-    template.lastUsedMs = t.refreshedMs;
+    const session = templates.openSession(t.version, t.exporter, t.port);
+    const learned =
+      session && templates.learn(session, t.domain, t.id, fields, t.options, t.scopeCount, t.learnedMs);
+    if (!learned) continue; // refused by a bound (counted)
+    learned.template.refreshedMs = t.refreshedMs;
+    learned.template.lastUsedMs = t.refreshedMs;
     nt++;
   }
   let ns = 0;
