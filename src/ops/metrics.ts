@@ -154,6 +154,7 @@ export class CollectorMetrics {
   readonly templatesExpired: Counter;
   readonly templatesRefused: Counter<"reason">;
   readonly templatesEvicted: Counter;
+  readonly sflowMalformedSamples: Counter;
   readonly heldSets: Counter;
   readonly heldDecoded: Counter;
   readonly missingTemplateDrops: Counter;
@@ -224,6 +225,10 @@ export class CollectorMetrics {
     this.templatesEvicted = counter(
       "templates_evicted_total",
       "Templates evicted, least recently used first, to stay within the template memory budget.",
+    );
+    this.sflowMalformedSamples = counter(
+      "sflow_malformed_samples_total",
+      "sFlow flow samples with no record that describes a flow (none, only skipped ones, empty header): skipped.",
     );
     this.heldSets = counter("held_sets_total", "Data sets held because their template had not arrived yet.");
     this.heldDecoded = counter(
@@ -460,6 +465,7 @@ export class CollectorMetrics {
     for (const [reason, n] of Object.entries(d.templatesRefused ?? {}))
       this.#sync("tr", this.templatesRefused, w, { reason }, n ?? 0);
     this.#sync("tv", this.templatesEvicted, w, {}, d.templatesEvicted ?? 0);
+    this.#sync("sm", this.sflowMalformedSamples, w, {}, d.sflowMalformedSamples ?? 0);
     this.#sync("hs", this.heldSets, w, {}, d.heldSets);
     this.#sync("hd", this.heldDecoded, w, {}, d.heldDecoded);
     this.#sync("mt", this.missingTemplateDrops, w, {}, d.missingTemplateDrops);

@@ -41,6 +41,7 @@ export function emptyStats(): DecoderStats {
     missingTemplateDrops: 0,
     unknownElements: 0,
     sflowSkippedRecords: 0,
+    sflowMalformedSamples: 0,
   };
 }
 

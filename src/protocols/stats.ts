@@ -45,4 +45,9 @@ export interface DecoderStats {
   unknownElements: number;
   /** sFlow: flow/counter records of formats we skip, counter samples skipped. */
   sflowSkippedRecords: number;
+  /**
+   * sFlow flow samples with nothing to describe a flow (zero records, only records of formats we skip, or
+   * a raw header of 0 bytes): counted and skipped, not turned into an empty flow.
+   */
+  sflowMalformedSamples: number;
 }
