@@ -116,11 +116,13 @@ try {
     s.close();
     if (i % 500 === 499) await sleep(20); // let the worker keep up (no loss wanted here)
   }
+  // wait until every template is learned, or the count stops growing (datagrams lost: reported below)
   let count = 0;
-  for (let i = 0; i < 100; i++) {
-    count = (await get("/templates?limit=0")).body.count ?? 0;
-    if (count >= EXPORTERS * TEMPLATES) break;
+  for (let still = 0; count < EXPORTERS * TEMPLATES && still < 25; ) {
     await sleep(200);
+    const n = (await get("/templates?limit=0")).body.count ?? 0;
+    still = n === count ? still + 1 : 0;
+    count = n;
   }
   await sleep(3000); // a stats interval, so /exporters has them
   const page = await get("/templates?limit=1000");
@@ -130,7 +132,10 @@ try {
   console.log(
     `templates bench: ${EXPORTERS} exporters × ${TEMPLATES} templates of 20 fields, 1 worker, Node ${process.version}`,
   );
-  console.log(`templates learned: ${count}`);
+  const metrics = (await get("/metrics")).body as { datagrams_received?: number };
+  console.log(
+    `datagrams sent: ${EXPORTERS}, received: ${metrics.datagrams_received}; templates learned: ${count}`,
+  );
   console.log(`RSS: ${before} MB before, ${rss()} MB after`);
   console.log(`GET /templates?limit=1000: ${page.ms.toFixed(0)} ms, ${page.bytes} bytes`);
   console.log(`GET /templates?limit=1000&offset=50000: ${page2.ms.toFixed(0)} ms, ${page2.bytes} bytes`);

@@ -8,6 +8,7 @@
  */
 import { open, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { z } from "zod";
 import type { Config, OutputConfig } from "./config/options.ts";
 import { ConfigError } from "./core/errors.ts";
 import { createLogger, type Logger, RateLimitedLogger } from "./core/log.ts";
@@ -26,6 +27,7 @@ import { Fanout } from "./pipeline/fanout.ts";
 import { SinkQueue } from "./pipeline/queue.ts";
 import type { ExporterStats } from "./protocols/decoder.ts";
 import type { InterfaceCounters } from "./protocols/sflow5.ts";
+import { decoderStateSchema, describeIssues } from "./protocols/state/persist.ts";
 import { isHttpSink } from "./sinks/http.ts";
 import { findSink } from "./sinks/index.ts";
 import type { Sink } from "./sinks/types.ts";
@@ -75,25 +77,49 @@ function version(): string {
   return process.env.npm_package_version ?? "0.1.0";
 }
 
-/** Reads the saved decoder states; a missing or unreadable file means starting empty. */
+/** The state file as read back: its envelope, then every decoder state (decoderStateSchema). */
+const stateFileSchema = z.object({
+  format: z.literal(STATE_FORMAT),
+  version: z.literal(1),
+  savedAt: z.string().max(64),
+  states: z.array(decoderStateSchema).max(1024),
+});
+
+/**
+ * Reads the saved decoder states. A missing file means starting empty; a file that cannot be read, is not
+ * JSON or does not match the schema (issue 12 item 6) is moved aside to `<path>.bad-<time>` with one
+ * warning naming the reason, and the collector starts empty: startup never fails on it.
+ */
 export async function readStateFile(path: string, log: Logger): Promise<object[]> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT")
-      log.warn({ err, path }, "cannot read template state");
-    return [];
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    return moveAside(path, log, `cannot read it: ${(err as Error).message}`);
   }
+  let doc: unknown;
   try {
-    const doc = JSON.parse(text) as Partial<StateFile>;
-    if (doc.format !== STATE_FORMAT || !Array.isArray(doc.states))
-      throw new Error("not a template state file");
-    return doc.states.filter((s): s is object => s !== null && typeof s === "object");
+    doc = JSON.parse(text);
   } catch (err) {
-    log.warn({ err: (err as Error).message, path }, "ignoring unreadable template state file");
-    return [];
+    return moveAside(path, log, `not JSON: ${(err as Error).message}`);
   }
+  const parsed = stateFileSchema.safeParse(doc);
+  if (!parsed.success) return moveAside(path, log, describeIssues(parsed.error));
+  return parsed.data.states;
+}
+
+async function moveAside(path: string, log: Logger, reason: string): Promise<object[]> {
+  const bad = `${path}.bad-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+  let movedTo: string | null = bad;
+  await rename(path, bad).catch(() => {
+    movedTo = null;
+  });
+  log.warn(
+    { path, movedTo, reason },
+    "template state file is damaged: set aside, starting with no templates",
+  );
+  return [];
 }
 
 /** Writes the state file atomically: temporary file, fsync, rename. */
