@@ -24,7 +24,10 @@ const savedTemplate = z
     id: z.number().int().min(256).max(0xffff),
     options: z.boolean(),
     scopeCount: u16,
-    fields: z.array(z.tuple([u32, u16, u16])).min(1).max(0xffff),
+    fields: z
+      .array(z.tuple([u32, u16, u16]))
+      .min(1)
+      .max(0xffff),
     learnedMs: ms,
     refreshedMs: ms,
   })
@@ -133,7 +136,8 @@ export function loadState(
   templateTimeoutMs: number,
 ): { templates: number; sampling: number } {
   const parsed = decoderStateSchema.safeParse(state);
-  if (!parsed.success) throw new Error(`not a clarion-collector decoder state: ${describeIssues(parsed.error)}`);
+  if (!parsed.success)
+    throw new Error(`not a clarion-collector decoder state: ${describeIssues(parsed.error)}`);
   const st = parsed.data;
   let nt = 0;
   for (const t of st.templates ?? []) {
