@@ -114,7 +114,14 @@ try {
     );
     await new Promise<void>((res, rej) => s.send(pkt, udpPort, "127.0.0.1", (e) => (e ? rej(e) : res())));
     s.close();
-    if (i % 500 === 499) await sleep(20); // let the worker keep up (no loss wanted here)
+    if (i % 250 === 249) {
+      // let the worker keep up (no loss wanted here): wait until it has counted what was sent
+      for (let w = 0; w < 100; w++) {
+        const got = ((await get("/metrics")).body as { datagrams_received?: number }).datagrams_received ?? 0;
+        if (got >= i + 1) break;
+        await sleep(100);
+      }
+    }
   }
   // wait until every template is learned, or the count stops growing (datagrams lost: reported below)
   let count = 0;

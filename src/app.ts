@@ -547,6 +547,7 @@ async function startNative(
         batchIntervalMs: config.batchInterval * 1000,
         decoder: {
           templateTimeoutMs: config.templateTimeout * 1000,
+          templateScope: config.templateScope,
           switchIdFromIp: config.switchIdFromIp,
           scaleBySampling: config.scaleBySampling,
         },

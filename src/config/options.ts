@@ -12,6 +12,7 @@ import { isIP } from "node:net";
 import { availableParallelism } from "node:os";
 import { z } from "zod";
 import { LOG_LEVELS, type LogLevel } from "../core/log.ts";
+import { TEMPLATE_SCOPES, type TemplateScope } from "../protocols/context.ts";
 
 export const MODES = ["native", "agent", "both"] as const;
 export type Mode = (typeof MODES)[number];
@@ -52,6 +53,8 @@ export interface Config {
   queueSize: number;
   /** Seconds a template lives when neither refreshed nor used. */
   templateTimeout: number;
+  /** Template keying: session (RFC 7011), exporter (address only) or fallback (session, then other ports). */
+  templateScope: TemplateScope;
   scaleBySampling: boolean;
   /** Largest disk spool of each HTTP output and of the agent relay, bytes. */
   spoolMaxBytes: number;
@@ -492,6 +495,21 @@ export const OPTIONS: readonly OptionSpec[] = [
     expect: "a number of seconds from 1 to 604800",
     schema: z.preprocess(numeric, z.number().min(1).max(604_800)),
     default: 1800,
+  },
+  {
+    key: "templateScope",
+    flag: "--template-scope",
+    arg: "<scope>",
+    env: ["CLARION_COLLECTOR_TEMPLATE_SCOPE"],
+    fileKey: "template_scope",
+    description:
+      "template keying: session (exporter address + source port, RFC 7011), exporter (address only) or fallback (session, else another source port's template of the same address when the data fits)",
+    expect: "session, exporter or fallback",
+    schema: z.preprocess(
+      (v) => (typeof v === "string" ? v.trim().toLowerCase() : v),
+      z.enum(TEMPLATE_SCOPES),
+    ),
+    default: "fallback",
   },
   {
     key: "scaleBySampling",

@@ -155,6 +155,7 @@ export class CollectorMetrics {
   readonly templatesRefused: Counter<"reason">;
   readonly templatesEvicted: Counter;
   readonly sflowMalformedSamples: Counter;
+  readonly templateFallbacks: Counter;
   readonly heldSets: Counter;
   readonly heldDecoded: Counter;
   readonly missingTemplateDrops: Counter;
@@ -225,6 +226,10 @@ export class CollectorMetrics {
     this.templatesEvicted = counter(
       "templates_evicted_total",
       "Templates evicted, least recently used first, to stay within the template memory budget.",
+    );
+    this.templateFallbacks = counter(
+      "template_fallbacks_total",
+      "Data sets decoded with the template of another source port of the same exporter (--template-scope fallback).",
     );
     this.sflowMalformedSamples = counter(
       "sflow_malformed_samples_total",
@@ -465,6 +470,7 @@ export class CollectorMetrics {
     for (const [reason, n] of Object.entries(d.templatesRefused ?? {}))
       this.#sync("tr", this.templatesRefused, w, { reason }, n ?? 0);
     this.#sync("tv", this.templatesEvicted, w, {}, d.templatesEvicted ?? 0);
+    this.#sync("tf", this.templateFallbacks, w, {}, d.templateFallbacks ?? 0);
     this.#sync("sm", this.sflowMalformedSamples, w, {}, d.sflowMalformedSamples ?? 0);
     this.#sync("hs", this.heldSets, w, {}, d.heldSets);
     this.#sync("hd", this.heldDecoded, w, {}, d.heldDecoded);

@@ -20,8 +20,14 @@ export interface DecoderOptions {
   holdMaxSets: number;
   /** ...for at most this long, ms. */
   holdMaxMs: number;
-  /** Template key includes the exporter's source port (RFC 7011 §8). Default true. */
-  templateKeyByPort: boolean;
+  /**
+   * Template keying (DESIGN §4, issue 11 §3): "session" keys templates by exporter address + source port
+   * (RFC 7011 §8) only; "exporter" by address alone (pmacct, nfcapd); "fallback" (default) keys by session
+   * and, when a session that has no template of its own in the domain gets data for an unknown id, uses the
+   * most recent template with that id from another source port of the same address and domain, if the set
+   * fits its records (routers whose line cards export from several ports, e.g. Cisco IOS XR).
+   */
+  templateScope: TemplateScope;
   /** Sampling-rate key includes the source port. Default false (GoFlow2 #206). */
   samplingKeyByPort: boolean;
   /** Multiply bytes/packets by the sampling rate. Default false. */
@@ -49,12 +55,15 @@ export interface DecoderOptions {
   now: () => number;
 }
 
+export const TEMPLATE_SCOPES = ["session", "exporter", "fallback"] as const;
+export type TemplateScope = (typeof TEMPLATE_SCOPES)[number];
+
 export const DEFAULT_DECODER_OPTIONS: Readonly<DecoderOptions> = {
   templateTimeoutMs: 30 * 60_000,
   holdMaxSets: 256,
   holdMaxMs: 5_000,
   maxExporters: 10_000,
-  templateKeyByPort: true,
+  templateScope: "fallback",
   samplingKeyByPort: false,
   scaleBySampling: false,
   collectElements: false,

@@ -36,6 +36,7 @@ export function emptyStats(): DecoderStats {
     templatesExpired: 0,
     templatesRefused: {},
     templatesEvicted: 0,
+    templateFallbacks: 0,
     heldSets: 0,
     heldDecoded: 0,
     missingTemplateDrops: 0,
@@ -132,7 +133,7 @@ export class FlowDecoder implements FlowDecoderApi {
 
   constructor(opts: Partial<DecoderOptions> = {}) {
     this.#opts = { ...DEFAULT_DECODER_OPTIONS, ...opts };
-    const sessions = new Sessions(this.#opts.templateKeyByPort);
+    const sessions = new Sessions(this.#opts.templateScope !== "exporter");
     const state = {
       sessions,
       templates: new TemplateStore(sessions, this.stats, this.#opts, (name) => this.#exporters.get(name)),

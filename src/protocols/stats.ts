@@ -37,6 +37,8 @@ export interface DecoderStats {
   /** Templates refused by the bounds, by reason; templates evicted (least recently used) over the budget. */
   templatesRefused: Partial<Record<TemplateRefusal, number>>;
   templatesEvicted: number;
+  /** Data sets decoded with the template of another source port of their exporter (templateScope fallback). */
+  templateFallbacks: number;
   /** Data sets held waiting for their template; decoded later; dropped when the hold expired/overflowed. */
   heldSets: number;
   heldDecoded: number;
