@@ -8,6 +8,7 @@
  */
 import { readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { z } from "zod";
 import type { Config, OutputConfig } from "./config/options.ts";
 import { ConfigError } from "./core/errors.ts";
 import { openPrivate } from "./core/fs.ts";
@@ -27,10 +28,11 @@ import { type OpsServer, type OpsView, startOpsServer } from "./ops/server.ts";
 import { TailHub } from "./ops/tail.ts";
 import { Fanout } from "./pipeline/fanout.ts";
 import { SinkQueue } from "./pipeline/queue.ts";
-import type { ExporterStats, TemplateInfo } from "./protocols/decoder.ts";
+import type { ExporterStats } from "./protocols/decoder.ts";
 import type { SequenceExporterStats } from "./protocols/sequence.ts";
 import type { InterfaceCounters } from "./protocols/sflow5.ts";
 import type { MissingTemplateExporterStats } from "./protocols/state/missing-templates.ts";
+import { decoderStateSchema, describeIssues } from "./protocols/state/persist.ts";
 import { QueryWorker } from "./query/worker.ts";
 import { findSink } from "./sinks/index.ts";
 import { archiveMetricsJson, archivePrometheus } from "./sinks/parquet.ts";
@@ -82,25 +84,49 @@ function version(): string {
   return process.env.npm_package_version ?? "0.1.0";
 }
 
-/** Reads the saved decoder states; a missing or unreadable file means starting empty. */
+/** The state file as read back: its envelope, then every decoder state (decoderStateSchema). */
+const stateFileSchema = z.object({
+  format: z.literal(STATE_FORMAT),
+  version: z.literal(1),
+  savedAt: z.string().max(64),
+  states: z.array(decoderStateSchema).max(1024),
+});
+
+/**
+ * Reads the saved decoder states. A missing file means starting empty; a file that cannot be read, is not
+ * JSON or does not match the schema (issue 12 item 6) is moved aside to `<path>.bad-<time>` with one
+ * warning naming the reason, and the collector starts empty: startup never fails on it.
+ */
 export async function readStateFile(path: string, log: Logger): Promise<object[]> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT")
-      log.warn({ err, path }, "cannot read template state");
-    return [];
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    return moveAside(path, log, `cannot read it: ${(err as Error).message}`);
   }
+  let doc: unknown;
   try {
-    const doc = JSON.parse(text) as Partial<StateFile>;
-    if (doc.format !== STATE_FORMAT || !Array.isArray(doc.states))
-      throw new Error("not a template state file");
-    return doc.states.filter((s): s is object => s !== null && typeof s === "object");
+    doc = JSON.parse(text);
   } catch (err) {
-    log.warn({ err: (err as Error).message, path }, "ignoring unreadable template state file");
-    return [];
+    return moveAside(path, log, `not JSON: ${(err as Error).message}`);
   }
+  const parsed = stateFileSchema.safeParse(doc);
+  if (!parsed.success) return moveAside(path, log, describeIssues(parsed.error));
+  return parsed.data.states;
+}
+
+async function moveAside(path: string, log: Logger, reason: string): Promise<object[]> {
+  const bad = `${path}.bad-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+  let movedTo: string | null = bad;
+  await rename(path, bad).catch(() => {
+    movedTo = null;
+  });
+  log.warn(
+    { path, movedTo, reason },
+    "template state file is damaged: set aside, starting with no templates",
+  );
+  return [];
 }
 
 /**
@@ -251,7 +277,7 @@ function exporterLoss(workers: readonly WorkerStats[]): Map<string, object> {
   return out;
 }
 
-function mergeExporters(workers: readonly WorkerStats[]): object[] {
+function mergeExporters(workers: readonly WorkerStats[]): { exporter: string }[] {
   const loss = exporterLoss(workers);
   const byIp = new Map<string, ExporterStats>();
   for (const w of workers) {
@@ -265,6 +291,8 @@ function mergeExporters(workers: readonly WorkerStats[]): object[] {
       m.bytes += e.bytes;
       m.flows += e.flows;
       m.errors += e.errors;
+      m.templatesRefused += e.templatesRefused;
+      m.templatesEvicted += e.templatesEvicted;
       if (e.lastSeenMs > m.lastSeenMs) {
         m.lastSeenMs = e.lastSeenMs;
         if (e.samplingRate) m.samplingRate = e.samplingRate;
@@ -276,7 +304,7 @@ function mergeExporters(workers: readonly WorkerStats[]): object[] {
     }
   }
   return [...byIp.values()]
-    .sort((a, b) => a.exporter.localeCompare(b.exporter))
+    .sort((a, b) => (a.exporter < b.exporter ? -1 : a.exporter > b.exporter ? 1 : 0))
     .map((e) => ({
       exporter: e.exporter,
       packets: e.datagrams,
@@ -288,6 +316,8 @@ function mergeExporters(workers: readonly WorkerStats[]): object[] {
       last_seen_ms: e.lastSeenMs,
       protocols: e.protocols,
       loss: loss.get(e.exporter) ?? null,
+      templates_refused: e.templatesRefused,
+      templates_evicted: e.templatesEvicted,
     }));
 }
 
@@ -652,20 +682,14 @@ async function startNative(
       };
     },
     prometheus: async () => ({ contentType: m.contentType, body: await prometheus() }),
-    templates: async () => {
-      const list = (udp ? await udp.templates() : []) as TemplateInfo[];
-      list.sort(
-        (a, b) =>
-          a.exporter.localeCompare(b.exporter) ||
-          a.port - b.port ||
-          a.version - b.version ||
-          a.domain - b.domain ||
-          a.id - b.id,
-      );
+    templates: async (q) => {
+      const page = udp ? await udp.templates(q) : { total: 0, templates: [] };
       const iso = (ms: number): string | null => (ms ? new Date(ms).toISOString() : null);
       return {
-        count: list.length,
-        templates: list.map((t) => ({
+        count: page.total,
+        offset: q.offset,
+        limit: q.limit,
+        templates: page.templates.map((t) => ({
           exporter: t.exporter,
           port: t.port,
           version: t.version === 10 ? "ipfix" : "netflow9",
@@ -680,7 +704,16 @@ async function startNative(
         })),
       };
     },
-    exporters: () => ({ exporters: mergeExporters(m.workers) }),
+    exporters: (q) => {
+      let all = mergeExporters(m.workers);
+      if (q.exporter !== undefined) all = all.filter((e) => e.exporter === q.exporter);
+      return {
+        count: all.length,
+        offset: q.offset,
+        limit: q.limit,
+        exporters: all.slice(q.offset, q.offset + q.limit),
+      };
+    },
     tail: (out, filter) => tail.subscribe(out, filter),
     ui: { queries, scale: !config.scaleBySampling },
   };
@@ -721,6 +754,7 @@ async function startNative(
         batchIntervalMs: config.batchInterval * 1000,
         decoder: {
           templateTimeoutMs: config.templateTimeout * 1000,
+          templateScope: config.templateScope,
           switchIdFromIp: config.switchIdFromIp,
           scaleBySampling: config.scaleBySampling,
         },

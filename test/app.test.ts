@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { createSocket, type Socket } from "node:dgram";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +21,7 @@ import {
 } from "../src/app.ts";
 import { loadConfig } from "../src/config/index.ts";
 import { createLogger } from "../src/core/log.ts";
+import { FlowDecoder } from "../src/protocols/decoder.ts";
 import type { InterfaceCounters } from "../src/protocols/sflow5.ts";
 import type { EncodedBatch, Sink } from "../src/sinks/types.ts";
 import { loopbackArgs } from "./helpers/service.ts";
@@ -110,15 +111,90 @@ function lines(path: string): Array<Record<string, unknown>> {
 }
 
 describe("state file", () => {
-  it("round-trips and ignores foreign or broken files", async () => {
+  /** A logger that keeps its lines. */
+  function recording() {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: "info" }, { write: (l: string) => lines.push(JSON.parse(l)) });
+    return { logger, lines };
+  }
+
+  function realState(): object {
+    const d = new FlowDecoder({ now: () => 1_700_000_000_000 });
+    const tpl = [0, 10, 0, 28, 0x65, 0x53, 0xf1, 0x00, 0, 0, 0, 1, 0, 0, 0, 0];
+    const set = [0, 2, 0, 12, 1, 0, 0, 1, 0, 8, 0, 4];
+    d.decode(
+      {
+        payload: Buffer.from([...tpl, ...set]),
+        exporter: "192.0.2.1",
+        port: 9,
+        receivedAtMs: 1_700_000_000_000,
+        listener: "",
+      },
+      { flow: () => {} },
+    );
+    return d.saveState();
+  }
+
+  it("round-trips real decoder states; a missing file is an empty start", async () => {
     const p = join(dir, "s.json");
-    await writeStateFile(p, [{ a: 1 }, { b: 2 }]);
-    assert.deepEqual(await readStateFile(p, log), [{ a: 1 }, { b: 2 }]);
-    writeFileSync(p, "{broken");
-    assert.deepEqual(await readStateFile(p, log), []);
-    writeFileSync(p, JSON.stringify({ format: "other", states: [{}] }));
-    assert.deepEqual(await readStateFile(p, log), []);
+    const states = [realState(), realState()];
+    await writeStateFile(p, states);
+    assert.deepEqual(await readStateFile(p, log), states);
     assert.deepEqual(await readStateFile(join(dir, "missing.json"), log), []);
+  });
+
+  it("moves a damaged or absurd file aside with one warning naming the reason, and starts empty", async () => {
+    const good = realState() as { templates: Record<string, unknown>[]; sampling: unknown[] };
+    const t = good.templates[0]!;
+    const file = (states: unknown[]) =>
+      JSON.stringify({ format: "clarion-collector/templates", version: 1, savedAt: "x", states });
+    let deep = "1";
+    for (let i = 0; i < 100_000; i++) deep = `[${deep}]`;
+    const cases: [string, string][] = [
+      ["not JSON", "{broken"],
+      ["another format", JSON.stringify({ format: "other", states: [{}] })],
+      // JSON.parse itself overflows the stack on this: a RangeError, not a SyntaxError
+      [
+        "deeply nested arrays",
+        file([{ ...good, templates: [{ ...t, fields: "DEEP" }] }]).replace('"DEEP"', deep),
+      ],
+      ["a field length of 1e9", file([{ ...good, templates: [{ ...t, fields: [[0, 8, 1e9]] }] }])],
+      ["a field count of -5", file([{ ...good, templates: [{ ...t, scopeCount: -5 }] }])],
+      ["null fields", file([{ ...good, templates: [{ ...t, fields: null }] }])],
+      [
+        "a sampling rate of -1",
+        file([
+          {
+            ...good,
+            sampling: [
+              {
+                exporter: "192.0.2.1",
+                port: 0,
+                domain: 0,
+                rate: -1,
+                bySampler: [],
+                ifNames: [],
+                sysInitMs: 0,
+              },
+            ],
+          },
+        ]),
+      ],
+    ];
+    for (const [what, text] of cases) {
+      const sub = mkdtempSync(join(dir, "bad-"));
+      const p = join(sub, "templates.json");
+      writeFileSync(p, text);
+      const { logger, lines } = recording();
+      assert.deepEqual(await readStateFile(p, logger), [], what);
+      assert.ok(!existsSync(p), `${what}: moved away`);
+      const moved = readdirSync(sub).filter((f) => f.startsWith("templates.json.bad-"));
+      assert.equal(moved.length, 1, `${what}: one .bad- file`);
+      assert.equal(readFileSync(join(sub, moved[0]!), "utf8"), text, `${what}: kept as it was`);
+      const warnings = lines.filter((l) => l.level === 40);
+      assert.equal(warnings.length, 1, `${what}: one warning`);
+      assert.equal(typeof warnings[0]!.reason, "string", what);
+    }
   });
 });
 

@@ -17,6 +17,8 @@ import { parseAllowEntry, splitAllowList } from "../inputs/allow.ts";
 /** Default SO_RCVBUF request: a burst of thousands of datagrams fits (issue 11). */
 export const DEFAULT_UDP_RCVBUF = 32 * 1024 * 1024;
 
+import { TEMPLATE_SCOPES, type TemplateScope } from "../protocols/context.ts";
+
 export const MODES = ["native", "agent", "both"] as const;
 export type Mode = (typeof MODES)[number];
 
@@ -58,6 +60,8 @@ export interface Config {
   queueSize: number;
   /** Seconds a template lives when neither refreshed nor used. */
   templateTimeout: number;
+  /** Template keying: session (RFC 7011), exporter (address only) or fallback (session, then other ports). */
+  templateScope: TemplateScope;
   scaleBySampling: boolean;
   /** Largest disk spool of each HTTP output and of the agent relay, bytes. */
   spoolMaxBytes: number;
@@ -547,6 +551,21 @@ export const OPTIONS: readonly OptionSpec[] = [
     expect: "a number of seconds from 1 to 604800",
     schema: z.preprocess(numeric, z.number().min(1).max(604_800)),
     default: 1800,
+  },
+  {
+    key: "templateScope",
+    flag: "--template-scope",
+    arg: "<scope>",
+    env: ["CLARION_COLLECTOR_TEMPLATE_SCOPE"],
+    fileKey: "template_scope",
+    description:
+      "template keying: session (exporter address + source port, RFC 7011), exporter (address only) or fallback (session, else another source port's template of the same address when the data fits)",
+    expect: "session, exporter or fallback",
+    schema: z.preprocess(
+      (v) => (typeof v === "string" ? v.trim().toLowerCase() : v),
+      z.enum(TEMPLATE_SCOPES),
+    ),
+    default: "fallback",
   },
   {
     key: "scaleBySampling",

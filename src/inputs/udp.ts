@@ -15,6 +15,7 @@ import { isIP } from "node:net";
 import { Worker } from "node:worker_threads";
 import type { Logger } from "../core/log.ts";
 import { recyclables } from "../pipeline/buffer-pool.ts";
+import { compareTemplates, type TemplateInfo, type TemplateQuery } from "../protocols/decoder.ts";
 import type { InterfaceCounters } from "../protocols/sflow5.ts";
 import type { EncodedBatch } from "../sinks/types.ts";
 import type {
@@ -365,24 +366,34 @@ export class UdpInput {
     }, 1000).unref();
   }
 
-  #ask(what: StateOrTemplates, timeoutMs = 2000): Promise<unknown[]> {
+  #ask(what: StateOrTemplates, query?: TemplateQuery, timeoutMs = 2000): Promise<unknown[]> {
     const live = this.#slots.filter((s) => s.worker && s.listening);
     if (live.length === 0) return Promise.resolve([]);
     const id = this.#nextId++;
     return new Promise((resolve) => {
       const entry = { what, remaining: live.length, results: [] as unknown[], resolve };
       this.#pending.set(id, entry);
-      for (const s of live) s.worker!.postMessage({ t: "request", id, what } satisfies MainToWorker);
+      for (const s of live) s.worker!.postMessage({ t: "request", id, what, query } satisfies MainToWorker);
       setTimeout(() => {
         if (this.#pending.delete(id)) resolve(entry.results);
       }, timeoutMs).unref();
     });
   }
 
-  /** Every worker's templates, concatenated. */
-  async templates(): Promise<unknown[]> {
-    const lists = await this.#ask("templates");
-    return lists.flatMap((l) => (Array.isArray(l) ? l : []));
+  /**
+   * One page of the templates of all workers (FlowDecoder.templatePage order). With one worker the page is
+   * its page; with several, each answers its first offset + limit and the merge is cut to the page.
+   */
+  async templates(query: TemplateQuery): Promise<{ total: number; templates: TemplateInfo[] }> {
+    const single = this.#slots.filter((s) => s.worker && s.listening).length <= 1;
+    const ask = single ? query : { ...query, offset: 0, limit: query.offset + query.limit };
+    const pages = (await this.#ask("templates", ask)).filter(
+      (p): p is { total: number; templates: TemplateInfo[] } => p !== null && typeof p === "object",
+    );
+    const total = pages.reduce((n, p) => n + p.total, 0);
+    if (single) return { total, templates: pages[0]?.templates ?? [] };
+    const list = pages.flatMap((p) => p.templates).sort((a, b) => compareTemplates(a, a, b, b));
+    return { total, templates: list.slice(query.offset, query.offset + query.limit) };
   }
 
   /**

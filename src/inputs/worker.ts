@@ -5,7 +5,7 @@
  * transferred, never copied when avoidable. The socket callback never awaits.
  *
  * Protocol with the main thread (src/inputs/udp.ts):
- *   main → worker: { t: "request", id, what: "templates" | "state" } | { t: "stop" }
+ *   main → worker: { t: "request", id, what: "templates" | "state", query? } | { t: "stop" }
  *   worker → main: listening | fatal | batch | stats | reply | state | stopped (in that order at shutdown:
  *   last batches, last stats, state, stopped)
  */
@@ -19,7 +19,7 @@ import type { FlowRecord, RecordHandler } from "../core/flow.ts";
 import { createLogger, type LogLevel, RateLimitedLogger } from "../core/log.ts";
 import { Batcher } from "../pipeline/batcher.ts";
 import { batchBuffers, transferables } from "../pipeline/buffer-pool.ts";
-import type { DecoderOptions, DecoderStats, ExporterStats } from "../protocols/decoder.ts";
+import type { DecoderOptions, DecoderStats, ExporterStats, TemplateQuery } from "../protocols/decoder.ts";
 import { FlowDecoder } from "../protocols/decoder.ts";
 import type { SequenceExporterStats, SequenceTotals } from "../protocols/sequence.ts";
 import type { InterfaceCounters } from "../protocols/sflow5.ts";
@@ -123,7 +123,8 @@ export type WorkerToMain =
   | { t: "stopped"; worker: number };
 
 export type MainToWorker =
-  | { t: "request"; id: number; what: "templates" | "state" }
+  /** "templates" answers one page (FlowDecoder.templatePage) of `query`, "state" the decoder state. */
+  | { t: "request"; id: number; what: "templates" | "state"; query?: TemplateQuery }
   | { t: "stop" }
   /** Buffers of written batches coming back (transferred) for the encoders to reuse. */
   | { t: "recycle"; buffers: ArrayBuffer[] };
@@ -366,7 +367,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
     sequences: decoder.sequences.stats(),
     sequenceTotals: { ...decoder.sequences.totals },
     missingTemplates: decoder.missingTemplates.stats(decoder.heldSets()),
-    templates: decoder.templates().length,
+    templates: decoder.templateCount(),
     receive: [...receive.values()],
     refused: refused.list(),
     recordsBatched,
@@ -402,7 +403,10 @@ export async function runWorker(init: WorkerInit): Promise<void> {
     if (m.t === "request") {
       let data: unknown = null;
       try {
-        data = m.what === "templates" ? decoder.templates() : decoder.saveState();
+        data =
+          m.what === "templates"
+            ? decoder.templatePage(m.query ?? { offset: 0, limit: Number.MAX_SAFE_INTEGER })
+            : decoder.saveState();
       } catch (err) {
         limited.error(`request:${m.what}`, { err }, "request failed");
       }

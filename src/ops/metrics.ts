@@ -8,6 +8,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import { DECODE_ERROR_CODES } from "../core/errors.ts";
 import type { KernelUdpCounters, ListenerInfo, WorkerStats } from "../inputs/udp.ts";
 import type { DropReason, SinkQueueStats } from "../pipeline/queue.ts";
+import { TEMPLATE_REFUSALS } from "../protocols/stats.ts";
 import type { EncodedBatch, RemoteSinkStats, SinkSample } from "../sinks/types.ts";
 
 const P = "clarion_collector_";
@@ -166,6 +167,10 @@ export class CollectorMetrics {
   readonly templatesLearned: Counter;
   readonly templatesWithdrawn: Counter;
   readonly templatesExpired: Counter;
+  readonly templatesRefused: Counter<"reason">;
+  readonly templatesEvicted: Counter;
+  readonly sflowMalformedSamples: Counter;
+  readonly templateFallbacks: Counter;
   readonly heldSets: Counter;
   readonly heldDecoded: Counter;
   readonly missingTemplateDrops: Counter;
@@ -240,6 +245,24 @@ export class CollectorMetrics {
     this.templatesExpired = counter(
       "templates_expired_total",
       "Templates expired (neither refreshed nor used).",
+    );
+    this.templatesRefused = counter(
+      "templates_refused_total",
+      "Templates refused by the template-state bounds (per exporter in /exporters), by reason.",
+      ["reason"],
+    );
+    for (const reason of TEMPLATE_REFUSALS) this.templatesRefused.inc({ reason }, 0);
+    this.templatesEvicted = counter(
+      "templates_evicted_total",
+      "Templates evicted, least recently used first, to stay within the template memory budget.",
+    );
+    this.templateFallbacks = counter(
+      "template_fallbacks_total",
+      "Data sets decoded with the template of another source port of the same exporter (--template-scope fallback).",
+    );
+    this.sflowMalformedSamples = counter(
+      "sflow_malformed_samples_total",
+      "sFlow flow samples with no record that describes a flow (none, only skipped ones, empty header): skipped.",
     );
     this.heldSets = counter("held_sets_total", "Data sets held because their template had not arrived yet.");
     this.heldDecoded = counter(
@@ -534,6 +557,11 @@ export class CollectorMetrics {
     this.#sync("tl", this.templatesLearned, w, {}, d.templatesLearned);
     this.#sync("tw", this.templatesWithdrawn, w, {}, d.templatesWithdrawn);
     this.#sync("te", this.templatesExpired, w, {}, d.templatesExpired);
+    for (const [reason, n] of Object.entries(d.templatesRefused ?? {}))
+      this.#sync("tr", this.templatesRefused, w, { reason }, n ?? 0);
+    this.#sync("tv", this.templatesEvicted, w, {}, d.templatesEvicted ?? 0);
+    this.#sync("tf", this.templateFallbacks, w, {}, d.templateFallbacks ?? 0);
+    this.#sync("sm", this.sflowMalformedSamples, w, {}, d.sflowMalformedSamples ?? 0);
     this.#sync("hs", this.heldSets, w, {}, d.heldSets);
     this.#sync("hd", this.heldDecoded, w, {}, d.heldDecoded);
     this.#sync("mt", this.missingTemplateDrops, w, {}, d.missingTemplateDrops);

@@ -3,6 +3,9 @@
  * the client asks for it, as Prometheus does with its Accept header), /templates, /exporters, and the live
  * tail /tail?filter=… (NDJSON stream, src/ops/tail.ts; 400 with the position for a bad filter, 429 when
  * too many readers; streams end when the server closes), and /ui (src/ops/ui.ts).
+ *
+ * /templates and /exporters answer one page: `?limit=` (default 1000, at most 10000), `?offset=` and
+ * `?exporter=<address>`; `count` is the number of entries that match, so a client pages with offset.
  */
 import type { ServerResponse } from "node:http";
 import { fastify } from "fastify";
@@ -14,12 +17,38 @@ export interface OpsView {
   health(): { httpStatus: number; body: object };
   clarionMetrics(): object;
   prometheus(): Promise<{ contentType: string; body: string }>;
-  templates(): Promise<object>;
-  exporters(): object;
+  templates(q: ListQuery): Promise<object>;
+  exporters(q: ListQuery): object;
   /** Live tail: adds a reader (null when too many read already); absent where there is no UDP collector. */
   tail?(out: TailWritable, filter: string | undefined): { detach(): void } | null;
   /** The /ui page and its query endpoints (src/ops/ui.ts); absent where there is no UDP collector. */
   ui?: UiOptions;
+}
+
+/** One page of /templates or /exporters. */
+export interface ListQuery {
+  limit: number;
+  offset: number;
+  exporter?: string;
+}
+
+export const LIST_DEFAULT_LIMIT = 1000;
+export const LIST_MAX_LIMIT = 10_000;
+
+/** The page a query string asks for, or the reason it is not one. */
+export function parseListQuery(q: {
+  limit?: string;
+  offset?: string;
+  exporter?: string;
+}): ListQuery | string {
+  const int = (v: string | undefined, dflt: number): number =>
+    v === undefined || v === "" ? dflt : Number(v);
+  const limit = int(q.limit, LIST_DEFAULT_LIMIT);
+  const offset = int(q.offset, 0);
+  if (!Number.isSafeInteger(limit) || limit < 0 || limit > LIST_MAX_LIMIT)
+    return `limit must be an integer from 0 to ${LIST_MAX_LIMIT}`;
+  if (!Number.isSafeInteger(offset) || offset < 0) return "offset must be an integer ≥ 0";
+  return q.exporter ? { limit, offset, exporter: q.exporter } : { limit, offset };
 }
 
 export interface OpsServer {
@@ -82,12 +111,17 @@ export async function startOpsServer(opts: {
     }
     return reply.send(view.clarionMetrics());
   });
-  app.get("/templates", async (_req, reply) =>
-    reply.header("cache-control", "no-store").send(await view.templates()),
-  );
-  app.get("/exporters", async (_req, reply) =>
-    reply.header("cache-control", "no-store").send(view.exporters()),
-  );
+  type ListRequest = { Querystring: { limit?: string; offset?: string; exporter?: string } };
+  app.get<ListRequest>("/templates", async (req, reply) => {
+    const q = parseListQuery(req.query);
+    if (typeof q === "string") return reply.code(400).send({ error: q });
+    return reply.header("cache-control", "no-store").send(await view.templates(q));
+  });
+  app.get<ListRequest>("/exporters", async (req, reply) => {
+    const q = parseListQuery(req.query);
+    if (typeof q === "string") return reply.code(400).send({ error: q });
+    return reply.header("cache-control", "no-store").send(view.exporters(q));
+  });
   const tails = new Set<ServerResponse>();
   app.get<{ Querystring: { filter?: string } }>("/tail", (req, reply) => {
     if (!view.tail) return reply.code(404).send({ error: "no live tail here (no UDP collector)" });

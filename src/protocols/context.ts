@@ -21,8 +21,14 @@ export interface DecoderOptions {
   holdMaxSets: number;
   /** ...for at most this long, ms. */
   holdMaxMs: number;
-  /** Template key includes the exporter's source port (RFC 7011 §8). Default true. */
-  templateKeyByPort: boolean;
+  /**
+   * Template keying (DESIGN §4, issue 11 §3): "session" keys templates by exporter address + source port
+   * (RFC 7011 §8) only; "exporter" by address alone (pmacct, nfcapd); "fallback" (default) keys by session
+   * and, when a session that has no template of its own in the domain gets data for an unknown id, uses the
+   * most recent template with that id from another source port of the same address and domain, if the set
+   * fits its records (routers whose line cards export from several ports, e.g. Cisco IOS XR).
+   */
+  templateScope: TemplateScope;
   /** Sampling-rate key includes the source port. Default false (GoFlow2 #206). */
   samplingKeyByPort: boolean;
   /** Multiply bytes/packets by the sampling rate. Default false. */
@@ -36,20 +42,37 @@ export interface DecoderOptions {
    * sources) are counted together under "other", so per-exporter state stays bounded.
    */
   maxExporters: number;
+  /**
+   * Template-state bounds (issue 12): fields per template (far above real exporters, which stay under a few
+   * hundred; the wire allows 16 k), templates per transport session, sessions, and an estimate of the bytes
+   * all templates take, above which the least recently used are evicted. Refusals and evictions are counted
+   * in stats and per exporter.
+   */
+  templateMaxFields: number;
+  templateMaxPerSession: number;
+  templateMaxSessions: number;
+  templateMaxBytes: number;
   /** Clock, ms since the epoch (tests). */
   now: () => number;
 }
+
+export const TEMPLATE_SCOPES = ["session", "exporter", "fallback"] as const;
+export type TemplateScope = (typeof TEMPLATE_SCOPES)[number];
 
 export const DEFAULT_DECODER_OPTIONS: Readonly<DecoderOptions> = {
   templateTimeoutMs: 30 * 60_000,
   holdMaxSets: 256,
   holdMaxMs: 5_000,
   maxExporters: 10_000,
-  templateKeyByPort: true,
+  templateScope: "fallback",
   samplingKeyByPort: false,
   scaleBySampling: false,
   collectElements: false,
   switchIdFromIp: true,
+  templateMaxFields: 1024,
+  templateMaxPerSession: 1024,
+  templateMaxSessions: 50_000,
+  templateMaxBytes: 256 * 1024 * 1024,
   now: Date.now,
 };
 

@@ -13,9 +13,10 @@ import { SequenceTracker } from "./sequence.ts";
 import { type HeldSetKey, MissingTemplates } from "./state/missing-templates.ts";
 import { OptionStore } from "./state/options.ts";
 import { type DecoderState, loadState, saveState } from "./state/persist.ts";
-import { Sessions } from "./state/sessions.ts";
+import { type Session, Sessions } from "./state/sessions.ts";
 import { TemplateStore } from "./state/templates.ts";
 import type { DecoderStats, ExporterStats } from "./stats.ts";
+import type { Template } from "./template.ts";
 
 export { DEFAULT_DECODER_OPTIONS, type DecoderOptions } from "./context.ts";
 export type { DecoderState } from "./state/persist.ts";
@@ -35,11 +36,15 @@ export function emptyStats(): DecoderStats {
     templatesLearned: 0,
     templatesWithdrawn: 0,
     templatesExpired: 0,
+    templatesRefused: {},
+    templatesEvicted: 0,
+    templateFallbacks: 0,
     heldSets: 0,
     heldDecoded: 0,
     missingTemplateDrops: 0,
     unknownElements: 0,
     sflowSkippedRecords: 0,
+    sflowMalformedSamples: 0,
   };
 }
 
@@ -64,6 +69,45 @@ export interface FlowDecoderApi {
   exporters(): ExporterStats[];
 }
 
+/** Which templates `templatePage` returns. */
+export interface TemplateQuery {
+  exporter?: string;
+  offset: number;
+  limit: number;
+}
+
+/** The order of /templates: exporter (as text), port, version, domain, id. */
+export function compareTemplates(
+  a: { exporter: string; port: number },
+  at: { version: number; domain: number; id: number },
+  b: { exporter: string; port: number },
+  bt: { version: number; domain: number; id: number },
+): number {
+  return (
+    (a.exporter < b.exporter ? -1 : a.exporter > b.exporter ? 1 : 0) ||
+    a.port - b.port ||
+    at.version - bt.version ||
+    at.domain - bt.domain ||
+    at.id - bt.id
+  );
+}
+
+function templateInfo(s: Session, t: Template): TemplateInfo {
+  return {
+    exporter: s.exporter,
+    port: s.port,
+    version: t.version,
+    domain: t.domain,
+    id: t.id,
+    options: t.options,
+    scopeCount: t.scopeCount,
+    fields: t.fields.map((f) => ({ pen: f.pen, id: f.id, name: f.name, length: f.length })),
+    learnedMs: t.learnedMs,
+    refreshedMs: t.refreshedMs,
+    lastUsedMs: t.lastUsedMs,
+  };
+}
+
 /** The exporter name under which datagrams beyond `maxExporters` distinct sources are counted. */
 export const OTHER = "other";
 
@@ -77,6 +121,8 @@ function newExporter(name: string): ExporterStats {
     samplingRate: 0,
     lastSeenMs: 0,
     protocols: {},
+    templatesRefused: 0,
+    templatesEvicted: 0,
   };
 }
 
@@ -91,11 +137,17 @@ export class FlowDecoder implements FlowDecoderApi {
 
   constructor(opts: Partial<DecoderOptions> = {}) {
     this.#opts = { ...DEFAULT_DECODER_OPTIONS, ...opts };
-    const sessions = new Sessions(this.#opts.templateKeyByPort);
+    const sessions = new Sessions(this.#opts.templateScope !== "exporter");
     const missing = new MissingTemplates();
     const state = {
       sessions,
-      templates: new TemplateStore(sessions, this.stats, missing),
+      templates: new TemplateStore(
+        sessions,
+        this.stats,
+        this.#opts,
+        (name) => this.#exporters.get(name),
+        missing,
+      ),
       options: new OptionStore(this.#opts.samplingKeyByPort),
       missing,
     };
@@ -192,23 +244,8 @@ export class FlowDecoder implements FlowDecoderApi {
 
   templates(): TemplateInfo[] {
     const out: TemplateInfo[] = [];
-    for (const s of this.#ctx.state.sessions.values()) {
-      for (const t of s.templates.values()) {
-        out.push({
-          exporter: s.exporter,
-          port: s.port,
-          version: t.version,
-          domain: t.domain,
-          id: t.id,
-          options: t.options,
-          scopeCount: t.scopeCount,
-          fields: t.fields.map((f) => ({ pen: f.pen, id: f.id, name: f.name, length: f.length })),
-          learnedMs: t.learnedMs,
-          refreshedMs: t.refreshedMs,
-          lastUsedMs: t.lastUsedMs,
-        });
-      }
-    }
+    for (const s of this.#ctx.state.sessions.values())
+      for (const t of s.templates.values()) out.push(templateInfo(s, t));
     return out;
   }
 
@@ -217,6 +254,29 @@ export class FlowDecoder implements FlowDecoderApi {
     for (const s of this.#ctx.state.sessions.values())
       for (const hs of s.held.values())
         yield { exporter: s.exporter, version: hs.h.version, domain: hs.h.domain, id: hs.setId };
+  }
+
+  /**
+   * One page of the templates, ordered by exporter, port, version, domain and id, optionally of one
+   * exporter: `offset` skipped, at most `limit` returned, `total` the number that match. Only the page's
+   * templates are rendered, so a large store costs one sort of references, not one object per template.
+   */
+  templatePage(q: TemplateQuery): { total: number; templates: TemplateInfo[] } {
+    const refs: { s: Session; t: Template }[] = [];
+    for (const s of this.#ctx.state.sessions.values()) {
+      if (q.exporter !== undefined && s.exporter !== q.exporter) continue;
+      for (const t of s.templates.values()) refs.push({ s, t });
+    }
+    refs.sort((a, b) => compareTemplates(a.s, a.t, b.s, b.t));
+    const page = refs.slice(q.offset, q.offset + q.limit);
+    return { total: refs.length, templates: page.map((r) => templateInfo(r.s, r.t)) };
+  }
+
+  /** How many templates are held (without rendering them). */
+  templateCount(): number {
+    let n = 0;
+    for (const s of this.#ctx.state.sessions.values()) n += s.templates.size;
+    return n;
   }
 
   /** Held data sets waiting for a template, over all sessions. */

@@ -247,12 +247,10 @@ function decodeDatagram(
     const sEnd = off + length;
     switch (format) {
       case 1:
-        decodeFlowSample(info, b, off, sEnd, false, opts, stats, handler);
-        flows++;
+        if (decodeFlowSample(info, b, off, sEnd, false, opts, stats, handler)) flows++;
         break;
       case 3:
-        decodeFlowSample(info, b, off, sEnd, true, opts, stats, handler);
-        flows++;
+        if (decodeFlowSample(info, b, off, sEnd, true, opts, stats, handler)) flows++;
         break;
       case 2:
         decodeCounterSample(info, b, off, sEnd, false, stats, handler);
@@ -277,7 +275,7 @@ function decodeFlowSample(
   opts: SflowOptions,
   stats: DecoderStats,
   handler: RecordHandler,
-): void {
+): boolean {
   const dg = info.dg;
   const fixed = expanded ? 44 : 32;
   if (sEnd - off < fixed) fail("BAD_SAMPLE", `flow sample shorter than ${fixed} bytes`, dg, off);
@@ -319,6 +317,7 @@ function decodeFlowSample(
   // bytes: the raw header's frame length wins over sampled_ethernet's, which wins over sampled_ip's.
   let length = 0;
   let lengthRank = 0;
+  let decoded = 0; // records of a known format that described something (a raw header of 0 bytes does not)
   for (let r = 0; r < numRecords; r++) {
     if (sEnd - off < 8) fail("BAD_SAMPLE", `flow record ${r} of ${numRecords}: header`, dg, off);
     const format = u32(b, off);
@@ -334,11 +333,13 @@ function decodeFlowSample(
         if (hLen > rLen - 16) fail("BAD_SAMPLE", `sampled header length ${hLen}`, dg, off + 12);
         length = u32(b, off + 4);
         lengthRank = 3;
+        if (hLen > 0) decoded++;
         decodePacketHeader(b, off + 16, hLen, u32(b, off), rec);
         break;
       }
       case 2:
         if (rLen < 24) fail("BAD_SAMPLE", "sampled ethernet record too short", dg, off);
+        decoded++;
         if (lengthRank < 2) {
           length = u32(b, off);
           lengthRank = 2;
@@ -353,6 +354,7 @@ function decodeFlowSample(
         const a = format === 3 ? 4 : 16;
         if (rLen < 16 + 2 * a + 8)
           fail("BAD_SAMPLE", `sampled IPv${format === 3 ? 4 : 6} record too short`, dg, off);
+        decoded++;
         if (lengthRank < 1) {
           length = u32(b, off);
           lengthRank = 1;
@@ -369,6 +371,7 @@ function decodeFlowSample(
         break;
       }
       case 1001: {
+        decoded++;
         if (rLen < 16) fail("BAD_SAMPLE", "extended switch record too short", dg, off);
         rec.src_vlan = u32(b, off) & 0xfff;
         const srcPriority = u32(b, off + 4);
@@ -383,6 +386,7 @@ function decodeFlowSample(
         break;
       }
       case 1002: {
+        decoded++;
         const o = readNextHop(dg, b, off, rEnd, rec, false);
         if (rEnd - o < 8) fail("BAD_SAMPLE", "extended router record too short", dg, o);
         rec.src_net = u32(b, o);
@@ -390,6 +394,7 @@ function decodeFlowSample(
         break;
       }
       case 1003:
+        decoded++;
         decodeGateway(dg, b, off, rEnd, rec);
         break;
       default:
@@ -398,6 +403,11 @@ function decodeFlowSample(
     off = rEnd;
   }
 
+  if (decoded === 0) {
+    // no records, only records we skip, or an empty raw header: not a flow (issue 12 item 10)
+    stats.sflowMalformedSamples++;
+    return false;
+  }
   // No raw header to read ICMP type/code from (sampled_ipv4/6 only): the destination-port convention.
   if (lengthRank < 3) icmpFromDstPort(rec);
   if (opts.scaleBySampling && rate > 1) {
@@ -411,6 +421,7 @@ function decodeFlowSample(
   if (opts.collectElements) rec.elements = buildElements(rec, inFormat, outFormat);
   stats.flows++; // counted as emitted, so flows before a later malformed sample are counted too
   handler.flow(rec);
+  return true;
 }
 
 /** An `address` (type + 4/16 bytes) into next_hop (router) or bgp_next_hop (gateway); returns the offset after. */

@@ -14,7 +14,14 @@ export interface ExporterStats {
   samplingRate: number;
   lastSeenMs: number;
   protocols: Partial<Record<ProtocolName, number>>;
+  /** Templates of this exporter refused by the template-state bounds, and evicted to stay in the budget. */
+  templatesRefused: number;
+  templatesEvicted: number;
 }
+
+/** Why a template was refused (DecoderOptions template bounds). */
+export const TEMPLATE_REFUSALS = ["too_many_fields", "session_full", "too_many_sessions"] as const;
+export type TemplateRefusal = (typeof TEMPLATE_REFUSALS)[number];
 
 export interface DecoderStats {
   datagrams: number;
@@ -27,6 +34,11 @@ export interface DecoderStats {
   templatesLearned: number;
   templatesWithdrawn: number;
   templatesExpired: number;
+  /** Templates refused by the bounds, by reason; templates evicted (least recently used) over the budget. */
+  templatesRefused: Partial<Record<TemplateRefusal, number>>;
+  templatesEvicted: number;
+  /** Data sets decoded with the template of another source port of their exporter (templateScope fallback). */
+  templateFallbacks: number;
   /** Data sets held waiting for their template; decoded later; dropped when the hold expired/overflowed. */
   heldSets: number;
   heldDecoded: number;
@@ -35,4 +47,9 @@ export interface DecoderStats {
   unknownElements: number;
   /** sFlow: flow/counter records of formats we skip, counter samples skipped. */
   sflowSkippedRecords: number;
+  /**
+   * sFlow flow samples with nothing to describe a flow (zero records, only records of formats we skip, or
+   * a raw header of 0 bytes): counted and skipped, not turned into an empty flow.
+   */
+  sflowMalformedSamples: number;
 }

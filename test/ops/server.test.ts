@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { startOpsServer, wantsPrometheus } from "../../src/ops/server.ts";
+import { parseListQuery, startOpsServer, wantsPrometheus } from "../../src/ops/server.ts";
 
 describe("wantsPrometheus", () => {
   it("serves Prometheus text to Prometheus's Accept headers", () => {
@@ -56,6 +56,59 @@ describe("ops server", () => {
       assert.equal(await p.text(), "x_total 1\n");
       assert.deepEqual(await (await fetch(`${base}/templates`)).json(), { templates: [] });
       assert.deepEqual(await (await fetch(`${base}/exporters`)).json(), { exporters: [] });
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
+describe("/templates and /exporters pages", () => {
+  it("parses limit, offset and exporter; refuses what is not a page", () => {
+    assert.deepEqual(parseListQuery({}), { limit: 1000, offset: 0 });
+    assert.deepEqual(parseListQuery({ limit: "5", offset: "10", exporter: "192.0.2.1" }), {
+      limit: 5,
+      offset: 10,
+      exporter: "192.0.2.1",
+    });
+    for (const bad of [
+      { limit: "-1" },
+      { limit: "10001" },
+      { limit: "1.5" },
+      { offset: "x" },
+      { offset: "-3" },
+    ])
+      assert.equal(typeof parseListQuery(bad), "string", JSON.stringify(bad));
+  });
+
+  it("hands the page to the view and answers 400 for a bad one", async () => {
+    const seen: unknown[] = [];
+    const srv = await startOpsServer({
+      host: "127.0.0.1",
+      port: 0,
+      view: {
+        health: () => ({ httpStatus: 200, body: {} }),
+        clarionMetrics: () => ({}),
+        prometheus: async () => ({ contentType: "text/plain", body: "" }),
+        templates: async (q) => {
+          seen.push(q);
+          return { templates: [] };
+        },
+        exporters: (q) => {
+          seen.push(q);
+          return { exporters: [] };
+        },
+      },
+    });
+    try {
+      const base = `http://127.0.0.1:${srv.port}`;
+      assert.equal((await fetch(`${base}/templates?limit=2&offset=4&exporter=192.0.2.9`)).status, 200);
+      assert.equal((await fetch(`${base}/exporters?offset=1`)).status, 200);
+      assert.equal((await fetch(`${base}/templates?limit=100000`)).status, 400);
+      assert.equal((await fetch(`${base}/exporters?offset=-1`)).status, 400);
+      assert.deepEqual(seen, [
+        { limit: 2, offset: 4, exporter: "192.0.2.9" },
+        { limit: 1000, offset: 1 },
+      ]);
     } finally {
       await srv.close();
     }

@@ -180,13 +180,17 @@ describe("sflow5: datagram and flow samples", () => {
 
   test("output interface formats: discarded → forwarding_status 128; multiple → out_if 0", () => {
     const discarded = decode(
-      datagram({ samples: [flowSample({ input: 4, outputFormat: 1, output: 13, records: [] })] }),
+      datagram({
+        samples: [flowSample({ input: 4, outputFormat: 1, output: 13, records: [rawHeader(tcpPacket())] })],
+      }),
     ).flows[0]!;
     assert.equal(discarded.out_if, 0);
     assert.equal(discarded.forwarding_status, 128);
     assert.equal(discarded.in_if, 4);
     const multi = decode(
-      datagram({ samples: [expandedFlowSample({ outputFormat: 2, output: 5, records: [] })] }),
+      datagram({
+        samples: [expandedFlowSample({ outputFormat: 2, output: 5, records: [rawHeader(tcpPacket())] })],
+      }),
     ).flows[0]!;
     assert.equal(multi.out_if, 0);
     assert.equal(multi.forwarding_status, 0);
@@ -778,6 +782,30 @@ describe("sflow5: counter samples", () => {
 });
 
 describe("sflow5: skipping and errors", () => {
+  test("a flow sample with no records, only skipped records or an empty raw header is counted, not a flow", () => {
+    const payload = datagram({
+      samples: [
+        flowSample({ records: [] }),
+        expandedFlowSample({ records: [] }),
+        flowSample({ records: [envelope(1004, Buffer.alloc(12))] }), // only a record we skip
+        flowSample({ records: [rawHeader(Buffer.alloc(0))] }), // a raw header of 0 bytes
+        flowSample({ sequence: 9, records: [rawHeader(tcpPacket())] }), // the one real flow
+      ],
+    });
+    const ctx: SflowContext = {
+      stats: emptyStats(),
+      collectElements: false,
+      scaleBySampling: false,
+      switchIdFromIp: true,
+    };
+    const flows: FlowRecord[] = [];
+    assert.equal(decodeSflow5(dgram(payload), ctx, { flow: (r) => flows.push(r) }), 1);
+    assert.equal(flows.length, 1);
+    assert.equal(flows[0]!.src_port, 443);
+    assert.equal(ctx.stats.sflowMalformedSamples, 4);
+    assert.equal(ctx.stats.flows, 1);
+  });
+
   test("unknown samples and records are skipped by length and counted; the rest still decodes", () => {
     const payload = datagram({
       samples: [

@@ -36,9 +36,18 @@ export function learnTemplate(
   emit: RecordHandler,
 ): void {
   const dg = ctx.datagram;
-  const session = ctx.state.sessions.open(h.version, dg.exporter, dg.port);
-  ctx.state.templates.learn(session, h.domain, id, fields, options, scopeCount, dg.receivedAtMs);
-  if (session.held.length > 0) releaseHeld(ctx, session, templateKey(h.domain, id), emit);
+  const session = ctx.state.templates.openSession(h.version, dg.exporter, dg.port);
+  if (session === undefined) return;
+  const learned = ctx.state.templates.learn(
+    session,
+    h.domain,
+    id,
+    fields,
+    options,
+    scopeCount,
+    dg.receivedAtMs,
+  );
+  if (learned !== null && session.held.length > 0) releaseHeld(ctx, session, templateKey(h.domain, id), emit);
 }
 
 /** A withdrawal (field count 0): one template, or all of a kind when `id` equals `setId`. */
@@ -61,11 +70,43 @@ export function dataSet(
   const dg = ctx.datagram;
   const session = ctx.state.sessions.get(h.version, dg.exporter, dg.port);
   const t = ctx.state.templates.get(session, h.domain, setId);
-  if (session === undefined || t === undefined) {
-    hold(ctx, h, setId, b, start, end);
+  if (session !== undefined && t !== undefined) {
+    decodeSet(ctx, session, t, h, b, start, end, dg.receivedAtMs, emit);
     return;
   }
-  decodeSet(ctx, session, t, h, b, start, end, dg.receivedAtMs, emit);
+  if (ctx.opts.templateScope === "fallback" && !hasDomainTemplates(session, h.domain)) {
+    const other = ctx.state.sessions.fromOtherPort(h.version, dg.exporter, dg.port, h.domain, setId);
+    if (other !== undefined && fits(other.template, b, start, end)) {
+      ctx.stats.templateFallbacks++;
+      decodeSet(ctx, other.session, other.template, h, b, start, end, dg.receivedAtMs, emit);
+      return;
+    }
+  }
+  hold(ctx, h, setId, b, start, end);
+}
+
+/**
+ * A session with templates of its own in the domain is its own exporter (two exporters on one host, each
+ * with its ids): it never borrows another port's template.
+ */
+function hasDomainTemplates(session: Session | undefined, domain: number): boolean {
+  if (session === undefined) return false;
+  for (const t of session.templates.values()) if (t.domain === domain) return true;
+  return false;
+}
+
+/** Whether the set's bytes are whole records of `t` (plus padding shorter than 4 bytes or all zero). */
+function fits(t: Template, b: Uint8Array, start: number, end: number): boolean {
+  const len = end - start;
+  if (t.minLength === 0 || len < t.minLength) return false;
+  if (t.fixedLength > 0) return len % t.fixedLength < 4;
+  let o = start;
+  while (o + t.minLength <= end) {
+    const next = walkRecord(t.fields, b, o, end, () => {});
+    if (next < 0) return allZero(b, o, end);
+    o = next;
+  }
+  return end - o < 4 || allZero(b, o, end);
 }
 
 function hold(
@@ -78,7 +119,11 @@ function hold(
 ): void {
   const dg = ctx.datagram;
   const opts = ctx.opts;
-  const session = ctx.state.sessions.open(h.version, dg.exporter, dg.port);
+  const session = ctx.state.templates.openSession(h.version, dg.exporter, dg.port);
+  if (session === undefined) {
+    ctx.stats.missingTemplateDrops++; // no session to hold it in (too many sessions): counted there too
+    return;
+  }
   ctx.stats.missingTemplateDrops += session.held.hold(
     {
       key: templateKey(h.domain, setId),

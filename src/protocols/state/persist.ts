@@ -1,10 +1,64 @@
 /**
  * The decoder state file (`templates.json` under the data dir): templates and what options data taught,
  * so a restart decodes at once. JSON-safe; the format below is the file format (keep it compatible).
+ * `decoderStateSchema` validates one decoder's state as read back (issue 12 item 6: a damaged or hostile
+ * file must not crash startup nor load silently): every number is a finite integer in its wire range,
+ * every list is bounded.
  */
+import { z } from "zod";
 import { makeField, v9ScopeField } from "../template.ts";
 import type { OptionStore } from "./options.ts";
 import type { TemplateStore } from "./templates.ts";
+
+const u16 = z.number().int().min(0).max(0xffff);
+const u32 = z.number().int().min(0).max(0xffffffff);
+const ms = z.number().finite().min(0);
+const exporter = z.string().min(1).max(64);
+
+const savedTemplate = z
+  .object({
+    exporter,
+    port: u16,
+    version: z.union([z.literal(9), z.literal(10)]),
+    domain: u32,
+    id: z.number().int().min(256).max(0xffff),
+    options: z.boolean(),
+    scopeCount: u16,
+    fields: z
+      .array(z.tuple([u32, u16, u16]))
+      .min(1)
+      .max(0xffff),
+    learnedMs: ms,
+    refreshedMs: ms,
+  })
+  .refine((t) => t.scopeCount <= t.fields.length, { message: "scopeCount is larger than the field count" });
+
+const savedSampling = z.object({
+  exporter,
+  port: u16,
+  domain: u32,
+  rate: z.number().finite().min(0),
+  bySampler: z.array(z.tuple([u32, z.number().finite().min(0)])).max(0xffff),
+  ifNames: z.array(z.tuple([u32, z.string().max(1024)])).max(0xffff),
+  sysInitMs: ms,
+});
+
+/** One decoder's saved state, as `loadState` accepts it. */
+export const decoderStateSchema = z.object({
+  format: z.literal("clarion-collector-decoder-state"),
+  version: z.literal(1),
+  savedAtMs: ms,
+  templates: z.array(savedTemplate).max(10_000_000),
+  sampling: z.array(savedSampling).max(10_000_000),
+});
+
+/** The first problems zod found, as one line for a log. */
+export function describeIssues(e: z.ZodError, max = 3): string {
+  return e.issues
+    .slice(0, max)
+    .map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`)
+    .join("; ");
+}
 
 /** What `saveState()` returns and `loadState()` takes (JSON-safe). */
 export interface DecoderState {
@@ -81,10 +135,10 @@ export function loadState(
   nowMs: number,
   templateTimeoutMs: number,
 ): { templates: number; sampling: number } {
-  const st = state as Partial<DecoderState> | null;
-  if (st?.format !== "clarion-collector-decoder-state" || st.version !== 1) {
-    throw new Error("not a clarion-collector decoder state (format/version mismatch)");
-  }
+  const parsed = decoderStateSchema.safeParse(state);
+  if (!parsed.success)
+    throw new Error(`not a clarion-collector decoder state: ${describeIssues(parsed.error)}`);
+  const st = parsed.data;
   let nt = 0;
   for (const t of st.templates ?? []) {
     if (nowMs - t.refreshedMs > templateTimeoutMs) continue;
@@ -92,18 +146,12 @@ export function loadState(
     const fields = t.fields.map(([pen, id, len], i) =>
       v9 && t.options && i < t.scopeCount ? v9ScopeField(id, len) : makeField(pen, id, len, v9),
     );
-    const session = templates.sessions.open(t.version, t.exporter, t.port);
-    const { template } = templates.learn(
-      session,
-      t.domain,
-      t.id,
-      fields,
-      t.options,
-      t.scopeCount,
-      t.learnedMs,
-    );
-    template.refreshedMs = t.refreshedMs;
-    template.lastUsedMs = t.refreshedMs;
+    const session = templates.openSession(t.version, t.exporter, t.port);
+    const learned =
+      session && templates.learn(session, t.domain, t.id, fields, t.options, t.scopeCount, t.learnedMs);
+    if (!learned) continue; // refused by a bound (counted)
+    learned.template.refreshedMs = t.refreshedMs;
+    learned.template.lastUsedMs = t.refreshedMs;
     nt++;
   }
   let ns = 0;

@@ -1,6 +1,6 @@
 /**
  * Transport sessions (DESIGN §4): the templates and held data of one exporter address + source port (the
- * port is 0 for every session when `templateKeyByPort` is off), per protocol version. Looked up by
+ * port is 0 for every session when templateScope is "exporter"), per protocol version. Looked up by
  * exporter, then version, then port, so the per-set lookup builds no key string.
  */
 import type { Template } from "../template.ts";
@@ -66,6 +66,30 @@ export class Sessions {
       this.#all.add(s);
     }
     return s;
+  }
+
+  /**
+   * The cross-port fallback (templateScope "fallback"): the most recently learned or refreshed template
+   * `domain`/`id` of another session (source port) of the same exporter address and version.
+   */
+  fromOtherPort(
+    version: 9 | 10,
+    exporter: string,
+    port: number,
+    domain: number,
+    id: number,
+  ): { session: Session; template: Template } | undefined {
+    const e = this.#byExporter.get(exporter);
+    if (e === undefined) return undefined;
+    const key = templateKey(domain, id);
+    let best: { session: Session; template: Template } | undefined;
+    for (const s of (version === 9 ? e.v9 : e.v10).values()) {
+      if (s.port === port) continue;
+      const t = s.templates.get(key);
+      if (t !== undefined && (best === undefined || t.refreshedMs > best.template.refreshedMs))
+        best = { session: s, template: t };
+    }
+    return best;
   }
 
   close(s: Session): void {
