@@ -33,8 +33,14 @@ export interface DecoderOptions {
   templateTimeoutMs: number;
   /** Data sets held while their template is missing: at most this many per exporter session... */
   holdMaxSets: number;
-  /** ...for at most this long, ms. */
+  /** ...for at most this long, ms... */
   holdMaxMs: number;
+  /**
+   * ...and at most this many bytes over all sessions (default 4 MiB). Held sets are copies: without a byte
+   * bound, garbage behind valid v9/IPFIX headers from many source ports held up to 256 × 64 KB per session
+   * (issue 12 item 9: +330 MB in a minute). Beyond it a set is not held: counted as a missing-template drop.
+   */
+  holdMaxBytes: number;
   /** Template key includes the exporter's source port (RFC 7011 §8). Default true. */
   templateKeyByPort: boolean;
   /** Sampling-rate key includes the source port. Default false (GoFlow2 #206). */
@@ -58,6 +64,7 @@ export const DEFAULT_DECODER_OPTIONS: Readonly<DecoderOptions> = {
   templateTimeoutMs: 30 * 60_000,
   holdMaxSets: 256,
   holdMaxMs: 5_000,
+  holdMaxBytes: 4 * 1024 * 1024,
   maxExporters: 10_000,
   templateKeyByPort: true,
   samplingKeyByPort: false,
@@ -230,6 +237,8 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
   readonly stats: DecoderStats = emptyStats();
   readonly #opts: DecoderOptions;
   readonly #sessions = new Map<string, Session>();
+  /** Bytes of held data sets over all sessions (bounded by holdMaxBytes). */
+  #heldBytes = 0;
   readonly #optionStates = new Map<string, OptionState>();
   readonly #exporters = new Map<string, ExporterStats>();
   readonly #scratch = new Scratch();
@@ -469,13 +478,18 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
     const st = this.stats;
     if (session.held.length >= this.#opts.holdMaxSets) {
       // bounded: the oldest held set makes room and is counted as a missing-template drop
-      session.held.shift();
+      this.#heldBytes -= session.held.shift()?.data.length ?? 0;
       st.missingTemplateDrops++;
     }
-    if (this.#opts.holdMaxSets <= 0 || this.#opts.holdMaxMs <= 0) {
+    if (
+      this.#opts.holdMaxSets <= 0 ||
+      this.#opts.holdMaxMs <= 0 ||
+      this.#heldBytes + (end - start) > this.#opts.holdMaxBytes
+    ) {
       st.missingTemplateDrops++;
       return;
     }
+    this.#heldBytes += end - start;
     session.held.push({
       key: tkey(h.domain, setId),
       setId,
@@ -496,6 +510,7 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
     for (const hs of session.held) (hs.key === key ? ready : keep).push(hs);
     if (ready.length === 0) return;
     session.held = keep;
+    for (const hs of ready) this.#heldBytes -= hs.data.length;
     for (const hs of ready) {
       this.stats.heldDecoded++;
       this.#decodeSet(
@@ -745,6 +760,8 @@ export class FlowDecoder implements FlowDecoderApi, SetConsumer {
       if (session.held.length > 0) {
         const keep = session.held.filter((hs) => nowMs - hs.heldAtMs <= this.#opts.holdMaxMs);
         this.stats.missingTemplateDrops += session.held.length - keep.length;
+        for (const hs of session.held) this.#heldBytes -= hs.data.length;
+        for (const hs of keep) this.#heldBytes += hs.data.length;
         session.held = keep;
       }
       if (session.templates.size === 0 && session.held.length === 0) this.#sessions.delete(skey);
