@@ -810,14 +810,21 @@ async function startNative(
       tail.close();
       await ops?.close();
       await queries?.close();
-      const t = fanout.stats();
-      log.info(
-        {
-          sent: Object.fromEntries(t.map((s) => [s.name, s.writtenRecords])),
-          dropped: t.map((s) => s.droppedRecords),
-        },
-        "stopped",
-      );
+      // Per sink: flows written (local sinks), or for remote sinks (HTTP, Kafka) flows spooled (accepted)
+      // and delivered (acknowledged by the destination); what is still spooled goes out after the next start.
+      const sinksOut: Record<string, object> = {};
+      for (const s of fanout.stats()) {
+        const st = remoteSinks.find((x) => x.name === s.name)?.remoteStats();
+        sinksOut[s.name] = st
+          ? {
+              spooled: s.writtenRecords,
+              delivered: st.delivered,
+              left_in_spool: st.spoolRecords,
+              dropped: { ...s.droppedRecords, spool_full: st.droppedRecordsOnFull },
+            }
+          : { written: s.writtenRecords, dropped: s.droppedRecords };
+      }
+      log.info({ sinks: sinksOut }, "stopped");
     })();
     return stopping;
   };

@@ -1,6 +1,13 @@
 /**
  * Logging: pino to stderr (stdout may carry `jsonl:-`), one JSON line per event, and a rate limiter for
  * error logs so a flood of malformed datagrams or a failing sink cannot flood the log.
+ *
+ * Unique keys (DESIGN §5): pino writes a child logger's bindings and the call's object side by side, so a
+ * key in both (a sink's `sink`) would appear twice, and a `msg` in the object would precede the message's
+ * own `msg` (a JSON parser keeps the last: the real error was lost). So a `msg` field of the object is
+ * written as `detail`, and a line that still repeats a key is written again from its parsed form (the
+ * last value at the first place; log volume is low and rate-limited, and lines without repeats, that is
+ * every line, are written as pino made them).
  */
 import { pino } from "pino";
 
@@ -28,10 +35,30 @@ export function createLogger(opts: LoggerOptions): Logger {
       level: opts.level,
       base: { service: "clarion-collector", ...opts.bindings },
       timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
+      formatters: {
+        level: (label) => ({ level: label }),
+        log: (o) => {
+          if (!Object.hasOwn(o, "msg")) return o;
+          const { msg, ...rest } = o;
+          return { ...rest, detail: msg };
+        },
+      },
+      hooks: { streamWrite: uniqueKeys },
     },
     dest,
   );
+}
+
+/** `line` (one JSON object and a newline) with repeated keys folded; unchanged when it repeats none. */
+export function uniqueKeys(line: string): string {
+  let o: unknown;
+  try {
+    o = JSON.parse(line);
+  } catch {
+    return line;
+  }
+  const again = `${JSON.stringify(o)}\n`;
+  return again.length === line.length ? line : again;
 }
 
 interface Bucket {

@@ -280,7 +280,7 @@ export class UdpInput {
             const err = Object.assign(new Error(`receive worker ${slot.index}: ${m.message}`), {
               code: m.code,
             });
-            this.#log.error({ worker: slot.index, code: m.code, msg: m.message }, "receive worker failed");
+            this.#log.error({ worker: slot.index, code: m.code, err: m.message }, "receive worker failed");
             if (!settled) {
               settled = true;
               reject(err);

@@ -316,7 +316,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       } else if (err instanceof DecodeError) {
         limited.warn(
           `decode:${err.code}`,
-          { code: err.code, exporter, protocol: err.protocol, msg: err.message },
+          { code: err.code, exporter, protocol: err.protocol, reason: err.message },
           "malformed datagram",
         );
       } else {

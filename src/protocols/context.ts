@@ -19,8 +19,14 @@ export interface DecoderOptions {
   templateTimeoutMs: number;
   /** Data sets held while their template is missing: at most this many per exporter session... */
   holdMaxSets: number;
-  /** ...for at most this long, ms. */
+  /** ...for at most this long, ms... */
   holdMaxMs: number;
+  /**
+   * ...and at most this many bytes over all sessions (default 4 MiB). Held sets are copies: without a byte
+   * bound, garbage behind valid v9/IPFIX headers from many source ports held up to 256 × 64 KB per session
+   * (issue 12 item 9: +330 MB in a minute). Beyond it a set is not held: counted as a missing-template drop.
+   */
+  holdMaxBytes: number;
   /**
    * Template keying (DESIGN §4, issue 11 §3): "session" keys templates by exporter address + source port
    * (RFC 7011 §8) only; "exporter" by address alone (pmacct, nfcapd); "fallback" (default) keys by session
@@ -63,6 +69,7 @@ export const DEFAULT_DECODER_OPTIONS: Readonly<DecoderOptions> = {
   templateTimeoutMs: 30 * 60_000,
   holdMaxSets: 256,
   holdMaxMs: 5_000,
+  holdMaxBytes: 4 * 1024 * 1024,
   maxExporters: 10_000,
   templateScope: "fallback",
   samplingKeyByPort: false,

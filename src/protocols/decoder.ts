@@ -10,6 +10,7 @@ import type { RecordHandler } from "../core/flow.ts";
 import { DEFAULT_DECODER_OPTIONS, DecodeContext, type DecoderOptions } from "./context.ts";
 import { DECODERS, PROTOCOL_NAMES } from "./index.ts";
 import { SequenceTracker } from "./sequence.ts";
+import { HeldBudget } from "./state/held.ts";
 import { type HeldSetKey, MissingTemplates } from "./state/missing-templates.ts";
 import { OptionStore } from "./state/options.ts";
 import { type DecoderState, loadState, saveState } from "./state/persist.ts";
@@ -137,7 +138,10 @@ export class FlowDecoder implements FlowDecoderApi {
 
   constructor(opts: Partial<DecoderOptions> = {}) {
     this.#opts = { ...DEFAULT_DECODER_OPTIONS, ...opts };
-    const sessions = new Sessions(this.#opts.templateScope !== "exporter");
+    const sessions = new Sessions(
+      this.#opts.templateScope !== "exporter",
+      new HeldBudget(this.#opts.holdMaxBytes),
+    );
     const missing = new MissingTemplates();
     const state = {
       sessions,

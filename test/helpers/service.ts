@@ -1,22 +1,45 @@
 /**
  * Runs the real CLI as a child process for end-to-end tests: waits for its ops and UDP ports (logged on
- * stderr), kills every child it started when the test file ends.
+ * stderr), kills every child it started when the test file ends. Every stderr line of every service is
+ * checked (test/helpers/log-lines.ts): a line that is not a JSON object with unique keys fails the test
+ * that started the service (Node's runtime warnings and the CLI's startup error line aside).
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { createSocket, type Socket } from "node:dgram";
 import { rmSync } from "node:fs";
-import { after } from "node:test";
+import { after, afterEach } from "node:test";
+import { checkLogLine } from "./log-lines.ts";
 
 const NODE = process.execPath;
 const CLI = new URL("../../src/cli.ts", import.meta.url).pathname;
 
 export const children: ChildProcess[] = [];
 export const dirs: string[] = [];
+/** Bad log lines seen so far, with what is wrong with each. */
+export const badLogLines: string[] = [];
 after(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
+// After each test (not in `after`: a failing root hook would skip the test file's own cleanup hooks).
+afterEach(() => {
+  const bad = badLogLines.splice(0);
+  assert.deepEqual(bad, [], "every log line is a JSON object with unique keys");
+});
+
+/**
+ * Not log lines: Node's own runtime warnings, and the CLI's one-line startup error for a person at a terminal
+ * (src/cli.ts, exit 2; the error is in the JSON log as well).
+ */
+const NODE_WARNING = /^\(node:\d+\) |^\(Use `node --trace-warnings|^clarion-collector: /;
+
+/** Records `line` in badLogLines when it is not a valid log line. */
+export function checkServiceLine(line: string): void {
+  if (line === "" || NODE_WARNING.test(line)) return;
+  const problem = checkLogLine(line);
+  if (problem !== "") badLogLines.push(`${problem}: ${line}`);
+}
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -85,6 +108,7 @@ export async function startService(args: string[], opts: StartServiceOptions = {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
       stderr.push(line);
+      checkServiceLine(line);
       try {
         const o = JSON.parse(line) as { msg?: string; port?: number; listeners?: string[] };
         if (o.msg === "ops server listening") httpPort = o.port ?? 0;

@@ -17,9 +17,23 @@ export interface HeldSet {
   heldAtMs: number;
 }
 
+/** The bytes held by every session of one decoder, and their bound (DecoderOptions.holdMaxBytes). */
+export class HeldBudget {
+  bytes = 0;
+  readonly max: number;
+  constructor(max = Number.POSITIVE_INFINITY) {
+    this.max = max;
+  }
+}
+
 /** The held sets of one session. */
 export class HeldSets {
   #list: HeldSet[] = [];
+  readonly #budget: HeldBudget;
+
+  constructor(budget: HeldBudget = new HeldBudget()) {
+    this.#budget = budget;
+  }
 
   get length(): number {
     return this.#list.length;
@@ -31,15 +45,20 @@ export class HeldSets {
    */
   hold(set: HeldSet, maxSets: number, maxMs: number, onDrop?: (hs: HeldSet) => void): number {
     let dropped = 0;
+    const budget = this.#budget;
     if (this.#list.length > 0 && this.#list.length >= maxSets) {
       const old = this.#list.shift();
-      if (old !== undefined) onDrop?.(old);
+      if (old !== undefined) {
+        budget.bytes -= old.data.length;
+        onDrop?.(old);
+      }
       dropped++;
     }
-    if (maxSets <= 0 || maxMs <= 0) {
+    if (maxSets <= 0 || maxMs <= 0 || budget.bytes + set.data.length > budget.max) {
       onDrop?.(set);
       return dropped + 1;
     }
+    budget.bytes += set.data.length;
     this.#list.push(set);
     return dropped;
   }
@@ -51,6 +70,7 @@ export class HeldSets {
     for (const hs of this.#list) (hs.key === key ? ready : keep).push(hs);
     if (ready.length === 0) return ready;
     this.#list = keep;
+    for (const hs of ready) this.#budget.bytes -= hs.data.length;
     return ready;
   }
 
@@ -60,6 +80,7 @@ export class HeldSets {
     if (before === 0) return 0;
     this.#list = this.#list.filter((hs) => {
       if (nowMs - hs.heldAtMs <= maxMs) return true;
+      this.#budget.bytes -= hs.data.length;
       onDrop?.(hs);
       return false;
     });

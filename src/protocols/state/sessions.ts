@@ -4,7 +4,7 @@
  * exporter, then version, then port, so the per-set lookup builds no key string.
  */
 import type { Template } from "../template.ts";
-import { HeldSets } from "./held.ts";
+import { HeldBudget, HeldSets } from "./held.ts";
 
 /** Key of a template within its session: observation domain × 65536 + template id. */
 export const templateKey = (domain: number, id: number): number => domain * 65536 + id;
@@ -16,11 +16,12 @@ export class Session {
   readonly version: 9 | 10;
   /** templateKey(domain, id) → template */
   readonly templates = new Map<number, Template>();
-  readonly held = new HeldSets();
-  constructor(exporter: string, port: number, version: 9 | 10) {
+  readonly held: HeldSets;
+  constructor(exporter: string, port: number, version: 9 | 10, budget: HeldBudget = new HeldBudget()) {
     this.exporter = exporter;
     this.port = port;
     this.version = version;
+    this.held = new HeldSets(budget);
   }
 }
 
@@ -35,9 +36,15 @@ export class Sessions {
   /** Every session, in the order they were opened. */
   readonly #all = new Set<Session>();
 
-  /** `byPort`: the source port is part of the key (RFC 7011 §8); else one session per exporter address. */
-  constructor(byPort: boolean) {
+  readonly #budget: HeldBudget;
+
+  /**
+   * `byPort`: the source port is part of the key (RFC 7011 §8); else one session per exporter address.
+   * `budget`: the bytes all sessions' held sets may take together.
+   */
+  constructor(byPort: boolean, budget: HeldBudget = new HeldBudget()) {
     this.#byPort = byPort;
+    this.#budget = budget;
   }
 
   get size(): number {
@@ -61,7 +68,7 @@ export class Sessions {
     const m = version === 9 ? e.v9 : e.v10;
     let s = m.get(p);
     if (s === undefined) {
-      s = new Session(exporter, p, version);
+      s = new Session(exporter, p, version, this.#budget);
       m.set(p, s);
       this.#all.add(s);
     }
