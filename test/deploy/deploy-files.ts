@@ -15,6 +15,7 @@ export const PACKAGE = JSON.parse(read("package.json")) as {
   name: string;
   version: string;
   bin: Record<string, string>;
+  files: string[];
   dependencies: Record<string, string>;
   devDependencies: Record<string, string>;
 };

@@ -10,7 +10,16 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { basename, dirname, join, relative } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { before, describe, test } from "node:test";
@@ -101,7 +110,7 @@ async function stop(proc: import("node:child_process").ChildProcess, exited: Pro
 }
 
 describe("npm pack", () => {
-  test("the tarball holds bin/, the compiled dist/ of every source module, README, package.json; nothing else", () => {
+  test("the tarball holds the compiled dist/ of every source module and the other `files` entries; nothing else", () => {
     const r = spawnSync("tar", ["-tzf", tarball], { encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
     const files = r.stdout
@@ -112,9 +121,16 @@ describe("npm pack", () => {
       .filter((f) => f.endsWith(".ts"))
       .map((f) => `dist/${relative(join(ROOT, "src"), f).replace(/\.ts$/, ".js")}`);
     assert.ok(sources.length > 20);
+    assert.ok(PACKAGE.files.includes("dist") && PACKAGE.files.includes("bin"));
+    // Every other `files` entry as it is in the repository (a file or a whole directory, e.g. bin/).
+    const others = PACKAGE.files
+      .filter((e) => e !== "dist")
+      .flatMap((e) => (statSync(join(ROOT, e)).isDirectory() ? walk(join(ROOT, e)) : [join(ROOT, e)]))
+      .map((f) => relative(ROOT, f));
+    assert.ok(others.includes(PACKAGE.bin["clarion-collector"]!));
     assert.deepEqual(
       files.sort(),
-      [...sources, PACKAGE.bin["clarion-collector"]!, "README.md", "package.json"].sort(),
+      [...sources, ...others, "package.json"].sort(),
       "no tests, benches, sources, maps or type declarations",
     );
   });
