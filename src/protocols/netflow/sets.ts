@@ -7,6 +7,9 @@
  * Keying (DESIGN §4): templates by transport session (exporter IP and source port) + observation domain +
  * template id, per version; sampling rates and interface names by exporter IP + domain (without the port,
  * since devices send options from another port). Both are configurable (state/sessions.ts, options.ts).
+ * With templateScope "fallback" (default), a session that has no template of its own in the domain
+ * decodes a data set with the most recent template of that id from another source port of the address
+ * when the set is whole records of it, and such sets held before that template came are released with it.
  */
 import { DecodeError } from "../../core/errors.ts";
 import { type DecodedElement, FlowRecord, type OptionsRecord, type RecordHandler } from "../../core/flow.ts";
@@ -47,7 +50,21 @@ export function learnTemplate(
     scopeCount,
     dg.receivedAtMs,
   );
-  if (learned !== null && session.held.length > 0) releaseHeld(ctx, session, templateKey(h.domain, id), emit);
+  if (learned === null) return;
+  const key = templateKey(h.domain, id);
+  if (session.held.length > 0) releaseHeld(ctx, session, key, emit);
+  // fallback: data that other ports of the exporter (without templates of their own) held for this id
+  if (ctx.opts.templateScope === "fallback") {
+    const t = learned.template;
+    for (const other of ctx.state.sessions.ofExporter(h.version, dg.exporter)) {
+      if (other === session || other.held.length === 0 || hasDomainTemplates(other, h.domain)) continue;
+      for (const hs of other.held.take(key, (x) => fits(t, x.data, 0, x.data.length))) {
+        ctx.stats.heldDecoded++;
+        ctx.stats.templateFallbacks++;
+        decodeSet(ctx, session, t, hs.h, hs.data, 0, hs.data.length, hs.receivedMs, emit);
+      }
+    }
+  }
 }
 
 /** A withdrawal (field count 0): one template, or all of a kind when `id` equals `setId`. */

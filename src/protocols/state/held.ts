@@ -63,11 +63,12 @@ export class HeldSets {
     return dropped;
   }
 
-  /** Removes and returns the sets waiting for `key`, oldest first. */
-  take(key: number): HeldSet[] {
+  /** Removes and returns the sets waiting for `key` (and accepted by `accept`), oldest first. */
+  take(key: number, accept?: (hs: HeldSet) => boolean): HeldSet[] {
     const ready: HeldSet[] = [];
     const keep: HeldSet[] = [];
-    for (const hs of this.#list) (hs.key === key ? ready : keep).push(hs);
+    for (const hs of this.#list)
+      (hs.key === key && (accept === undefined || accept(hs)) ? ready : keep).push(hs);
     if (ready.length === 0) return ready;
     this.#list = keep;
     for (const hs of ready) this.#budget.bytes -= hs.data.length;

@@ -107,6 +107,12 @@ export class Sessions {
     if (e.v9.size === 0 && e.v10.size === 0) this.#byExporter.delete(s.exporter);
   }
 
+  /** The sessions of one exporter address and version (every source port). */
+  ofExporter(version: 9 | 10, exporter: string): Iterable<Session> {
+    const e = this.#byExporter.get(exporter);
+    return e === undefined ? [] : (version === 9 ? e.v9 : e.v10).values();
+  }
+
   values(): IterableIterator<Session> {
     return this.#all.values();
   }

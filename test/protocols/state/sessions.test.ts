@@ -60,6 +60,21 @@ describe("IOS XR: templates from one source port, data from the others", () => {
     assert.equal(c.decoder.heldCount(), 0);
   });
 
+  test("line-card data held before the route processor's template is decoded when the template comes", () => {
+    const c = collector();
+    c.feed(v9(xrData("10.0.0.1", 1001)), 30002);
+    c.feed(v9(xrData("10.0.0.2", 1002)), 30003);
+    assert.equal(c.decoder.heldCount(), 2);
+    c.feed(v9(set(0, v9Template(260, XR))), 30001);
+    assert.deepEqual(
+      c.flows.map((f) => f.src_addr),
+      ["10.0.0.1", "10.0.0.2"],
+    );
+    assert.equal(c.decoder.heldCount(), 0);
+    assert.equal(c.decoder.stats.heldDecoded, 2);
+    assert.equal(c.decoder.stats.missingTemplateDrops, 0);
+  });
+
   test("the most recent template of the other ports wins", () => {
     const c = collector();
     const other: FieldSpec[] = [
