@@ -11,7 +11,7 @@
  */
 import { createSocket, type Socket } from "node:dgram";
 import { PerformanceObserver, performance } from "node:perf_hooks";
-import { isMainThread, isMarkedAsUntransferable, parentPort, workerData } from "node:worker_threads";
+import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import type { OutputConfig } from "../config/options.ts";
 import { normalizeAddress } from "../core/datagram.ts";
 import { DecodeError } from "../core/errors.ts";
