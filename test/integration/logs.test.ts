@@ -59,7 +59,7 @@ describe("log lines", () => {
     assert.match(checkLogLine('{"a":}'), /invalid JSON/);
   });
 
-  it("a port in use: the bind error line keeps the real error, with unique keys", async () => {
+  it("a port in use: the startup error line keeps the real error, with unique keys", async () => {
     const dir = tmp();
     const squatter = createSocket("udp4");
     await new Promise<void>((r) => squatter.bind(0, "127.0.0.1", () => r()));
@@ -76,10 +76,18 @@ describe("log lines", () => {
       assert.notEqual(code, 0);
       const lines = err.split("\n").filter((l) => l !== "");
       for (const l of lines) checkServiceLine(l);
-      const failed = linesWith(lines, "receive worker failed");
-      assert.ok(failed.length > 0, lines.join("\n"));
-      // the error itself survives JSON.parse (it was a second "msg" that the message overwrote)
-      for (const o of failed) assert.match(String(o.err), /EADDRINUSE/, JSON.stringify(o));
+      // The port is probed before the workers bind (one collector per port, issue 11): the fatal line names
+      // the flag and the port, and survives JSON.parse (it used to be a second "msg" that overwrote it).
+      assert.equal(code, 2);
+      const fatal = lines
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((o) => String(o.msg).includes("already in use"));
+      assert.ok(fatal.length > 0, lines.join("\n"));
+      for (const o of fatal) {
+        assert.match(String(o.msg), new RegExp(`--netflow-port: UDP port ${port} `), JSON.stringify(o));
+        assert.equal(o.key, "--netflow-port");
+      }
     } finally {
       squatter.close();
     }
