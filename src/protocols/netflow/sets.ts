@@ -12,6 +12,7 @@ import { DecodeError } from "../../core/errors.ts";
 import { type DecodedElement, FlowRecord, type OptionsRecord, type RecordHandler } from "../../core/flow.ts";
 import type { DecodeContext } from "../context.ts";
 import type { OptionState } from "../state/options.ts";
+import { announcedRate } from "../state/sampling.ts";
 import { type Session, templateKey } from "../state/sessions.ts";
 import {
   F,
@@ -346,7 +347,7 @@ function decodeOptionsSet(
   }
 }
 
-/** Sampling rates (IEs 34/35, 50, 305/306), interface names (82/83), systemInitTimeMilliseconds (160). */
+/** Sampling rates (state/sampling.ts: RFC 5477 selectors, 34/35, 48–50), interface names (82/83), systemInitTimeMilliseconds (160). */
 function applyOptions(
   ctx: DecodeContext,
   session: Session,
@@ -355,16 +356,7 @@ function applyOptions(
   scope: Record<string, ElementValue>,
   values: Record<string, ElementValue>,
 ): void {
-  let rate = 0;
-  if (n.has(305)) {
-    const interval = n.get(305)!;
-    const space = n.get(306) ?? 0;
-    if (interval > 0) rate = (interval + space) / interval;
-  } else if (n.has(34)) {
-    rate = n.get(34)!;
-  } else if (n.has(50)) {
-    rate = n.get(50)!;
-  }
+  const rate = announcedRate(n);
   const ifName =
     pickString(values, scope, "interfaceName") ?? pickString(values, scope, "interfaceDescription");
   const sysInit = n.get(160) ?? 0;
