@@ -37,6 +37,7 @@ export function emptyStats(): DecoderStats {
     templatesRefused: {},
     templatesEvicted: 0,
     templateFallbacks: 0,
+    optionEntriesRefused: 0,
     heldSets: 0,
     heldDecoded: 0,
     missingTemplateDrops: 0,

@@ -39,6 +39,8 @@ export interface DecoderStats {
   templatesEvicted: number;
   /** Data sets decoded with the template of another source port of their exporter (templateScope fallback). */
   templateFallbacks: number;
+  /** Options-data entries (sampler rates, interface/VRF/application names, RDs) refused by the map bound. */
+  optionEntriesRefused: number;
   /** Data sets held waiting for their template; decoded later; dropped when the hold expired/overflowed. */
   heldSets: number;
   heldDecoded: number;

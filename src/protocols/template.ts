@@ -291,6 +291,10 @@ function fieldCode(f: TemplateField, i: number, at: string, len: number): string
       return `r.dst_sgt=${v()};`;
     case K.SAMPLER_ID:
       return `s.sampler=${v()};s.m|=${F.SAMPLER};X(r,${i},b,${at},${len});`;
+    case K.IN_VRF:
+      return `r.in_vrf_id=${v()};`;
+    case K.OUT_VRF:
+      return `r.out_vrf_id=${v()};`;
     default:
       return `X(r,${i},b,${at},${len});`;
   }
