@@ -550,6 +550,7 @@ async function startNative(
           templateScope: config.templateScope,
           switchIdFromIp: config.switchIdFromIp,
           scaleBySampling: config.scaleBySampling,
+          samplingMap: config.samplingMap,
         },
         logLevel: config.logLevel,
         statsIntervalMs: opts.statsIntervalMs ?? 1000,

@@ -3,6 +3,7 @@ import { describe, test } from "node:test";
 import type { FlowRecord } from "../../src/core/flow.ts";
 import { type DecoderOptions, FlowDecoder } from "../../src/protocols/decoder.ts";
 import { announcedRate } from "../../src/protocols/state/sampling.ts";
+import { parseSamplingMap, type SamplingMapEntry } from "../../src/protocols/state/sampling-map.ts";
 import {
   type FieldSpec,
   ipfixOptionsTemplate,
@@ -10,22 +11,20 @@ import {
   ipfixTemplate,
   record,
   set,
+  v5Packet,
   v9OptionsTemplate,
   v9Packet,
   v9Template,
 } from "../helpers/netflow-builder.ts";
 
-function collector(opts: Partial<DecoderOptions> = {}) {
+function collector(opts: Partial<DecoderOptions> = {}, exporter = "192.0.2.7") {
   const decoder = new FlowDecoder({ now: () => 1_700_000_000_000, ...opts });
   const flows: FlowRecord[] = [];
   const handler = { flow: (r: FlowRecord) => flows.push(r) };
   return {
     flows,
     feed(payload: Buffer, port = 40000) {
-      decoder.decode(
-        { payload, exporter: "192.0.2.7", port, receivedAtMs: 1_700_000_000_000, listener: "t" },
-        handler,
-      );
+      decoder.decode({ payload, exporter, port, receivedAtMs: 1_700_000_000_000, listener: "t" }, handler);
     },
     rates(): number[] {
       return flows.splice(0).map((r) => r.sampling_rate);
@@ -378,5 +377,72 @@ describe("NetFlow v9 sampler options", () => {
     c.feed(flows([7]));
     assert.equal(c.flows[0]!.bytes, 256);
     assert.deepEqual(c.rates(), [256]);
+  });
+});
+
+describe("static sampling map", () => {
+  const map = (text: string) => parseSamplingMap(text) as SamplingMapEntry[];
+  const selScope: FieldSpec[] = [[302, 8]];
+  const selOpt: FieldSpec[] = [
+    [304, 2],
+    [309, 4],
+    [310, 4],
+  ];
+  const announce = (domain: number, population: number) =>
+    ipfixPacket(
+      [
+        set(3, ipfixOptionsTemplate(300, selScope, selOpt)),
+        set(300, record([...selScope, ...selOpt], [1, 3, 1, population])),
+      ],
+      { domain },
+    );
+
+  test("fills in for an exporter that announces nothing; the most specific entry wins", () => {
+    const m = map("192.0.2.0/24=100,192.0.2.7=200,192.0.2.7@9=300,198.51.100.0/24=5");
+    const c = collector({ samplingMap: m });
+    c.feed(ipfixFlows(5, [1], 1));
+    c.feed(ipfixFlows(9, [1]));
+    assert.deepEqual(c.rates(), [200, 200, 300]);
+    const other = collector({ samplingMap: m }, "192.0.2.8");
+    other.feed(ipfixFlows(9, [], 1));
+    assert.deepEqual(other.rates(), [100]);
+    const none = collector({ samplingMap: m }, "203.0.113.1");
+    none.feed(ipfixFlows(9, [], 1));
+    assert.deepEqual(none.rates(), [0]);
+  });
+
+  test("an announced rate wins unless the entry overrides; scaling uses the effective rate", () => {
+    const c = collector({ samplingMap: map("192.0.2.0/24=100"), scaleBySampling: true });
+    c.feed(announce(5, 1000));
+    c.feed(ipfixFlows(5, [1]));
+    assert.equal(c.flows[0]!.bytes, 100_000);
+    assert.deepEqual(c.rates(), [1000]);
+    const o = collector({ samplingMap: map("192.0.2.0/24=100!"), scaleBySampling: true });
+    o.feed(announce(5, 1000));
+    o.feed(ipfixFlows(5, [1]));
+    assert.equal(o.flows[0]!.bytes, 10_000);
+    assert.deepEqual(o.rates(), [100]);
+  });
+
+  test("NetFlow v5: the header's rate wins, the map fills in for 0 and overrides when told", () => {
+    const flow = {
+      src: "10.0.0.1",
+      dst: "10.0.0.2",
+      bytes: 100,
+      packets: 1,
+      first: 1,
+      last: 2,
+      srcPort: 1,
+      dstPort: 2,
+      proto: 6,
+    };
+    const rate = (text: string, sampling: number) => {
+      const c = collector({ samplingMap: map(text) });
+      c.feed(v5Packet([flow], { sampling }));
+      return c.rates()[0];
+    };
+    assert.equal(rate("192.0.2.7=64", 0), 64);
+    assert.equal(rate("192.0.2.7=64", (1 << 14) | 10), 10);
+    assert.equal(rate("192.0.2.7=64!", (1 << 14) | 10), 64);
   });
 });

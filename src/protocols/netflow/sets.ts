@@ -13,6 +13,7 @@ import { type DecodedElement, FlowRecord, type OptionsRecord, type RecordHandler
 import type { DecodeContext } from "../context.ts";
 import { type OptionState, setBounded } from "../state/options.ts";
 import { announcedRate } from "../state/sampling.ts";
+import { effectiveRate, type StaticRate } from "../state/sampling-map.ts";
 import { type Session, templateKey } from "../state/sessions.ts";
 import {
   F,
@@ -179,6 +180,7 @@ function decodeSet(
   const type = h.version === 9 ? "NETFLOW_V9" : "IPFIX";
   const switchId = opts.switchIdFromIp ? exporter : "";
   const os = ctx.state.options.get(exporter, session.port, h.domain);
+  const mapped = ctx.samplingMap?.lookup(exporter, h.domain) ?? null;
   const fixed = t.fixedLength;
   const icmpFromPort = !t.hasIcmp;
   let o = start;
@@ -210,7 +212,7 @@ function decodeSet(
         );
       }
     }
-    finish(r, s, h, os, opts.scaleBySampling);
+    finish(r, s, h, os, mapped, opts.scaleBySampling);
     if (icmpFromPort) icmpFromDstPort(r);
     if (opts.collectElements) r.elements = elements(t, b, recStart, end);
     n++;
@@ -224,6 +226,7 @@ function finish(
   s: Scratch,
   h: MessageHeader,
   os: OptionState | undefined,
+  mapped: StaticRate | null,
   scaleBySampling: boolean,
 ): void {
   const m = s.m;
@@ -237,19 +240,21 @@ function finish(
       else if (m & F.V4) r.etype = 0x0800;
     }
   }
+  let rate = 0;
   if (os !== undefined) {
-    let rate = os.rate || os.anyRate;
+    rate = os.rate || os.anyRate;
     if (m & F.SAMPLER) rate = os.bySampler.get(s.sampler) ?? rate;
-    r.sampling_rate = rate;
     if (os.ifNames.size > 0) {
       r.in_if_name = os.ifNames.get(r.in_if) ?? "";
       r.out_if_name = os.ifNames.get(r.out_if) ?? "";
     }
     if (os.dictionaries) dictionaries(r, os);
-    if (scaleBySampling && rate > 1) {
-      r.bytes = scale(r.bytes, rate);
-      r.packets = scale(r.packets, rate);
-    }
+  }
+  if (mapped !== null) rate = effectiveRate(rate, mapped);
+  r.sampling_rate = rate;
+  if (scaleBySampling && rate > 1) {
+    r.bytes = scale(r.bytes, rate);
+    r.packets = scale(r.packets, rate);
   }
 }
 
