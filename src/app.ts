@@ -224,7 +224,11 @@ function mergeExporters(workers: readonly WorkerStats[]): { exporter: string }[]
     for (const e of w.exporters) {
       const m = byIp.get(e.exporter);
       if (!m) {
-        byIp.set(e.exporter, { ...e, protocols: { ...e.protocols } });
+        byIp.set(e.exporter, {
+          ...e,
+          protocols: { ...e.protocols },
+          dictionaries: { ...e.dictionaries },
+        });
         continue;
       }
       m.datagrams += e.datagrams;
@@ -233,6 +237,9 @@ function mergeExporters(workers: readonly WorkerStats[]): { exporter: string }[]
       m.errors += e.errors;
       m.templatesRefused += e.templatesRefused;
       m.templatesEvicted += e.templatesEvicted;
+      // sizes, not counts: each worker holds its own copy of what the exporter announced
+      for (const k of Object.keys(m.dictionaries) as (keyof ExporterStats["dictionaries"])[])
+        m.dictionaries[k] = Math.max(m.dictionaries[k], e.dictionaries[k]);
       if (e.lastSeenMs > m.lastSeenMs) {
         m.lastSeenMs = e.lastSeenMs;
         if (e.samplingRate) m.samplingRate = e.samplingRate;
@@ -257,6 +264,7 @@ function mergeExporters(workers: readonly WorkerStats[]): { exporter: string }[]
       protocols: e.protocols,
       templates_refused: e.templatesRefused,
       templates_evicted: e.templatesEvicted,
+      dictionaries: e.dictionaries,
     }));
 }
 

@@ -145,6 +145,14 @@ describe("options dictionaries (IPFIX)", () => {
     assert.equal(line.ingressVRFID, undefined, "the ids are named fields, not extras");
   });
 
+  test("the exporter's dictionary sizes (/exporters), over its domains", () => {
+    const c = collector();
+    c.feed(ipfixOptions(4));
+    c.feed(ipfixOptions(5));
+    const e = c.decoder.exporters().find((x) => x.exporter === "192.0.2.9")!;
+    assert.deepEqual(e.dictionaries, { samplers: 0, interfaces: 0, vrfs: 6, rds: 6, applications: 2 });
+  });
+
   test("flows before the options carry the ids only; other domains learn nothing", () => {
     const c = collector();
     c.feed(ipfixFlows(4, [flowRec(1, 3, 443)]));
