@@ -151,6 +151,26 @@ describe("announcedRate (RFC 5477 selectors, v9 sampler elements)", () => {
     assert.equal(
       announcedRate(
         m([
+          [309, 3],
+          [310, 1000],
+        ]),
+      ),
+      333,
+      "an integer rate, rounded",
+    );
+    assert.equal(
+      announcedRate(
+        m([
+          [305, 3],
+          [306, 7],
+        ]),
+      ),
+      3,
+    );
+    assert.equal(announcedRate(m([[311, 0.3]])), 3);
+    assert.equal(
+      announcedRate(
+        m([
           [305, 1],
           [306, 63],
         ]),

@@ -11,7 +11,9 @@
  *   / Cisco `samplingInterval` (34, with `samplingAlgorithm` 35 deterministic or random: 1 in N either
  *   way), then `flowSamplerRandomInterval` (50, with `flowSamplerMode` 49).
  * `numbers` maps IANA element ids to their numeric values (v9 scope fields are not in it under these ids).
- * The result is 0 when the record announces no usable rate; rates below 1 are refused (0).
+ * The result is 0 when the record announces no usable rate; rates below 1 are refused (0). A fractional
+ * rate (1000 out of 3, interval 3 + space 7) is rounded to the nearest integer: `sampling_rate` is an
+ * integer in every output (GoFlow2's uint64, the SQLite INTEGER column).
  */
 
 /** RFC 5477 / IANA PSAMP selector algorithms. */
@@ -41,7 +43,7 @@ export function announcedRate(numbers: ReadonlyMap<number, number>): number {
     default: // time-based (2) and the filtering algorithms: no packet rate
       return 0;
   }
-  return Number.isFinite(rate) && rate >= 1 ? rate : 0;
+  return Number.isFinite(rate) && rate >= 1 ? Math.round(rate) : 0;
 }
 
 function countBased(n: ReadonlyMap<number, number>): number {
