@@ -267,6 +267,11 @@ function interpret(
       case K.DST_SGT:
         r.dst_sgt = v();
         break;
+      case K.RECORD_RATE:
+        s.rate = v();
+        s.m |= F.RATE;
+        setExtra(r, f.name, renderElement(f.type, b, p, len));
+        break;
       case K.IN_VRF:
         r.in_vrf_id = v();
         break;

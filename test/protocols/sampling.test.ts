@@ -379,6 +379,39 @@ describe("NetFlow v9 sampler options", () => {
     assert.deepEqual(c.rates(), [100, 1000, 100]);
   });
 
+  test("a flow record carrying samplingInterval (34) has that rate, before any sampler's or the domain's", () => {
+    const c = collector();
+    const own: FieldSpec[] = [
+      [8, 4],
+      [1, 4],
+      [48, 1],
+      [34, 4],
+    ];
+    const scope: FieldSpec[] = [[1, 4]];
+    const opt: FieldSpec[] = [
+      [48, 1],
+      [50, 4],
+    ];
+    c.feed(
+      v9Packet(
+        [set(1, v9OptionsTemplate(300, scope, opt)), set(300, record([...scope, ...opt], [0, 1, 100]))],
+        {
+          sourceId: 3,
+        },
+      ),
+    );
+    c.feed(
+      v9Packet(
+        [
+          set(0, v9Template(257, own)),
+          set(257, [...record(own, ["10.0.0.1", 1, 1, 64]), ...record(own, ["10.0.0.1", 1, 1, 0])]),
+        ],
+        { sourceId: 3 },
+      ),
+    );
+    assert.deepEqual(c.rates(), [64, 100], "0 in the record: not a rate");
+  });
+
   test("samplingInterval / samplingAlgorithm (34/35), scaled on request", () => {
     const c = collector({ scaleBySampling: true });
     const scope: FieldSpec[] = [[1, 4]];

@@ -250,6 +250,7 @@ function finish(
     }
     if (os.dictionaries) dictionaries(r, os);
   }
+  if (m & F.RATE && s.rate > 0) rate = s.rate; // the record's own rate is the most specific
   if (mapped !== null) rate = effectiveRate(rate, mapped);
   r.sampling_rate = rate;
   if (scaleBySampling && rate > 1) {
