@@ -284,7 +284,11 @@ function mergeExporters(workers: readonly WorkerStats[]): { exporter: string }[]
     for (const e of w.exporters) {
       const m = byIp.get(e.exporter);
       if (!m) {
-        byIp.set(e.exporter, { ...e, protocols: { ...e.protocols } });
+        byIp.set(e.exporter, {
+          ...e,
+          protocols: { ...e.protocols },
+          dictionaries: { ...e.dictionaries },
+        });
         continue;
       }
       m.datagrams += e.datagrams;
@@ -293,6 +297,9 @@ function mergeExporters(workers: readonly WorkerStats[]): { exporter: string }[]
       m.errors += e.errors;
       m.templatesRefused += e.templatesRefused;
       m.templatesEvicted += e.templatesEvicted;
+      // sizes, not counts: each worker holds its own copy of what the exporter announced
+      for (const k of Object.keys(m.dictionaries) as (keyof ExporterStats["dictionaries"])[])
+        m.dictionaries[k] = Math.max(m.dictionaries[k], e.dictionaries[k]);
       if (e.lastSeenMs > m.lastSeenMs) {
         m.lastSeenMs = e.lastSeenMs;
         if (e.samplingRate) m.samplingRate = e.samplingRate;
@@ -318,6 +325,7 @@ function mergeExporters(workers: readonly WorkerStats[]): { exporter: string }[]
       loss: loss.get(e.exporter) ?? null,
       templates_refused: e.templatesRefused,
       templates_evicted: e.templatesEvicted,
+      dictionaries: e.dictionaries,
     }));
 }
 
@@ -757,6 +765,7 @@ async function startNative(
           templateScope: config.templateScope,
           switchIdFromIp: config.switchIdFromIp,
           scaleBySampling: config.scaleBySampling,
+          samplingMap: config.samplingMap,
         },
         logLevel: config.logLevel,
         statsIntervalMs: opts.statsIntervalMs ?? 1000,

@@ -18,6 +18,7 @@ import { parseAllowEntry, splitAllowList } from "../inputs/allow.ts";
 export const DEFAULT_UDP_RCVBUF = 32 * 1024 * 1024;
 
 import { TEMPLATE_SCOPES, type TemplateScope } from "../protocols/context.ts";
+import { parseSamplingMap, type SamplingMapEntry } from "../protocols/state/sampling-map.ts";
 
 export const MODES = ["native", "agent", "both"] as const;
 export type Mode = (typeof MODES)[number];
@@ -63,6 +64,8 @@ export interface Config {
   /** Template keying: session (RFC 7011), exporter (address only) or fallback (session, then other ports). */
   templateScope: TemplateScope;
   scaleBySampling: boolean;
+  /** Static sampling rates by exporter prefix (+ domain), issue 18. */
+  samplingMap: SamplingMapEntry[];
   /** Largest disk spool of each HTTP output and of the agent relay, bytes. */
   spoolMaxBytes: number;
   /** Age after which stored flows are deleted (SQLite outputs), ms; 0 keeps everything. */
@@ -578,6 +581,25 @@ export const OPTIONS: readonly OptionSpec[] = [
     expect: "true or false",
     schema: z.preprocess(boolean, z.boolean()),
     default: false,
+  },
+  {
+    key: "samplingMap",
+    flag: "--sampling-map",
+    arg: "<entries>",
+    env: ["CLARION_COLLECTOR_SAMPLING_MAP"],
+    fileKey: "sampling_map",
+    description:
+      "static sampling rates for exporters that announce none, comma-separated PREFIX[@DOMAIN]=RATE[!] (! overrides an announced rate), e.g. 192.0.2.0/24=1000,198.51.100.7@256=512!",
+    expect: "entries PREFIX[@DOMAIN]=RATE[!] (in a file also a list of {exporter, domain, rate, override})",
+    schema: z.unknown().transform((v, ctx) => {
+      const r = parseSamplingMap(v);
+      if (typeof r === "string") {
+        ctx.addIssue({ code: "custom", message: r });
+        return z.NEVER;
+      }
+      return r;
+    }),
+    default: [],
   },
 ];
 

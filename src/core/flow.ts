@@ -96,6 +96,16 @@ export class FlowRecord {
   /** Interface names learned from options data (IEs 82/83), "" when unknown. */
   in_if_name = "";
   out_if_name = "";
+  /** ingressVRFID / egressVRFID (IEs 234/235); null when not sent. */
+  in_vrf_id: number | null = null;
+  out_vrf_id: number | null = null;
+  /** Resolved from options data (issue 18): VRF names (236) by the ids above, "" when unknown; */
+  in_vrf_name = "";
+  out_vrf_name = "";
+  /** the route distinguisher (90) of the flow's VRF (ingress, else egress) as RFC 4364 text; */
+  mpls_vpn_rd = "";
+  /** the name (96) of the flow's applicationId (95). */
+  application_name = "";
   /** Every other decoded element, by IANA name (vendor elements by known name or `<pen>.<id>`). */
   extra: Record<string, number | bigint | string | boolean> | null = null;
   /** All decoded elements in wire order; only filled when the decoder is asked for them. */

@@ -16,7 +16,8 @@
  *    "layer_size":[..],"ipv6_routing_header_addresses":[..],"ipv6_routing_header_seg_left":N
  *    ── ours, appended ──
  *    [,"src_sgt":N][,"dst_sgt":N],"switch_id":S[,"flow_direction":N][,"in_if_name":S][,"out_if_name":S]
- *    [,"<extra key>":V]...}
+ *    [,"in_vrf_id":N][,"out_vrf_id":N][,"in_vrf_name":S][,"out_vrf_name":S][,"mpls_vpn_rd":S]
+ *    [,"application_name":S][,"<extra key>":V]...}
  *
  * Value rendering, as GoFlow2 does it:
  * - every field is always present (no omitempty); absent addresses are "" and empty lists are [];
@@ -29,7 +30,8 @@
  *   length is too long for its family;
  * - times: integer nanoseconds (0 when unknown); counters: exact integers (bigint digits above 2^53).
  * Our additions: `src_sgt`/`dst_sgt`/`flow_direction` only when not null, `switch_id` always,
- * `in_if_name`/`out_if_name` only when not empty, then each `extra` entry (a key that would repeat an
+ * `in_if_name`/`out_if_name` only when not empty, the VRF ids when not null and the names resolved from
+ * options data (VRF names, route distinguisher, application name) when not empty, then each `extra` entry (a key that would repeat an
  * emitted field is skipped). Strings are JSON-escaped (GoFlow2 prints its strings raw, but its strings
  * never need escaping; ours may).
  */
@@ -813,6 +815,46 @@ const K_DIRECTION = K(',"flow_direction":');
 const K_IN_NAME = K(',"in_if_name":');
 const K_OUT_NAME = K(',"out_if_name":');
 
+const K_IN_VRF_ID = K(',"in_vrf_id":');
+const K_OUT_VRF_ID = K(',"out_vrf_id":');
+const K_IN_VRF_NAME = K(',"in_vrf_name":');
+const K_OUT_VRF_NAME = K(',"out_vrf_name":');
+const K_RD = K(',"mpls_vpn_rd":');
+const K_APP_NAME = K(',"application_name":');
+
+/** The options-dictionary fields (issue 18), each only when known; off the common path (no VRF, no app). */
+function putDictionaries(r: FlowRecord): void {
+  const inName = r.in_vrf_name;
+  const outName = r.out_vrf_name;
+  const rd = r.mpls_vpn_rd;
+  const app = r.application_name;
+  ensure(256 + 6 * (inName.length + outName.length + rd.length + app.length));
+  if (r.in_vrf_id !== null) {
+    put(K_IN_VRF_ID);
+    putUint(r.in_vrf_id);
+  }
+  if (r.out_vrf_id !== null) {
+    put(K_OUT_VRF_ID);
+    putUint(r.out_vrf_id);
+  }
+  if (inName !== "") {
+    put(K_IN_VRF_NAME);
+    putString(inName);
+  }
+  if (outName !== "") {
+    put(K_OUT_VRF_NAME);
+    putString(outName);
+  }
+  if (rd !== "") {
+    put(K_RD);
+    putString(rd);
+  }
+  if (app !== "") {
+    put(K_APP_NAME);
+    putString(app);
+  }
+}
+
 /** Field names we emit; an `extra` key equal to one of them is skipped (no duplicate keys). */
 const EMITTED = new Set([
   "type",
@@ -859,6 +901,12 @@ const EMITTED = new Set([
   "flow_direction",
   "in_if_name",
   "out_if_name",
+  "in_vrf_id",
+  "out_vrf_id",
+  "in_vrf_name",
+  "out_vrf_name",
+  "mpls_vpn_rd",
+  "application_name",
 ]);
 
 function emptyList(list: readonly number[] | null): boolean {
@@ -1400,6 +1448,7 @@ function writeRecord(r: FlowRecord): void {
     }
   }
 
+  if (r.in_vrf_id !== null || r.out_vrf_id !== null || r.application_name !== "") putDictionaries(r);
   const extra = r.extra;
   if (extra !== null) {
     for (const k in extra) {

@@ -171,6 +171,7 @@ export class CollectorMetrics {
   readonly templatesEvicted: Counter;
   readonly sflowMalformedSamples: Counter;
   readonly templateFallbacks: Counter;
+  readonly optionEntriesRefused: Counter;
   readonly heldSets: Counter;
   readonly heldDecoded: Counter;
   readonly missingTemplateDrops: Counter;
@@ -259,6 +260,10 @@ export class CollectorMetrics {
     this.templateFallbacks = counter(
       "template_fallbacks_total",
       "Data sets decoded with the template of another source port of the same exporter (--template-scope fallback).",
+    );
+    this.optionEntriesRefused = counter(
+      "option_entries_refused_total",
+      "Options-data entries (sampler rates, interface, VRF and application names, RDs) refused: the per-exporter map is full.",
     );
     this.sflowMalformedSamples = counter(
       "sflow_malformed_samples_total",
@@ -561,6 +566,7 @@ export class CollectorMetrics {
       this.#sync("tr", this.templatesRefused, w, { reason }, n ?? 0);
     this.#sync("tv", this.templatesEvicted, w, {}, d.templatesEvicted ?? 0);
     this.#sync("tf", this.templateFallbacks, w, {}, d.templateFallbacks ?? 0);
+    this.#sync("oe", this.optionEntriesRefused, w, {}, d.optionEntriesRefused ?? 0);
     this.#sync("sm", this.sflowMalformedSamples, w, {}, d.sflowMalformedSamples ?? 0);
     this.#sync("hs", this.heldSets, w, {}, d.heldSets);
     this.#sync("hd", this.heldDecoded, w, {}, d.heldDecoded);

@@ -9,6 +9,7 @@ import type { Datagram } from "../core/datagram.ts";
 import type { RecordHandler } from "../core/flow.ts";
 import type { MissingTemplates } from "./state/missing-templates.ts";
 import type { OptionStore } from "./state/options.ts";
+import { SamplingMap, type SamplingMapEntry } from "./state/sampling-map.ts";
 import type { Sessions } from "./state/sessions.ts";
 import type { TemplateStore } from "./state/templates.ts";
 import type { DecoderStats, ExporterStats } from "./stats.ts";
@@ -37,6 +38,11 @@ export interface DecoderOptions {
   templateScope: TemplateScope;
   /** Sampling-rate key includes the source port. Default false (GoFlow2 #206). */
   samplingKeyByPort: boolean;
+  /**
+   * Static sampling rates by exporter prefix (+ domain), state/sampling-map.ts: used where none is
+   * announced, or always for an `override` entry. Default none.
+   */
+  samplingMap: readonly SamplingMapEntry[];
   /** Multiply bytes/packets by the sampling rate. Default false. */
   scaleBySampling: boolean;
   /** Fill FlowRecord.elements / OptionsRecord.elements with every decoded element. Default false. */
@@ -73,6 +79,7 @@ export const DEFAULT_DECODER_OPTIONS: Readonly<DecoderOptions> = {
   maxExporters: 10_000,
   templateScope: "fallback",
   samplingKeyByPort: false,
+  samplingMap: [],
   scaleBySampling: false,
   collectElements: false,
   switchIdFromIp: true,
@@ -106,6 +113,8 @@ export class DecodeContext {
   readonly state: StateStores;
   /** Scratch values of the compiled record decoders (template.ts), reused record after record. */
   readonly scratch = new Scratch();
+  /** The static sampling map, null when none is configured. */
+  readonly samplingMap: SamplingMap | null;
   /** The datagram being decoded. */
   datagram: Datagram = NO_DATAGRAM;
   /** Its exporter's counters (the shared "other" entry beyond maxExporters). */
@@ -121,6 +130,7 @@ export class DecodeContext {
     this.stats = stats;
     this.state = state;
     this.exporter = exporter;
+    this.samplingMap = opts.samplingMap.length > 0 ? new SamplingMap(opts.samplingMap) : null;
   }
 }
 

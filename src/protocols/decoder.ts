@@ -40,6 +40,7 @@ export function emptyStats(): DecoderStats {
     templatesRefused: {},
     templatesEvicted: 0,
     templateFallbacks: 0,
+    optionEntriesRefused: 0,
     heldSets: 0,
     heldDecoded: 0,
     missingTemplateDrops: 0,
@@ -124,6 +125,7 @@ function newExporter(name: string): ExporterStats {
     protocols: {},
     templatesRefused: 0,
     templatesEvicted: 0,
+    dictionaries: { samplers: 0, interfaces: 0, vrfs: 0, rds: 0, applications: 0 },
   };
 }
 
@@ -243,7 +245,24 @@ export class FlowDecoder implements FlowDecoderApi {
   }
 
   exporters(): ExporterStats[] {
-    return [...this.#exporters.values()].map((e) => ({ ...e, protocols: { ...e.protocols } }));
+    const sizes = new Map<string, ExporterStats["dictionaries"]>();
+    for (const o of this.#ctx.state.options.values()) {
+      let d = sizes.get(o.exporter);
+      if (d === undefined) {
+        d = { samplers: 0, interfaces: 0, vrfs: 0, rds: 0, applications: 0 };
+        sizes.set(o.exporter, d);
+      }
+      d.samplers += o.bySampler.size;
+      d.interfaces += o.ifNames.size;
+      d.vrfs += o.vrfNames.size;
+      d.rds += o.rds.size;
+      d.applications += o.appNames.size;
+    }
+    return [...this.#exporters.values()].map((e) => ({
+      ...e,
+      protocols: { ...e.protocols },
+      dictionaries: sizes.get(e.exporter) ?? { ...e.dictionaries },
+    }));
   }
 
   templates(): TemplateInfo[] {

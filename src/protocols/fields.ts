@@ -71,6 +71,9 @@ export const K = {
   SRC_SGT: 63,
   DST_SGT: 64,
   SAMPLER_ID: 65,
+  IN_VRF: 66,
+  OUT_VRF: 67,
+  RECORD_RATE: 68,
 } as const;
 
 export type FieldKind = (typeof K)[keyof typeof K];
@@ -180,6 +183,10 @@ const IANA_KINDS: ReadonlyMap<number, FieldKind> = new Map<number, FieldKind>([
   [79, K.MPLS],
   [48, K.SAMPLER_ID],
   [302, K.SAMPLER_ID],
+  [234, K.IN_VRF],
+  [235, K.OUT_VRF],
+  [34, K.RECORD_RATE], // samplingInterval in a flow record: that flow's own rate
+  [50, K.RECORD_RATE], // flowSamplerRandomInterval, likewise
 ]);
 
 /** Cisco TrustSec: NetFlow v9 field types 34000/34001; over IPFIX PEN 9 elements 1232/1233 (DESIGN §4). */

@@ -7,10 +7,12 @@
  *          first u32 (sysUptime ms) | last u32 | srcport u16 | dstport u16 | pad1 u8 | tcp_flags u8 |
  *          prot u8 | tos u8 | src_as u16 | dst_as u16 | src_mask u8 | dst_mask u8 | pad2 u16
  */
+
 import { ipv4Number } from "../core/address.ts";
 import { DecodeError } from "../core/errors.ts";
 import { type DecodedElement, FlowRecord, type RecordHandler } from "../core/flow.ts";
 import type { DecodeContext, Decoder } from "./context.ts";
+import { effectiveRate } from "./state/sampling-map.ts";
 import { icmpFromDstPort, ipv4 } from "./wire.ts";
 
 export const V5_HEADER_LENGTH = 24;
@@ -65,7 +67,10 @@ export function decodeNetflow5(ctx: DecodeContext, emit: RecordHandler): void {
   const samplingMode = samplingWord >>> 14;
   const interval = samplingWord & 0x3fff;
   if (interval > 0) ctx.exporter.samplingRate = interval;
-  const rate = interval > 0 ? interval : (ctx.state.options.get(dg.exporter, 0, 0)?.rate ?? 0);
+  const rate = effectiveRate(
+    interval > 0 ? interval : (ctx.state.options.get(dg.exporter, 0, 0)?.rate ?? 0),
+    ctx.samplingMap?.lookup(dg.exporter, 0) ?? null,
+  );
   const opts = ctx.opts;
   const exportMs = secs * 1000 + Math.floor(nsecs / 1e6);
   const switchId = opts.switchIdFromIp ? dg.exporter : "";

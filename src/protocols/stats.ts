@@ -17,6 +17,17 @@ export interface ExporterStats {
   /** Templates of this exporter refused by the template-state bounds, and evicted to stay in the budget. */
   templatesRefused: number;
   templatesEvicted: number;
+  /** Entries options data taught, over the exporter's domains (filled by FlowDecoder.exporters()). */
+  dictionaries: OptionDictionarySizes;
+}
+
+/** Sizes of an exporter's options-data maps (issue 18), summed over its observation domains. */
+export interface OptionDictionarySizes {
+  samplers: number;
+  interfaces: number;
+  vrfs: number;
+  rds: number;
+  applications: number;
 }
 
 /** Why a template was refused (DecoderOptions template bounds). */
@@ -39,6 +50,8 @@ export interface DecoderStats {
   templatesEvicted: number;
   /** Data sets decoded with the template of another source port of their exporter (templateScope fallback). */
   templateFallbacks: number;
+  /** Options-data entries (sampler rates, interface/VRF/application names, RDs) refused by the map bound. */
+  optionEntriesRefused: number;
   /** Data sets held waiting for their template; decoded later; dropped when the hold expired/overflowed. */
   heldSets: number;
   heldDecoded: number;

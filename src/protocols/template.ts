@@ -40,6 +40,8 @@ export class Scratch {
   eUp = 0;
   init = 0;
   sampler = 0;
+  /** A rate the flow record itself carries (samplingInterval 34, flowSamplerRandomInterval 50). */
+  rate = 0;
   ipv = 0;
 }
 
@@ -59,6 +61,7 @@ export const F = {
   V4: 4096,
   V6: 8192,
   IPV: 16384,
+  RATE: 32768,
 } as const;
 
 export type RecordDecoder = (b: Uint8Array, o: number, end: number, r: FlowRecord, s: Scratch) => number;
@@ -291,6 +294,12 @@ function fieldCode(f: TemplateField, i: number, at: string, len: number): string
       return `r.dst_sgt=${v()};`;
     case K.SAMPLER_ID:
       return `s.sampler=${v()};s.m|=${F.SAMPLER};X(r,${i},b,${at},${len});`;
+    case K.RECORD_RATE:
+      return `s.rate=${v()};s.m|=${F.RATE};X(r,${i},b,${at},${len});`;
+    case K.IN_VRF:
+      return `r.in_vrf_id=${v()};`;
+    case K.OUT_VRF:
+      return `r.out_vrf_id=${v()};`;
     default:
       return `X(r,${i},b,${at},${len});`;
   }

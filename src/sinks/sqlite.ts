@@ -9,7 +9,9 @@
  * - `flows`: one row per flow. `src_ip, dst_ip, src_port, dst_port, protocol, bytes, packets` are the
  *   columns existing readers use; times are ms since the epoch (integers); MACs "aa:bb:cc:dd:ee:ff";
  *   `src_net`/`dst_net` are CIDR text like GoFlow2's ("10.0.0.0/24"); absent values (empty address, MAC 0,
- *   prefix length 0, no SGT...) are NULL; `extra` is the JSON object of the other decoded elements or NULL.
+ *   prefix length 0, no SGT...) are NULL; `extra` is the JSON object of the other decoded elements or NULL,
+ *   with the VRF ids and the names options data resolved (`in_vrf_id`, `in_vrf_name`, `mpls_vpn_rd`,
+ *   `application_name`...) when known.
  *   Indexed by `time_received`; by `(exporter, time_received)` too only with `exporterIndex: true` (that
  *   index costs ~30 % of the insert rate; a database that already has it keeps it).
  * - `exporters`: per exporter first/last seen (ms), flows, bytes, packets; upserted with every batch.
@@ -200,6 +202,18 @@ const N_PACKETS = NUMERIC_COLUMNS.indexOf("packets");
 
 function timeMs(ms: number): number {
   return ms > 0 && Number.isFinite(ms) ? Math.floor(ms) : 0;
+}
+
+/** The options-dictionary fields (issue 18) known for the record, as JSON members for `extra`. */
+function dictionaryJson(r: FlowRecord): string {
+  const m: string[] = [];
+  if (r.in_vrf_id !== null) m.push(`"in_vrf_id":${r.in_vrf_id}`);
+  if (r.out_vrf_id !== null) m.push(`"out_vrf_id":${r.out_vrf_id}`);
+  if (r.in_vrf_name !== "") m.push(`"in_vrf_name":${jsonString(r.in_vrf_name)}`);
+  if (r.out_vrf_name !== "") m.push(`"out_vrf_name":${jsonString(r.out_vrf_name)}`);
+  if (r.mpls_vpn_rd !== "") m.push(`"mpls_vpn_rd":${jsonString(r.mpls_vpn_rd)}`);
+  if (r.application_name !== "") m.push(`"application_name":${jsonString(r.application_name)}`);
+  return m.join(",");
 }
 
 function extraJson(extra: Record<string, number | bigint | string | boolean>, over: string): string {
@@ -517,6 +531,8 @@ class ColumnarEncoder {
       let over = "";
       if (bytesSaturated) over = `"bytes":${r.bytes.toString()}`;
       if (packetsSaturated) over += `${over === "" ? "" : ","}"packets":${r.packets.toString()}`;
+      if (r.in_vrf_id !== null || r.out_vrf_id !== null || r.application_name !== "")
+        over += `${over === "" ? "" : ","}${dictionaryJson(r)}`;
       t[11 * n + i] = r.extra === null && over === "" ? -1 : this.#add(extraJson(r.extra ?? {}, over));
       const agg = exporters.get(exporter);
       if (agg === undefined) {

@@ -267,6 +267,17 @@ function interpret(
       case K.DST_SGT:
         r.dst_sgt = v();
         break;
+      case K.RECORD_RATE:
+        s.rate = v();
+        s.m |= F.RATE;
+        setExtra(r, f.name, renderElement(f.type, b, p, len));
+        break;
+      case K.IN_VRF:
+        r.in_vrf_id = v();
+        break;
+      case K.OUT_VRF:
+        r.out_vrf_id = v();
+        break;
       case K.SAMPLER_ID:
         s.sampler = v();
         s.m |= F.SAMPLER;

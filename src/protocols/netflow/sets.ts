@@ -14,7 +14,9 @@
 import { DecodeError } from "../../core/errors.ts";
 import { type DecodedElement, FlowRecord, type OptionsRecord, type RecordHandler } from "../../core/flow.ts";
 import type { DecodeContext } from "../context.ts";
-import type { OptionState } from "../state/options.ts";
+import { type OptionState, setBounded } from "../state/options.ts";
+import { announcedRate } from "../state/sampling.ts";
+import { effectiveRate, type StaticRate } from "../state/sampling-map.ts";
 import { type Session, templateKey } from "../state/sessions.ts";
 import {
   F,
@@ -196,6 +198,7 @@ function decodeSet(
   const type = h.version === 9 ? "NETFLOW_V9" : "IPFIX";
   const switchId = opts.switchIdFromIp ? exporter : "";
   const os = ctx.state.options.get(exporter, session.port, h.domain);
+  const mapped = ctx.samplingMap?.lookup(exporter, h.domain) ?? null;
   const fixed = t.fixedLength;
   const icmpFromPort = !t.hasIcmp;
   let o = start;
@@ -227,7 +230,7 @@ function decodeSet(
         );
       }
     }
-    finish(r, s, h, os, opts.scaleBySampling);
+    finish(r, s, h, os, mapped, opts.scaleBySampling);
     if (icmpFromPort) icmpFromDstPort(r);
     if (opts.collectElements) r.elements = elements(t, b, recStart, end);
     n++;
@@ -241,6 +244,7 @@ function finish(
   s: Scratch,
   h: MessageHeader,
   os: OptionState | undefined,
+  mapped: StaticRate | null,
   scaleBySampling: boolean,
 ): void {
   const m = s.m;
@@ -254,19 +258,36 @@ function finish(
       else if (m & F.V4) r.etype = 0x0800;
     }
   }
+  let rate = 0;
   if (os !== undefined) {
-    let rate = os.rate || os.anyRate;
+    rate = os.rate || os.anyRate;
     if (m & F.SAMPLER) rate = os.bySampler.get(s.sampler) ?? rate;
-    r.sampling_rate = rate;
     if (os.ifNames.size > 0) {
       r.in_if_name = os.ifNames.get(r.in_if) ?? "";
       r.out_if_name = os.ifNames.get(r.out_if) ?? "";
     }
-    if (scaleBySampling && rate > 1) {
-      r.bytes = scale(r.bytes, rate);
-      r.packets = scale(r.packets, rate);
-    }
+    if (os.dictionaries) dictionaries(r, os);
   }
+  if (m & F.RATE && s.rate > 0) rate = s.rate; // the record's own rate is the most specific
+  if (mapped !== null) rate = effectiveRate(rate, mapped);
+  r.sampling_rate = rate;
+  if (scaleBySampling && rate > 1) {
+    r.bytes = scale(r.bytes, rate);
+    r.packets = scale(r.packets, rate);
+  }
+}
+
+/** VRF names and route distinguishers by the flow's VRF ids, the application name by its applicationId. */
+function dictionaries(r: FlowRecord, os: OptionState): void {
+  const inVrf = r.in_vrf_id;
+  const outVrf = r.out_vrf_id;
+  if (inVrf !== null) r.in_vrf_name = os.vrfNames.get(inVrf) ?? "";
+  if (outVrf !== null) r.out_vrf_name = os.vrfNames.get(outVrf) ?? "";
+  const rd =
+    (inVrf !== null ? os.rds.get(inVrf) : undefined) ?? (outVrf !== null ? os.rds.get(outVrf) : undefined);
+  if (rd !== undefined) r.mpls_vpn_rd = rd;
+  const app = r.extra?.applicationId;
+  if (typeof app === "string" && os.appNames.size > 0) r.application_name = os.appNames.get(app) ?? "";
 }
 
 function time(m: number, s: Scratch, h: MessageHeader, os: OptionState | undefined, start: boolean): number {
@@ -364,7 +385,7 @@ function decodeOptionsSet(
   }
 }
 
-/** Sampling rates (IEs 34/35, 50, 305/306), interface names (82/83), systemInitTimeMilliseconds (160). */
+/** Sampling rates (state/sampling.ts: RFC 5477 selectors, 34/35, 48–50), interface names (82/83), systemInitTimeMilliseconds (160). */
 function applyOptions(
   ctx: DecodeContext,
   session: Session,
@@ -373,33 +394,65 @@ function applyOptions(
   scope: Record<string, ElementValue>,
   values: Record<string, ElementValue>,
 ): void {
-  let rate = 0;
-  if (n.has(305)) {
-    const interval = n.get(305)!;
-    const space = n.get(306) ?? 0;
-    if (interval > 0) rate = (interval + space) / interval;
-  } else if (n.has(34)) {
-    rate = n.get(34)!;
-  } else if (n.has(50)) {
-    rate = n.get(50)!;
-  }
+  const rate = announcedRate(n);
   const ifName =
     pickString(values, scope, "interfaceName") ?? pickString(values, scope, "interfaceDescription");
   const sysInit = n.get(160) ?? 0;
-  if (rate <= 0 && ifName === undefined && sysInit <= 0) return;
+  // Dictionaries (issue 18): keyed by a VRF id (234/235) or an applicationId (95).
+  const vrf = n.get(234) ?? n.get(235);
+  const vrfName = vrf === undefined ? undefined : pickString(values, scope, "VRFname");
+  const rd =
+    vrf === undefined
+      ? undefined
+      : rdText(values.mplsVpnRouteDistinguisher ?? scope.mplsVpnRouteDistinguisher);
+  const appId = values.applicationId ?? scope.applicationId;
+  const appName = typeof appId === "string" ? pickString(values, scope, "applicationName") : undefined;
+  if (
+    rate <= 0 &&
+    ifName === undefined &&
+    sysInit <= 0 &&
+    vrfName === undefined &&
+    rd === undefined &&
+    appName === undefined
+  )
+    return;
   const os = ctx.state.options.open(session.exporter, session.port, h.domain);
+  let refused = 0;
   if (rate > 0) {
     const sampler = n.get(48) ?? n.get(302); // samplerId, selectorId
-    if (sampler !== undefined) os.bySampler.set(sampler, rate);
-    else os.rate = rate;
+    if (sampler !== undefined) {
+      if (!setBounded(os.bySampler, sampler, rate)) refused++;
+    } else os.rate = rate;
     os.anyRate = rate;
     if (ctx.exporter.exporter === session.exporter) ctx.exporter.samplingRate = rate;
   }
   if (ifName !== undefined) {
     const idx = n.get(10) ?? n.get(14) ?? n.get(100000 + 2) ?? n.get(252) ?? n.get(253);
-    if (idx !== undefined) os.ifNames.set(idx, ifName);
+    if (idx !== undefined && !setBounded(os.ifNames, idx, ifName)) refused++;
   }
+  if (vrf !== undefined) {
+    if (vrfName !== undefined && !setBounded(os.vrfNames, vrf, vrfName)) refused++;
+    if (rd !== undefined && !setBounded(os.rds, vrf, rd)) refused++;
+  }
+  if (appName !== undefined && !setBounded(os.appNames, appId as string, appName)) refused++;
+  os.dictionaries = os.vrfNames.size > 0 || os.rds.size > 0 || os.appNames.size > 0;
+  ctx.stats.optionEntriesRefused += refused;
   if (sysInit > 0) os.sysInitMs = sysInit;
+}
+
+/**
+ * An 8-byte route distinguisher (rendered as 16 hex digits) as RFC 4364 text `type:administrator:assigned`:
+ * type 0 (2-byte ASN : 4-byte number), 1 (IPv4 address : 2-byte number), 2 (4-byte ASN : 2-byte number).
+ * undefined for anything else (another length or type).
+ */
+export function rdText(v: ElementValue | undefined): string | undefined {
+  if (typeof v !== "string" || !/^[0-9a-f]{16}$/i.test(v)) return undefined;
+  const b = Buffer.from(v, "hex");
+  const type = b.readUInt16BE(0);
+  if (type === 0) return `0:${b.readUInt16BE(2)}:${b.readUInt32BE(4)}`;
+  if (type === 1) return `1:${b[2]}.${b[3]}.${b[4]}.${b[5]}:${b.readUInt16BE(6)}`;
+  if (type === 2) return `2:${b.readUInt32BE(2)}:${b.readUInt16BE(6)}`;
+  return undefined;
 }
 
 function allZero(b: Uint8Array, from: number, to: number): boolean {

@@ -41,6 +41,19 @@ const savedSampling = z.object({
   bySampler: z.array(z.tuple([u32, z.number().finite().min(0)])).max(0xffff),
   ifNames: z.array(z.tuple([u32, z.string().max(1024)])).max(0xffff),
   sysInitMs: ms,
+  // issue 18 dictionaries (absent in files written before them)
+  vrfNames: z
+    .array(z.tuple([u32, z.string().max(1024)]))
+    .max(0xffff)
+    .optional(),
+  rds: z
+    .array(z.tuple([u32, z.string().max(64)]))
+    .max(0xffff)
+    .optional(),
+  appNames: z
+    .array(z.tuple([z.string().max(512), z.string().max(1024)]))
+    .max(0xffff)
+    .optional(),
 });
 
 /** One decoder's saved state, as `loadState` accepts it. */
@@ -85,6 +98,9 @@ export interface DecoderState {
     bySampler: [number, number][];
     ifNames: [number, string][];
     sysInitMs: number;
+    vrfNames?: [number, string][];
+    rds?: [number, string][];
+    appNames?: [string, string][];
   }[];
 }
 
@@ -116,6 +132,9 @@ export function saveState(templates: TemplateStore, options: OptionStore, nowMs:
       bySampler: [...o.bySampler],
       ifNames: [...o.ifNames],
       sysInitMs: o.sysInitMs,
+      vrfNames: [...o.vrfNames],
+      rds: [...o.rds],
+      appNames: [...o.appNames],
     });
   }
   return {
@@ -162,6 +181,10 @@ export function loadState(
     o.anyRate = s.rate || (s.bySampler[0]?.[1] ?? 0);
     for (const [k, v] of s.ifNames) o.ifNames.set(k, v);
     o.sysInitMs = s.sysInitMs;
+    for (const [k, v] of s.vrfNames ?? []) o.vrfNames.set(k, v);
+    for (const [k, v] of s.rds ?? []) o.rds.set(k, v);
+    for (const [k, v] of s.appNames ?? []) o.appNames.set(k, v);
+    o.dictionaries = o.vrfNames.size > 0 || o.rds.size > 0 || o.appNames.size > 0;
     ns++;
   }
   return { templates: nt, sampling: ns };
