@@ -11,6 +11,7 @@
 import { ipv4Text } from "../core/address.ts";
 import type { FlowRecord } from "../core/flow.ts";
 import { type AbstractType, elementName, ipfixElement, netflow9Field } from "./elements.ts";
+import { DUAL_RESET, dualSlotCode, dualStackLayout, resolveFamily } from "./family.ts";
 import { type FieldKind, fieldKind, K } from "./fields.ts";
 import { type ElementValue, ipv6, macInt, readUint, readUintNumber, renderElement } from "./wire.ts";
 
@@ -41,6 +42,20 @@ export class Scratch {
   init = 0;
   sampler = 0;
   ipv = 0;
+  // Dual-stack templates (family.ts): each family's value per role, −1 when the template has no such field.
+  // IPv4 addresses as numbers, IPv6 addresses as offsets of their 16 bytes, prefix lengths as numbers.
+  s4 = -1;
+  d4 = -1;
+  n4 = -1;
+  b4 = -1;
+  s6 = -1;
+  d6 = -1;
+  n6 = -1;
+  b6 = -1;
+  sn4 = -1;
+  sn6 = -1;
+  dn4 = -1;
+  dn6 = -1;
 }
 
 export const F = {
@@ -158,8 +173,12 @@ function counterExpr(at: string, len: number): string {
   return `U(b,${at},${len})`;
 }
 
-function fieldCode(f: TemplateField, i: number, at: string, len: number): string {
+function fieldCode(f: TemplateField, i: number, at: string, len: number, dual: boolean): string {
   const v = () => numExpr(at, len);
+  if (dual) {
+    const slot = dualSlotCode(f, at, v());
+    if (slot !== null) return slot;
+  }
   switch (f.kind) {
     case K.BYTES:
       return `r.bytes=${counterExpr(at, len)};`;
@@ -319,6 +338,8 @@ const MAX_COMPILED = 4096;
 
 function compileLayout(fields: readonly TemplateField[]): RecordDecoder {
   const lines: string[] = ["let h=0;s.m=0;"];
+  const dual = dualStackLayout(fields);
+  if (dual !== null) lines.push(DUAL_RESET);
   let base = "o";
   let k = 0; // constant offset from base
   let pendingCheck = true; // whether the next fixed run needs a bounds check (after a variable field)
@@ -355,16 +376,27 @@ function compileLayout(fields: readonly TemplateField[]): RecordDecoder {
     }
     if (f.length > 0) {
       const at = k === 0 ? base : `${base}+${k}`;
-      lines.push(fieldCode(f, i, at, f.length));
+      lines.push(fieldCode(f, i, at, f.length, dual !== null));
       k += f.length;
     }
   }
+  if (dual !== null) lines.push(`D(b,r,s,s.m&${F.IPV}?s.ipv:0,${dual.lastAddressFamily});`);
   lines.push(variable ? `return p+${k};` : `return o+${k};`);
   const body = `"use strict";return function decodeRecord(b,o,end,r,s){${lines.join("")}};`;
-  const factory = new Function("IP4", "IP6", "MAC", "U", "N", "NTP", "X", "T", body) as (
+  const factory = new Function("IP4", "IP6", "MAC", "U", "N", "NTP", "X", "T", "D", body) as (
     ...helpers: unknown[]
   ) => RecordDecoder;
-  return factory(ipv4Text, ipv6, macInt, readUint, readUintNumber, ntpToMs, extraSetter(fields), truncated);
+  return factory(
+    ipv4Text,
+    ipv6,
+    macInt,
+    readUint,
+    readUintNumber,
+    ntpToMs,
+    extraSetter(fields),
+    truncated,
+    resolveFamily,
+  );
 }
 
 /** Thrown by compiled decoders; the caller turns it into a DecodeError with its context. */
