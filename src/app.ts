@@ -516,6 +516,7 @@ async function startNative(
           templateTimeoutMs: config.templateTimeout * 1000,
           switchIdFromIp: config.switchIdFromIp,
           scaleBySampling: config.scaleBySampling,
+          tunnelHeader: config.tunnelHeader,
         },
         logLevel: config.logLevel,
         statsIntervalMs: opts.statsIntervalMs ?? 1000,

@@ -14,6 +14,8 @@ import { z } from "zod";
 import { LOG_LEVELS, type LogLevel } from "../core/log.ts";
 
 export const MODES = ["native", "agent", "both"] as const;
+export const TUNNEL_HEADERS = ["outer", "inner"] as const;
+export type TunnelHeader = (typeof TUNNEL_HEADERS)[number];
 export type Mode = (typeof MODES)[number];
 
 /**
@@ -53,6 +55,8 @@ export interface Config {
   /** Seconds a template lives when neither refreshed nor used. */
   templateTimeout: number;
   scaleBySampling: boolean;
+  /** Which header of a tunnelled sampled packet a flow describes (sFlow raw headers, IPFIX sections). */
+  tunnelHeader: TunnelHeader;
   /** Largest disk spool of each HTTP output and of the agent relay, bytes. */
   spoolMaxBytes: number;
   /** Largest edge-agent request body (raw and decoded), bytes. */
@@ -504,6 +508,18 @@ export const OPTIONS: readonly OptionSpec[] = [
     expect: "true or false",
     schema: z.preprocess(boolean, z.boolean()),
     default: false,
+  },
+  {
+    key: "tunnelHeader",
+    flag: "--tunnel-header",
+    arg: "<outer|inner>",
+    env: ["CLARION_COLLECTOR_TUNNEL_HEADER"],
+    fileKey: "tunnel_header",
+    description:
+      "which header a tunnelled sampled packet's flow describes (sFlow raw headers, IPFIX packet sections): the outer one, or the inner one after decapsulation",
+    expect: "outer or inner",
+    schema: z.preprocess((v) => (typeof v === "string" ? v.trim().toLowerCase() : v), z.enum(TUNNEL_HEADERS)),
+    default: "outer",
   },
 ];
 

@@ -84,6 +84,11 @@ export class FlowRecord {
   bgp_communities: number[] | null = null;
   as_path: number[] | null = null;
   mpls_label: number[] | null = null;
+  /** TTLs of the MPLS label stack entries (parsed packet headers), in `mpls_label` order. */
+  mpls_ttl: number[] | null = null;
+  /** IPv6 routing header of a parsed packet header: segments left, and the SRv6 segment list. */
+  ipv6_routing_header_addresses: string[] | null = null;
+  ipv6_routing_header_seg_left = 0;
   observation_domain_id = 0;
   observation_point_id = 0;
   /** Cisco TrustSec source/destination group tags; null when the exporter sent none. */

@@ -717,6 +717,19 @@ function putNumberList(list: readonly number[] | null): void {
   out[pos++] = 93;
 }
 
+function putStringList(list: readonly string[] | null): void {
+  out[pos++] = 91;
+  if (list !== null) {
+    for (let i = 0; i < list.length; i++) {
+      ensure(list[i]!.length * 6 + 4);
+      if (i > 0) out[pos++] = 44;
+      putString(list[i]!);
+    }
+  }
+  ensure(1);
+  out[pos++] = 93;
+}
+
 function putValue(v: number | bigint | string | boolean): void {
   switch (typeof v) {
     case "string":
@@ -799,12 +812,12 @@ const TAIL_DEFAULT = K(
 );
 const K_COMMUNITIES = K(',"bgp_communities":');
 const K_AS_PATH = K(',"as_path":');
-const K_MPLS_LABEL = K(',"mpls_ttl":[],"mpls_label":');
+const K_MPLS_TTL = K(',"mpls_ttl":');
+const K_MPLS_LABEL = K(',"mpls_label":');
 const K_OBS_DOMAIN = K(',"mpls_ip":[],"observation_domain_id":');
 const K_OBS_POINT = K(',"observation_point_id":');
-const TAIL_FIXED = K(
-  ',"layer_stack":[],"layer_size":[],"ipv6_routing_header_addresses":[],"ipv6_routing_header_seg_left":0',
-);
+const K_RH_ADDRESSES = K(',"layer_stack":[],"layer_size":[],"ipv6_routing_header_addresses":');
+const K_RH_SEG_LEFT = K(',"ipv6_routing_header_seg_left":');
 const K_SRC_SGT = K(',"src_sgt":');
 const K_DST_SGT = K(',"dst_sgt":');
 const K_SWITCH = K(',"switch_id":');
@@ -1328,7 +1341,16 @@ function writeRecord(r: FlowRecord): void {
   const srcSgt = r.src_sgt;
   const dstSgt = r.dst_sgt;
   const direction = r.flow_direction;
-  const listsEmpty = emptyList(communities) && emptyList(asPath) && emptyList(labels);
+  const mplsTtl = r.mpls_ttl;
+  const rhAddresses = r.ipv6_routing_header_addresses;
+  const rhSegLeft = r.ipv6_routing_header_seg_left;
+  const listsEmpty =
+    emptyList(communities) &&
+    emptyList(asPath) &&
+    emptyList(labels) &&
+    emptyList(mplsTtl) &&
+    (rhAddresses === null || rhAddresses.length === 0) &&
+    rhSegLeft === 0;
   if (
     eStart >= 0 &&
     listsEmpty &&
@@ -1354,13 +1376,18 @@ function writeRecord(r: FlowRecord): void {
       putNumberList(communities);
       put(K_AS_PATH);
       putNumberList(asPath);
+      put(K_MPLS_TTL);
+      putNumberList(mplsTtl);
       put(K_MPLS_LABEL);
       putNumberList(labels);
       put(K_OBS_DOMAIN);
       putUint(obsDomain);
       put(K_OBS_POINT);
       putUint(obsPoint);
-      put(TAIL_FIXED);
+      put(K_RH_ADDRESSES);
+      putStringList(rhAddresses);
+      put(K_RH_SEG_LEFT);
+      putUint(rhSegLeft);
     }
     if (srcSgt !== null) {
       put(K_SRC_SGT);

@@ -28,6 +28,11 @@ export interface DecoderOptions {
   scaleBySampling: boolean;
   /** Fill FlowRecord.elements / OptionsRecord.elements with every decoded element. Default false. */
   collectElements: boolean;
+  /**
+   * Tunnelled sampled packets (sFlow raw headers, IPFIX packet sections): "outer" (default) describes the
+   * outer headers, "inner" the decapsulated inner packet (sflow/headers.ts).
+   */
+  tunnelHeader: "outer" | "inner";
   /** switch_id: the exporter IP when true (default), else "". */
   switchIdFromIp: boolean;
   /**
@@ -49,6 +54,7 @@ export const DEFAULT_DECODER_OPTIONS: Readonly<DecoderOptions> = {
   scaleBySampling: false,
   collectElements: false,
   switchIdFromIp: true,
+  tunnelHeader: "outer",
   now: Date.now,
 };
 
@@ -88,6 +94,7 @@ export class DecodeContext {
     this.stats = stats;
     this.state = state;
     this.exporter = exporter;
+    this.scratch.innerTunnel = opts.tunnelHeader === "inner";
   }
 }
 

@@ -71,6 +71,8 @@ export const K = {
   SRC_SGT: 63,
   DST_SGT: 64,
   SAMPLER_ID: 65,
+  /** Packet sections 313–317 (sections.ts), fixed or variable length. */
+  SECTION: 66,
 } as const;
 
 export type FieldKind = (typeof K)[keyof typeof K];
@@ -203,6 +205,7 @@ export function fieldKind(pen: number, id: number, length: number, v9: boolean):
     if (id === IPFIX_SGT_SRC) kind = K.SRC_SGT;
     else if (id === IPFIX_SGT_DST) kind = K.DST_SGT;
   }
+  if (pen === 0 && id >= 313 && id <= 317) return length === 0 ? K.EXTRA : K.SECTION;
   if (kind === K.EXTRA) return kind;
   if (length === 0xffff || length === 0) return K.EXTRA;
   const exact = EXACT_LENGTH[kind];

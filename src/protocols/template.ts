@@ -13,6 +13,7 @@ import type { FlowRecord } from "../core/flow.ts";
 import { type AbstractType, elementName, ipfixElement, netflow9Field } from "./elements.ts";
 import { DUAL_RESET, dualSlotCode, dualStackLayout, resolveFamily } from "./family.ts";
 import { type FieldKind, fieldKind, K } from "./fields.ts";
+import { applySections, SECTION_RESET, sectionLayout, sectionSlotCode } from "./sections.ts";
 import { type ElementValue, ipv6, macInt, readUint, readUintNumber, renderElement } from "./wire.ts";
 
 export interface TemplateField {
@@ -56,6 +57,10 @@ export class Scratch {
   sn6 = -1;
   dn4 = -1;
   dn6 = -1;
+  /** Packet sections 313–317 (sections.ts): offset and length per IE, −1 when absent. */
+  readonly sec = new Int32Array(10).fill(-1);
+  /** Tunnelled packet sections describe the inner headers (DecoderOptions.tunnelHeader "inner"). */
+  innerTunnel = false;
 }
 
 export const F = {
@@ -308,6 +313,8 @@ function fieldCode(f: TemplateField, i: number, at: string, len: number, dual: b
       return `r.dst_sgt=${v()};`;
     case K.SAMPLER_ID:
       return `s.sampler=${v()};s.m|=${F.SAMPLER};X(r,${i},b,${at},${len});`;
+    case K.SECTION:
+      return `X(r,${i},b,${at},${len});${sectionSlotCode(f, at, String(len))}`;
     default:
       return `X(r,${i},b,${at},${len});`;
   }
@@ -340,6 +347,8 @@ function compileLayout(fields: readonly TemplateField[]): RecordDecoder {
   const lines: string[] = ["let h=0;s.m=0;"];
   const dual = dualStackLayout(fields);
   if (dual !== null) lines.push(DUAL_RESET);
+  const sections = sectionLayout(fields);
+  if (sections !== null) lines.push(SECTION_RESET);
   let base = "o";
   let k = 0; // constant offset from base
   let pendingCheck = true; // whether the next fixed run needs a bounds check (after a variable field)
@@ -364,7 +373,7 @@ function compileLayout(fields: readonly TemplateField[]): RecordDecoder {
         "if(p>=end)T(p);",
         "{let l=b[p++];if(l===255){if(p+2>end)T(p);l=(b[p]<<8)|b[p+1];p+=2;}",
         "if(p+l>end)T(p);",
-        `X(r,${i},b,p,l);p+=l;}`,
+        `X(r,${i},b,p,l);${f.kind === K.SECTION ? sectionSlotCode(f, "p", "l") : ""}p+=l;}`,
       );
       pendingCheck = true;
       continue;
@@ -381,9 +390,10 @@ function compileLayout(fields: readonly TemplateField[]): RecordDecoder {
     }
   }
   if (dual !== null) lines.push(`D(b,r,s,s.m&${F.IPV}?s.ipv:0,${dual.lastAddressFamily});`);
+  if (sections !== null) lines.push(`P(b,r,s,${sections.explicit});`);
   lines.push(variable ? `return p+${k};` : `return o+${k};`);
   const body = `"use strict";return function decodeRecord(b,o,end,r,s){${lines.join("")}};`;
-  const factory = new Function("IP4", "IP6", "MAC", "U", "N", "NTP", "X", "T", "D", body) as (
+  const factory = new Function("IP4", "IP6", "MAC", "U", "N", "NTP", "X", "T", "D", "P", body) as (
     ...helpers: unknown[]
   ) => RecordDecoder;
   return factory(
@@ -396,6 +406,7 @@ function compileLayout(fields: readonly TemplateField[]): RecordDecoder {
     extraSetter(fields),
     truncated,
     resolveFamily,
+    applySections,
   );
 }
 
