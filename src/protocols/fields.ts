@@ -73,6 +73,18 @@ export const K = {
   SAMPLER_ID: 65,
   /** Packet sections 313–317 (sections.ts), fixed or variable length. */
   SECTION: 66,
+  NAT_SRC4: 67,
+  NAT_DST4: 68,
+  NAT_SRC6: 69,
+  NAT_DST6: 70,
+  NAT_SRC_PORT: 71,
+  NAT_DST_PORT: 72,
+  REV_BYTES: 73,
+  REV_BYTES_FB: 74,
+  REV_PACKETS: 75,
+  REV_PACKETS_FB: 76,
+  MPLS_IP4: 77,
+  MPLS_IP6: 78,
 } as const;
 
 export type FieldKind = (typeof K)[keyof typeof K];
@@ -92,6 +104,12 @@ const EXACT_LENGTH: Partial<Record<FieldKind, number>> = {
   [K.SRC_MAC_FB]: 6,
   [K.DST_MAC_FB]: 6,
   [K.MPLS]: 3,
+  [K.NAT_SRC4]: 4,
+  [K.NAT_DST4]: 4,
+  [K.NAT_SRC6]: 16,
+  [K.NAT_DST6]: 16,
+  [K.MPLS_IP4]: 4,
+  [K.MPLS_IP6]: 16,
   [K.START_US]: 8,
   [K.END_US]: 8,
   [K.START_NS]: 8,
@@ -182,6 +200,27 @@ const IANA_KINDS: ReadonlyMap<number, FieldKind> = new Map<number, FieldKind>([
   [79, K.MPLS],
   [48, K.SAMPLER_ID],
   [302, K.SAMPLER_ID],
+  [47, K.MPLS_IP4],
+  [140, K.MPLS_IP6],
+  [225, K.NAT_SRC4],
+  [226, K.NAT_DST4],
+  [281, K.NAT_SRC6],
+  [282, K.NAT_DST6],
+  [227, K.NAT_SRC_PORT],
+  [228, K.NAT_DST_PORT],
+  [232, K.REV_BYTES_FB], // responderOctets (NSEL biflows)
+  [299, K.REV_PACKETS_FB], // responderPackets
+]);
+
+/** RFC 5103 reverse elements (PEN 29305) with a record field. */
+const REVERSE_PEN = 29305;
+const REVERSE_KINDS: ReadonlyMap<number, FieldKind> = new Map<number, FieldKind>([
+  [1, K.REV_BYTES],
+  [23, K.REV_BYTES],
+  [85, K.REV_BYTES_FB],
+  [2, K.REV_PACKETS],
+  [24, K.REV_PACKETS],
+  [86, K.REV_PACKETS_FB],
 ]);
 
 /** Cisco TrustSec: NetFlow v9 field types 34000/34001; over IPFIX PEN 9 elements 1232/1233 (DESIGN §4). */
@@ -201,6 +240,8 @@ export function fieldKind(pen: number, id: number, length: number, v9: boolean):
     if (v9 && id === V9_SGT_SRC) kind = K.SRC_SGT;
     else if (v9 && id === V9_SGT_DST) kind = K.DST_SGT;
     else kind = IANA_KINDS.get(id) ?? K.EXTRA;
+  } else if (pen === REVERSE_PEN) {
+    kind = REVERSE_KINDS.get(id) ?? K.EXTRA;
   } else if (pen === CISCO_PEN) {
     if (id === IPFIX_SGT_SRC) kind = K.SRC_SGT;
     else if (id === IPFIX_SGT_DST) kind = K.DST_SGT;

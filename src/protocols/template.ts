@@ -305,8 +305,35 @@ function fieldCode(f: TemplateField, i: number, at: string, len: number, dual: b
       return `s.eDus=${v()};s.m|=${F.E_DUS};`;
     case K.SYS_INIT_MS:
       return `s.init=${v()};s.m|=${F.INIT};`;
-    case K.MPLS:
-      return `(r.mpls_label??=[]).push((b[${at}]<<12)|(b[${at}+1]<<4)|(b[${at}+2]>>>4));`;
+    case K.MPLS: {
+      // mplsTopLabelStackSection (70) … mplsLabelStackSection10 (79): label n at index n − 1, as GoFlow2
+      const idx = f.id - 70;
+      return `{const a=(r.mpls_label??=[]);while(a.length<${idx})a.push(0);a[${idx}]=(b[${at}]<<12)|(b[${at}+1]<<4)|(b[${at}+2]>>>4);}`;
+    }
+    case K.MPLS_IP4:
+      return `(r.mpls_ip??=[]).push(IP4(${numExpr(at, 4)}));`;
+    case K.MPLS_IP6:
+      return `(r.mpls_ip??=[]).push(IP6(b,${at}));`;
+    case K.NAT_SRC4:
+      return `r.post_nat_src_addr=IP4(${numExpr(at, 4)});`;
+    case K.NAT_DST4:
+      return `r.post_nat_dst_addr=IP4(${numExpr(at, 4)});`;
+    case K.NAT_SRC6:
+      return `r.post_nat_src_addr=IP6(b,${at});`;
+    case K.NAT_DST6:
+      return `r.post_nat_dst_addr=IP6(b,${at});`;
+    case K.NAT_SRC_PORT:
+      return `r.post_nat_src_port=${v()};`;
+    case K.NAT_DST_PORT:
+      return `r.post_nat_dst_port=${v()};`;
+    case K.REV_BYTES:
+      return `r.reverse_bytes=${counterExpr(at, len)};`;
+    case K.REV_BYTES_FB:
+      return `if(!r.reverse_bytes)r.reverse_bytes=${counterExpr(at, len)};`;
+    case K.REV_PACKETS:
+      return `r.reverse_packets=${counterExpr(at, len)};`;
+    case K.REV_PACKETS_FB:
+      return `if(!r.reverse_packets)r.reverse_packets=${counterExpr(at, len)};`;
     case K.SRC_SGT:
       return `r.src_sgt=${v()};`;
     case K.DST_SGT:
