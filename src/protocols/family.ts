@@ -20,14 +20,15 @@
  * has address fields or the record an ipVersion.
  *
  * Single-family templates never come here: their decoders assign straight into the record, so the hot
- * path of the common template is unchanged. Any other decoder of flow records (an interpreter over
- * `walkRecord`) fills the same Scratch slots and calls the same function, so both agree.
+ * path of the common template is unchanged. An interpreter over `walkRecord` fills the same slots
+ * (`resetDualSlots`, `dualSlot`) and calls the same `resolveFamily`, so both agree
+ * (test/protocols/records-differential.test.ts).
  */
 import { ipv4Text } from "../core/address.ts";
 import type { FlowRecord } from "../core/flow.ts";
 import { K } from "./fields.ts";
 import type { Scratch, TemplateField } from "./template.ts";
-import { ipv6 } from "./wire.ts";
+import { ipv6, readUintNumber } from "./wire.ts";
 
 /** Element ids of the IPv6 prefix lengths (the IPv4 ones, 9 and 13, share their kinds). */
 const SRC_NET6 = 29;
@@ -202,4 +203,53 @@ export function resolveFamily(
   if (p === 6) r.bgp_next_hop = ipv6(b, s.b6);
   else if (p === 4) r.bgp_next_hop = ipv4Text(s.b4);
   if (r.etype === 0 && (hasAddress || known)) r.etype = six ? 0x86dd : 0x0800;
+}
+
+/**
+ * The interpreter's form of `dualSlotCode`: stores the value of field `f` at `p` in its Scratch slot and
+ * returns true, or returns false for a field that is not a dual-stack slot.
+ */
+export function dualSlot(f: TemplateField, b: Uint8Array, p: number, s: Scratch): boolean {
+  const num = () => readUintNumber(b, p, f.length);
+  switch (f.kind) {
+    case K.SRC_ADDR4:
+      s.s4 = num();
+      return true;
+    case K.DST_ADDR4:
+      s.d4 = num();
+      return true;
+    case K.NEXT_HOP4:
+      s.n4 = num();
+      return true;
+    case K.BGP_NH4:
+      s.b4 = num();
+      return true;
+    case K.SRC_ADDR6:
+      s.s6 = p;
+      return true;
+    case K.DST_ADDR6:
+      s.d6 = p;
+      return true;
+    case K.NEXT_HOP6:
+      s.n6 = p;
+      return true;
+    case K.BGP_NH6:
+      s.b6 = p;
+      return true;
+    case K.SRC_NET:
+      if (f.id === SRC_NET6) s.sn6 = num();
+      else s.sn4 = num();
+      return true;
+    case K.DST_NET:
+      if (f.id === DST_NET6) s.dn6 = num();
+      else s.dn4 = num();
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** The interpreter's form of DUAL_RESET. */
+export function resetDualSlots(s: Scratch): void {
+  s.s4 = s.d4 = s.n4 = s.b4 = s.s6 = s.d6 = s.n6 = s.b6 = s.sn4 = s.sn6 = s.dn4 = s.dn6 = -1;
 }

@@ -101,6 +101,13 @@ export function sectionSlotCode(f: TemplateField, at: string, len: string): stri
   return `s.sec[${k}]=${at};s.sec[${k + 1}]=${len};`;
 }
 
+/** The interpreter's form of `sectionSlotCode`. */
+export function sectionSlot(f: TemplateField, p: number, len: number, s: Scratch): void {
+  const k = (f.id - FIRST_SECTION) * 2;
+  s.sec[k] = p;
+  s.sec[k + 1] = len;
+}
+
 /** Resets the section slots at the start of a record (code of the compiled decoder). */
 export const SECTION_RESET = "s.sec.fill(-1);";
 
