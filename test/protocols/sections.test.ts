@@ -24,6 +24,7 @@ import {
   controlWord,
   eth,
   gre,
+  icmp,
   ipv4,
   ipv6,
   macNumber,
@@ -234,6 +235,23 @@ describe("dataLinkFrameSection (315)", () => {
     assert.equal(vi!.dst_port, 443);
     assert.equal(vi!.dst_mac, macNumber(CUSTOMER_DST));
   });
+});
+
+test("ICMP in a section: type and code from the ICMP header (no ICMP element, no port)", () => {
+  const [r, r6] = frames([
+    Buffer.concat([eth({ etype: 0x0800 }), ipv4({ src: "10.0.0.1", dst: "10.0.0.2", proto: 1 }), icmp(8, 0)]),
+    Buffer.concat([
+      eth({ etype: 0x86dd }),
+      ipv6({ src: "2001:db8::1", dst: "2001:db8::2", next: 58 }),
+      icmp(1, 4),
+    ]),
+  ]);
+  assert.equal(r!.proto, 1);
+  assert.equal(r!.icmp_type, 8);
+  assert.equal(r!.icmp_code, 0);
+  assert.equal(r6!.proto, 58);
+  assert.equal(r6!.icmp_type, 1);
+  assert.equal(r6!.icmp_code, 4);
 });
 
 describe("explicit elements win over the section", () => {
