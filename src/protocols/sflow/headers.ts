@@ -5,9 +5,9 @@
  * decoded and a header that stops early is normal.
  *
  * Parsed: Ethernet (802.3/LLC-SNAP too), 802.1Q / QinQ (0x8100, 0x88a8, 0x9100) tags, MPLS label stack
- * (0x8847/0x8848; labels and TTLs; the payload is IPv4 or IPv6 by its first nibble, a pseudowire control
- * word (first nibble 0) followed by an Ethernet frame (EoMPLS, EVPN), else an Ethernet frame without control
- * word), IPv4 (options, fragments: no L4 for non-first fragments), IPv6 with extension headers (hop-by-hop,
+ * (0x8847/0x8848; labels and TTLs; the payload is IPv4 or IPv6 by its first nibble, else a pseudowire:
+ * an Ethernet frame (EoMPLS, EVPN) right away when a known EtherType follows its MACs, else after a control
+ * word (first nibble 0)), IPv4 (options, fragments: no L4 for non-first fragments), IPv6 with extension headers (hop-by-hop,
  * routing, fragment, destination options, AH; the SRv6 segment routing header, routing type 4, gives
  * ipv6_routing_header_addresses / _seg_left as GoFlow2 does), TCP, UDP, SCTP, UDP-Lite ports, ICMP and
  * ICMPv6 type/code. vlan_id is the outermost 802.1Q tag; QinQ adds extra.dot1qVlanId /
