@@ -766,6 +766,7 @@ async function startNative(
           switchIdFromIp: config.switchIdFromIp,
           scaleBySampling: config.scaleBySampling,
           samplingMap: config.samplingMap,
+          tunnelHeader: config.tunnelHeader,
         },
         logLevel: config.logLevel,
         statsIntervalMs: opts.statsIntervalMs ?? 1000,

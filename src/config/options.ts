@@ -21,6 +21,8 @@ import { TEMPLATE_SCOPES, type TemplateScope } from "../protocols/context.ts";
 import { parseSamplingMap, type SamplingMapEntry } from "../protocols/state/sampling-map.ts";
 
 export const MODES = ["native", "agent", "both"] as const;
+export const TUNNEL_HEADERS = ["outer", "inner"] as const;
+export type TunnelHeader = (typeof TUNNEL_HEADERS)[number];
 export type Mode = (typeof MODES)[number];
 
 /**
@@ -66,6 +68,8 @@ export interface Config {
   scaleBySampling: boolean;
   /** Static sampling rates by exporter prefix (+ domain), issue 18. */
   samplingMap: SamplingMapEntry[];
+  /** Which header of a tunnelled sampled packet a flow describes (sFlow raw headers, IPFIX sections). */
+  tunnelHeader: TunnelHeader;
   /** Largest disk spool of each HTTP output and of the agent relay, bytes. */
   spoolMaxBytes: number;
   /** Age after which stored flows are deleted (SQLite outputs), ms; 0 keeps everything. */
@@ -600,6 +604,18 @@ export const OPTIONS: readonly OptionSpec[] = [
       return r;
     }),
     default: [],
+  },
+  {
+    key: "tunnelHeader",
+    flag: "--tunnel-header",
+    arg: "<outer|inner>",
+    env: ["CLARION_COLLECTOR_TUNNEL_HEADER"],
+    fileKey: "tunnel_header",
+    description:
+      "which header a tunnelled sampled packet's flow describes (sFlow raw headers, IPFIX packet sections): the outer one, or the inner one after decapsulation",
+    expect: "outer or inner",
+    schema: z.preprocess((v) => (typeof v === "string" ? v.trim().toLowerCase() : v), z.enum(TUNNEL_HEADERS)),
+    default: "outer",
   },
 ];
 

@@ -84,6 +84,13 @@ export class FlowRecord {
   bgp_communities: number[] | null = null;
   as_path: number[] | null = null;
   mpls_label: number[] | null = null;
+  /** MPLS top label addresses (IEs 47/140), as GoFlow2's mpls_ip. */
+  mpls_ip: string[] | null = null;
+  /** TTLs of the MPLS label stack entries (parsed packet headers), in `mpls_label` order. */
+  mpls_ttl: number[] | null = null;
+  /** IPv6 routing header of a parsed packet header: segments left, and the SRv6 segment list. */
+  ipv6_routing_header_addresses: string[] | null = null;
+  ipv6_routing_header_seg_left = 0;
   observation_domain_id = 0;
   observation_point_id = 0;
   /** Cisco TrustSec source/destination group tags; null when the exporter sent none. */
@@ -106,6 +113,18 @@ export class FlowRecord {
   mpls_vpn_rd = "";
   /** the name (96) of the flow's applicationId (95). */
   application_name = "";
+  /** NAT (IEs 225/226, IPv6 281/282): the addresses after translation; "" when not sent. */
+  post_nat_src_addr = "";
+  post_nat_dst_addr = "";
+  /** NAPT (IEs 227/228): the ports after translation; null when not sent. */
+  post_nat_src_port: number | null = null;
+  post_nat_dst_port: number | null = null;
+  /**
+   * RFC 5103 biflows: the reverse direction's counters (PEN 29305 octet/packetDeltaCount, the total counts
+   * as fallback; NetFlow v9 NSEL responderOctets/Packets 232/299 too); null when not sent.
+   */
+  reverse_bytes: Counter | null = null;
+  reverse_packets: Counter | null = null;
   /** Every other decoded element, by IANA name (vendor elements by known name or `<pen>.<id>`). */
   extra: Record<string, number | bigint | string | boolean> | null = null;
   /** All decoded elements in wire order; only filled when the decoder is asked for them. */

@@ -17,7 +17,8 @@
  *    ── ours, appended ──
  *    [,"src_sgt":N][,"dst_sgt":N],"switch_id":S[,"flow_direction":N][,"in_if_name":S][,"out_if_name":S]
  *    [,"in_vrf_id":N][,"out_vrf_id":N][,"in_vrf_name":S][,"out_vrf_name":S][,"mpls_vpn_rd":S]
- *    [,"application_name":S][,"<extra key>":V]...}
+ *    [,"application_name":S][,"post_nat_src_addr":IP][,"post_nat_dst_addr":IP][,"post_nat_src_port":N]
+ *    [,"post_nat_dst_port":N][,"reverse_bytes":N][,"reverse_packets":N][,"<extra key>":V]...}
  *
  * Value rendering, as GoFlow2 does it:
  * - every field is always present (no omitempty); absent addresses are "" and empty lists are [];
@@ -31,7 +32,8 @@
  * - times: integer nanoseconds (0 when unknown); counters: exact integers (bigint digits above 2^53).
  * Our additions: `src_sgt`/`dst_sgt`/`flow_direction` only when not null, `switch_id` always,
  * `in_if_name`/`out_if_name` only when not empty, the VRF ids when not null and the names resolved from
- * options data (VRF names, route distinguisher, application name) when not empty, then each `extra` entry (a key that would repeat an
+ * options data (VRF names, route distinguisher, application name) when not empty, NAT (post-translation
+ * addresses and ports) and RFC 5103 reverse counters only when sent, then each `extra` entry (a key that would repeat an
  * emitted field is skipped). Strings are JSON-escaped (GoFlow2 prints its strings raw, but its strings
  * never need escaping; ours may).
  */
@@ -719,6 +721,19 @@ function putNumberList(list: readonly number[] | null): void {
   out[pos++] = 93;
 }
 
+function putStringList(list: readonly string[] | null): void {
+  out[pos++] = 91;
+  if (list !== null) {
+    for (let i = 0; i < list.length; i++) {
+      ensure(list[i]!.length * 6 + 4);
+      if (i > 0) out[pos++] = 44;
+      putString(list[i]!);
+    }
+  }
+  ensure(1);
+  out[pos++] = 93;
+}
+
 function putValue(v: number | bigint | string | boolean): void {
   switch (typeof v) {
     case "string":
@@ -802,18 +817,25 @@ const TAIL_DEFAULT = K(
 );
 const K_COMMUNITIES = K(',"bgp_communities":');
 const K_AS_PATH = K(',"as_path":');
-const K_MPLS_LABEL = K(',"mpls_ttl":[],"mpls_label":');
-const K_OBS_DOMAIN = K(',"mpls_ip":[],"observation_domain_id":');
+const K_MPLS_TTL = K(',"mpls_ttl":');
+const K_MPLS_LABEL = K(',"mpls_label":');
+const K_MPLS_IP = K(',"mpls_ip":');
+const K_OBS_DOMAIN = K(',"observation_domain_id":');
 const K_OBS_POINT = K(',"observation_point_id":');
-const TAIL_FIXED = K(
-  ',"layer_stack":[],"layer_size":[],"ipv6_routing_header_addresses":[],"ipv6_routing_header_seg_left":0',
-);
+const K_RH_ADDRESSES = K(',"layer_stack":[],"layer_size":[],"ipv6_routing_header_addresses":');
+const K_RH_SEG_LEFT = K(',"ipv6_routing_header_seg_left":');
 const K_SRC_SGT = K(',"src_sgt":');
 const K_DST_SGT = K(',"dst_sgt":');
 const K_SWITCH = K(',"switch_id":');
 const K_DIRECTION = K(',"flow_direction":');
 const K_IN_NAME = K(',"in_if_name":');
 const K_OUT_NAME = K(',"out_if_name":');
+const K_NAT_SRC = K(',"post_nat_src_addr":');
+const K_NAT_DST = K(',"post_nat_dst_addr":');
+const K_NAT_SRC_PORT = K(',"post_nat_src_port":');
+const K_NAT_DST_PORT = K(',"post_nat_dst_port":');
+const K_REV_BYTES = K(',"reverse_bytes":');
+const K_REV_PACKETS = K(',"reverse_packets":');
 
 const K_IN_VRF_ID = K(',"in_vrf_id":');
 const K_OUT_VRF_ID = K(',"out_vrf_id":');
@@ -907,6 +929,12 @@ const EMITTED = new Set([
   "out_vrf_name",
   "mpls_vpn_rd",
   "application_name",
+  "post_nat_src_addr",
+  "post_nat_dst_addr",
+  "post_nat_src_port",
+  "post_nat_dst_port",
+  "reverse_bytes",
+  "reverse_packets",
 ]);
 
 function emptyList(list: readonly number[] | null): boolean {
@@ -1377,7 +1405,18 @@ function writeRecord(r: FlowRecord): void {
   const srcSgt = r.src_sgt;
   const dstSgt = r.dst_sgt;
   const direction = r.flow_direction;
-  const listsEmpty = emptyList(communities) && emptyList(asPath) && emptyList(labels);
+  const mplsTtl = r.mpls_ttl;
+  const mplsIp = r.mpls_ip;
+  const rhAddresses = r.ipv6_routing_header_addresses;
+  const rhSegLeft = r.ipv6_routing_header_seg_left;
+  const listsEmpty =
+    emptyList(communities) &&
+    emptyList(asPath) &&
+    emptyList(labels) &&
+    emptyList(mplsTtl) &&
+    (mplsIp === null || mplsIp.length === 0) &&
+    (rhAddresses === null || rhAddresses.length === 0) &&
+    rhSegLeft === 0;
   if (
     eStart >= 0 &&
     listsEmpty &&
@@ -1403,13 +1442,20 @@ function writeRecord(r: FlowRecord): void {
       putNumberList(communities);
       put(K_AS_PATH);
       putNumberList(asPath);
+      put(K_MPLS_TTL);
+      putNumberList(mplsTtl);
       put(K_MPLS_LABEL);
       putNumberList(labels);
+      put(K_MPLS_IP);
+      putStringList(mplsIp);
       put(K_OBS_DOMAIN);
       putUint(obsDomain);
       put(K_OBS_POINT);
       putUint(obsPoint);
-      put(TAIL_FIXED);
+      put(K_RH_ADDRESSES);
+      putStringList(rhAddresses);
+      put(K_RH_SEG_LEFT);
+      putUint(rhSegLeft);
     }
     if (srcSgt !== null) {
       put(K_SRC_SGT);
@@ -1449,6 +1495,15 @@ function writeRecord(r: FlowRecord): void {
   }
 
   if (r.in_vrf_id !== null || r.out_vrf_id !== null || r.application_name !== "") putDictionaries(r);
+  if (
+    r.post_nat_src_addr !== "" ||
+    r.post_nat_dst_addr !== "" ||
+    r.post_nat_src_port !== null ||
+    r.post_nat_dst_port !== null ||
+    r.reverse_bytes !== null ||
+    r.reverse_packets !== null
+  )
+    writeNatReverse(r);
   const extra = r.extra;
   if (extra !== null) {
     for (const k in extra) {
@@ -1462,6 +1517,35 @@ function writeRecord(r: FlowRecord): void {
     ensure(2);
   }
   out[pos++] = 125;
+}
+
+/** Our NAT and biflow fields, each only when the exporter sent it. */
+function writeNatReverse(r: FlowRecord): void {
+  ensure(256 + 6 * (r.post_nat_src_addr.length + r.post_nat_dst_addr.length));
+  if (r.post_nat_src_addr !== "") {
+    put(K_NAT_SRC);
+    putString(r.post_nat_src_addr);
+  }
+  if (r.post_nat_dst_addr !== "") {
+    put(K_NAT_DST);
+    putString(r.post_nat_dst_addr);
+  }
+  if (r.post_nat_src_port !== null) {
+    put(K_NAT_SRC_PORT);
+    putUint(r.post_nat_src_port);
+  }
+  if (r.post_nat_dst_port !== null) {
+    put(K_NAT_DST_PORT);
+    putUint(r.post_nat_dst_port);
+  }
+  if (r.reverse_bytes !== null) {
+    put(K_REV_BYTES);
+    putCounter(r.reverse_bytes);
+  }
+  if (r.reverse_packets !== null) {
+    put(K_REV_PACKETS);
+    putCounter(r.reverse_packets);
+  }
 }
 
 /** True while `pos` and the segments belong to a run of `encodeGoflow2` calls. */

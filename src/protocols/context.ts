@@ -47,6 +47,11 @@ export interface DecoderOptions {
   scaleBySampling: boolean;
   /** Fill FlowRecord.elements / OptionsRecord.elements with every decoded element. Default false. */
   collectElements: boolean;
+  /**
+   * Tunnelled sampled packets (sFlow raw headers, IPFIX packet sections): "outer" (default) describes the
+   * outer headers, "inner" the decapsulated inner packet (sflow/headers.ts).
+   */
+  tunnelHeader: "outer" | "inner";
   /** switch_id: the exporter IP when true (default), else "". */
   switchIdFromIp: boolean;
   /**
@@ -87,6 +92,7 @@ export const DEFAULT_DECODER_OPTIONS: Readonly<DecoderOptions> = {
   templateMaxPerSession: 1024,
   templateMaxSessions: 50_000,
   templateMaxBytes: 256 * 1024 * 1024,
+  tunnelHeader: "outer",
   now: Date.now,
 };
 
@@ -131,6 +137,7 @@ export class DecodeContext {
     this.state = state;
     this.exporter = exporter;
     this.samplingMap = opts.samplingMap.length > 0 ? new SamplingMap(opts.samplingMap) : null;
+    this.scratch.innerTunnel = opts.tunnelHeader === "inner";
   }
 }
 

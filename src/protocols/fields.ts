@@ -74,6 +74,20 @@ export const K = {
   IN_VRF: 66,
   OUT_VRF: 67,
   RECORD_RATE: 68,
+  /** Packet sections 313–317 (sections.ts), fixed or variable length. */
+  SECTION: 69,
+  NAT_SRC4: 70,
+  NAT_DST4: 71,
+  NAT_SRC6: 72,
+  NAT_DST6: 73,
+  NAT_SRC_PORT: 74,
+  NAT_DST_PORT: 75,
+  REV_BYTES: 76,
+  REV_BYTES_FB: 77,
+  REV_PACKETS: 78,
+  REV_PACKETS_FB: 79,
+  MPLS_IP4: 80,
+  MPLS_IP6: 81,
 } as const;
 
 export type FieldKind = (typeof K)[keyof typeof K];
@@ -93,6 +107,12 @@ const EXACT_LENGTH: Partial<Record<FieldKind, number>> = {
   [K.SRC_MAC_FB]: 6,
   [K.DST_MAC_FB]: 6,
   [K.MPLS]: 3,
+  [K.NAT_SRC4]: 4,
+  [K.NAT_DST4]: 4,
+  [K.NAT_SRC6]: 16,
+  [K.NAT_DST6]: 16,
+  [K.MPLS_IP4]: 4,
+  [K.MPLS_IP6]: 16,
   [K.START_US]: 8,
   [K.END_US]: 8,
   [K.START_NS]: 8,
@@ -187,6 +207,27 @@ const IANA_KINDS: ReadonlyMap<number, FieldKind> = new Map<number, FieldKind>([
   [235, K.OUT_VRF],
   [34, K.RECORD_RATE], // samplingInterval in a flow record: that flow's own rate
   [50, K.RECORD_RATE], // flowSamplerRandomInterval, likewise
+  [47, K.MPLS_IP4],
+  [140, K.MPLS_IP6],
+  [225, K.NAT_SRC4],
+  [226, K.NAT_DST4],
+  [281, K.NAT_SRC6],
+  [282, K.NAT_DST6],
+  [227, K.NAT_SRC_PORT],
+  [228, K.NAT_DST_PORT],
+  [232, K.REV_BYTES_FB], // responderOctets (NSEL biflows)
+  [299, K.REV_PACKETS_FB], // responderPackets
+]);
+
+/** RFC 5103 reverse elements (PEN 29305) with a record field. */
+const REVERSE_PEN = 29305;
+const REVERSE_KINDS: ReadonlyMap<number, FieldKind> = new Map<number, FieldKind>([
+  [1, K.REV_BYTES],
+  [23, K.REV_BYTES],
+  [85, K.REV_BYTES_FB],
+  [2, K.REV_PACKETS],
+  [24, K.REV_PACKETS],
+  [86, K.REV_PACKETS_FB],
 ]);
 
 /** Cisco TrustSec: NetFlow v9 field types 34000/34001; over IPFIX PEN 9 elements 1232/1233 (DESIGN §4). */
@@ -206,10 +247,13 @@ export function fieldKind(pen: number, id: number, length: number, v9: boolean):
     if (v9 && id === V9_SGT_SRC) kind = K.SRC_SGT;
     else if (v9 && id === V9_SGT_DST) kind = K.DST_SGT;
     else kind = IANA_KINDS.get(id) ?? K.EXTRA;
+  } else if (pen === REVERSE_PEN) {
+    kind = REVERSE_KINDS.get(id) ?? K.EXTRA;
   } else if (pen === CISCO_PEN) {
     if (id === IPFIX_SGT_SRC) kind = K.SRC_SGT;
     else if (id === IPFIX_SGT_DST) kind = K.DST_SGT;
   }
+  if (pen === 0 && id >= 313 && id <= 317) return length === 0 ? K.EXTRA : K.SECTION;
   if (kind === K.EXTRA) return kind;
   if (length === 0xffff || length === 0) return K.EXTRA;
   const exact = EXACT_LENGTH[kind];

@@ -69,7 +69,8 @@ import type { DecoderStats } from "./stats.ts";
 import { formatMac, icmpFromDstPort, ipv4, ipv6, macInt } from "./wire.ts";
 
 /** The decoder options sFlow reads. */
-export type SflowOptions = Pick<DecoderOptions, "collectElements" | "scaleBySampling" | "switchIdFromIp">;
+export type SflowOptions = Pick<DecoderOptions, "collectElements" | "scaleBySampling" | "switchIdFromIp"> &
+  Partial<Pick<DecoderOptions, "tunnelHeader">>;
 
 /**
  * What `decodeSflow5` needs on its own (tests, benchmarks, interop checks): the options and the counters.
@@ -334,7 +335,7 @@ function decodeFlowSample(
         length = u32(b, off + 4);
         lengthRank = 3;
         if (hLen > 0) decoded++;
-        decodePacketHeader(b, off + 16, hLen, u32(b, off), rec);
+        decodePacketHeader(b, off + 16, hLen, u32(b, off), rec, opts.tunnelHeader === "inner");
         break;
       }
       case 2:

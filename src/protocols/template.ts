@@ -11,7 +11,9 @@
 import { ipv4Text } from "../core/address.ts";
 import type { FlowRecord } from "../core/flow.ts";
 import { type AbstractType, elementName, ipfixElement, netflow9Field } from "./elements.ts";
+import { DUAL_RESET, dualSlotCode, dualStackLayout, resolveFamily } from "./family.ts";
 import { type FieldKind, fieldKind, K } from "./fields.ts";
+import { applySections, SECTION_RESET, sectionLayout, sectionSlotCode } from "./sections.ts";
 import { type ElementValue, ipv6, macInt, readUint, readUintNumber, renderElement } from "./wire.ts";
 
 export interface TemplateField {
@@ -43,6 +45,24 @@ export class Scratch {
   /** A rate the flow record itself carries (samplingInterval 34, flowSamplerRandomInterval 50). */
   rate = 0;
   ipv = 0;
+  // Dual-stack templates (family.ts): each family's value per role, −1 when the template has no such field.
+  // IPv4 addresses as numbers, IPv6 addresses as offsets of their 16 bytes, prefix lengths as numbers.
+  s4 = -1;
+  d4 = -1;
+  n4 = -1;
+  b4 = -1;
+  s6 = -1;
+  d6 = -1;
+  n6 = -1;
+  b6 = -1;
+  sn4 = -1;
+  sn6 = -1;
+  dn4 = -1;
+  dn6 = -1;
+  /** Packet sections 313–317 (sections.ts): offset and length per IE, −1 when absent. */
+  readonly sec = new Int32Array(10).fill(-1);
+  /** Tunnelled packet sections describe the inner headers (DecoderOptions.tunnelHeader "inner"). */
+  innerTunnel = false;
 }
 
 export const F = {
@@ -163,8 +183,12 @@ function counterExpr(at: string, len: number): string {
   return `U(b,${at},${len})`;
 }
 
-function fieldCode(f: TemplateField, i: number, at: string, len: number): string {
+function fieldCode(f: TemplateField, i: number, at: string, len: number, dual: boolean): string {
   const v = () => numExpr(at, len);
+  if (dual) {
+    const slot = dualSlotCode(f, at, v());
+    if (slot !== null) return slot;
+  }
   switch (f.kind) {
     case K.BYTES:
       return `r.bytes=${counterExpr(at, len)};`;
@@ -286,8 +310,35 @@ function fieldCode(f: TemplateField, i: number, at: string, len: number): string
       return `s.eDus=${v()};s.m|=${F.E_DUS};`;
     case K.SYS_INIT_MS:
       return `s.init=${v()};s.m|=${F.INIT};`;
-    case K.MPLS:
-      return `(r.mpls_label??=[]).push((b[${at}]<<12)|(b[${at}+1]<<4)|(b[${at}+2]>>>4));`;
+    case K.MPLS: {
+      // mplsTopLabelStackSection (70) … mplsLabelStackSection10 (79): label n at index n − 1, as GoFlow2
+      const idx = f.id - 70;
+      return `{const a=(r.mpls_label??=[]);while(a.length<${idx})a.push(0);a[${idx}]=(b[${at}]<<12)|(b[${at}+1]<<4)|(b[${at}+2]>>>4);}`;
+    }
+    case K.MPLS_IP4:
+      return `(r.mpls_ip??=[]).push(IP4(${numExpr(at, 4)}));`;
+    case K.MPLS_IP6:
+      return `(r.mpls_ip??=[]).push(IP6(b,${at}));`;
+    case K.NAT_SRC4:
+      return `r.post_nat_src_addr=IP4(${numExpr(at, 4)});`;
+    case K.NAT_DST4:
+      return `r.post_nat_dst_addr=IP4(${numExpr(at, 4)});`;
+    case K.NAT_SRC6:
+      return `r.post_nat_src_addr=IP6(b,${at});`;
+    case K.NAT_DST6:
+      return `r.post_nat_dst_addr=IP6(b,${at});`;
+    case K.NAT_SRC_PORT:
+      return `r.post_nat_src_port=${v()};`;
+    case K.NAT_DST_PORT:
+      return `r.post_nat_dst_port=${v()};`;
+    case K.REV_BYTES:
+      return `r.reverse_bytes=${counterExpr(at, len)};`;
+    case K.REV_BYTES_FB:
+      return `if(!r.reverse_bytes)r.reverse_bytes=${counterExpr(at, len)};`;
+    case K.REV_PACKETS:
+      return `r.reverse_packets=${counterExpr(at, len)};`;
+    case K.REV_PACKETS_FB:
+      return `if(!r.reverse_packets)r.reverse_packets=${counterExpr(at, len)};`;
     case K.SRC_SGT:
       return `r.src_sgt=${v()};`;
     case K.DST_SGT:
@@ -300,6 +351,8 @@ function fieldCode(f: TemplateField, i: number, at: string, len: number): string
       return `r.in_vrf_id=${v()};`;
     case K.OUT_VRF:
       return `r.out_vrf_id=${v()};`;
+    case K.SECTION:
+      return `X(r,${i},b,${at},${len});${sectionSlotCode(f, at, String(len))}`;
     default:
       return `X(r,${i},b,${at},${len});`;
   }
@@ -330,6 +383,10 @@ const MAX_COMPILED = 4096;
 
 function compileLayout(fields: readonly TemplateField[]): RecordDecoder {
   const lines: string[] = ["let h=0;s.m=0;"];
+  const dual = dualStackLayout(fields);
+  if (dual !== null) lines.push(DUAL_RESET);
+  const sections = sectionLayout(fields);
+  if (sections !== null) lines.push(SECTION_RESET);
   let base = "o";
   let k = 0; // constant offset from base
   let pendingCheck = true; // whether the next fixed run needs a bounds check (after a variable field)
@@ -354,7 +411,7 @@ function compileLayout(fields: readonly TemplateField[]): RecordDecoder {
         "if(p>=end)T(p);",
         "{let l=b[p++];if(l===255){if(p+2>end)T(p);l=(b[p]<<8)|b[p+1];p+=2;}",
         "if(p+l>end)T(p);",
-        `X(r,${i},b,p,l);p+=l;}`,
+        `X(r,${i},b,p,l);${f.kind === K.SECTION ? sectionSlotCode(f, "p", "l") : ""}p+=l;}`,
       );
       pendingCheck = true;
       continue;
@@ -366,16 +423,29 @@ function compileLayout(fields: readonly TemplateField[]): RecordDecoder {
     }
     if (f.length > 0) {
       const at = k === 0 ? base : `${base}+${k}`;
-      lines.push(fieldCode(f, i, at, f.length));
+      lines.push(fieldCode(f, i, at, f.length, dual !== null));
       k += f.length;
     }
   }
+  if (dual !== null) lines.push(`D(b,r,s,s.m&${F.IPV}?s.ipv:0,${dual.lastAddressFamily});`);
+  if (sections !== null) lines.push(`P(b,r,s,${sections.explicit});`);
   lines.push(variable ? `return p+${k};` : `return o+${k};`);
   const body = `"use strict";return function decodeRecord(b,o,end,r,s){${lines.join("")}};`;
-  const factory = new Function("IP4", "IP6", "MAC", "U", "N", "NTP", "X", "T", body) as (
+  const factory = new Function("IP4", "IP6", "MAC", "U", "N", "NTP", "X", "T", "D", "P", body) as (
     ...helpers: unknown[]
   ) => RecordDecoder;
-  return factory(ipv4Text, ipv6, macInt, readUint, readUintNumber, ntpToMs, extraSetter(fields), truncated);
+  return factory(
+    ipv4Text,
+    ipv6,
+    macInt,
+    readUint,
+    readUintNumber,
+    ntpToMs,
+    extraSetter(fields),
+    truncated,
+    resolveFamily,
+    applySections,
+  );
 }
 
 /** Thrown by compiled decoders; the caller turns it into a DecodeError with its context. */

@@ -11,7 +11,9 @@
  *   `src_net`/`dst_net` are CIDR text like GoFlow2's ("10.0.0.0/24"); absent values (empty address, MAC 0,
  *   prefix length 0, no SGT...) are NULL; `extra` is the JSON object of the other decoded elements or NULL,
  *   with the VRF ids and the names options data resolved (`in_vrf_id`, `in_vrf_name`, `mpls_vpn_rd`,
- *   `application_name`...) when known.
+ *   `application_name`...) when known;
+ *   `post_nat_src_ip/_dst_ip/_src_port/_dst_port` (NAT) and `reverse_bytes/_packets` (RFC 5103 biflows)
+ *   are NULL unless the exporter sent them (columns added to an older table by ALTER TABLE).
  *   Indexed by `time_received`; by `(exporter, time_received)` too only with `exporterIndex: true` (that
  *   index costs ~30 % of the insert rate; a database that already has it keeps it).
  * - `exporters`: per exporter first/last seen (ms), flows, bytes, packets; upserted with every batch.
@@ -22,7 +24,8 @@
  * Counters: bytes/packets are stored exactly as INTEGER up to 2^63−1 (SQLite's int64; beyond 2^53 they
  * travel as decimal text and are bound as BigInt). A uint64 above 2^63−1 cannot be an SQLite INTEGER
  * (text into an INTEGER column would turn into a lossy REAL), so the column saturates at 2^63−1 and the
- * exact decimal goes into `extra` under "bytes"/"packets"; `stats.saturated` counts such values. The
+ * exact decimal goes into `extra` under "bytes"/"packets"; `stats.saturated` counts such values
+ * (reverse_bytes/reverse_packets are stored the same way; a saturated one is counted, not copied to extra). The
  * `exporters` sums add in SQLite (an overflow past 2^63−1 there becomes REAL).
  *
  * Encoding happens in the receive workers: the batch becomes one columnar binary document in one
@@ -113,6 +116,13 @@ export const FLOW_COLUMNS = [
   "out_if_name",
   "observation_domain_id",
   "extra",
+  // issue 19: added to an existing table by ALTER TABLE (see #migrate); NULL when the exporter sent none
+  "post_nat_src_ip",
+  "post_nat_dst_ip",
+  "post_nat_src_port",
+  "post_nat_dst_port",
+  "reverse_bytes",
+  "reverse_packets",
 ] as const;
 
 const TEXT_COLUMNS = new Set([
@@ -128,6 +138,8 @@ const TEXT_COLUMNS = new Set([
   "in_if_name",
   "out_if_name",
   "extra",
+  "post_nat_src_ip",
+  "post_nat_dst_ip",
 ]);
 
 const SCHEMA = `
@@ -199,6 +211,8 @@ const NUM = NUMERIC_COLUMNS.length;
 const TXT = TEXT_COLUMN_LIST.length;
 const N_BYTES = NUMERIC_COLUMNS.indexOf("bytes");
 const N_PACKETS = NUMERIC_COLUMNS.indexOf("packets");
+const N_REV_BYTES = NUMERIC_COLUMNS.indexOf("reverse_bytes");
+const N_REV_PACKETS = NUMERIC_COLUMNS.indexOf("reverse_packets");
 
 function timeMs(ms: number): number {
   return ms > 0 && Number.isFinite(ms) ? Math.floor(ms) : 0;
@@ -503,6 +517,10 @@ class ColumnarEncoder {
       f[23 * n + i] = r.dst_sgt ?? Number.NaN;
       f[24 * n + i] = r.flow_direction ?? Number.NaN;
       f[25 * n + i] = r.observation_domain_id;
+      f[26 * n + i] = r.post_nat_src_port ?? Number.NaN;
+      f[27 * n + i] = r.post_nat_dst_port ?? Number.NaN;
+      f[28 * n + i] = r.reverse_bytes === null ? Number.NaN : this.#counter(r.reverse_bytes);
+      f[29 * n + i] = r.reverse_packets === null ? Number.NaN : this.#counter(r.reverse_packets);
       if (exporter !== lastExporter || lastExporterIdx < 0) {
         lastExporter = exporter;
         lastExporterIdx = this.#intern(exporter);
@@ -534,6 +552,8 @@ class ColumnarEncoder {
       if (r.in_vrf_id !== null || r.out_vrf_id !== null || r.application_name !== "")
         over += `${over === "" ? "" : ","}${dictionaryJson(r)}`;
       t[11 * n + i] = r.extra === null && over === "" ? -1 : this.#add(extraJson(r.extra ?? {}, over));
+      t[12 * n + i] = r.post_nat_src_addr === "" ? -1 : this.#intern(r.post_nat_src_addr);
+      t[13 * n + i] = r.post_nat_dst_addr === "" ? -1 : this.#intern(r.post_nat_dst_addr);
       const agg = exporters.get(exporter);
       if (agg === undefined) {
         exporters.set(exporter, { first: tr, last: tr, flows: 1, bytes: r.bytes, packets: r.packets });
@@ -862,7 +882,7 @@ function decodeColumnar(data: Uint8Array): ColumnarBatch {
 }
 
 /**
- * Which columns hold one value over rows [at, at + size): bit c of the mask (a number, 38 bits) is set for
+ * Which columns hold one value over rows [at, at + size): bit c of the mask (a number, 44 bits) is set for
  * a column that varies. A constant column is bound once per INSERT and referenced by every row.
  */
 function varyingMask(b: ColumnarBatch, at: number, size: number): number {
@@ -957,7 +977,7 @@ function bindColumn(
   } else {
     const col = b.num;
     const base = src * n + at;
-    if (src === N_BYTES || src === N_PACKETS) {
+    if (src === N_BYTES || src === N_PACKETS || src === N_REV_BYTES || src === N_REV_PACKETS) {
       for (let i = 0; i < size; i++) {
         const v = col[base + i]!;
         args[to + i * stride] = v >= 0 ? v : v < 0 ? BigInt(strings[-v - 1]!) : null;
@@ -983,6 +1003,21 @@ function isStorageError(err: unknown): boolean {
   return typeof code === "number" && ((code & 0xff) === 13 || (code & 0xff) === 10);
 }
 
+/**
+ * Columns added to `flows` after schema version 1 was first released (the NAT and biflow columns): an
+ * older table gets them by ALTER TABLE, NULL in its existing rows. Additive, so the version stays 1 and an
+ * older collector still writes to the table (it names its columns).
+ */
+function addMissingColumns(db: DatabaseSync): void {
+  const have = new Set(
+    (db.prepare("PRAGMA table_info(flows)").all() as { name: string }[]).map((c) => c.name),
+  );
+  for (const c of FLOW_COLUMNS) {
+    if (!have.has(c))
+      db.exec(`ALTER TABLE flows ADD COLUMN ${c} ${TEXT_COLUMNS.has(c) ? "TEXT" : "INTEGER"}`);
+  }
+}
+
 export class SqliteSink implements Sink {
   readonly name: string;
   /** Inserts are synchronous and copy every value: a batch's bytes are free once write() resolves. */
@@ -992,7 +1027,7 @@ export class SqliteSink implements Sink {
   readonly stats: SqliteStats = { batches: 0, rows: 0, saturated: 0, retentionDeleted: 0, errors: 0 };
   #db: DatabaseSync;
   #logger: SinkContext["logger"] | null;
-  /** Multi-row INSERTs by varying-column mask × 2048 + rows. */
+  /** Multi-row INSERTs by varying-column mask × 16 + log2(rows). */
   #inserts = new Map<number, StatementSync>();
   #args = new Map<number, SqlValue[]>();
   #upsertExporterRow: StatementSync;
@@ -1081,6 +1116,7 @@ export class SqliteSink implements Sink {
     db.exec("BEGIN");
     try {
       db.exec(SCHEMA);
+      addMissingColumns(db);
       if (this.options.exporterIndex) {
         db.exec("CREATE INDEX IF NOT EXISTS flows_exporter_time ON flows(exporter, time_received)");
       }
@@ -1222,7 +1258,7 @@ export class SqliteSink implements Sink {
         mask = varyingMask(b, at, size);
         varying = countVarying(mask);
       }
-      const key = mask * 2048 + size;
+      const key = mask * 16 + (31 - Math.clz32(size)); // size is a power of two; exact below 2^49 columns
       let stmt = this.#inserts.get(key);
       if (stmt === undefined) {
         if (this.#inserts.size >= MAX_STATEMENTS) this.#inserts.clear();

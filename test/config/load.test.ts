@@ -259,6 +259,8 @@ describe("loadConfig precedence", () => {
     assert.equal(load(["--no-switch-id-from-ip"]).switchIdFromIp, false);
     assert.equal(load(["--switch-id-from-ip", "false"]).switchIdFromIp, false);
     assert.equal(load(["--scale-by-sampling"]).scaleBySampling, true);
+    assert.equal(load([]).tunnelHeader, "outer");
+    assert.equal(load(["--tunnel-header", "Inner"]).tunnelHeader, "inner");
     assert.equal(load(["--log-level", "WARNING"]).logLevel, "warn");
     assert.ok(load(["--workers", "auto"]).workers >= 1);
     assert.equal(load(["--native-http-port", "9999"]).httpPort, 9999);

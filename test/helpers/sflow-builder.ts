@@ -468,3 +468,41 @@ export function padTo(packet: Buffer, length: number): Buffer {
     ? packet
     : Buffer.concat([packet, Buffer.alloc(length - packet.length, 0xab)]);
 }
+
+// --- encapsulations (IPFIX packet sections and sFlow headers of tunnelled frames) -----------------------
+
+/** A pseudowire control word (RFC 4385): first nibble 0, then flags, length and sequence number. */
+export function controlWord(sequence = 0): Buffer {
+  return u32(sequence & 0xffff);
+}
+
+/** An SRv6 segment routing header (RFC 8754, routing type 4); segments in wire order (last segment first). */
+export function srh(next: number, segments: string[], segmentsLeft: number): Buffer {
+  const h = Buffer.alloc(8 + 16 * segments.length);
+  h[0] = next;
+  h[1] = segments.length * 2;
+  h[2] = 4;
+  h[3] = segmentsLeft;
+  h[4] = segments.length - 1;
+  segments.forEach((s, i) => {
+    ipv6Bytes(s).copy(h, 8 + 16 * i);
+  });
+  return h;
+}
+
+/** A GRE header (RFC 2784/2890), with an optional key. */
+export function gre(protocolType: number, key?: number): Buffer {
+  const h = Buffer.alloc(key === undefined ? 4 : 8);
+  h[0] = key === undefined ? 0 : 0x20;
+  h.writeUInt16BE(protocolType, 2);
+  if (key !== undefined) h.writeUInt32BE(key >>> 0, 4);
+  return h;
+}
+
+/** A VXLAN header (RFC 7348) with the I flag and a VNI. */
+export function vxlan(vni: number): Buffer {
+  const h = Buffer.alloc(8);
+  h[0] = 0x08;
+  h.writeUInt32BE((vni & 0xffffff) << 8, 4);
+  return h;
+}

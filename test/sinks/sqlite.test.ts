@@ -69,6 +69,10 @@ function rows(sink: SqliteSink, sql: string): Record<string, unknown>[] {
       r.flow_direction = 1;
       r.in_if_name = "Gi0/1";
       r.extra = { postNATSourceIPv4Address: "1.2.3.4", big: 2n ** 63n - 1n, "9.1232": 'q"' };
+      r.post_nat_src_addr = "203.0.113.5";
+      r.post_nat_src_port = 40001;
+      r.reverse_bytes = 2n ** 60n;
+      r.reverse_packets = 3;
       await sink.write(def.createEncoder(uri, {}).encode([r, record(1, 1700000000200)]));
       const [a, b] = rows(sink, "SELECT * FROM flows ORDER BY id");
       assert.deepEqual(
@@ -113,9 +117,17 @@ function rows(sink: SqliteSink, sql: string): Record<string, unknown>[] {
           out_if_name: null,
           observation_domain_id: 0n,
           extra: '{"postNATSourceIPv4Address":"1.2.3.4","big":9223372036854775807,"9.1232":"q\\""}',
+          post_nat_src_ip: "203.0.113.5",
+          post_nat_dst_ip: null,
+          post_nat_src_port: 40001n,
+          post_nat_dst_port: null,
+          reverse_bytes: 2n ** 60n,
+          reverse_packets: 3n,
         },
       );
       assert.equal(b!.extra, null);
+      assert.equal(b!.post_nat_src_ip, null);
+      assert.equal(b!.reverse_bytes, null);
       assert.equal(b!.bytes, 200n);
       assert.equal(
         (sink.db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode,
@@ -326,6 +338,31 @@ describe("sqlite sink columnar batches", () => {
     assert.equal((sink.db.prepare("PRAGMA page_size").get() as { page_size: number }).page_size, 4096);
     await sink.write(createSqliteEncoder("old").encode([record(0, 1000), record(1, 2000)]));
     assert.equal(rows(sink, "SELECT count(*) AS n FROM flows")[0]!.n, 2n);
+    await sink.close();
+  });
+
+  it("adds the NAT and biflow columns to a flows table written before them, and writes to it", async () => {
+    const path = join(dir, "v1-columns.db");
+    const old = new DatabaseSync(path);
+    // the flows table as the collector created it before issue 19 (no NAT / reverse columns)
+    old.exec(
+      "CREATE TABLE flows (id INTEGER PRIMARY KEY, time_received INTEGER NOT NULL, time_flow_start INTEGER, time_flow_end INTEGER, exporter TEXT NOT NULL, type TEXT, sequence_num INTEGER, sampling_rate INTEGER, src_ip TEXT, dst_ip TEXT, src_port INTEGER, dst_port INTEGER, protocol INTEGER, etype INTEGER, bytes INTEGER, packets INTEGER, in_if INTEGER, out_if INTEGER, src_mac TEXT, dst_mac TEXT, src_vlan INTEGER, dst_vlan INTEGER, vlan_id INTEGER, ip_tos INTEGER, tcp_flags INTEGER, icmp_type INTEGER, icmp_code INTEGER, src_as INTEGER, dst_as INTEGER, next_hop TEXT, src_net TEXT, dst_net TEXT, src_sgt INTEGER, dst_sgt INTEGER, flow_direction INTEGER, in_if_name TEXT, out_if_name TEXT, observation_domain_id INTEGER, extra TEXT); INSERT INTO flows(time_received, exporter) VALUES (1, 'old'); PRAGMA user_version = 1",
+    );
+    old.close();
+    const sink = new SqliteSink("v1", path, parseSqliteOptions({}));
+    const r = record(0, 1000);
+    r.post_nat_dst_addr = "198.51.100.1";
+    r.post_nat_dst_port = 8443;
+    await sink.write(createSqliteEncoder("v1").encode([r]));
+    const [a, b] = rows(
+      sink,
+      "SELECT post_nat_dst_ip, post_nat_dst_port, reverse_bytes FROM flows ORDER BY id",
+    );
+    assert.deepEqual({ ...a }, { post_nat_dst_ip: null, post_nat_dst_port: null, reverse_bytes: null });
+    assert.deepEqual(
+      { ...b },
+      { post_nat_dst_ip: "198.51.100.1", post_nat_dst_port: 8443n, reverse_bytes: null },
+    );
     await sink.close();
   });
 
