@@ -15,7 +15,8 @@ const TWO32 = 4294967296;
  * NetFlow convention is type × 256 + code in the destination port, which stays as exported.
  */
 export function icmpFromDstPort(r: FlowRecord): void {
-  if (r.proto === 1 || r.proto === 58) {
+  // Only where nothing else filled them (a packet section's ICMP header, issue 19, comes first).
+  if ((r.proto === 1 || r.proto === 58) && r.icmp_type === 0 && r.icmp_code === 0) {
     r.icmp_type = (r.dst_port >>> 8) & 255;
     r.icmp_code = r.dst_port & 255;
   }

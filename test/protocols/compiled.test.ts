@@ -14,7 +14,9 @@ import { ipv4Text } from "../../src/core/address.ts";
 import { DecodeError } from "../../src/core/errors.ts";
 import { FlowRecord } from "../../src/core/flow.ts";
 import { FlowDecoder, type TemplateInfo } from "../../src/protocols/decoder.ts";
+import { dualSlot, dualStackLayout, resetDualSlots, resolveFamily } from "../../src/protocols/family.ts";
 import { K } from "../../src/protocols/fields.ts";
+import { applySections, sectionLayout, sectionSlot } from "../../src/protocols/sections.ts";
 import {
   compileRecordDecoder,
   F,
@@ -51,13 +53,25 @@ function interpret(
   r: FlowRecord,
   s: Scratch,
 ) {
+  // Dual-stack templates and packet sections (issue 19): the interpreter forms family.ts and sections.ts
+  // keep next to their code generators.
+  const dual = dualStackLayout(fields);
+  const sections = sectionLayout(fields);
   s.m = 0;
-  return walkRecord(fields, b, o, end, (f, _i, p, len) => {
+  if (dual !== null) resetDualSlots(s);
+  if (sections !== null) s.sec.fill(-1);
+  const next = walkRecord(fields, b, o, end, (f, _i, p, len) => {
+    if (f.kind === K.SECTION) {
+      setExtra(r, f.name, renderElement(f.type, b, p, len));
+      sectionSlot(f, p, len, s);
+      return;
+    }
     if (f.length === 0xffff) {
       setExtra(r, f.name, renderElement(f.type, b, p, len));
       return;
     }
     if (len === 0) return;
+    if (dual !== null && dualSlot(f, b, p, s)) return;
     const v = () => readUintNumber(b, p, len);
     const counter = () => readUint(b, p, len);
     switch (f.kind) {
@@ -258,8 +272,49 @@ function interpret(
         s.init = v();
         s.m |= F.INIT;
         break;
-      case K.MPLS:
-        r.mpls_label = [...(r.mpls_label ?? []), (b[p]! << 12) | (b[p + 1]! << 4) | (b[p + 2]! >>> 4)];
+      case K.MPLS: {
+        // mplsTopLabelStackSection (70) .. mplsLabelStackSection10 (79) by position, as GoFlow2
+        const a = r.mpls_label ?? [];
+        r.mpls_label = a;
+        while (a.length < f.id - 70) a.push(0);
+        a[f.id - 70] = (b[p]! << 12) | (b[p + 1]! << 4) | (b[p + 2]! >>> 4);
+        break;
+      }
+      case K.MPLS_IP4:
+        r.mpls_ip = [...(r.mpls_ip ?? []), ipv4Text(v())];
+        break;
+      case K.MPLS_IP6:
+        r.mpls_ip = [...(r.mpls_ip ?? []), ipv6(b, p)];
+        break;
+      case K.NAT_SRC4:
+        r.post_nat_src_addr = ipv4Text(v());
+        break;
+      case K.NAT_DST4:
+        r.post_nat_dst_addr = ipv4Text(v());
+        break;
+      case K.NAT_SRC6:
+        r.post_nat_src_addr = ipv6(b, p);
+        break;
+      case K.NAT_DST6:
+        r.post_nat_dst_addr = ipv6(b, p);
+        break;
+      case K.NAT_SRC_PORT:
+        r.post_nat_src_port = v();
+        break;
+      case K.NAT_DST_PORT:
+        r.post_nat_dst_port = v();
+        break;
+      case K.REV_BYTES:
+        r.reverse_bytes = counter();
+        break;
+      case K.REV_BYTES_FB:
+        if (!r.reverse_bytes) r.reverse_bytes = counter();
+        break;
+      case K.REV_PACKETS:
+        r.reverse_packets = counter();
+        break;
+      case K.REV_PACKETS_FB:
+        if (!r.reverse_packets) r.reverse_packets = counter();
         break;
       case K.SRC_SGT:
         r.src_sgt = v();
@@ -287,6 +342,9 @@ function interpret(
         setExtra(r, f.name, renderElement(f.type, b, p, len));
     }
   });
+  if (dual !== null) resolveFamily(b, r, s, s.m & F.IPV ? s.ipv : 0, dual.lastAddressFamily);
+  if (sections !== null) applySections(b, r, s, sections.explicit);
+  return next;
 }
 
 interface DataSet {
