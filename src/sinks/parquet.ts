@@ -29,7 +29,8 @@
  *   numbers (GoFlow2 prints names), `src_net`/`dst_net` the prefix lengths;
  * - `src_sgt`, `dst_sgt`, `flow_direction`, `in_if_name`, `out_if_name`: NULL when absent;
  * - `extra`: NULL, or a JSON object of every other decoded element plus non-empty `bgp_communities`,
- *   `as_path`, `mpls_label` lists.
+ *   `as_path`, `mpls_label` lists and, when known, the VRF, application, NAT and reverse-counter fields
+ *   under their JSON-lines names (`in_vrf_id` … `application_name`, `post_nat_*`, `reverse_*`).
  *
  * Options (snake_case keys are rejected by config, like every sink's): `rotateMs` (300000), `maxFileBytes`
  * (256 MiB), `rowGroupRows` (65536), `codec` ("zstd" | "gzip" | "none", default "zstd"), `level` (1),
@@ -133,10 +134,29 @@ export const FLOW_SCHEMA: readonly ColumnSpec[] = [
 const rawJSON = (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON;
 
 /** The `extra` column's JSON: other elements plus the non-empty lists; "" when there is nothing. */
+/**
+ * Whether a record carries any of the rarer named fields (options dictionaries, issue 18; NAT and RFC 5103
+ * reverse counters, issue 19): they go into `extra` under their JSON-lines names (no column of their own yet).
+ */
+function hasNamedExtras(r: FlowRecord): boolean {
+  return (
+    r.in_vrf_id !== null ||
+    r.out_vrf_id !== null ||
+    r.application_name !== "" ||
+    r.post_nat_src_addr !== "" ||
+    r.post_nat_dst_addr !== "" ||
+    r.post_nat_src_port !== null ||
+    r.post_nat_dst_port !== null ||
+    r.reverse_bytes !== null ||
+    r.reverse_packets !== null
+  );
+}
+
 function extraJson(r: FlowRecord): string {
   const hasLists =
     (r.bgp_communities?.length ?? 0) > 0 || (r.as_path?.length ?? 0) > 0 || (r.mpls_label?.length ?? 0) > 0;
-  if (r.extra === null && !hasLists) return "";
+  const named = hasNamedExtras(r);
+  if (r.extra === null && !hasLists && !named) return "";
   const o: Record<string, unknown> = {};
   if (r.extra !== null) {
     for (const k in r.extra) {
@@ -147,6 +167,21 @@ function extraJson(r: FlowRecord): string {
   if ((r.bgp_communities?.length ?? 0) > 0) o.bgp_communities = r.bgp_communities;
   if ((r.as_path?.length ?? 0) > 0) o.as_path = r.as_path;
   if ((r.mpls_label?.length ?? 0) > 0) o.mpls_label = r.mpls_label;
+  if (named) {
+    const big = (v: number | bigint) => (typeof v === "bigint" ? rawJSON(v.toString()) : v);
+    if (r.in_vrf_id !== null) o.in_vrf_id = r.in_vrf_id;
+    if (r.out_vrf_id !== null) o.out_vrf_id = r.out_vrf_id;
+    if (r.in_vrf_name !== "") o.in_vrf_name = r.in_vrf_name;
+    if (r.out_vrf_name !== "") o.out_vrf_name = r.out_vrf_name;
+    if (r.mpls_vpn_rd !== "") o.mpls_vpn_rd = r.mpls_vpn_rd;
+    if (r.application_name !== "") o.application_name = r.application_name;
+    if (r.post_nat_src_addr !== "") o.post_nat_src_addr = r.post_nat_src_addr;
+    if (r.post_nat_dst_addr !== "") o.post_nat_dst_addr = r.post_nat_dst_addr;
+    if (r.post_nat_src_port !== null) o.post_nat_src_port = r.post_nat_src_port;
+    if (r.post_nat_dst_port !== null) o.post_nat_dst_port = r.post_nat_dst_port;
+    if (r.reverse_bytes !== null) o.reverse_bytes = big(r.reverse_bytes);
+    if (r.reverse_packets !== null) o.reverse_packets = big(r.reverse_packets);
+  }
   const s = JSON.stringify(o);
   return s === "{}" ? "" : s;
 }
@@ -368,7 +403,8 @@ export class FlowColumns {
     if (r.out_if_name === "") this.#outName.pushNull();
     else this.#outName.pushString(r.out_if_name);
     let x = "";
-    if (r.bgp_communities !== null || r.as_path !== null || r.mpls_label !== null) x = extraJson(r);
+    if (r.bgp_communities !== null || r.as_path !== null || r.mpls_label !== null || hasNamedExtras(r))
+      x = extraJson(r);
     else if (r.extra !== null) {
       // consecutive records mostly carry the same other elements (flowEndReason...): reuse the JSON, and
       // the column copies the repeated bytes
