@@ -125,7 +125,9 @@ export async function startService(args: string[], opts: StartServiceOptions = {
   const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
   const ready = (): boolean =>
     (wait === "agent" || (httpPort !== 0 && udpPorts.length > 0)) && (wait === "native" || agentPort !== 0);
-  for (let i = 0; i < 300 && !ready(); i++) {
+  // 30 s: a collector starts in 1–2 s on a quiet machine, but 15 s was not enough on a loaded one.
+  const deadline = Date.now() + 30_000;
+  while (!ready() && Date.now() < deadline) {
     if (proc.exitCode !== null) break;
     await sleep(50);
   }
