@@ -17,7 +17,7 @@
  *
  * The bearer key comes from `token`, the file `tokenFile` or the variable `tokenEnv`; it is never logged.
  */
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -28,6 +28,7 @@ import { flowsV1Body, flowsV1Record } from "../encode/flows-v1.ts";
 import { isGzip, jsonString, plainBody, splitBody } from "../encode/json-batch.ts";
 import type { BreakerOptions, Delivery, DeliveryUnit, RetryOptions } from "../pipeline/delivery.ts";
 import { type HttpDelivery, startHttpDelivery } from "../pipeline/http-transport.ts";
+import { remoteSinkStats, spoolBatch } from "../pipeline/remote-sink.ts";
 import type { FsyncPolicy, Spool } from "../pipeline/spool.ts";
 import type {
   EncodedBatch,
@@ -409,22 +410,7 @@ class HttpSinkImpl implements HttpSink {
     if (this.#closed) throw new Error(`${this.name}: closed`);
     const skipped = (batch as Partial<HttpEncodedBatch>).skipped ?? 0;
     if (skipped > 0) this.#countSkipped(skipped);
-    const created = batch.oldestMs > 0 ? batch.oldestMs : Date.now();
-    const writes: Promise<void>[] = [];
-    for (const part of batch.parts) {
-      if (part.records === 0) continue;
-      writes.push(
-        this.#spool.append({
-          id: randomUUID(),
-          key: part.key,
-          meta: "",
-          records: part.records,
-          createdMs: created,
-          data: part.data,
-        }),
-      );
-    }
-    await Promise.all(writes);
+    await spoolBatch(this.#spool, batch);
   }
 
   #countSkipped(n: number): void {
@@ -454,32 +440,12 @@ class HttpSinkImpl implements HttpSink {
   }
 
   stats(): HttpSinkStats {
-    const d = this.#delivery.stats();
-    const s = this.#spool.stats();
-    return {
-      delivered: d.delivered,
-      deliveredBatches: d.deliveredBatches,
-      failed: d.failed,
-      retried: d.retried,
-      unknownOutcomes: d.unknownOutcomes,
-      splits: d.splits,
-      deadLettered: d.deadLettered,
-      deadLetteredRecords: d.deadLetteredRecords,
-      spoolBytes: s.bytes,
-      spoolBatches: s.batches,
-      spoolRecords: s.records,
-      oldestAgeMs: s.oldestCreatedMs > 0 ? Math.max(0, Date.now() - s.oldestCreatedMs) : 0,
-      breakerState: d.breakerState,
-      breakerOpens: d.breakerOpens,
-      droppedOnFull: s.droppedBatches,
-      droppedRecordsOnFull: s.droppedRecords,
-      spoolWriteErrors: s.writeErrors,
-      spoolCorruptFrames: s.corruptFrames,
-      spoolCorruptBytes: s.corruptBytes,
-      spooling: this.#delivery.spooling,
-      lastError: d.lastError,
-      skippedNoAddress: this.#skipped,
-    };
+    return remoteSinkStats(
+      this.#delivery.stats(),
+      this.#spool.stats(),
+      this.#delivery.spooling,
+      this.#skipped,
+    );
   }
 }
 

@@ -23,7 +23,6 @@
  * cluster (and brokers that expect it) InitProducerId must carry producer id −1 / epoch −1, which the
  * client sends only when given explicitly: done here.
  */
-import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Producer } from "@platformatic/kafka";
@@ -41,6 +40,7 @@ import {
   keyFunction,
 } from "../encode/goflow2-pb.ts";
 import { Delivery, type DeliveryUnit, type SendOutcome } from "../pipeline/delivery.ts";
+import { remoteSinkStats, spoolBatch, spoolOldestAgeMs } from "../pipeline/remote-sink.ts";
 import { type FsyncPolicy, Spool } from "../pipeline/spool.ts";
 import { sinkSlug } from "./http.ts";
 import type {
@@ -488,22 +488,7 @@ class KafkaSink implements Sink {
 
   async write(batch: EncodedBatch): Promise<void> {
     if (this.#closed) throw new Error(`${this.name}: closed`);
-    const created = batch.oldestMs > 0 ? batch.oldestMs : Date.now();
-    const writes: Promise<void>[] = [];
-    for (const part of batch.parts) {
-      if (part.records === 0) continue;
-      writes.push(
-        this.#spool.append({
-          id: randomUUID(),
-          key: part.key,
-          meta: "",
-          records: part.records,
-          createdMs: created,
-          data: part.data,
-        }),
-      );
-    }
-    await Promise.all(writes);
+    await spoolBatch(this.#spool, batch);
   }
 
   async flush(): Promise<void> {
@@ -520,36 +505,11 @@ class KafkaSink implements Sink {
   }
 
   remoteStats(): RemoteSinkStats {
-    const d = this.#delivery.stats();
     const s = this.#spool.stats();
-    const oldestAgeMs = s.oldestCreatedMs > 0 ? Math.max(0, Date.now() - s.oldestCreatedMs) : 0;
     if (this.#problem && Date.now() - this.#problemMs > 60_000) this.#problem = "";
-    return {
-      delivered: d.delivered,
-      deliveredBatches: d.deliveredBatches,
-      failed: d.failed,
-      retried: d.retried,
-      unknownOutcomes: d.unknownOutcomes,
-      splits: d.splits,
-      deadLettered: d.deadLettered,
-      deadLetteredRecords: d.deadLetteredRecords,
-      spoolBytes: s.bytes,
-      spoolBatches: s.batches,
-      spoolRecords: s.records,
-      oldestAgeMs,
-      breakerState: d.breakerState,
-      breakerOpens: d.breakerOpens,
-      droppedOnFull: s.droppedBatches,
-      droppedRecordsOnFull: s.droppedRecords,
-      spoolWriteErrors: s.writeErrors,
-      spoolCorruptFrames: s.corruptFrames,
-      spoolCorruptBytes: s.corruptBytes,
-      // unreachable (retrying) or behind (the oldest spooled flow waits longer than behind_ms)
-      spooling: this.#delivery.spooling || oldestAgeMs > this.#o.behindMs,
-      lastError: d.lastError,
-      problem: this.#problem,
-      skippedNoAddress: 0,
-    };
+    // unreachable (retrying) or behind (the oldest spooled flow waits longer than behind_ms)
+    const spooling = this.#delivery.spooling || spoolOldestAgeMs(s) > this.#o.behindMs;
+    return { ...remoteSinkStats(this.#delivery.stats(), s, spooling), problem: this.#problem };
   }
 
   samples(): SinkSample[] {
