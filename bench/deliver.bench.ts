@@ -32,7 +32,7 @@ function record(i: number): FlowRecord {
   r.src_addr = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
   r.dst_addr = `172.16.${(i * 7) & 255}.${(i * 13) & 255}`;
   r.src_port = 1024 + ((i * 31) % 60_000);
-  r.dst_port = [443, 80, 53, 22, 8080][i % 5];
+  r.dst_port = [443, 80, 53, 22, 8080][i % 5]!;
   r.proto = i % 5 === 2 ? 17 : 6;
   r.bytes = 143 + ((i * 97) % 150_000);
   r.packets = 1 + (i % 120);
@@ -104,7 +104,7 @@ async function deliver(
   const t0 = process.hrtime.bigint();
   let sent = 0;
   for (let i = 0; sent < total; i++) {
-    const b = preEncoded ? encoded[i % 16] : enc.encode(batches[i % 16]);
+    const b = preEncoded ? encoded[i % 16]! : enc.encode(batches[i % 16]!);
     await sink.write(b);
     sent += b.records;
   }
@@ -148,7 +148,7 @@ async function spoolRates(fsync: "interval" | "always", concurrentAppends: numbe
   const enc = createHttpEncoder("flows-v1+http://127.0.0.1:1", { batchSize: 1000 });
   const recs: FlowRecord[] = [];
   for (let i = 0; i < 1000; i++) recs.push(record(i));
-  const body = enc.encode(recs).parts[0].data;
+  const body = enc.encode(recs).parts[0]!.data;
   const count = Math.ceil((512 * 1024 * 1024) / body.byteLength);
   let s = await Spool.open({ dir, fsync, maxBytes: 4 * 1024 ** 3 });
   const t0 = process.hrtime.bigint();

@@ -62,12 +62,18 @@ export function parseCsv(text: string): string[][] {
   return rows;
 }
 
-function column(header: string[], ...names: string[]): number {
+function column(header: string[] | undefined, ...names: string[]): number {
+  if (header === undefined) throw new Error("empty table: no header row");
   for (const n of names) {
     const i = header.indexOf(n);
     if (i >= 0) return i;
   }
   throw new Error(`column ${names.join(" / ")} not found in ${header.join(",")}`);
+}
+
+/** A row's cell; a short row reads as empty cells, which the checks below refuse with the row's name. */
+function cell(row: string[], i: number): string {
+  return row[i] ?? "";
 }
 
 function checkType(raw: string, where: string): string {
@@ -86,9 +92,9 @@ export function readIana(text: string): Row[] {
   const out: Row[] = [];
   const seen = new Set<number>();
   for (const r of rows) {
-    const idText = r[cId].trim();
-    const name = r[cName].trim();
-    const type = r[cType].trim();
+    const idText = cell(r, cId).trim();
+    const name = cell(r, cName).trim();
+    const type = cell(r, cType).trim();
     // Ranges ("105-127", "534-32767") are unassigned or kept for NetFlow v9; rows without a type are
     // reserved or withdrawn (0, 416, 419).
     if (!/^\d+$/.test(idText) || name === "" || type === "") continue;
@@ -112,10 +118,10 @@ export function readVendor(text: string): Row[] {
   const out: Row[] = [];
   const seen = new Set<string>();
   for (const r of rows) {
-    const pen = Number(r[cPen]);
-    const id = Number(r[cId]);
-    const name = r[cName].trim();
-    const where = `vendor element ${r[cPen]}/${r[cId]}`;
+    const pen = Number(cell(r, cPen));
+    const id = Number(cell(r, cId));
+    const name = cell(r, cName).trim();
+    const where = `vendor element ${cell(r, cPen)}/${cell(r, cId)}`;
     if (!Number.isInteger(pen) || pen < 0 || pen > 0xffffffff) throw new Error(`${where}: bad PEN`);
     // pen 0 rows are NetFlow v9 field types (16 bits); enterprise element ids are 15 bits.
     if (!Number.isInteger(id) || id < 1 || id > (pen === 0 ? 0xffff : 0x7fff)) {
@@ -126,7 +132,7 @@ export function readVendor(text: string): Row[] {
     const key = `${pen}/${id}`;
     if (seen.has(key)) throw new Error(`${where}: listed twice`);
     seen.add(key);
-    out.push([pen, id, name, checkType(r[cType].trim(), where)]);
+    out.push([pen, id, name, checkType(cell(r, cType).trim(), where)]);
   }
   return out.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
 }

@@ -67,9 +67,10 @@ export function splitBody(data: Uint8Array): [Buffer, Buffer, number, number] | 
   const n = starts.length;
   if (n < 2) return null;
   const half = n >> 1;
+  const mid = starts[half]!;
   // Records of the first half end just before the ",\n" preceding starts[half].
-  const firstRecords = body.subarray(starts[0], starts[half] - 2);
-  const secondRecords = body.subarray(starts[half], last);
+  const firstRecords = body.subarray(starts[0], mid - 2);
+  const secondRecords = body.subarray(mid, last);
   return [
     Buffer.concat([header, firstRecords, footer]),
     Buffer.concat([header, secondRecords, footer]),

@@ -179,7 +179,8 @@ interface Slot {
 
 interface PendingWrite {
   seg: number;
-  bufs: Uint8Array[];
+  /** The frame header and the entry's data, written together. */
+  bufs: readonly [Uint8Array, Uint8Array];
   /** Its place in the log, assigned at append time and reassigned when an earlier write failed. */
   entry: SpooledEntry;
   resolve: () => void;
@@ -684,10 +685,10 @@ export class Spool {
 
   #flush(): void {
     this.#flushScheduled = false;
-    if (this.#flushing || this.#pending.length === 0) return;
     const first = this.#pending[0];
+    if (this.#flushing || first === undefined) return;
     let n = 1;
-    while (n < this.#pending.length && n < MAX_GROUP && this.#pending[n].seg === first.seg) n++;
+    while (n < this.#pending.length && n < MAX_GROUP && this.#pending[n]!.seg === first.seg) n++;
     const group = this.#pending.splice(0, n);
     this.#flushing = true;
     let fd: number;
@@ -765,7 +766,8 @@ export class Spool {
    * places again from there and are written next, so one ENOSPC or EIO costs only the batches it hit.
    */
   #fail(group: PendingWrite[], err: Error): void {
-    const seg = group[0].seg;
+    const seg = group[0]?.seg;
+    if (seg === undefined) return;
     const good = this.#segs.get(seg)?.bytes ?? 0;
     let rolled = false;
     if (this.#fd >= 0 && this.#fdSeg === seg) {
@@ -843,7 +845,7 @@ export class Spool {
     }
     // Bound memory: the oldest undispensed entries are left to be read back from disk.
     while (this.#memBytes > this.#memoryBytes && this.#memHead < this.#mem.length) {
-      this.#memBytes -= this.#mem[this.#memHead].size;
+      this.#memBytes -= this.#mem[this.#memHead]!.size;
       this.#memHead++;
     }
     this.#compactMem();
@@ -935,7 +937,7 @@ export class Spool {
     if (this.#closed || !this.#hasNext()) return null;
     let e: SpooledEntry | null = null;
     while (this.#memHead < this.#mem.length) {
-      const m = this.#mem[this.#memHead];
+      const m = this.#mem[this.#memHead]!;
       const c = cmp(m.seg, m.off, this.#rSeg, this.#rOff);
       if (c > 0) break;
       this.#memHead++;
@@ -1069,9 +1071,9 @@ export class Spool {
     let moved = false;
     while (
       this.#slotHead < this.#slots.length &&
-      (this.#slots[this.#slotHead].acked || this.#slots[this.#slotHead].dropped)
+      (this.#slots[this.#slotHead]!.acked || this.#slots[this.#slotHead]!.dropped)
     ) {
-      const s = this.#slots[this.#slotHead++];
+      const s = this.#slots[this.#slotHead++]!;
       if (!s.dropped && cmp(s.entry.seg, s.entry.off + s.entry.size, this.#cSeg, this.#cOff) > 0) {
         this.#cSeg = s.entry.seg;
         this.#cOff = s.entry.off + s.entry.size;
@@ -1105,7 +1107,7 @@ export class Spool {
         let inflightEntries = 0;
         let inflightRecords = 0;
         for (let i = this.#slotHead; i < this.#slots.length; i++) {
-          const s = this.#slots[i];
+          const s = this.#slots[i]!;
           if (s.entry.seg === seq && !s.acked && !s.dropped) {
             s.dropped = true;
             inflightEntries++;
@@ -1144,8 +1146,8 @@ export class Spool {
         this.#rSeg = seq + 1;
         this.#rOff = 0;
       }
-      while (this.#memHead < this.#mem.length && this.#mem[this.#memHead].seg <= seq) {
-        this.#memBytes -= this.#mem[this.#memHead].size;
+      while (this.#memHead < this.#mem.length && this.#mem[this.#memHead]!.seg <= seq) {
+        this.#memBytes -= this.#mem[this.#memHead]!.size;
         this.#memHead++;
       }
       if (this.#peek && this.#peek.seg <= seq) this.#peek = null;
@@ -1188,12 +1190,12 @@ export class Spool {
   oldestCreatedMs(): number {
     let oldest = 0;
     for (let i = this.#slotHead; i < this.#slots.length; i++) {
-      const s = this.#slots[i];
+      const s = this.#slots[i]!;
       if (!s.acked && !s.dropped && (oldest === 0 || s.entry.createdMs < oldest)) oldest = s.entry.createdMs;
     }
     if (this.#hasNext()) {
       let next: SpooledEntry | null = null;
-      const m = this.#mem[this.#memHead];
+      const m = this.#mem[this.#memHead]!;
       if (m && m.seg === this.#rSeg && m.off === this.#rOff) next = m;
       else {
         const p = this.#peek;

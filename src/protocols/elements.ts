@@ -42,7 +42,7 @@ const reverse: Array<ElementDef | undefined> = new Array(IANA_ID_LIMIT);
 for (const [id, name, type] of IANA_ELEMENTS) {
   iana[id] = Object.freeze({ pen: 0, id, name, type });
   if (!NOT_REVERSIBLE.has(id)) {
-    const reverseName = `reverse${name[0].toUpperCase()}${name.slice(1)}`;
+    const reverseName = `reverse${name.charAt(0).toUpperCase()}${name.slice(1)}`;
     reverse[id] = Object.freeze({ pen: REVERSE_PEN, id, name: reverseName, type });
   }
 }

@@ -113,7 +113,7 @@ const SCHEMES: Record<string, HttpFormat> = {
 /** Parse `clarion+http(s)://…` / `flows-v1+http(s)://…`; throws ConfigError naming the output. */
 export function parseHttpSinkUri(uri: string): HttpTarget {
   const m = /^([a-z0-9+-]+):\/\//i.exec(uri);
-  const scheme = m?.[1].toLowerCase() ?? "";
+  const scheme = m?.[1]?.toLowerCase() ?? "";
   const format = SCHEMES[scheme];
   if (format === undefined) throw new ConfigError("output", `not an HTTP sink URI: ${uri}`);
   let url: URL;

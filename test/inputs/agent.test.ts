@@ -113,6 +113,7 @@ describe("agent collector", () => {
     assert.equal(r3.status, 202);
     await until(() => b.accepted.length === 3);
     const [a1, a2, a3] = b.accepted;
+    assert.ok(a1 && a2 && a3);
     assert.equal(a1.path, "/api/edge/sketches");
     assert.equal(a1.raw.toString(), plain);
     assert.equal(a1.headers["content-type"], "application/json");
@@ -165,7 +166,7 @@ describe("agent collector", () => {
     assert.equal((await postEdge(c, "sketches", bomb, { ...auth, "content-encoding": "gzip" })).status, 413);
     assert.equal((await postEdge(c, "sketches", sketches(3), auth)).status, 202);
     await until(() => b.accepted.length === 1);
-    assert.equal(b.accepted[0].raw.toString(), sketches(3));
+    assert.equal(b.accepted[0]!.raw.toString(), sketches(3));
     const st = c.stats();
     assert.equal(st.rejected.unauthorized, 2);
     assert.equal(st.rejected.tooLarge, 2);

@@ -192,7 +192,7 @@ describe("kafka output end to end", () => {
       "the spool delivered after the restart",
       async () => {
         const s = await kafkaSinkStats(svc, uri);
-        return s.sent >= 480 && s.pending === 0;
+        return (s.sent ?? 0) >= 480 && s.pending === 0;
       },
       60_000,
     );

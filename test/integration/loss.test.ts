@@ -125,7 +125,7 @@ describe("loss is visible everywhere", () => {
         seq += 30;
         sent++;
         await sleep(300);
-        if ((await byReason(svc)).kernel_datagrams > 0) break;
+        if (((await byReason(svc)).kernel_datagrams ?? 0) > 0) break;
       }
     } finally {
       c.close();
@@ -348,7 +348,7 @@ describe("loss is visible everywhere", () => {
     } finally {
       c.close();
     }
-    await waitFor("queue drops", async () => (await byReason(svc)).queue_full > 0);
+    await waitFor("queue drops", async () => ((await byReason(svc)).queue_full ?? 0) > 0);
     const m = await metrics(svc);
     const sink = (m.sinks as Record<string, Json>)["jsonl:-"]!;
     assert.ok((sink.dropped as Record<string, number>).queue_full! > 0);
@@ -374,7 +374,7 @@ describe("loss is visible everywhere", () => {
     } finally {
       c2.close();
     }
-    await waitFor("write errors", async () => (await byReason(svc)).write_error > 0);
+    await waitFor("write errors", async () => ((await byReason(svc)).write_error ?? 0) > 0);
     h = await health(svc);
     assert.ok(
       h.reasons.some((r) => r === "sink jsonl:- failed: output closed (broken pipe): its flows are dropped"),

@@ -109,12 +109,12 @@ describe("Spool", () => {
     assert.equal(again.length, 30);
     for (let i = 0; i < 30; i++) {
       const want = entry(i + 20);
-      assert.equal(again[i].id, want.id);
-      assert.equal(again[i].key, want.key);
-      assert.equal(again[i].meta, want.meta);
-      assert.equal(again[i].records, want.records);
-      assert.equal(again[i].createdMs, want.createdMs);
-      assert.deepEqual(Buffer.from(again[i].data), want.data);
+      assert.equal(again[i]!.id, want.id);
+      assert.equal(again[i]!.key, want.key);
+      assert.equal(again[i]!.meta, want.meta);
+      assert.equal(again[i]!.records, want.records);
+      assert.equal(again[i]!.createdMs, want.createdMs);
+      assert.deepEqual(Buffer.from(again[i]!.data), want.data);
     }
     for (const e of again) s.ack(e);
     assert.equal(s.stats().batches, 0);
@@ -130,8 +130,8 @@ describe("Spool", () => {
     let s = await open(dir);
     for (let i = 0; i < 5; i++) await s.append(entry(i));
     const got = drainAll(s);
-    s.ack(got[1]);
-    s.ack(got[2]);
+    s.ack(got[1]!);
+    s.ack(got[2]!);
     assert.equal(s.stats().batches, 3);
     await s.close();
     s = await open(dir);
@@ -165,8 +165,8 @@ describe("Spool", () => {
     const got = drainAll(s);
     assert.equal(got.length, 200);
     for (let i = 0; i < 200; i++) {
-      assert.equal(got[i].id, `id-${i}`);
-      assert.deepEqual(Buffer.from(got[i].data), entry(i, 1000).data);
+      assert.equal(got[i]!.id, `id-${i}`);
+      assert.deepEqual(Buffer.from(got[i]!.data), entry(i, 1000).data);
     }
     await s.close();
   });
@@ -176,7 +176,7 @@ describe("Spool", () => {
     let s = await open(dir);
     for (let i = 0; i < 10; i++) await s.append(entry(i, 500));
     await s.close();
-    const seg = readdirSync(dir).filter((f) => f.endsWith(".seg"))[0];
+    const seg = readdirSync(dir).filter((f) => f.endsWith(".seg"))[0]!;
     const path = join(dir, seg);
     const full = statSync(path).size;
     truncateSync(path, full - 100); // the last frame is torn
@@ -205,7 +205,7 @@ describe("Spool", () => {
     let s = await open(dir);
     for (let i = 0; i < 3; i++) await s.append(entry(i, 200));
     await s.close();
-    const seg = readdirSync(dir).filter((f) => f.endsWith(".seg"))[0];
+    const seg = readdirSync(dir).filter((f) => f.endsWith(".seg"))[0]!;
     const path = join(dir, seg);
     const { openSync, writeSync, closeSync } = await import("node:fs");
     const fd = openSync(path, "r+");
@@ -237,7 +237,7 @@ describe("Spool", () => {
     assert.equal(got.length, st.batches);
     assert.equal(got.at(-1)?.id, `id-${n - 1}`);
     // what is left is the newest, contiguous, in order
-    const first = Number(got[0].id.slice(3));
+    const first = Number(got[0]!.id.slice(3));
     assert.deepEqual(
       got.map((e) => e.id),
       Array.from({ length: got.length }, (_, i) => `id-${first + i}`),
@@ -274,7 +274,7 @@ describe("Spool", () => {
     assert.equal(s.stats().batches, 4);
     assert.equal(
       s.stats().bytes,
-      statSync(join(dir, readdirSync(dir).filter((f) => f.endsWith(".seg"))[0])).size,
+      statSync(join(dir, readdirSync(dir).filter((f) => f.endsWith(".seg"))[0]!)).size,
     );
     assert.deepEqual(ids(drainAll(s)), ["id-0", "id-2", "id-3", "id-4"]);
     await s.close();
@@ -282,7 +282,7 @@ describe("Spool", () => {
     assert.equal(r.stats().corruptFrames, 0);
     const back = drainAll(r);
     assert.deepEqual(ids(back), ["id-0", "id-2", "id-3", "id-4"]);
-    assert.deepEqual(Buffer.from(back[1].data), entry(2, 300).data);
+    assert.deepEqual(Buffer.from(back[1]!.data), entry(2, 300).data);
     await r.close();
   });
 
@@ -334,7 +334,7 @@ describe("Spool", () => {
     assert.equal(r.stats().corruptFrames, 0);
     const back = drainAll(r);
     assert.deepEqual(ids(back), ["id-0", "id-1", "id-2"]);
-    for (let i = 0; i < 3; i++) assert.deepEqual(Buffer.from(back[i].data), entry(i, 500).data);
+    for (let i = 0; i < 3; i++) assert.deepEqual(Buffer.from(back[i]!.data), entry(i, 500).data);
     await r.close();
   });
 
@@ -445,11 +445,11 @@ describe("Spool damage: scan forward to the next good frame", () => {
     const cases: { file: string; at: number }[] = [];
     for (const [file, b] of layout.files) for (let at = 0; at < b.length; at += 499) cases.push({ file, at });
     // every byte of a frame header and its fixed fields (length, CRC, version, lengths) in both segments
-    for (const f of [layout.frames[3], layout.frames.at(-1)!])
+    for (const f of [layout.frames[3]!, layout.frames.at(-1)!])
       for (let k = 0; k < 30; k++) cases.push({ file: f.file, at: f.off + k });
     for (const { file, at } of cases) {
       const dir = materialize(layout, (files) => {
-        files.get(file)![at] ^= 0x5a;
+        files.get(file)![at]! ^= 0x5a;
       });
       const lost = framesHit(layout, file, [at]);
       assert.equal(lost.size, 1);
@@ -460,7 +460,7 @@ describe("Spool damage: scan forward to the next good frame", () => {
       assert.equal(st.corruptBytes, victim.size, what);
       const q = readFileSync(join(dir, "quarantine", `${file}.${victim.off}.bad`));
       const damaged = Buffer.from(layout.files.get(file)!.subarray(victim.off, victim.off + victim.size));
-      damaged[at - victim.off] ^= 0x5a;
+      damaged[at - victim.off]! ^= 0x5a;
       assert.deepEqual(q, damaged, `${what}: quarantined bytes`);
       // the repair is on disk: the next open counts nothing and delivers the same
       const again = await expectDelivered(dir, n, lost, `${what}, reopened`);
@@ -503,11 +503,11 @@ describe("Spool damage: scan forward to the next good frame", () => {
     for (let trial = 0; trial < 60; trial++) {
       const flips: { file: string; at: number }[] = [];
       for (let k = 1 + Math.floor(rnd() * 6); k > 0; k--) {
-        const file = files[Math.floor(rnd() * files.length)];
+        const file = files[Math.floor(rnd() * files.length)]!;
         flips.push({ file, at: Math.floor(rnd() * layout.files.get(file)!.length) });
       }
       const dir = materialize(layout, (fs) => {
-        for (const f of flips) fs.get(f.file)![f.at] ^= 1 + Math.floor(rnd() * 255);
+        for (const f of flips) fs.get(f.file)![f.at]! ^= 1 + Math.floor(rnd() * 255);
       });
       const lost = new Set<number>();
       for (const file of files)
@@ -537,12 +537,12 @@ describe("Spool damage: scan forward to the next good frame", () => {
     // entry 10 is not in memory any more: it will be read back from the file, which is damaged meanwhile
     const layoutDir = readdirSync(dir).filter((f) => f.endsWith(".seg"));
     assert.equal(layoutDir.length, 1);
-    const path = join(dir, layoutDir[0]);
+    const path = join(dir, layoutDir[0]!);
     const bytes = readFileSync(path);
     let off = 0;
     for (let i = 0; i < 10; i++) off += bytes.readUInt32LE(off) + 8;
     const fd = openSync(path, "r+");
-    writeSync(fd, Buffer.from([bytes[off + 50] ^ 0xff]), 0, 1, off + 50);
+    writeSync(fd, Buffer.from([bytes[off + 50]! ^ 0xff]), 0, 1, off + 50);
     closeSync(fd);
     const got = drainAll(s);
     assert.deepEqual(

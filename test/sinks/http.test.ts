@@ -71,7 +71,7 @@ function flows(from: number, n: number, exporters = ["192.0.2.1"]): FlowRecord[]
     r.packets = 3;
     r.in_if = 2;
     r.out_if = 0;
-    r.sampler_address = exporters[i % exporters.length];
+    r.sampler_address = exporters[i % exporters.length]!;
     r.time_received_ms = 1_700_000_100_000;
     r.time_flow_start_ms = 1_700_000_000_500;
     r.time_flow_end_ms = 1_700_000_050_900;
@@ -121,10 +121,10 @@ describe("HTTP sink URIs and encoders", () => {
   });
 
   test("flows.v1 records and bodies", () => {
-    const r = flows(7, 1)[0];
+    const r = flows(7, 1)[0]!;
     r.bytes = 2n ** 64n - 1n;
     const batch = createHttpEncoder("flows-v1+http://h", { collectorId: "c1" }).encode([r]);
-    const body = JSON.parse(Buffer.from(batch.parts[0].data).toString());
+    const body = JSON.parse(Buffer.from(batch.parts[0]!.data).toString());
     assert.deepEqual(body.records[0], {
       ts: 1_700_000_000,
       src_ip: "10.0.0.7",
@@ -136,7 +136,7 @@ describe("HTTP sink URIs and encoders", () => {
       packets: 3,
       ingress_if: 2,
     });
-    assert.match(Buffer.from(batch.parts[0].data).toString(), /"bytes":18446744073709551615,/);
+    assert.match(Buffer.from(batch.parts[0]!.data).toString(), /"bytes":18446744073709551615,/);
     assert.equal(body.collector_id, "c1");
     assert.equal(body.format, "flows.v1");
   });
@@ -144,12 +144,12 @@ describe("HTTP sink URIs and encoders", () => {
   test("flows.v1 leaves out records without addresses, and counts them", async () => {
     const uri = "flows-v1+http://127.0.0.1:1/v1/ingest";
     const recs = flows(0, 10);
-    recs[3].src_addr = "";
-    recs[7].dst_addr = "";
+    recs[3]!.src_addr = "";
+    recs[7]!.dst_addr = "";
     const batch = createHttpEncoder(uri, {}).encode(recs) as HttpEncodedBatch;
     assert.equal(batch.records, 8);
     assert.equal(batch.skipped, 2);
-    assert.equal(JSON.parse(Buffer.from(batch.parts[0].data).toString()).records.length, 8);
+    assert.equal(JSON.parse(Buffer.from(batch.parts[0]!.data).toString()).records.length, 8);
     const warnings: string[] = [];
     const logger = { ...quiet, warn: (_o: object | string, m?: string) => warnings.push(m ?? "") };
     const sink = await createHttpSink(uri, { dataDir: tmp(), logger, options: FAST });
@@ -168,7 +168,7 @@ describe("HTTP sink URIs and encoders", () => {
       b.parts.map((p) => p.records),
       [200, 200, 50],
     );
-    assert.equal(b.parts[0].data[0], 0x7b); // 200 records < 50 KB: plain
+    assert.equal(b.parts[0]!.data[0], 0x7b); // 200 records < 50 KB: plain
     const big = createHttpEncoder("flows-v1+http://h", { batchSize: 20000, maxBytes: 400_000 }).encode(
       flows(0, 12000),
     );
@@ -185,8 +185,8 @@ describe("HTTP sink URIs and encoders", () => {
 
   test("Clarion: one body per exporter, integer seconds, switch_id", () => {
     const recs = flows(0, 10, ["192.0.2.1", "192.0.2.2"]);
-    recs[0].src_mac = 0x001122aabbcc;
-    recs[0].src_sgt = 17;
+    recs[0]!.src_mac = 0x001122aabbcc;
+    recs[0]!.src_sgt = 17;
     const b = createHttpEncoder("clarion+http://h", {}).encode(recs);
     assert.deepEqual(
       b.parts.map((p) => [p.key, p.records]),
@@ -195,7 +195,7 @@ describe("HTTP sink URIs and encoders", () => {
         ["192.0.2.2", 5],
       ],
     );
-    const body = JSON.parse(Buffer.from(b.parts[0].data).toString());
+    const body = JSON.parse(Buffer.from(b.parts[0]!.data).toString());
     assert.equal(body.switch_id, "192.0.2.1");
     assert.deepEqual(body.records[0], {
       src_ip: "10.0.0.0",
@@ -214,14 +214,14 @@ describe("HTTP sink URIs and encoders", () => {
       dst_mac: null,
       vlan_id: null,
     });
-    recs[1].switch_id = "SW-1";
+    recs[1]!.switch_id = "SW-1";
     const named = createHttpEncoder("clarion+http://h", { switchIdFromIp: false }).encode(recs.slice(1, 2));
-    assert.equal(named.parts[0].key, "SW-1");
+    assert.equal(named.parts[0]!.key, "SW-1");
   });
 
   test("a line-framed body splits in half at the record level", () => {
     const b = createHttpEncoder("flows-v1+http://h", {}).encode(flows(0, 5));
-    const [x, y, nx, ny] = splitBody(b.parts[0].data)!;
+    const [x, y, nx, ny] = splitBody(b.parts[0]!.data)!;
     assert.deepEqual([nx, ny], [2, 3]);
     assert.deepEqual(
       JSON.parse(x.toString()).records.map((r: { bytes: number }) => r.bytes),
@@ -233,7 +233,7 @@ describe("HTTP sink URIs and encoders", () => {
     );
     assert.equal(JSON.parse(y.toString()).collector_id, "gw-local");
     assert.equal(
-      splitBody(createHttpEncoder("flows-v1+http://h", {}).encode(flows(0, 1)).parts[0].data),
+      splitBody(createHttpEncoder("flows-v1+http://h", {}).encode(flows(0, 1)).parts[0]!.data),
       null,
     );
   });
@@ -356,7 +356,7 @@ describe("HTTP sink delivery", () => {
     for (const [id, c] of counts) {
       if (c > 1) {
         dupIds++;
-        assert.ok(slowKeys.has([...keyOf.get(id)!][0]), `duplicate ${id} was not in a timed-out request`);
+        assert.ok(slowKeys.has([...keyOf.get(id)!][0]!), `duplicate ${id} was not in a timed-out request`);
       }
     }
     assert.ok(dupCount >= 0);
@@ -418,7 +418,7 @@ describe("HTTP sink delivery", () => {
     const file = join(dataDir, "deadletter", `${sinkSlug(uri)}.jsonl`);
     const lines = readFileSync(file, "utf8").trim().split("\n");
     assert.equal(lines.length, 1);
-    const dl = JSON.parse(lines[0]);
+    const dl = JSON.parse(lines[0]!);
     assert.equal(dl.status, 400);
     assert.equal(dl.idempotency_key, bad);
     assert.match(dl.response, /Invalid payload/);
