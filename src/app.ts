@@ -449,6 +449,7 @@ async function startNative(
       workers: () => ({ configured: config.workers, listening: udp?.workersListening ?? 0 }),
       remoteSinks: () => remoteSinks.map((s) => ({ name: s.name, stats: s.remoteStats() })),
       unroutedRecords: () => fanout.unroutedRecords,
+      tail: () => tail.stats,
     },
     version(),
   );
@@ -687,6 +688,8 @@ async function startNative(
         ...(primary ? { primary_output: primary } : {}),
         ...(backendSink ? { backend_output: backendSink.name } : {}),
         sinks: sinksOut,
+        // the live tail is a view: what it drops for a slow reader is not lost for the outputs
+        tail: tail.stats,
       };
     },
     prometheus: async () => ({ contentType: m.contentType, body: await prometheus() }),

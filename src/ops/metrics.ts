@@ -24,6 +24,8 @@ export interface MetricsSources {
   unroutedRecords?(): number;
   /** Cumulative loss by reason (src/ops/loss.ts). */
   loss?(): Record<string, number>;
+  /** The live tail (src/ops/tail.ts): readers now, flows sent to them and dropped for them (cumulative). */
+  tail?(): { readers: number; sent: number; dropped: number };
 }
 
 /** Why flow records were lost before reaching a sink queue (clarion_collector_dropped_records_total). */
@@ -367,6 +369,26 @@ export class CollectorMetrics {
       collect() {
         this.reset();
         for (const [reason, n] of Object.entries(self.#sources.loss?.() ?? {})) this.inc({ reason }, n);
+      },
+    });
+    new Gauge({
+      name: `${P}tail_readers`,
+      help: "Readers of the live tail (/tail, the tail command) connected now.",
+      registers: r,
+      collect() {
+        this.set(self.#sources.tail?.().readers ?? 0);
+      },
+    });
+    new Counter({
+      name: `${P}tail_records_total`,
+      help: "Flows the live tail sent to its readers (result=sent) or dropped for a slow reader or over the per-batch cap (result=dropped); a view only: the outputs are not affected.",
+      labelNames: ["result"],
+      registers: r,
+      collect() {
+        this.reset();
+        const t = self.#sources.tail?.();
+        this.inc({ result: "sent" }, t?.sent ?? 0);
+        this.inc({ result: "dropped" }, t?.dropped ?? 0);
       },
     });
     new Gauge({

@@ -41,7 +41,7 @@ function stats(over: Partial<WorkerStats> & { datagrams?: number } = {}): Worker
   };
 }
 
-function setup(kernelDrops = 0, unrouted = 0) {
+function setup(kernelDrops = 0, unrouted = 0, tail = { readers: 0, sent: 0, dropped: 0 }) {
   const m = new CollectorMetrics(
     {
       queues: () => [],
@@ -50,6 +50,7 @@ function setup(kernelDrops = 0, unrouted = 0) {
         new Map<number, KernelUdpCounters>([[2055, { drops: kernelDrops, rxQueueBytes: 0 }]]),
       workers: () => ({ configured: 1, listening: 1 }),
       unroutedRecords: () => unrouted,
+      tail: () => tail,
     },
     "test",
   );
@@ -85,6 +86,20 @@ describe("CollectorMetrics", () => {
     assert.equal(get("clarion_collector_dropped_records_total", { reason: "worker_exit" }).value, 7);
     assert.equal(get("clarion_collector_dropped_records_total", { reason: "unrouted" }).value, 4);
     assert.deepEqual(m.pipelineDropped(), { worker_exit: 7, unrouted: 4 });
+  });
+
+  it("exports the live tail's readers, and the flows it sent and dropped for them", async () => {
+    const { scrape } = setup(0, 0, { readers: 2, sent: 1500, dropped: 42 });
+    const get = await scrape();
+    assert.deepEqual(get("clarion_collector_tail_readers"), { type: "GAUGE", value: 2 });
+    assert.deepEqual(get("clarion_collector_tail_records_total", { result: "sent" }), {
+      type: "COUNTER",
+      value: 1500,
+    });
+    assert.deepEqual(get("clarion_collector_tail_records_total", { result: "dropped" }), {
+      type: "COUNTER",
+      value: 42,
+    });
   });
 
   it("starts a restarted worker's counters again from 0 (by generation)", async () => {
