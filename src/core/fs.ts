@@ -20,6 +20,12 @@ import { dirname, resolve } from "node:path";
 
 /** Files under the data directory: owner read/write only. */
 export const PRIVATE_FILE_MODE = 0o600;
+/**
+ * JSON-lines output files (any path): flow data, so not world-readable, but readable by the owner's group so
+ * that a log shipper (filebeat, vector) run in that group can follow them. The umask can narrow it further;
+ * an existing file keeps its mode.
+ */
+export const JSONL_FILE_MODE = 0o640;
 /** Directories under the data directory: owner only. */
 export const PRIVATE_DIR_MODE = 0o700;
 

@@ -20,6 +20,7 @@
 import { closeSync, constants, openSync, unlinkSync, writeSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { JSONL_FILE_MODE } from "../core/fs.ts";
 
 /** Alignment of file offsets, lengths and the buffer address (a page: a multiple of any sector size). */
 const BLOCK = 4096;
@@ -91,7 +92,11 @@ export class DirectAppender {
     const stage = new Uint8Array(STAGE + 2 * BLOCK);
     const at = probeAlignment(dirname(path), stage);
     if (at === null) return null;
-    const direct = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_DIRECT, 0o644);
+    const direct = await open(
+      path,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_DIRECT,
+      JSONL_FILE_MODE,
+    );
     let buffered: FileHandle;
     try {
       buffered = await open(path, constants.O_RDWR);

@@ -26,7 +26,7 @@ import { dirname, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import { ConfigError } from "../core/errors.ts";
 import type { FlowRecord } from "../core/flow.ts";
-import { makeDirs } from "../core/fs.ts";
+import { JSONL_FILE_MODE, makeDirs } from "../core/fs.ts";
 import { encodeCountersLines } from "../encode/counters.ts";
 import { encodeGoflow2Lines } from "../encode/goflow2.ts";
 import type { InterfaceCounters } from "../protocols/sflow5.ts";
@@ -270,7 +270,7 @@ export class JsonlSink implements Sink {
         "jsonl: the filesystem does not take O_DIRECT (directIo); appending through the page cache",
       );
     }
-    this.#file = await opening(path, () => open(path, "a"));
+    this.#file = await opening(path, () => open(path, "a", JSONL_FILE_MODE));
   }
 
   /** A sink writing to a stream (standard output, or any Writable in tests). */

@@ -7,6 +7,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   truncateSync,
   writeFileSync,
 } from "node:fs";
@@ -116,6 +117,11 @@ describe("jsonl sink with directIo", { skip }, () => {
     assert.equal(sink.releasesBatches, true);
     const recs = Array.from({ length: 3000 }, (_, i) => record(i));
     await sink.write(enc.encode(recs.slice(0, 1)));
+    assert.equal(
+      statSync(path).mode & 0o777,
+      0o640 & ~process.umask(),
+      "created 0640 like the buffered sink",
+    );
     await sink.write(enc.encode(recs.slice(1, 2000)));
     await sink.write(enc.encode(recs.slice(2000)));
     await sink.flush();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -48,6 +48,21 @@ describe("jsonl sink", () => {
     await sink.close();
     assert.equal(readFileSync(`${path}.1`, "utf8").split("\n").length, 4);
     assert.equal(readFileSync(path, "utf8"), `${encodeGoflow2(record(4))}\n`);
+  });
+
+  it("creates its file 0640 (flow data: not world-readable), even under umask 000", async () => {
+    const old = process.umask(0);
+    try {
+      const path = join(dir, "mode.jsonl");
+      const uri = `jsonl:${path}`;
+      const def = findSink(uri);
+      const sink = await def.create(uri, { dataDir: dir, logger: quiet, options: {} });
+      await sink.write(def.createEncoder(uri, {}).encode([record(1)]));
+      await sink.close();
+      assert.equal(statSync(path).mode & 0o777, 0o640);
+    } finally {
+      process.umask(old);
+    }
   });
 
   it("fails fast naming an unwritable path", async () => {
