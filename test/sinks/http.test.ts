@@ -290,7 +290,8 @@ describe("HTTP sink delivery", () => {
     const opts = {
       ...FAST,
       batchSize: 400,
-      timeoutMs: 150,
+      // a timeout must come only from the slow fault, not from a loaded machine: 1 s against a 2.5 s stall
+      timeoutMs: 1000,
       maxRetryAfterMs: 150,
       retryAttempts: 3,
       concurrency: 4,
@@ -314,7 +315,7 @@ describe("HTTP sink delivery", () => {
       }
       if (n % 13 === 0) {
         slowKeys.add(idempotencyKey);
-        return { kind: "slow", delayMs: 300 };
+        return { kind: "slow", delayMs: 2500 };
       }
       if (n % 17 === 0) return { kind: "reset" };
       return null;
