@@ -112,8 +112,11 @@ describe("agent collector", () => {
     });
     assert.equal(r3.status, 202);
     await until(() => b.accepted.length === 3);
-    const [a1, a2, a3] = b.accepted;
-    assert.ok(a1 && a2 && a3);
+    // Relays may run concurrently, so the backend's order is not the posts' order: match by idempotency key.
+    const relayOf = (r: { json: Record<string, unknown> }) =>
+      b.accepted.find((a) => a.idempotencyKey === r.json.idempotency_key);
+    const [a1, a2, a3] = [relayOf(r1), relayOf(r2), relayOf(r3)];
+    assert.ok(a1 && a2 && a3, "each post relayed under the key it was answered with");
     assert.equal(a1.path, "/api/edge/sketches");
     assert.equal(a1.raw.toString(), plain);
     assert.equal(a1.headers["content-type"], "application/json");
