@@ -200,6 +200,7 @@ const PROTO_NAMES: readonly string[] = [
 
 /** GoFlow2's rendering of an IP protocol number (render.go ProtoName). */
 export function protoName(proto: number): string {
+  if (!Number.isInteger(proto)) return "unknown";
   if (proto >= 0 && proto < PROTO_NAMES.length) return PROTO_NAMES[proto]!;
   if (proto >= 146 && proto <= 252) return "unassigned";
   if (proto === 253 || proto === 254) return "experimental";
@@ -240,11 +241,10 @@ const PAD6 = ["000000", "00000", "0000", "000", "00", "0", ""];
  * nearest nanosecond of the double's exact value.
  */
 export function msToNs(ms: number): string {
-  if (ms === 0) return "0";
+  if (ms === 0 || !Number.isFinite(ms)) return "0";
   let whole = Math.floor(ms);
   let frac = 0;
   if (whole !== ms) {
-    if (!Number.isFinite(ms)) return "0";
     frac = Math.round((ms - whole) * 1e6); // ms - floor(ms) is exact in binary floating point
     if (frac >= 1e6) {
       whole += 1;
@@ -253,7 +253,7 @@ export function msToNs(ms: number): string {
   }
   const f = frac === 0 ? "000000" : `${PAD6[`${frac}`.length]}${frac}`;
   if (whole === 0) return `${frac}`;
-  if (whole < 0 || whole >= 1e15) return `${BigInt(whole)}${f}`;
+  if (whole < 0 || whole >= 1e15) return (BigInt(whole) * 1000000n + BigInt(frac)).toString();
   if (whole < 1e6) return `${whole}${f}`;
   const hi = Math.floor(whole / 1e6);
   const lo = whole - hi * 1e6;
