@@ -8,7 +8,6 @@
  * generation. The record, the scratch values and the end offset must be the same.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { DecodeError } from "../../src/core/errors.ts";
 import { FlowRecord } from "../../src/core/flow.ts";
@@ -21,16 +20,10 @@ import {
   Scratch,
   type TemplateField,
 } from "../../src/protocols/template.ts";
+import { caseDatagrams, loadCorpus } from "../helpers/corpus.ts";
 import { interpret } from "../helpers/record-interpreter.ts";
 
-const DIR = new URL("../fixtures/logstash/", import.meta.url);
-
-interface Case {
-  name: string;
-  files: string[];
-  file_info: { file: string; datagrams?: { offset: number; length: number }[] }[];
-}
-const manifest = JSON.parse(readFileSync(new URL("MANIFEST.json", DIR), "utf8")) as Case[];
+const manifest = loadCorpus();
 
 interface DataSet {
   version: 9 | 10;
@@ -88,53 +81,47 @@ test("the compiled record decoders agree with the interpreter on every data reco
   for (const c of manifest) {
     const decoder = new FlowDecoder({ now: () => Date.UTC(2020, 0, 1) });
     let caseRecords = 0;
-    for (const f of c.files) {
-      const data = readFileSync(new URL(f, DIR));
-      const info = c.file_info.find((i) => i.file === f);
-      const slices = info?.datagrams?.length ? info.datagrams : [{ offset: 0, length: data.length }];
-      for (const sl of slices) {
-        const payload = data.subarray(sl.offset, sl.offset + sl.length);
-        try {
-          decoder.decode(
-            { payload, exporter: "192.0.2.10", port: 2055, receivedAtMs: 1_600_000_000_000, listener: "" },
-            { flow: () => {} },
-          );
-        } catch (e) {
-          if (!(e instanceof DecodeError)) throw e;
-        }
-        const templates = decoder.templates();
-        for (const set of dataSets(payload)) {
-          const t = templates.find(
-            (x) => x.version === set.version && x.domain === set.domain && x.id === set.id,
-          );
-          if (t === undefined || t.options) continue;
-          const fields = fieldsOf(t);
-          for (const field of fields) kinds.add(field.kind);
-          const { min } = recordLengths(fields);
-          if (min === 0) continue;
-          const compiled = compileRecordDecoder(fields);
-          for (let o = set.start; o + min <= set.end; ) {
-            const r1 = new FlowRecord();
-            const s1 = new Scratch();
-            let o1: number;
-            try {
-              o1 = compiled(payload, o, set.end, r1, s1);
-            } catch (e) {
-              if (!(e instanceof RecordOverrun)) throw e;
-              o1 = -1;
-            }
-            const r2 = new FlowRecord();
-            const s2 = new Scratch();
-            const o2 = interpret(fields, payload, o, set.end, r2, s2);
-            const where: string = `${c.name}: ${f} template ${t.id} record at ${o}`;
-            assert.equal(o1, o2, `${where}: end offset`);
-            if (o1 < 0) break;
-            assert.deepEqual(plain(r1), plain(r2), `${where}: record`);
-            assert.deepEqual({ ...s1 }, { ...s2 }, `${where}: scratch`);
-            records++;
-            caseRecords++;
-            o = o1;
+    for (const { at, payload } of caseDatagrams(c)) {
+      try {
+        decoder.decode(
+          { payload, exporter: "192.0.2.10", port: 2055, receivedAtMs: 1_600_000_000_000, listener: "" },
+          { flow: () => {} },
+        );
+      } catch (e) {
+        if (!(e instanceof DecodeError)) throw e;
+      }
+      const templates = decoder.templates();
+      for (const set of dataSets(payload)) {
+        const t = templates.find(
+          (x) => x.version === set.version && x.domain === set.domain && x.id === set.id,
+        );
+        if (t === undefined || t.options) continue;
+        const fields = fieldsOf(t);
+        for (const field of fields) kinds.add(field.kind);
+        const { min } = recordLengths(fields);
+        if (min === 0) continue;
+        const compiled = compileRecordDecoder(fields);
+        for (let o = set.start; o + min <= set.end; ) {
+          const r1 = new FlowRecord();
+          const s1 = new Scratch();
+          let o1: number;
+          try {
+            o1 = compiled(payload, o, set.end, r1, s1);
+          } catch (e) {
+            if (!(e instanceof RecordOverrun)) throw e;
+            o1 = -1;
           }
+          const r2 = new FlowRecord();
+          const s2 = new Scratch();
+          const o2 = interpret(fields, payload, o, set.end, r2, s2);
+          const where: string = `${c.name}: ${at} template ${t.id} record at ${o}`;
+          assert.equal(o1, o2, `${where}: end offset`);
+          if (o1 < 0) break;
+          assert.deepEqual(plain(r1), plain(r2), `${where}: record`);
+          assert.deepEqual({ ...s1 }, { ...s2 }, `${where}: scratch`);
+          records++;
+          caseRecords++;
+          o = o1;
         }
       }
     }
