@@ -3,7 +3,7 @@
  * variant (what the jsonl/kafka encoders run). Run: node bench/encode.bench.ts
  */
 import { FlowRecord } from "../src/core/flow.ts";
-import { encodeGoflow2, encodeGoflow2Lines } from "../src/encode/goflow2.ts";
+import { encodeGoflow2, Goflow2Writer } from "../src/encode/goflow2.ts";
 
 export function typicalRecord(i = 0): FlowRecord {
   const r = new FlowRecord();
@@ -36,13 +36,14 @@ export function typicalRecord(i = 0): FlowRecord {
 /** Encodes `seconds` worth of 1000-record batches into lines; returns records/s. */
 export function benchEncode(seconds = 2): number {
   const batch = Array.from({ length: 1000 }, (_, i) => typicalRecord(i));
+  const writer = new Goflow2Writer();
   let bytes = 0;
-  for (let i = 0; i < 200; i++) bytes += encodeGoflow2Lines(batch).length; // warm up
+  for (let i = 0; i < 200; i++) bytes += writer.lines(batch).length; // warm up
   let n = 0;
   const start = performance.now();
   const deadline = start + seconds * 1000;
   while (performance.now() < deadline) {
-    bytes += encodeGoflow2Lines(batch).length;
+    bytes += writer.lines(batch).length;
     n += batch.length;
   }
   const rate = n / ((performance.now() - start) / 1000);
@@ -53,12 +54,13 @@ export function benchEncode(seconds = 2): number {
 /** Strings only (no UTF-8 buffer), for comparison. */
 export function benchEncodeStrings(seconds = 1): number {
   const batch = Array.from({ length: 1000 }, (_, i) => typicalRecord(i));
+  const writer = new Goflow2Writer();
   let len = 0;
   let n = 0;
   const start = performance.now();
   const deadline = start + seconds * 1000;
   while (performance.now() < deadline) {
-    for (const r of batch) len += encodeGoflow2(r).length;
+    for (const r of batch) len += writer.line(r).length;
     n += batch.length;
   }
   if (len < 0) console.log(len);

@@ -1,6 +1,8 @@
 /**
  * The benchmark traffic shared by bench:decode and bench:ingest: a 20-field IPv4 template (IPFIX with
- * millisecond times, NetFlow v9 with uptime times) and the values of record i.
+ * millisecond times, NetFlow v9 with uptime times) and the values of record i; NetFlow v5; and sFlow v5
+ * (`sflow`: compact flow samples of an Ethernet/IPv4/TCP raw header with the switch and router records,
+ * as hsflowd and switches send them).
  */
 import {
   type FieldSpec,
@@ -12,8 +14,18 @@ import {
   v9Packet,
   v9Template,
 } from "../test/helpers/netflow-builder.ts";
+import {
+  datagram,
+  eth,
+  extendedRouter,
+  extendedSwitch,
+  flowSample,
+  ipv4,
+  rawHeader,
+  tcp,
+} from "../test/helpers/sflow-builder.ts";
 
-export type Protocol = "ipfix" | "v9" | "v5";
+export type Protocol = "ipfix" | "v9" | "v5" | "sflow";
 
 const BASE: FieldSpec[] = [
   [8, 4],
@@ -65,7 +77,7 @@ export function values(i: number, start: number, end: number): (number | string)
 }
 
 /** Records per data datagram. */
-export const RECORDS = { ipfix: 25, v9: 25, v5: 30 } as const;
+export const RECORDS = { ipfix: 25, v9: 25, v5: 30, sflow: 10 } as const;
 
 /** Datagrams for one exporter: templates first (sent again every loop of the capture), then data. */
 export function exporterDatagrams(
@@ -94,6 +106,31 @@ export function exporterDatagrams(
       const body: number[] = [];
       for (let i = 0; i < n; i++) body.push(...record(V9_FIELDS, values(base + i, 95_000, 99_000)));
       out.push({ payload: v9Packet([set(256, body)], { unixSecs: now, sequence: d }), flows: n });
+    } else if (p === "sflow") {
+      const samples = Array.from({ length: n }, (_, i) => {
+        const [src, dst, sport] = values(base + i, 0, 0) as [string, string, number];
+        const header = Buffer.concat([
+          eth({ etype: 0x0800 }),
+          ipv4({ src, dst, proto: 6, ttl: 64 }),
+          tcp({ sport, dport: 443, flags: 0x18 }),
+        ]);
+        return flowSample({
+          sequence: d * n + i + 1,
+          rate: 1000,
+          pool: (d * n + i + 1) * 1000,
+          input: 1,
+          output: 2,
+          records: [
+            rawHeader(header, { frameLength: 1500 }),
+            extendedSwitch({ srcVlan: 100, dstVlan: 100 }),
+            extendedRouter({ nextHop: "10.0.0.254", srcMask: 24, dstMask: 16 }),
+          ],
+        });
+      });
+      out.push({
+        payload: datagram({ agent: `10.9.0.${exporter + 1}`, sequence: d + 1, uptime: 100_000 + d, samples }),
+        flows: n,
+      });
     } else {
       const flows = Array.from({ length: n }, (_, i) => ({
         src: `10.${((base + i) >> 16) & 255}.${((base + i) >> 8) & 255}.${(base + i) & 255}`,

@@ -9,7 +9,7 @@
  * `--high`; (instructions(high) − instructions(low)) / (flows(high) − flows(low)) is the marginal cost of a
  * flow, free of startup, compilation and warm-up (the first 20 passes of both runs are the same).
  *
- * Run: npm run bench:instructions [-- --protocol ipfix,v9,v5] [--stage decode,jsonl,sqlite,kafka,kafka-json,parquet]
+ * Run: npm run bench:instructions [-- --protocol ipfix,v9,v5,sflow] [--stage decode,jsonl,sqlite,kafka,kafka-json,parquet]
  *                                 [--low 20] [--high 60]
  * Needs valgrind (Debian: apt-get install valgrind). One row takes ~1–3 minutes.
  * `CLARION_BENCH_ROOT=/path/to/other/checkout` counts another checkout's code with this traffic (A/B);

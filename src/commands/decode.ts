@@ -14,7 +14,8 @@ import { DecodeError } from "../core/errors.ts";
 import type { DecodedElement, FlowRecord, OptionsRecord, RecordHandler } from "../core/flow.ts";
 import { CaptureError, scanCapture } from "../core/pcap.ts";
 import { encodeCountersJson } from "../encode/counters.ts";
-import { encodeGoflow2, jsonString } from "../encode/goflow2.ts";
+import { Goflow2Writer } from "../encode/goflow2.ts";
+import { jsonString } from "../encode/json-batch.ts";
 import { FlowDecoder } from "../protocols/decoder.ts";
 import type { InterfaceCounters } from "../protocols/sflow5.ts";
 
@@ -132,6 +133,7 @@ export async function runDecode(
   if (typeof args === "number") return args;
   const decoder = new FlowDecoder({ collectElements: args.elements || args.elementIds });
   const lines: string[] = [];
+  const goflow2 = new Goflow2Writer();
   let flows = 0;
   let options = 0;
   let counters = 0;
@@ -144,7 +146,7 @@ export async function runDecode(
   const handler: RecordHandler = {
     flow(r: FlowRecord) {
       flows++;
-      lines.push(withElements(`${encodeGoflow2(r).slice(0, -1)},"record_type":"flow"}`, r.elements));
+      lines.push(withElements(`${goflow2.line(r).slice(0, -1)},"record_type":"flow"}`, r.elements));
     },
     options(r: OptionsRecord) {
       options++;

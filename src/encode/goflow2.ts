@@ -36,9 +36,13 @@
  * addresses and ports) and RFC 5103 reverse counters only when sent, then each `extra` entry (a key that would repeat an
  * emitted field is skipped). Strings are JSON-escaped (GoFlow2 prints its strings raw, but its strings
  * never need escaping; ours may).
+ *
+ * Writing: a `Goflow2Writer` per encoder (the jsonl sink's, the decode command's, ...) holds the buffer and
+ * the segment caches; its `lines`/`framed` write a batch into a pooled transferable buffer, `line` one
+ * record as a string. Address parsing, prefix masking and MAC text live in core/address.ts.
  */
 
-import { ipv4Text, writeIPv4, writeOctet } from "../core/address.ts";
+import { maskIPv4, parseIPv4Number, prefixText, writeIPv4, writeOctet } from "../core/address.ts";
 import type { Counter, FlowRecord } from "../core/flow.ts";
 import { batchBuffers } from "../pipeline/buffer-pool.ts";
 
@@ -196,6 +200,7 @@ const PROTO_NAMES: readonly string[] = [
 
 /** GoFlow2's rendering of an IP protocol number (render.go ProtoName). */
 export function protoName(proto: number): string {
+  if (!Number.isInteger(proto)) return "unknown";
   if (proto >= 0 && proto < PROTO_NAMES.length) return PROTO_NAMES[proto]!;
   if (proto >= 146 && proto <= 252) return "unassigned";
   if (proto === 253 || proto === 254) return "experimental";
@@ -228,27 +233,6 @@ function etypeQ(etype: number): string {
 // ---------------------------------------------------------------------------------------------------------
 // Scalars
 
-const HEX2: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-const ZERO_MAC = "00:00:00:00:00:00";
-/** "aa:bb" for each 16-bit value, filled lazily (at most 65536 short strings). */
-const HEX_PAIRS: (string | undefined)[] = new Array(65536).fill(undefined);
-
-function hexPair(v: number): string {
-  let s = HEX_PAIRS[v];
-  if (s === undefined) {
-    s = `${HEX2[v >>> 8]}:${HEX2[v & 0xff]}`;
-    HEX_PAIRS[v] = s;
-  }
-  return s;
-}
-
-/** A 48-bit MAC (as an integer) rendered "aa:bb:cc:dd:ee:ff". */
-export function macString(mac: number): string {
-  if (mac === 0) return ZERO_MAC;
-  // mac >>> 16 and mac & 0xffff take ToUint32 (exact modulo 2^32 for integers below 2^53).
-  return `${hexPair(Math.floor(mac / 4294967296) & 0xffff)}:${hexPair(mac >>> 16)}:${hexPair(mac & 0xffff)}`;
-}
-
 const PAD6 = ["000000", "00000", "0000", "000", "00", "0", ""];
 
 /**
@@ -257,11 +241,10 @@ const PAD6 = ["000000", "00000", "0000", "000", "00", "0", ""];
  * nearest nanosecond of the double's exact value.
  */
 export function msToNs(ms: number): string {
-  if (ms === 0) return "0";
+  if (ms === 0 || !Number.isFinite(ms)) return "0";
   let whole = Math.floor(ms);
   let frac = 0;
   if (whole !== ms) {
-    if (!Number.isFinite(ms)) return "0";
     frac = Math.round((ms - whole) * 1e6); // ms - floor(ms) is exact in binary floating point
     if (frac >= 1e6) {
       whole += 1;
@@ -270,7 +253,7 @@ export function msToNs(ms: number): string {
   }
   const f = frac === 0 ? "000000" : `${PAD6[`${frac}`.length]}${frac}`;
   if (whole === 0) return `${frac}`;
-  if (whole < 0 || whole >= 1e15) return `${BigInt(whole)}${f}`;
+  if (whole < 0 || whole >= 1e15) return (BigInt(whole) * 1000000n + BigInt(frac)).toString();
   if (whole < 1e6) return `${whole}${f}`;
   const hi = Math.floor(whole / 1e6);
   const lo = whole - hi * 1e6;
@@ -285,383 +268,32 @@ export function counterString(v: Counter): string {
   return Number.isFinite(v) ? BigInt(v).toString() : "0";
 }
 
-/** A JSON string literal. Plain printable ASCII is quoted as is; anything else goes through JSON.stringify. */
-export function jsonString(s: string): string {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x20 || c === 34 || c === 92 || c > 0x7e) return JSON.stringify(s);
-  }
-  return `"${s}"`;
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Networks: netip.Addr.Prefix(len).String()
 
 const INVALID_PREFIX = '"invalid Prefix"';
 
-/** IPv4 text into 4 octets (scratch); false when not a dotted quad. */
-function parseIPv4(
-  s: string,
-  start: number,
-  end: number,
-  out: Uint8Array | Uint16Array,
-  at: number,
-): boolean {
-  let part = 0;
-  let digits = 0;
-  let parts = 0;
-  for (let i = start; i < end; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 46) {
-      if (digits === 0 || parts === 3) return false;
-      out[at + parts++] = part;
-      part = 0;
-      digits = 0;
-    } else if (c >= 48 && c <= 57) {
-      part = part * 10 + (c - 48);
-      if (++digits > 3 || part > 255) return false;
-    } else {
-      return false;
-    }
-  }
-  if (digits === 0 || parts !== 3) return false;
-  out[at + 3] = part;
-  return true;
-}
-
-/** IPv4 dotted-quad text as an unsigned 32-bit number; −1 when `s` is not one. */
-export function ipv4Number(s: string): number {
-  if (!parseIPv4(s, 0, s.length, v4scratch, 0)) return -1;
-  const o = v4scratch;
-  return ((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) | o[3]!) >>> 0;
-}
-
-function hexDigit(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
-}
-
-const v4tail = new Uint8Array(4);
-
-/** Parses IPv6 text (with an optional dotted IPv4 tail, zone ignored) into 8 groups; false on bad input. */
-function parseIPv6(s: string, out: Uint16Array): boolean {
-  let end = s.indexOf("%");
-  if (end < 0) end = s.length;
-  const head: number[] = [];
-  const tail: number[] = [];
-  let cur = head;
-  let sawDouble = false;
-  let i = 0;
-  if (s.startsWith("::")) {
-    sawDouble = true;
-    cur = tail;
-    i = 2;
-  }
-  while (i < end) {
-    // one group, or a dotted IPv4 tail
-    let j = i;
-    let group = 0;
-    while (j < end && j - i < 5) {
-      const d = hexDigit(s.charCodeAt(j));
-      if (d < 0) break;
-      group = group * 16 + d;
-      j++;
-    }
-    if (j < end && s.charCodeAt(j) === 46) {
-      if (!parseIPv4(s, i, end, v4tail, 0)) return false;
-      cur.push((v4tail[0]! << 8) | v4tail[1]!, (v4tail[2]! << 8) | v4tail[3]!);
-      i = end;
-      break;
-    }
-    if (j === i || j - i > 4) return false;
-    cur.push(group);
-    if (j === end) {
-      i = end;
-      break;
-    }
-    if (s.charCodeAt(j) !== 58) return false;
-    if (j + 1 < end && s.charCodeAt(j + 1) === 58) {
-      if (sawDouble) return false;
-      sawDouble = true;
-      cur = tail;
-      i = j + 2;
-    } else {
-      i = j + 1;
-      if (i === end) return false;
-    }
-  }
-  const n = head.length + tail.length;
-  if (sawDouble ? n > 7 : n !== 8) return false;
-  out.fill(0);
-  for (let k = 0; k < head.length; k++) out[k] = head[k]!;
-  for (let k = 0; k < tail.length; k++) out[8 - tail.length + k] = tail[k]!;
-  return true;
-}
-
-/** Go netip's IPv6 text: RFC 5952 (longest run of ≥2 zero groups compressed), ::ffff:a.b.c.d for 4in6. */
-function ipv6String(g: Uint16Array): string {
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
-    return `::ffff:${g[6]! >>> 8}.${g[6]! & 0xff}.${g[7]! >>> 8}.${g[7]! & 0xff}`;
-  }
-  let zs = -1;
-  let ze = -1;
-  for (let i = 0; i < 8; i++) {
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i >= 2 && j - i > ze - zs) {
-      zs = i;
-      ze = j;
-    }
-    if (j > i) i = j;
-  }
-  let s = "";
-  for (let i = 0; i < 8; i++) {
-    if (i === zs) {
-      s += "::";
-      i = ze - 1;
-      continue;
-    }
-    if (s !== "" && !s.endsWith(":")) s += ":";
-    s += g[i]!.toString(16);
-  }
-  return s;
-}
-
-const v4scratch = new Uint8Array(4);
-const v6scratch = new Uint16Array(8);
-
-function maskOctet(octet: number, bits: number): number {
-  return bits >= 8 ? octet : bits <= 0 ? 0 : octet & (0xff << (8 - bits));
-}
-
-/** `"addr/len"` as GoFlow2's NetworkRenderer prints it (quoted JSON string). */
+/** `"addr/len"` as GoFlow2's NetworkRenderer prints it (quoted JSON string), `"invalid Prefix"` when none. */
 export function networkString(addr: string, len: number): string {
-  if (addr === "" || !(len >= 0) || !Number.isInteger(len)) return INVALID_PREFIX;
-  if (addr.indexOf(":") < 0) {
-    if (!parseIPv4(addr, 0, addr.length, v4scratch, 0) || len > 32) return INVALID_PREFIX;
-    if (len === 0) return '"0.0.0.0/0"';
-    const o = v4scratch;
-    return `"${maskOctet(o[0]!, len)}.${maskOctet(o[1]!, len - 8)}.${maskOctet(o[2]!, len - 16)}.${maskOctet(
-      o[3]!,
-      len - 24,
-    )}/${len}"`;
-  }
-  if (len > 128 || !parseIPv6(addr, v6scratch)) return INVALID_PREFIX;
-  if (len === 0) return '"::/0"';
-  for (let i = 0; i < 8; i++) {
-    const bits = len - i * 16;
-    if (bits >= 16) continue;
-    v6scratch[i] = bits <= 0 ? 0 : v6scratch[i]! & (0xffff << (16 - bits));
-  }
-  return `"${ipv6String(v6scratch)}/${len}"`;
+  const text = prefixText(addr, len);
+  return text === null ? INVALID_PREFIX : `"${text}"`;
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// The byte writer. Building the line as a JS string and converting it costs more than writing the bytes:
-// a record is ~100 concatenated pieces and V8 flattens such a rope slowly. So the encoder writes ASCII
-// straight into one growing buffer (constant keys are pre-encoded and copied, numbers are written digit by
-// digit): a scratch buffer for single records, a pooled transferable buffer for a batch (beginBatch).
+// Constant text, pre-encoded
 
 const ENC = new TextEncoder();
 const K = (text: string): Uint8Array => ENC.encode(text);
 
-let out = new Uint8Array(1 << 20);
-let pos = 0;
-
-function ensure(extra: number): void {
-  if (pos + extra <= out.length) return;
-  let size = out.length * 2;
-  while (size < pos + extra) size *= 2;
-  // from the batch buffer pool: a batch's bytes are returned in (and transferred with) this buffer
-  const next = new Uint8Array(batchBuffers.take(size).buffer);
-  next.set(out.subarray(0, pos));
-  out = next;
-}
-
-function put(bytes: Uint8Array): void {
-  const n = bytes.length;
-  if (n > 12) {
-    out.set(bytes, pos);
-  } else {
-    const o = out;
-    const p = pos;
-    for (let i = 0; i < n; i++) o[p + i] = bytes[i]!;
-  }
-  pos += n;
-}
-
-/** ASCII text we produce ourselves (digits, names): no escaping needed. */
-function putAscii(text: string): void {
-  ensure(text.length);
-  const o = out;
-  const p = pos;
-  for (let i = 0; i < text.length; i++) o[p + i] = text.charCodeAt(i);
-  pos += text.length;
-}
-
-/** A non-negative integer below 2^32 (the fast path); anything else through its exact text. */
-function putUint(n: number): void {
-  if (n < 10 && n >= 0) {
-    out[pos++] = 48 + n;
-    return;
-  }
-  if (n < 2147483648 && n > 0 && (n | 0) === n) {
-    const len =
-      n < 100
-        ? 2
-        : n < 1000
-          ? 3
-          : n < 10000
-            ? 4
-            : n < 100000
-              ? 5
-              : n < 1000000
-                ? 6
-                : n < 10000000
-                  ? 7
-                  : n < 100000000
-                    ? 8
-                    : n < 1000000000
-                      ? 9
-                      : 10;
-    const o = out;
-    let p = pos + len;
-    pos = p;
-    let v = n | 0;
-    while (v >= 10) {
-      const q = (v / 10) | 0;
-      o[--p] = 48 + v - q * 10;
-      v = q;
-    }
-    o[--p] = 48 + v;
-    return;
-  }
-  putAscii(Number.isFinite(n) ? counterString(n) : "0");
-}
-
-function putCounter(v: Counter): void {
-  if (typeof v === "number") putUint(v);
-  else putAscii(v.toString());
-}
-
-/**
- * Integer nanoseconds from ms; integer ms (the common case) written as digits + six digits of the
- * millisecond remainder + "000000", never through a float multiplication.
- */
-function putNs(ms: number): void {
-  if (ms === 0) {
-    out[pos++] = 48;
-  } else if (ms >= 1e6 && ms < 1e15 && Math.floor(ms) === ms) {
-    const hi = Math.floor(ms / 1e6);
-    putUint(hi);
-    let lo = (ms - hi * 1e6) | 0;
-    const o = out;
-    const p = pos;
-    for (let i = 5; i >= 0; i--) {
-      const q = (lo / 10) | 0;
-      o[p + i] = 48 + lo - q * 10;
-      lo = q;
-    }
-    for (let i = 6; i < 12; i++) o[p + i] = 48;
-    pos = p + 12;
-  } else {
-    putAscii(msToNs(ms));
-  }
-}
-
-/**
- * A JSON string: printable ASCII copied as is, anything else through JSON.stringify and UTF-8. The caller
- * has ensured room for the ASCII case (length + 2); the escaping path ensures for itself.
- */
-function putString(text: string): void {
-  const n = text.length;
-  const o = out;
-  const start = pos;
-  o[start] = 34;
-  let p = start + 1;
-  for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x20 || c === 34 || c === 92 || c > 0x7e) {
-      putStringSlow(text, start);
-      return;
-    }
-    o[p++] = c;
-  }
-  o[p] = 34;
-  pos = p + 1;
-}
-
-function putStringSlow(text: string, start: number): void {
-  const json = JSON.stringify(text);
-  pos = start;
-  ensure(json.length * 3);
-  pos += ENC.encodeInto(json, out.subarray(pos)).written;
-}
-
+/** The two lower-case hex digits of each byte value, as ASCII. */
 const HEXB = new Uint8Array(512);
 for (let i = 0; i < 256; i++) {
-  const h = HEX2[i]!;
+  const h = i.toString(16).padStart(2, "0");
   HEXB[2 * i] = h.charCodeAt(0);
   HEXB[2 * i + 1] = h.charCodeAt(1);
 }
-const ZERO_MAC_Q = K(`"${ZERO_MAC}"`);
-
-function putMac(mac: number): void {
-  if (mac === 0) {
-    put(ZERO_MAC_Q);
-    return;
-  }
-  const hi = Math.floor(mac / 4294967296) & 0xffff;
-  const lo = mac >>> 0;
-  const o = out;
-  const h = HEXB;
-  let p = pos;
-  o[p] = 34;
-  let b = (hi >>> 8) * 2;
-  o[p + 1] = h[b]!;
-  o[p + 2] = h[b + 1]!;
-  o[p + 3] = 58;
-  b = (hi & 0xff) * 2;
-  o[p + 4] = h[b]!;
-  o[p + 5] = h[b + 1]!;
-  o[p + 6] = 58;
-  b = (lo >>> 24) * 2;
-  o[p + 7] = h[b]!;
-  o[p + 8] = h[b + 1]!;
-  o[p + 9] = 58;
-  b = ((lo >>> 16) & 0xff) * 2;
-  o[p + 10] = h[b]!;
-  o[p + 11] = h[b + 1]!;
-  o[p + 12] = 58;
-  b = ((lo >>> 8) & 0xff) * 2;
-  o[p + 13] = h[b]!;
-  o[p + 14] = h[b + 1]!;
-  o[p + 15] = 58;
-  b = (lo & 0xff) * 2;
-  o[p + 16] = h[b]!;
-  o[p + 17] = h[b + 1]!;
-  o[p + 18] = 34;
-  p += 19;
-  pos = p;
-}
-
+const ZERO_MAC_Q = K('"00:00:00:00:00:00"');
 const NET_V4_ZERO = K('"0.0.0.0/0"');
-
-/** `"a.b.c.d"`: an IPv4 address given as an unsigned 32-bit number, quoted (room ensured by the caller). */
-function putIPv4(v: number): void {
-  out[pos] = 34;
-  const p = writeIPv4(out, pos + 1, v);
-  out[p] = 34;
-  pos = p + 1;
-}
-
-/** An IPv4 address (number) masked to `len` bits (an integer 1..32); −1 for any other length. */
-function maskV4(v: number, len: number): number {
-  if (!(len > 0 && len <= 32 && Number.isInteger(len))) return -1;
-  return len === 32 ? v : (v & ~(0xffffffff >>> len)) >>> 0;
-}
 
 /** `sAddr`/`tAddr` of a network segment rendered from an IPv4 number (no address text equals it). */
 const FROM_NUMBER = "\u0000v4";
@@ -669,88 +301,8 @@ const FROM_NUMBER = "\u0000v4";
 /** The IPv4 address `addr` masked to `len` bits (an integer 1..32) as an unsigned number; −1 otherwise. */
 function maskedIPv4(addr: string, len: number): number {
   if (!(len > 0 && len <= 32 && Number.isInteger(len))) return -1;
-  const v = ipv4Number(addr);
-  return v < 0 ? -1 : maskV4(v, len);
-}
-
-/** `"a.b.c.d/len"` of a masked IPv4 network (as putNetwork renders it). */
-function putIPv4Network(masked: number, len: number): void {
-  out[pos] = 34;
-  let p = writeIPv4(out, pos + 1, masked);
-  out[p++] = 47;
-  p = writeOctet(out, p, len);
-  out[p] = 34;
-  pos = p + 1;
-}
-
-function putNetwork(addr: string, len: number): void {
-  if (len > 0 && len <= 32 && addr.indexOf(":") < 0 && parseIPv4(addr, 0, addr.length, v4scratch, 0)) {
-    const o = v4scratch;
-    out[pos++] = 34;
-    putUint(maskOctet(o[0]!, len));
-    out[pos++] = 46;
-    putUint(maskOctet(o[1]!, len - 8));
-    out[pos++] = 46;
-    putUint(maskOctet(o[2]!, len - 16));
-    out[pos++] = 46;
-    putUint(maskOctet(o[3]!, len - 24));
-    out[pos++] = 47;
-    putUint(len);
-    out[pos++] = 34;
-  } else if (
-    len === 0 &&
-    addr !== "" &&
-    addr.indexOf(":") < 0 &&
-    parseIPv4(addr, 0, addr.length, v4scratch, 0)
-  ) {
-    put(NET_V4_ZERO);
-  } else {
-    putAscii(networkString(addr, len));
-  }
-}
-
-function putNumberList(list: readonly number[] | null): void {
-  out[pos++] = 91;
-  if (list !== null) {
-    ensure(list.length * 21);
-    for (let i = 0; i < list.length; i++) {
-      if (i > 0) out[pos++] = 44;
-      putUint(list[i]!);
-    }
-  }
-  out[pos++] = 93;
-}
-
-function putStringList(list: readonly string[] | null): void {
-  out[pos++] = 91;
-  if (list !== null) {
-    for (let i = 0; i < list.length; i++) {
-      ensure(list[i]!.length * 6 + 4);
-      if (i > 0) out[pos++] = 44;
-      putString(list[i]!);
-    }
-  }
-  ensure(1);
-  out[pos++] = 93;
-}
-
-function putValue(v: number | bigint | string | boolean): void {
-  switch (typeof v) {
-    case "string":
-      ensure(v.length + 2);
-      putString(v);
-      return;
-    case "bigint":
-      putAscii(v.toString());
-      return;
-    case "boolean":
-      putAscii(v ? "true" : "false");
-      return;
-    default:
-      // putUint writes integers only (a fraction below 10 would come out as its first digit)
-      if (v >= 0 && Number.isInteger(v)) putUint(v);
-      else putAscii(Number.isFinite(v) ? (Number.isInteger(v) ? counterString(v) : `${v}`) : "null");
-  }
+  const v = parseIPv4Number(addr);
+  return v < 0 ? -1 : maskIPv4(v, len);
 }
 
 // Keys, each with its leading separator; `Z` variants carry the value 0 as well.
@@ -760,6 +312,7 @@ const TYPE_Q: Record<string, Uint8Array> = {
   IPFIX: K('{"type":"IPFIX","time_received_ns":'),
   SFLOW_5: K('{"type":"SFLOW_5","time_received_ns":'),
 };
+
 const K_SEQ = K(',"sequence_num":');
 const K_RATE = K(',"sampling_rate":');
 const K_SAMPLER = K(',"sampler_address":');
@@ -770,10 +323,12 @@ const K_BYTES = K(',"bytes":');
 const K_PACKETS = K(',"packets":');
 const K_SRC = K(',"src_addr":');
 const K_DST = K(',"dst_addr":');
+
 /** `,"etype":E,"proto":P,"src_port":` for E in IPv4, IPv6, ARP, "" and every protocol byte. */
 const ETYPE_PROTO: readonly (readonly Uint8Array[])[] = [0x0800, 0x86dd, 0x0806, 0].map((e) =>
   PROTO_Q.map((q) => K(`,"etype":${etypeQ(e)},"proto":${q},"src_port":`)),
 );
+
 const K_DPORT = K(',"dst_port":');
 const K_IN_IF = K(',"in_if":');
 const K_OUT_IF = K(',"out_if":');
@@ -815,6 +370,7 @@ const TAIL_DEFAULT = K(
     '"observation_domain_id":0,"observation_point_id":0,"layer_stack":[],"layer_size":[],' +
     '"ipv6_routing_header_addresses":[],"ipv6_routing_header_seg_left":0',
 );
+
 const K_COMMUNITIES = K(',"bgp_communities":');
 const K_AS_PATH = K(',"as_path":');
 const K_MPLS_TTL = K(',"mpls_ttl":');
@@ -836,46 +392,12 @@ const K_NAT_SRC_PORT = K(',"post_nat_src_port":');
 const K_NAT_DST_PORT = K(',"post_nat_dst_port":');
 const K_REV_BYTES = K(',"reverse_bytes":');
 const K_REV_PACKETS = K(',"reverse_packets":');
-
 const K_IN_VRF_ID = K(',"in_vrf_id":');
 const K_OUT_VRF_ID = K(',"out_vrf_id":');
 const K_IN_VRF_NAME = K(',"in_vrf_name":');
 const K_OUT_VRF_NAME = K(',"out_vrf_name":');
 const K_RD = K(',"mpls_vpn_rd":');
 const K_APP_NAME = K(',"application_name":');
-
-/** The options-dictionary fields (issue 18), each only when known; off the common path (no VRF, no app). */
-function putDictionaries(r: FlowRecord): void {
-  const inName = r.in_vrf_name;
-  const outName = r.out_vrf_name;
-  const rd = r.mpls_vpn_rd;
-  const app = r.application_name;
-  ensure(256 + 6 * (inName.length + outName.length + rd.length + app.length));
-  if (r.in_vrf_id !== null) {
-    put(K_IN_VRF_ID);
-    putUint(r.in_vrf_id);
-  }
-  if (r.out_vrf_id !== null) {
-    put(K_OUT_VRF_ID);
-    putUint(r.out_vrf_id);
-  }
-  if (inName !== "") {
-    put(K_IN_VRF_NAME);
-    putString(inName);
-  }
-  if (outName !== "") {
-    put(K_OUT_VRF_NAME);
-    putString(outName);
-  }
-  if (rd !== "") {
-    put(K_RD);
-    putString(rd);
-  }
-  if (app !== "") {
-    put(K_APP_NAME);
-    putString(app);
-  }
-}
 
 /** Field names we emit; an `extra` key equal to one of them is skipped (no duplicate keys). */
 const EMITTED = new Set([
@@ -941,710 +463,1014 @@ function emptyList(list: readonly number[] | null): boolean {
   return list === null || list.length === 0;
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// Segment caches. Most of a line is constant text and values that repeat from one record to the next (the
-// exporter, the datagram's receive time, interfaces, MACs, the all-defaults tail), so the record is cut into
-// segments, each the bytes between two fast-changing values. A segment's key is the record fields it is
-// rendered from; when they equal (===) those of the last rendered occurrence, the bytes are copied from that
-// occurrence, which is still in the scratch buffer earlier in the same batch (one `copyWithin`, no
-// allocation, nothing saved on a miss). Rendering is a pure function of the key values (±0 render alike),
-// so a copy is byte-identical to a fresh rendering. Every entry point starts a new batch at pos 0 and
-// invalidates all segments (`resetSegments`); growing the buffer keeps earlier bytes at their offsets.
-
-function copySeg(start: number, end: number): void {
-  out.copyWithin(pos, start, end);
-  pos += end - start;
-}
-
-/** A: `{"type":T,"time_received_ns":N,"sequence_num":` by (type, time_received_ms). */
-let aStart = -1;
-let aEnd = 0;
-let aType = "";
-let aMs = 0;
-/** B1: `,"sampling_rate":N,"sampler_address":S,"time_flow_start_ns":` by (sampling_rate, sampler_address). */
-let b1Start = -1;
-let b1End = 0;
-let b1Rate = 0;
-let b1Sampler = "";
-/** B2: `N,"time_flow_end_ns":N,"bytes":` by (time_flow_start_ms, time_flow_end_ms). */
-let b2Start = -1;
-let b2End = 0;
-let b2First = 0;
-let b2Last = 0;
-/** C: `,"dst_addr":S,"etype":E,"proto":P,"src_port":` by (dst_addr or dst_v4, etype, proto). */
-let cStart = -1;
-let cEnd = 0;
-let cDst = "";
-let cDst4 = -1;
-let cEtype = 0;
-let cProto = 0;
-/** D1: `,"in_if":N,"out_if":N,"src_mac":M,"dst_mac":M,` ... `"ip_flags":N,"tcp_flags":`. */
-let d1Start = -1;
-let d1End = 0;
-let d1InIf = 0;
-let d1OutIf = 0;
-let d1SrcMac = 0;
-let d1DstMac = 0;
-let d1SrcVlan = 0;
-let d1DstVlan = 0;
-let d1VlanId = 0;
-let d1Tos = 0;
-let d1Fwd = 0;
-let d1Ttl = 0;
-let d1Flags = 0;
-/** D2: `,"icmp_type":N,` ... `"next_hop":S,"next_hop_as":N,"src_net":`. */
-let d2Start = -1;
-let d2End = 0;
-let d2IcmpType = 0;
-let d2IcmpCode = 0;
-let d2Label = 0;
-let d2FragId = 0;
-let d2FragOff = 0;
-let d2SrcAs = 0;
-let d2DstAs = 0;
-let d2NextHop = "";
-let d2NextHop4 = -1;
-let d2NextHopAs = 0;
-/** S: `NET,"dst_net":` by (src_addr, src_net), or by the masked IPv4 network (FROM_NUMBER: from src_v4). */
-let sStart = -1;
-let sEnd = 0;
-let sAddr = "";
-let sLen = 0;
-/**
- * The masked IPv4 network (as an unsigned 32-bit number) the S bytes were rendered from; −2 for an IPv4
- * number with length 0 ("0.0.0.0/0", writeNumberNetS); −1 for anything else (keyed by the text alone).
- */
-let sMasked = -1;
-/** T: `NET` by (dst_addr, dst_net), or by the masked IPv4 network like S. */
-let tStart = -1;
-let tEnd = 0;
-let tAddr = "";
-let tLen = 0;
-let tMasked = -1;
-/**
- * E: `,"bgp_next_hop":S,` ... `"switch_id":S` + the optional fields up to `out_if_name`, by those fields;
- * only while the three lists are empty (a list is not a value: its contents may change under one reference).
- */
-let eStart = -1;
-let eEnd = 0;
-let eBgpNh = "";
-let eObsDomain = 0;
-let eObsPoint = 0;
-let eSrcSgt: number | null = null;
-let eDstSgt: number | null = null;
-let eSwitch = "";
-let eDirection: number | null = null;
-let eInName = "";
-let eOutName = "";
-
-function resetSegments(): void {
-  aStart = -1;
-  b1Start = -1;
-  b2Start = -1;
-  cStart = -1;
-  d1Start = -1;
-  d2Start = -1;
-  sStart = -1;
-  tStart = -1;
-  eStart = -1;
-}
-
-/**
- * `"a.b.c.d/len",` + `"dst_net":` (segment S) for an IPv4 source given as a number. Segment key: the masked
- * network and length, with sAddr = FROM_NUMBER; length 0 renders "0.0.0.0/0" (key −2); a length no IPv4
- * prefix has goes through the text path and is not kept as a segment.
- */
-function writeNumberNetS(v: number, len: number): void {
-  const masked = len === 0 ? -2 : maskV4(v, len);
-  if (masked === -1) {
-    putNetwork(ipv4Text(v), len);
-    put(K_DST_NET);
-    sStart = -1;
-    return;
-  }
-  if (sStart >= 0 && sAddr === FROM_NUMBER && masked === sMasked && len === sLen) {
-    copySeg(sStart, sEnd);
-    return;
-  }
-  sStart = pos;
-  if (masked >= 0) putIPv4Network(masked, len);
-  else put(NET_V4_ZERO);
-  put(K_DST_NET);
-  sEnd = pos;
-  sLen = len;
-  sMasked = masked;
-  sAddr = FROM_NUMBER;
-}
-
-/** `"a.b.c.d/len"` (segment T) for an IPv4 destination given as a number; keyed as writeNumberNetS. */
-function writeNumberNetT(v: number, len: number): void {
-  const masked = len === 0 ? -2 : maskV4(v, len);
-  if (masked === -1) {
-    putNetwork(ipv4Text(v), len);
-    tStart = -1;
-    return;
-  }
-  if (tStart >= 0 && tAddr === FROM_NUMBER && masked === tMasked && len === tLen) {
-    copySeg(tStart, tEnd);
-    return;
-  }
-  tStart = pos;
-  if (masked >= 0) putIPv4Network(masked, len);
-  else put(NET_V4_ZERO);
-  tEnd = pos;
-  tLen = len;
-  tMasked = masked;
-  tAddr = FROM_NUMBER;
-}
-
-/** Appends one record's JSON object to the scratch buffer. */
-function writeRecord(r: FlowRecord): void {
-  const sampler = r.sampler_address;
-  // IPv4 addresses decoded from the wire are numbers (written digit by digit, no string); text otherwise
-  const src4 = r.src_v4;
-  const dst4 = r.dst_v4;
-  const nextHop4 = r.next_hop_v4;
-  const src = src4 >= 0 ? "" : r.src_addr_text;
-  const dst = dst4 >= 0 ? "" : r.dst_addr_text;
-  const nextHop = nextHop4 >= 0 ? "" : r.next_hop_text;
-  const bgpNh = r.bgp_next_hop;
-  const switchId = r.switch_id;
-  const inName = r.in_if_name;
-  const outName = r.out_if_name;
-  // One bound for the whole record: every fixed-size fast path fits in 2048 bytes, a string takes at most
-  // 6 bytes per UTF-16 unit (+ quotes); slow paths (bigints, lists, extras, escapes) ensure for themselves.
-  ensure(
-    2048 +
-      6 *
-        (sampler.length +
-          src.length +
-          dst.length +
-          nextHop.length +
-          bgpNh.length +
-          switchId.length +
-          inName.length +
-          outName.length),
-  );
-
-  const type = r.type;
-  const received = r.time_received_ms;
-  if (aStart >= 0 && type === aType && received === aMs) {
-    copySeg(aStart, aEnd);
-  } else {
-    aStart = pos;
-    put(TYPE_Q[type] ?? K(`{"type":${jsonString(String(type))},"time_received_ns":`));
-    putNs(received);
-    put(K_SEQ);
-    aEnd = pos;
-    aType = type;
-    aMs = received;
-  }
-  putUint(r.sequence_num);
-
-  const rate = r.sampling_rate;
-  if (b1Start >= 0 && rate === b1Rate && sampler === b1Sampler) {
-    copySeg(b1Start, b1End);
-  } else {
-    b1Start = pos;
-    if (rate === 0) {
-      put(K_RATE0_SAMPLER);
-    } else {
-      put(K_RATE);
-      putUint(rate);
-      put(K_SAMPLER);
-    }
-    putString(sampler);
-    put(K_START);
-    b1End = pos;
-    b1Rate = rate;
-    b1Sampler = sampler;
-  }
-
-  const first = r.time_flow_start_ms;
-  const last = r.time_flow_end_ms;
-  if (b2Start >= 0 && first === b2First && last === b2Last) {
-    copySeg(b2Start, b2End);
-  } else {
-    b2Start = pos;
-    putNs(first);
-    put(K_END);
-    putNs(last);
-    put(K_BYTES);
-    b2End = pos;
-    b2First = first;
-    b2Last = last;
-  }
-  putCounter(r.bytes);
-  put(K_PACKETS);
-  putCounter(r.packets);
-  put(K_SRC);
-  if (src4 >= 0) putIPv4(src4);
-  else putString(src);
-
-  const etype = r.etype;
-  const proto = r.proto;
-  if (cStart >= 0 && dst4 === cDst4 && dst === cDst && etype === cEtype && proto === cProto) {
-    copySeg(cStart, cEnd);
-  } else {
-    cStart = pos;
-    put(K_DST);
-    if (dst4 >= 0) putIPv4(dst4);
-    else putString(dst);
-    if (proto >= 0 && proto < 256 && (proto | 0) === proto) {
-      put(ETYPE_PROTO[etype === 0x0800 ? 0 : etype === 0x86dd ? 1 : etype === 0x0806 ? 2 : 3]![proto]!);
-    } else {
-      putAscii(`,"etype":${etypeQ(etype)},"proto":${protoQ(proto)},"src_port":`);
-    }
-    cEnd = pos;
-    cDst = dst;
-    cDst4 = dst4;
-    cEtype = etype;
-    cProto = proto;
-  }
-  putUint(r.src_port);
-  put(K_DPORT);
-  putUint(r.dst_port);
-
-  const inIf = r.in_if;
-  const outIf = r.out_if;
-  const srcMac = r.src_mac;
-  const dstMac = r.dst_mac;
-  const srcVlan = r.src_vlan;
-  const dstVlan = r.dst_vlan;
-  const vlanId = r.vlan_id;
-  const tos = r.ip_tos;
-  const fwd = r.forwarding_status;
-  const ttl = r.ip_ttl;
-  const flags = r.ip_flags;
-  if (
-    d1Start >= 0 &&
-    inIf === d1InIf &&
-    outIf === d1OutIf &&
-    srcMac === d1SrcMac &&
-    dstMac === d1DstMac &&
-    srcVlan === d1SrcVlan &&
-    dstVlan === d1DstVlan &&
-    vlanId === d1VlanId &&
-    tos === d1Tos &&
-    fwd === d1Fwd &&
-    ttl === d1Ttl &&
-    flags === d1Flags
-  ) {
-    copySeg(d1Start, d1End);
-  } else {
-    d1Start = pos;
-    put(K_IN_IF);
-    putUint(inIf);
-    put(K_OUT_IF);
-    putUint(outIf);
-    put(K_SRC_MAC);
-    putMac(srcMac);
-    put(K_DST_MAC);
-    putMac(dstMac);
-    if (
-      srcVlan === 0 &&
-      dstVlan === 0 &&
-      vlanId === 0 &&
-      tos === 0 &&
-      fwd === 0 &&
-      ttl === 0 &&
-      flags === 0
-    ) {
-      put(G1_ZERO_TCP);
-    } else {
-      put(G1_KEYS[0]!);
-      putUint(srcVlan);
-      put(G1_KEYS[1]!);
-      putUint(dstVlan);
-      put(G1_KEYS[2]!);
-      putUint(vlanId);
-      put(G1_KEYS[3]!);
-      putUint(tos);
-      put(G1_KEYS[4]!);
-      putUint(fwd);
-      put(G1_KEYS[5]!);
-      putUint(ttl);
-      put(G1_KEYS[6]!);
-      putUint(flags);
-      put(K_TCP);
-    }
-    d1End = pos;
-    d1InIf = inIf;
-    d1OutIf = outIf;
-    d1SrcMac = srcMac;
-    d1DstMac = dstMac;
-    d1SrcVlan = srcVlan;
-    d1DstVlan = dstVlan;
-    d1VlanId = vlanId;
-    d1Tos = tos;
-    d1Fwd = fwd;
-    d1Ttl = ttl;
-    d1Flags = flags;
-  }
-  putUint(r.tcp_flags);
-
-  const icmpType = r.icmp_type;
-  const icmpCode = r.icmp_code;
-  const label = r.ipv6_flow_label;
-  const fragId = r.fragment_id;
-  const fragOff = r.fragment_offset;
-  const srcAs = r.src_as;
-  const dstAs = r.dst_as;
-  const nextHopAs = r.next_hop_as;
-  if (
-    d2Start >= 0 &&
-    nextHop4 === d2NextHop4 &&
-    nextHop === d2NextHop &&
-    nextHopAs === d2NextHopAs &&
-    icmpType === d2IcmpType &&
-    icmpCode === d2IcmpCode &&
-    label === d2Label &&
-    fragId === d2FragId &&
-    fragOff === d2FragOff &&
-    srcAs === d2SrcAs &&
-    dstAs === d2DstAs
-  ) {
-    copySeg(d2Start, d2End);
-  } else {
-    d2Start = pos;
-    if (
-      icmpType === 0 &&
-      icmpCode === 0 &&
-      label === 0 &&
-      fragId === 0 &&
-      fragOff === 0 &&
-      srcAs === 0 &&
-      dstAs === 0
-    ) {
-      put(G2_ZERO_NEXT_HOP);
-    } else {
-      put(G2_KEYS[0]!);
-      putUint(icmpType);
-      put(G2_KEYS[1]!);
-      putUint(icmpCode);
-      put(G2_KEYS[2]!);
-      putUint(label);
-      put(G2_KEYS[3]!);
-      putUint(fragId);
-      put(G2_KEYS[4]!);
-      putUint(fragOff);
-      put(G2_KEYS[5]!);
-      putUint(srcAs);
-      put(G2_KEYS[6]!);
-      putUint(dstAs);
-      put(K_NEXT_HOP);
-    }
-    if (nextHop4 >= 0) putIPv4(nextHop4);
-    else putString(nextHop);
-    if (nextHopAs === 0) {
-      put(K_NEXT_HOP_AS0_SRC_NET);
-    } else {
-      put(K_NEXT_HOP_AS);
-      putUint(nextHopAs);
-      put(K_SRC_NET);
-    }
-    d2End = pos;
-    d2NextHop = nextHop;
-    d2NextHop4 = nextHop4;
-    d2NextHopAs = nextHopAs;
-    d2IcmpType = icmpType;
-    d2IcmpCode = icmpCode;
-    d2Label = label;
-    d2FragId = fragId;
-    d2FragOff = fragOff;
-    d2SrcAs = srcAs;
-    d2DstAs = dstAs;
-  }
-
-  const srcNet = r.src_net;
-  if (src4 >= 0) {
-    writeNumberNetS(src4, srcNet);
-  } else if (sStart >= 0 && src === sAddr && srcNet === sLen) {
-    copySeg(sStart, sEnd);
-  } else {
-    // Another address of the same IPv4 network renders the same text: key on the masked address too.
-    const masked = maskedIPv4(src, srcNet);
-    if (sStart >= 0 && masked >= 0 && masked === sMasked && srcNet === sLen) {
-      copySeg(sStart, sEnd);
-    } else {
-      sStart = pos;
-      if (masked >= 0) putIPv4Network(masked, srcNet);
-      else putNetwork(src, srcNet);
-      put(K_DST_NET);
-      sEnd = pos;
-      sLen = srcNet;
-      sMasked = masked;
-    }
-    sAddr = src;
-  }
-  const dstNet = r.dst_net;
-  if (dst4 >= 0) {
-    writeNumberNetT(dst4, dstNet);
-  } else if (tStart >= 0 && dst === tAddr && dstNet === tLen) {
-    copySeg(tStart, tEnd);
-  } else {
-    const masked = maskedIPv4(dst, dstNet);
-    if (tStart >= 0 && masked >= 0 && masked === tMasked && dstNet === tLen) {
-      copySeg(tStart, tEnd);
-    } else {
-      tStart = pos;
-      if (masked >= 0) putIPv4Network(masked, dstNet);
-      else putNetwork(dst, dstNet);
-      tEnd = pos;
-      tLen = dstNet;
-      tMasked = masked;
-    }
-    tAddr = dst;
-  }
-
-  const communities = r.bgp_communities;
-  const asPath = r.as_path;
-  const labels = r.mpls_label;
-  const obsDomain = r.observation_domain_id;
-  const obsPoint = r.observation_point_id;
-  const srcSgt = r.src_sgt;
-  const dstSgt = r.dst_sgt;
-  const direction = r.flow_direction;
-  const mplsTtl = r.mpls_ttl;
-  const mplsIp = r.mpls_ip;
-  const rhAddresses = r.ipv6_routing_header_addresses;
-  const rhSegLeft = r.ipv6_routing_header_seg_left;
-  const listsEmpty =
-    emptyList(communities) &&
-    emptyList(asPath) &&
-    emptyList(labels) &&
-    emptyList(mplsTtl) &&
-    (mplsIp === null || mplsIp.length === 0) &&
-    (rhAddresses === null || rhAddresses.length === 0) &&
-    rhSegLeft === 0;
-  if (
-    eStart >= 0 &&
-    listsEmpty &&
-    switchId === eSwitch &&
-    bgpNh === eBgpNh &&
-    obsDomain === eObsDomain &&
-    obsPoint === eObsPoint &&
-    srcSgt === eSrcSgt &&
-    dstSgt === eDstSgt &&
-    direction === eDirection &&
-    inName === eInName &&
-    outName === eOutName
-  ) {
-    copySeg(eStart, eEnd);
-  } else {
-    const start = pos;
-    if (listsEmpty && bgpNh === "" && obsDomain === 0 && obsPoint === 0) {
-      put(TAIL_DEFAULT);
-    } else {
-      put(K_BGP_NH);
-      putString(bgpNh);
-      put(K_COMMUNITIES);
-      putNumberList(communities);
-      put(K_AS_PATH);
-      putNumberList(asPath);
-      put(K_MPLS_TTL);
-      putNumberList(mplsTtl);
-      put(K_MPLS_LABEL);
-      putNumberList(labels);
-      put(K_MPLS_IP);
-      putStringList(mplsIp);
-      put(K_OBS_DOMAIN);
-      putUint(obsDomain);
-      put(K_OBS_POINT);
-      putUint(obsPoint);
-      put(K_RH_ADDRESSES);
-      putStringList(rhAddresses);
-      put(K_RH_SEG_LEFT);
-      putUint(rhSegLeft);
-    }
-    if (srcSgt !== null) {
-      put(K_SRC_SGT);
-      putUint(srcSgt);
-    }
-    if (dstSgt !== null) {
-      put(K_DST_SGT);
-      putUint(dstSgt);
-    }
-    put(K_SWITCH);
-    putString(switchId);
-    if (direction !== null) {
-      put(K_DIRECTION);
-      putUint(direction);
-    }
-    if (inName !== "") {
-      put(K_IN_NAME);
-      putString(inName);
-    }
-    if (outName !== "") {
-      put(K_OUT_NAME);
-      putString(outName);
-    }
-    if (listsEmpty) {
-      eStart = start;
-      eEnd = pos;
-      eSwitch = switchId;
-      eBgpNh = bgpNh;
-      eObsDomain = obsDomain;
-      eObsPoint = obsPoint;
-      eSrcSgt = srcSgt;
-      eDstSgt = dstSgt;
-      eDirection = direction;
-      eInName = inName;
-      eOutName = outName;
-    }
-  }
-
-  if (r.in_vrf_id !== null || r.out_vrf_id !== null || r.application_name !== "") putDictionaries(r);
-  if (
-    r.post_nat_src_addr !== "" ||
-    r.post_nat_dst_addr !== "" ||
-    r.post_nat_src_port !== null ||
-    r.post_nat_dst_port !== null ||
-    r.reverse_bytes !== null ||
-    r.reverse_packets !== null
-  )
-    writeNatReverse(r);
-  const extra = r.extra;
-  if (extra !== null) {
-    for (const k in extra) {
-      if (EMITTED.has(k)) continue;
-      ensure(k.length + 32);
-      out[pos++] = 44;
-      putString(k);
-      out[pos++] = 58;
-      putValue(extra[k]!);
-    }
-    ensure(2);
-  }
-  out[pos++] = 125;
-}
-
-/** Our NAT and biflow fields, each only when the exporter sent it. */
-function writeNatReverse(r: FlowRecord): void {
-  ensure(256 + 6 * (r.post_nat_src_addr.length + r.post_nat_dst_addr.length));
-  if (r.post_nat_src_addr !== "") {
-    put(K_NAT_SRC);
-    putString(r.post_nat_src_addr);
-  }
-  if (r.post_nat_dst_addr !== "") {
-    put(K_NAT_DST);
-    putString(r.post_nat_dst_addr);
-  }
-  if (r.post_nat_src_port !== null) {
-    put(K_NAT_SRC_PORT);
-    putUint(r.post_nat_src_port);
-  }
-  if (r.post_nat_dst_port !== null) {
-    put(K_NAT_DST_PORT);
-    putUint(r.post_nat_dst_port);
-  }
-  if (r.reverse_bytes !== null) {
-    put(K_REV_BYTES);
-    putCounter(r.reverse_bytes);
-  }
-  if (r.reverse_packets !== null) {
-    put(K_REV_PACKETS);
-    putCounter(r.reverse_packets);
-  }
-}
-
-/** True while `pos` and the segments belong to a run of `encodeGoflow2` calls. */
-let singles = false;
 const SINGLES_LIMIT = 768 << 10;
 
-function release(): void {
-  if (out.length > 16 << 20) {
-    out = new Uint8Array(1 << 20);
-    singles = false;
+/**
+ * The byte writer: one per encoder (a sink's encoder in a receive worker, the decode command, ...), never
+ * shared, so no two streams of records interleave in its buffer and segment caches.
+ *
+ * Building the line as a JS string and converting it costs more than writing the bytes: a record is ~100
+ * concatenated pieces and V8 flattens such a rope slowly. So the writer writes ASCII straight into one
+ * growing buffer (constant keys are pre-encoded and copied, numbers are written digit by digit): a scratch
+ * buffer for single records (`line`), a pooled transferable buffer for a batch (`lines`, `framed`).
+ *
+ * Segment caches. Most of a line is constant text and values that repeat from one record to the next (the
+ * exporter, the datagram's receive time, interfaces, MACs, the all-defaults tail), so the record is cut into
+ * segments, each the bytes between two fast-changing values. A segment's key is the record fields it is
+ * rendered from; when they equal (===) those of the last rendered occurrence, the bytes are copied from that
+ * occurrence, which is still in the buffer earlier in the same batch (one `copyWithin`, no allocation,
+ * nothing saved on a miss). Rendering is a pure function of the key values (±0 render alike), so a copy is
+ * byte-identical to a fresh rendering. Every batch starts at offset 0 and invalidates all segments
+ * (`#resetSegments`); growing the buffer keeps earlier bytes at their offsets.
+ */
+export class Goflow2Writer {
+  /** The buffer being written: the scratch buffer of `line` (allocated on first use), or a batch buffer. */
+  #out = new Uint8Array(0);
+  #pos = 0;
+  /** A: `{"type":T,"time_received_ns":N,"sequence_num":` by (type, time_received_ms). */
+  #aStart = -1;
+  #aEnd = 0;
+  #aType = "";
+  #aMs = 0;
+  /** B1: `,"sampling_rate":N,"sampler_address":S,"time_flow_start_ns":` by (sampling_rate, sampler_address). */
+  #b1Start = -1;
+  #b1End = 0;
+  #b1Rate = 0;
+  #b1Sampler = "";
+  /** B2: `N,"time_flow_end_ns":N,"bytes":` by (time_flow_start_ms, time_flow_end_ms). */
+  #b2Start = -1;
+  #b2End = 0;
+  #b2First = 0;
+  #b2Last = 0;
+  /** C: `,"dst_addr":S,"etype":E,"proto":P,"src_port":` by (dst_addr or dst_v4, etype, proto). */
+  #cStart = -1;
+  #cEnd = 0;
+  #cDst = "";
+  #cDst4 = -1;
+  #cEtype = 0;
+  #cProto = 0;
+  /** D1: `,"in_if":N,"out_if":N,"src_mac":M,"dst_mac":M,` ... `"ip_flags":N,"tcp_flags":`. */
+  #d1Start = -1;
+  #d1End = 0;
+  #d1InIf = 0;
+  #d1OutIf = 0;
+  #d1SrcMac = 0;
+  #d1DstMac = 0;
+  #d1SrcVlan = 0;
+  #d1DstVlan = 0;
+  #d1VlanId = 0;
+  #d1Tos = 0;
+  #d1Fwd = 0;
+  #d1Ttl = 0;
+  #d1Flags = 0;
+  /** D2: `,"icmp_type":N,` ... `"next_hop":S,"next_hop_as":N,"src_net":`. */
+  #d2Start = -1;
+  #d2End = 0;
+  #d2IcmpType = 0;
+  #d2IcmpCode = 0;
+  #d2Label = 0;
+  #d2FragId = 0;
+  #d2FragOff = 0;
+  #d2SrcAs = 0;
+  #d2DstAs = 0;
+  #d2NextHop = "";
+  #d2NextHop4 = -1;
+  #d2NextHopAs = 0;
+  /** S: `NET,"dst_net":` by (src_addr, src_net), or by the masked IPv4 network (FROM_NUMBER: from src_v4). */
+  #sStart = -1;
+  #sEnd = 0;
+  #sAddr = "";
+  #sLen = 0;
+  /**
+   * The masked IPv4 network (as an unsigned 32-bit number) the S bytes were rendered from; −2 for an IPv4
+   * number with length 0 ("0.0.0.0/0", writeNumberNetS); −1 for anything else (keyed by the text alone).
+   */
+  #sMasked = -1;
+  /** T: `NET` by (dst_addr, dst_net), or by the masked IPv4 network like S. */
+  #tStart = -1;
+  #tEnd = 0;
+  #tAddr = "";
+  #tLen = 0;
+  #tMasked = -1;
+  /**
+   * E: `,"bgp_next_hop":S,` ... `"switch_id":S` + the optional fields up to `out_if_name`, by those fields;
+   * only while the three lists are empty (a list is not a value: its contents may change under one reference).
+   */
+  #eStart = -1;
+  #eEnd = 0;
+  #eBgpNh = "";
+  #eObsDomain = 0;
+  #eObsPoint = 0;
+  #eSrcSgt: number | null = null;
+  #eDstSgt: number | null = null;
+  #eSwitch = "";
+  #eDirection: number | null = null;
+  #eInName = "";
+  #eOutName = "";
+  /** True while `#pos` and the segments belong to a run of `line` calls. */
+  #singles = false;
+  /** Bytes per record of recent batches (moving average), to size a batch's buffer up front. */
+  #bytesPerRecord = 1100;
+
+  #ensure(extra: number): void {
+    if (this.#pos + extra <= this.#out.length) return;
+    let size = Math.max(this.#out.length * 2, 1 << 16);
+    while (size < this.#pos + extra) size *= 2;
+    // from the batch buffer pool: a batch's bytes are returned in (and transferred with) this buffer
+    const next = new Uint8Array(batchBuffers.take(size).buffer);
+    next.set(this.#out.subarray(0, this.#pos));
+    this.#out = next;
+  }
+
+  #put(bytes: Uint8Array): void {
+    const n = bytes.length;
+    if (n > 12) {
+      this.#out.set(bytes, this.#pos);
+    } else {
+      const o = this.#out;
+      const p = this.#pos;
+      for (let i = 0; i < n; i++) o[p + i] = bytes[i]!;
+    }
+    this.#pos += n;
+  }
+
+  /** ASCII text we produce ourselves (digits, names): no escaping needed. */
+  #putAscii(text: string): void {
+    this.#ensure(text.length);
+    const o = this.#out;
+    const p = this.#pos;
+    for (let i = 0; i < text.length; i++) o[p + i] = text.charCodeAt(i);
+    this.#pos += text.length;
+  }
+
+  /** A non-negative integer below 2^32 (the fast path); anything else through its exact text. */
+  #putUint(n: number): void {
+    if (n < 10 && n >= 0) {
+      this.#out[this.#pos++] = 48 + n;
+      return;
+    }
+    if (n < 2147483648 && n > 0 && (n | 0) === n) {
+      const len =
+        n < 100
+          ? 2
+          : n < 1000
+            ? 3
+            : n < 10000
+              ? 4
+              : n < 100000
+                ? 5
+                : n < 1000000
+                  ? 6
+                  : n < 10000000
+                    ? 7
+                    : n < 100000000
+                      ? 8
+                      : n < 1000000000
+                        ? 9
+                        : 10;
+      const o = this.#out;
+      let p = this.#pos + len;
+      this.#pos = p;
+      let v = n | 0;
+      while (v >= 10) {
+        const q = (v / 10) | 0;
+        o[--p] = 48 + v - q * 10;
+        v = q;
+      }
+      o[--p] = 48 + v;
+      return;
+    }
+    this.#putAscii(Number.isFinite(n) ? counterString(n) : "0");
+  }
+
+  #putCounter(v: Counter): void {
+    if (typeof v === "number") this.#putUint(v);
+    else this.#putAscii(v.toString());
+  }
+
+  /**
+   * Integer nanoseconds from ms; integer ms (the common case) written as digits + six digits of the
+   * millisecond remainder + "000000", never through a float multiplication.
+   */
+  #putNs(ms: number): void {
+    if (ms === 0) {
+      this.#out[this.#pos++] = 48;
+    } else if (ms >= 1e6 && ms < 1e15 && Math.floor(ms) === ms) {
+      const hi = Math.floor(ms / 1e6);
+      this.#putUint(hi);
+      let lo = (ms - hi * 1e6) | 0;
+      const o = this.#out;
+      const p = this.#pos;
+      for (let i = 5; i >= 0; i--) {
+        const q = (lo / 10) | 0;
+        o[p + i] = 48 + lo - q * 10;
+        lo = q;
+      }
+      for (let i = 6; i < 12; i++) o[p + i] = 48;
+      this.#pos = p + 12;
+    } else {
+      this.#putAscii(msToNs(ms));
+    }
+  }
+
+  /**
+   * A JSON string: printable ASCII copied as is, anything else through JSON.stringify and UTF-8. The caller
+   * has ensured room for the ASCII case (length + 2); the escaping path ensures for itself.
+   */
+  #putString(text: string): void {
+    const n = text.length;
+    const o = this.#out;
+    const start = this.#pos;
+    o[start] = 34;
+    let p = start + 1;
+    for (let i = 0; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c < 0x20 || c === 34 || c === 92 || c > 0x7e) {
+        this.#putStringSlow(text, start);
+        return;
+      }
+      o[p++] = c;
+    }
+    o[p] = 34;
+    this.#pos = p + 1;
+  }
+
+  #putStringSlow(text: string, start: number): void {
+    const json = JSON.stringify(text);
+    this.#pos = start;
+    this.#ensure(json.length * 3);
+    this.#pos += ENC.encodeInto(json, this.#out.subarray(this.#pos)).written;
+  }
+
+  #putMac(mac: number): void {
+    if (mac === 0) {
+      this.#put(ZERO_MAC_Q);
+      return;
+    }
+    const hi = Math.floor(mac / 4294967296) & 0xffff;
+    const lo = mac >>> 0;
+    const o = this.#out;
+    const h = HEXB;
+    let p = this.#pos;
+    o[p] = 34;
+    let b = (hi >>> 8) * 2;
+    o[p + 1] = h[b]!;
+    o[p + 2] = h[b + 1]!;
+    o[p + 3] = 58;
+    b = (hi & 0xff) * 2;
+    o[p + 4] = h[b]!;
+    o[p + 5] = h[b + 1]!;
+    o[p + 6] = 58;
+    b = (lo >>> 24) * 2;
+    o[p + 7] = h[b]!;
+    o[p + 8] = h[b + 1]!;
+    o[p + 9] = 58;
+    b = ((lo >>> 16) & 0xff) * 2;
+    o[p + 10] = h[b]!;
+    o[p + 11] = h[b + 1]!;
+    o[p + 12] = 58;
+    b = ((lo >>> 8) & 0xff) * 2;
+    o[p + 13] = h[b]!;
+    o[p + 14] = h[b + 1]!;
+    o[p + 15] = 58;
+    b = (lo & 0xff) * 2;
+    o[p + 16] = h[b]!;
+    o[p + 17] = h[b + 1]!;
+    o[p + 18] = 34;
+    p += 19;
+    this.#pos = p;
+  }
+
+  /** `"a.b.c.d"`: an IPv4 address given as an unsigned 32-bit number, quoted (room ensured by the caller). */
+  #putIPv4(v: number): void {
+    this.#out[this.#pos] = 34;
+    const p = writeIPv4(this.#out, this.#pos + 1, v);
+    this.#out[p] = 34;
+    this.#pos = p + 1;
+  }
+
+  /** `"a.b.c.d/len"` of a masked IPv4 network (as putNetwork renders it). */
+  #putIPv4Network(masked: number, len: number): void {
+    this.#out[this.#pos] = 34;
+    let p = writeIPv4(this.#out, this.#pos + 1, masked);
+    this.#out[p++] = 47;
+    p = writeOctet(this.#out, p, len);
+    this.#out[p] = 34;
+    this.#pos = p + 1;
+  }
+
+  /** `"addr/len"` of an address given as text (as networkString renders it). */
+  #putNetwork(addr: string, len: number): void {
+    if (len === 0 && parseIPv4Number(addr) >= 0) this.#put(NET_V4_ZERO);
+    else this.#putAscii(networkString(addr, len));
+  }
+
+  #putNumberList(list: readonly number[] | null): void {
+    this.#out[this.#pos++] = 91;
+    if (list !== null) {
+      this.#ensure(list.length * 21);
+      for (let i = 0; i < list.length; i++) {
+        if (i > 0) this.#out[this.#pos++] = 44;
+        this.#putUint(list[i]!);
+      }
+    }
+    this.#out[this.#pos++] = 93;
+  }
+
+  #putStringList(list: readonly string[] | null): void {
+    this.#out[this.#pos++] = 91;
+    if (list !== null) {
+      for (let i = 0; i < list.length; i++) {
+        this.#ensure(list[i]!.length * 6 + 4);
+        if (i > 0) this.#out[this.#pos++] = 44;
+        this.#putString(list[i]!);
+      }
+    }
+    this.#ensure(1);
+    this.#out[this.#pos++] = 93;
+  }
+
+  #putValue(v: number | bigint | string | boolean): void {
+    switch (typeof v) {
+      case "string":
+        this.#ensure(v.length + 2);
+        this.#putString(v);
+        return;
+      case "bigint":
+        this.#putAscii(v.toString());
+        return;
+      case "boolean":
+        this.#putAscii(v ? "true" : "false");
+        return;
+      default:
+        // putUint writes integers only (a fraction below 10 would come out as its first digit)
+        if (v >= 0 && Number.isInteger(v)) this.#putUint(v);
+        else this.#putAscii(Number.isFinite(v) ? (Number.isInteger(v) ? counterString(v) : `${v}`) : "null");
+    }
+  }
+
+  /** The options-dictionary fields (issue 18), each only when known; off the common path (no VRF, no app). */
+  #putDictionaries(r: FlowRecord): void {
+    const inName = r.in_vrf_name;
+    const outName = r.out_vrf_name;
+    const rd = r.mpls_vpn_rd;
+    const app = r.application_name;
+    this.#ensure(256 + 6 * (inName.length + outName.length + rd.length + app.length));
+    if (r.in_vrf_id !== null) {
+      this.#put(K_IN_VRF_ID);
+      this.#putUint(r.in_vrf_id);
+    }
+    if (r.out_vrf_id !== null) {
+      this.#put(K_OUT_VRF_ID);
+      this.#putUint(r.out_vrf_id);
+    }
+    if (inName !== "") {
+      this.#put(K_IN_VRF_NAME);
+      this.#putString(inName);
+    }
+    if (outName !== "") {
+      this.#put(K_OUT_VRF_NAME);
+      this.#putString(outName);
+    }
+    if (rd !== "") {
+      this.#put(K_RD);
+      this.#putString(rd);
+    }
+    if (app !== "") {
+      this.#put(K_APP_NAME);
+      this.#putString(app);
+    }
+  }
+
+  #copySeg(start: number, end: number): void {
+    this.#out.copyWithin(this.#pos, start, end);
+    this.#pos += end - start;
+  }
+
+  #resetSegments(): void {
+    this.#aStart = -1;
+    this.#b1Start = -1;
+    this.#b2Start = -1;
+    this.#cStart = -1;
+    this.#d1Start = -1;
+    this.#d2Start = -1;
+    this.#sStart = -1;
+    this.#tStart = -1;
+    this.#eStart = -1;
+  }
+
+  /**
+   * `"a.b.c.d/len",` + `"dst_net":` (segment S) for an IPv4 source given as a number. Segment key: the masked
+   * network and length, with sAddr = FROM_NUMBER; length 0 renders "0.0.0.0/0" (key −2); a length no IPv4
+   * prefix has renders "invalid Prefix" and is not kept as a segment.
+   */
+  #writeNumberNetS(v: number, len: number): void {
+    const masked = len === 0 ? -2 : maskIPv4(v, len);
+    if (masked === -1) {
+      this.#putAscii(INVALID_PREFIX);
+      this.#put(K_DST_NET);
+      this.#sStart = -1;
+      return;
+    }
+    if (this.#sStart >= 0 && this.#sAddr === FROM_NUMBER && masked === this.#sMasked && len === this.#sLen) {
+      this.#copySeg(this.#sStart, this.#sEnd);
+      return;
+    }
+    this.#sStart = this.#pos;
+    if (masked >= 0) this.#putIPv4Network(masked, len);
+    else this.#put(NET_V4_ZERO);
+    this.#put(K_DST_NET);
+    this.#sEnd = this.#pos;
+    this.#sLen = len;
+    this.#sMasked = masked;
+    this.#sAddr = FROM_NUMBER;
+  }
+
+  /** `"a.b.c.d/len"` (segment T) for an IPv4 destination given as a number; keyed as writeNumberNetS. */
+  #writeNumberNetT(v: number, len: number): void {
+    const masked = len === 0 ? -2 : maskIPv4(v, len);
+    if (masked === -1) {
+      this.#putAscii(INVALID_PREFIX);
+      this.#tStart = -1;
+      return;
+    }
+    if (this.#tStart >= 0 && this.#tAddr === FROM_NUMBER && masked === this.#tMasked && len === this.#tLen) {
+      this.#copySeg(this.#tStart, this.#tEnd);
+      return;
+    }
+    this.#tStart = this.#pos;
+    if (masked >= 0) this.#putIPv4Network(masked, len);
+    else this.#put(NET_V4_ZERO);
+    this.#tEnd = this.#pos;
+    this.#tLen = len;
+    this.#tMasked = masked;
+    this.#tAddr = FROM_NUMBER;
+  }
+
+  /** Appends one record's JSON object to the scratch buffer. */
+  #writeRecord(r: FlowRecord): void {
+    const sampler = r.sampler_address;
+    // IPv4 addresses decoded from the wire are numbers (written digit by digit, no string); text otherwise
+    const src4 = r.src_v4;
+    const dst4 = r.dst_v4;
+    const nextHop4 = r.next_hop_v4;
+    const src = src4 >= 0 ? "" : r.src_addr_text;
+    const dst = dst4 >= 0 ? "" : r.dst_addr_text;
+    const nextHop = nextHop4 >= 0 ? "" : r.next_hop_text;
+    const bgpNh = r.bgp_next_hop;
+    const switchId = r.switch_id;
+    const inName = r.in_if_name;
+    const outName = r.out_if_name;
+    // One bound for the whole record: every fixed-size fast path fits in 2048 bytes, a string takes at most
+    // 6 bytes per UTF-16 unit (+ quotes); slow paths (bigints, lists, extras, escapes) ensure for themselves.
+    this.#ensure(
+      2048 +
+        6 *
+          (sampler.length +
+            src.length +
+            dst.length +
+            nextHop.length +
+            bgpNh.length +
+            switchId.length +
+            inName.length +
+            outName.length),
+    );
+
+    const type = r.type;
+    const received = r.time_received_ms;
+    if (this.#aStart >= 0 && type === this.#aType && received === this.#aMs) {
+      this.#copySeg(this.#aStart, this.#aEnd);
+    } else {
+      this.#aStart = this.#pos;
+      this.#put(TYPE_Q[type] ?? K(`{"type":${JSON.stringify(String(type))},"time_received_ns":`));
+      this.#putNs(received);
+      this.#put(K_SEQ);
+      this.#aEnd = this.#pos;
+      this.#aType = type;
+      this.#aMs = received;
+    }
+    this.#putUint(r.sequence_num);
+
+    const rate = r.sampling_rate;
+    if (this.#b1Start >= 0 && rate === this.#b1Rate && sampler === this.#b1Sampler) {
+      this.#copySeg(this.#b1Start, this.#b1End);
+    } else {
+      this.#b1Start = this.#pos;
+      if (rate === 0) {
+        this.#put(K_RATE0_SAMPLER);
+      } else {
+        this.#put(K_RATE);
+        this.#putUint(rate);
+        this.#put(K_SAMPLER);
+      }
+      this.#putString(sampler);
+      this.#put(K_START);
+      this.#b1End = this.#pos;
+      this.#b1Rate = rate;
+      this.#b1Sampler = sampler;
+    }
+
+    const first = r.time_flow_start_ms;
+    const last = r.time_flow_end_ms;
+    if (this.#b2Start >= 0 && first === this.#b2First && last === this.#b2Last) {
+      this.#copySeg(this.#b2Start, this.#b2End);
+    } else {
+      this.#b2Start = this.#pos;
+      this.#putNs(first);
+      this.#put(K_END);
+      this.#putNs(last);
+      this.#put(K_BYTES);
+      this.#b2End = this.#pos;
+      this.#b2First = first;
+      this.#b2Last = last;
+    }
+    this.#putCounter(r.bytes);
+    this.#put(K_PACKETS);
+    this.#putCounter(r.packets);
+    this.#put(K_SRC);
+    if (src4 >= 0) this.#putIPv4(src4);
+    else this.#putString(src);
+
+    const etype = r.etype;
+    const proto = r.proto;
+    if (
+      this.#cStart >= 0 &&
+      dst4 === this.#cDst4 &&
+      dst === this.#cDst &&
+      etype === this.#cEtype &&
+      proto === this.#cProto
+    ) {
+      this.#copySeg(this.#cStart, this.#cEnd);
+    } else {
+      this.#cStart = this.#pos;
+      this.#put(K_DST);
+      if (dst4 >= 0) this.#putIPv4(dst4);
+      else this.#putString(dst);
+      if (proto >= 0 && proto < 256 && (proto | 0) === proto) {
+        this.#put(
+          ETYPE_PROTO[etype === 0x0800 ? 0 : etype === 0x86dd ? 1 : etype === 0x0806 ? 2 : 3]![proto]!,
+        );
+      } else {
+        this.#putAscii(`,"etype":${etypeQ(etype)},"proto":${protoQ(proto)},"src_port":`);
+      }
+      this.#cEnd = this.#pos;
+      this.#cDst = dst;
+      this.#cDst4 = dst4;
+      this.#cEtype = etype;
+      this.#cProto = proto;
+    }
+    this.#putUint(r.src_port);
+    this.#put(K_DPORT);
+    this.#putUint(r.dst_port);
+
+    const inIf = r.in_if;
+    const outIf = r.out_if;
+    const srcMac = r.src_mac;
+    const dstMac = r.dst_mac;
+    const srcVlan = r.src_vlan;
+    const dstVlan = r.dst_vlan;
+    const vlanId = r.vlan_id;
+    const tos = r.ip_tos;
+    const fwd = r.forwarding_status;
+    const ttl = r.ip_ttl;
+    const flags = r.ip_flags;
+    if (
+      this.#d1Start >= 0 &&
+      inIf === this.#d1InIf &&
+      outIf === this.#d1OutIf &&
+      srcMac === this.#d1SrcMac &&
+      dstMac === this.#d1DstMac &&
+      srcVlan === this.#d1SrcVlan &&
+      dstVlan === this.#d1DstVlan &&
+      vlanId === this.#d1VlanId &&
+      tos === this.#d1Tos &&
+      fwd === this.#d1Fwd &&
+      ttl === this.#d1Ttl &&
+      flags === this.#d1Flags
+    ) {
+      this.#copySeg(this.#d1Start, this.#d1End);
+    } else {
+      this.#d1Start = this.#pos;
+      this.#put(K_IN_IF);
+      this.#putUint(inIf);
+      this.#put(K_OUT_IF);
+      this.#putUint(outIf);
+      this.#put(K_SRC_MAC);
+      this.#putMac(srcMac);
+      this.#put(K_DST_MAC);
+      this.#putMac(dstMac);
+      if (
+        srcVlan === 0 &&
+        dstVlan === 0 &&
+        vlanId === 0 &&
+        tos === 0 &&
+        fwd === 0 &&
+        ttl === 0 &&
+        flags === 0
+      ) {
+        this.#put(G1_ZERO_TCP);
+      } else {
+        this.#put(G1_KEYS[0]!);
+        this.#putUint(srcVlan);
+        this.#put(G1_KEYS[1]!);
+        this.#putUint(dstVlan);
+        this.#put(G1_KEYS[2]!);
+        this.#putUint(vlanId);
+        this.#put(G1_KEYS[3]!);
+        this.#putUint(tos);
+        this.#put(G1_KEYS[4]!);
+        this.#putUint(fwd);
+        this.#put(G1_KEYS[5]!);
+        this.#putUint(ttl);
+        this.#put(G1_KEYS[6]!);
+        this.#putUint(flags);
+        this.#put(K_TCP);
+      }
+      this.#d1End = this.#pos;
+      this.#d1InIf = inIf;
+      this.#d1OutIf = outIf;
+      this.#d1SrcMac = srcMac;
+      this.#d1DstMac = dstMac;
+      this.#d1SrcVlan = srcVlan;
+      this.#d1DstVlan = dstVlan;
+      this.#d1VlanId = vlanId;
+      this.#d1Tos = tos;
+      this.#d1Fwd = fwd;
+      this.#d1Ttl = ttl;
+      this.#d1Flags = flags;
+    }
+    this.#putUint(r.tcp_flags);
+
+    const icmpType = r.icmp_type;
+    const icmpCode = r.icmp_code;
+    const label = r.ipv6_flow_label;
+    const fragId = r.fragment_id;
+    const fragOff = r.fragment_offset;
+    const srcAs = r.src_as;
+    const dstAs = r.dst_as;
+    const nextHopAs = r.next_hop_as;
+    if (
+      this.#d2Start >= 0 &&
+      nextHop4 === this.#d2NextHop4 &&
+      nextHop === this.#d2NextHop &&
+      nextHopAs === this.#d2NextHopAs &&
+      icmpType === this.#d2IcmpType &&
+      icmpCode === this.#d2IcmpCode &&
+      label === this.#d2Label &&
+      fragId === this.#d2FragId &&
+      fragOff === this.#d2FragOff &&
+      srcAs === this.#d2SrcAs &&
+      dstAs === this.#d2DstAs
+    ) {
+      this.#copySeg(this.#d2Start, this.#d2End);
+    } else {
+      this.#d2Start = this.#pos;
+      if (
+        icmpType === 0 &&
+        icmpCode === 0 &&
+        label === 0 &&
+        fragId === 0 &&
+        fragOff === 0 &&
+        srcAs === 0 &&
+        dstAs === 0
+      ) {
+        this.#put(G2_ZERO_NEXT_HOP);
+      } else {
+        this.#put(G2_KEYS[0]!);
+        this.#putUint(icmpType);
+        this.#put(G2_KEYS[1]!);
+        this.#putUint(icmpCode);
+        this.#put(G2_KEYS[2]!);
+        this.#putUint(label);
+        this.#put(G2_KEYS[3]!);
+        this.#putUint(fragId);
+        this.#put(G2_KEYS[4]!);
+        this.#putUint(fragOff);
+        this.#put(G2_KEYS[5]!);
+        this.#putUint(srcAs);
+        this.#put(G2_KEYS[6]!);
+        this.#putUint(dstAs);
+        this.#put(K_NEXT_HOP);
+      }
+      if (nextHop4 >= 0) this.#putIPv4(nextHop4);
+      else this.#putString(nextHop);
+      if (nextHopAs === 0) {
+        this.#put(K_NEXT_HOP_AS0_SRC_NET);
+      } else {
+        this.#put(K_NEXT_HOP_AS);
+        this.#putUint(nextHopAs);
+        this.#put(K_SRC_NET);
+      }
+      this.#d2End = this.#pos;
+      this.#d2NextHop = nextHop;
+      this.#d2NextHop4 = nextHop4;
+      this.#d2NextHopAs = nextHopAs;
+      this.#d2IcmpType = icmpType;
+      this.#d2IcmpCode = icmpCode;
+      this.#d2Label = label;
+      this.#d2FragId = fragId;
+      this.#d2FragOff = fragOff;
+      this.#d2SrcAs = srcAs;
+      this.#d2DstAs = dstAs;
+    }
+
+    const srcNet = r.src_net;
+    if (src4 >= 0) {
+      this.#writeNumberNetS(src4, srcNet);
+    } else if (this.#sStart >= 0 && src === this.#sAddr && srcNet === this.#sLen) {
+      this.#copySeg(this.#sStart, this.#sEnd);
+    } else {
+      // Another address of the same IPv4 network renders the same text: key on the masked address too.
+      const masked = maskedIPv4(src, srcNet);
+      if (this.#sStart >= 0 && masked >= 0 && masked === this.#sMasked && srcNet === this.#sLen) {
+        this.#copySeg(this.#sStart, this.#sEnd);
+      } else {
+        this.#sStart = this.#pos;
+        if (masked >= 0) this.#putIPv4Network(masked, srcNet);
+        else this.#putNetwork(src, srcNet);
+        this.#put(K_DST_NET);
+        this.#sEnd = this.#pos;
+        this.#sLen = srcNet;
+        this.#sMasked = masked;
+      }
+      this.#sAddr = src;
+    }
+    const dstNet = r.dst_net;
+    if (dst4 >= 0) {
+      this.#writeNumberNetT(dst4, dstNet);
+    } else if (this.#tStart >= 0 && dst === this.#tAddr && dstNet === this.#tLen) {
+      this.#copySeg(this.#tStart, this.#tEnd);
+    } else {
+      const masked = maskedIPv4(dst, dstNet);
+      if (this.#tStart >= 0 && masked >= 0 && masked === this.#tMasked && dstNet === this.#tLen) {
+        this.#copySeg(this.#tStart, this.#tEnd);
+      } else {
+        this.#tStart = this.#pos;
+        if (masked >= 0) this.#putIPv4Network(masked, dstNet);
+        else this.#putNetwork(dst, dstNet);
+        this.#tEnd = this.#pos;
+        this.#tLen = dstNet;
+        this.#tMasked = masked;
+      }
+      this.#tAddr = dst;
+    }
+
+    const communities = r.bgp_communities;
+    const asPath = r.as_path;
+    const labels = r.mpls_label;
+    const obsDomain = r.observation_domain_id;
+    const obsPoint = r.observation_point_id;
+    const srcSgt = r.src_sgt;
+    const dstSgt = r.dst_sgt;
+    const direction = r.flow_direction;
+    const mplsTtl = r.mpls_ttl;
+    const mplsIp = r.mpls_ip;
+    const rhAddresses = r.ipv6_routing_header_addresses;
+    const rhSegLeft = r.ipv6_routing_header_seg_left;
+    const listsEmpty =
+      emptyList(communities) &&
+      emptyList(asPath) &&
+      emptyList(labels) &&
+      emptyList(mplsTtl) &&
+      (mplsIp === null || mplsIp.length === 0) &&
+      (rhAddresses === null || rhAddresses.length === 0) &&
+      rhSegLeft === 0;
+    if (
+      this.#eStart >= 0 &&
+      listsEmpty &&
+      switchId === this.#eSwitch &&
+      bgpNh === this.#eBgpNh &&
+      obsDomain === this.#eObsDomain &&
+      obsPoint === this.#eObsPoint &&
+      srcSgt === this.#eSrcSgt &&
+      dstSgt === this.#eDstSgt &&
+      direction === this.#eDirection &&
+      inName === this.#eInName &&
+      outName === this.#eOutName
+    ) {
+      this.#copySeg(this.#eStart, this.#eEnd);
+    } else {
+      const start = this.#pos;
+      if (listsEmpty && bgpNh === "" && obsDomain === 0 && obsPoint === 0) {
+        this.#put(TAIL_DEFAULT);
+      } else {
+        this.#put(K_BGP_NH);
+        this.#putString(bgpNh);
+        this.#put(K_COMMUNITIES);
+        this.#putNumberList(communities);
+        this.#put(K_AS_PATH);
+        this.#putNumberList(asPath);
+        this.#put(K_MPLS_TTL);
+        this.#putNumberList(mplsTtl);
+        this.#put(K_MPLS_LABEL);
+        this.#putNumberList(labels);
+        this.#put(K_MPLS_IP);
+        this.#putStringList(mplsIp);
+        this.#put(K_OBS_DOMAIN);
+        this.#putUint(obsDomain);
+        this.#put(K_OBS_POINT);
+        this.#putUint(obsPoint);
+        this.#put(K_RH_ADDRESSES);
+        this.#putStringList(rhAddresses);
+        this.#put(K_RH_SEG_LEFT);
+        this.#putUint(rhSegLeft);
+      }
+      if (srcSgt !== null) {
+        this.#put(K_SRC_SGT);
+        this.#putUint(srcSgt);
+      }
+      if (dstSgt !== null) {
+        this.#put(K_DST_SGT);
+        this.#putUint(dstSgt);
+      }
+      this.#put(K_SWITCH);
+      this.#putString(switchId);
+      if (direction !== null) {
+        this.#put(K_DIRECTION);
+        this.#putUint(direction);
+      }
+      if (inName !== "") {
+        this.#put(K_IN_NAME);
+        this.#putString(inName);
+      }
+      if (outName !== "") {
+        this.#put(K_OUT_NAME);
+        this.#putString(outName);
+      }
+      if (listsEmpty) {
+        this.#eStart = start;
+        this.#eEnd = this.#pos;
+        this.#eSwitch = switchId;
+        this.#eBgpNh = bgpNh;
+        this.#eObsDomain = obsDomain;
+        this.#eObsPoint = obsPoint;
+        this.#eSrcSgt = srcSgt;
+        this.#eDstSgt = dstSgt;
+        this.#eDirection = direction;
+        this.#eInName = inName;
+        this.#eOutName = outName;
+      }
+    }
+
+    if (r.in_vrf_id !== null || r.out_vrf_id !== null || r.application_name !== "") this.#putDictionaries(r);
+    if (
+      r.post_nat_src_addr !== "" ||
+      r.post_nat_dst_addr !== "" ||
+      r.post_nat_src_port !== null ||
+      r.post_nat_dst_port !== null ||
+      r.reverse_bytes !== null ||
+      r.reverse_packets !== null
+    )
+      this.#writeNatReverse(r);
+    const extra = r.extra;
+    if (extra !== null) {
+      for (const k in extra) {
+        if (EMITTED.has(k)) continue;
+        this.#ensure(k.length + 32);
+        this.#out[this.#pos++] = 44;
+        this.#putString(k);
+        this.#out[this.#pos++] = 58;
+        this.#putValue(extra[k]!);
+      }
+      this.#ensure(2);
+    }
+    this.#out[this.#pos++] = 125;
+  }
+
+  /** Our NAT and biflow fields, each only when the exporter sent it. */
+  #writeNatReverse(r: FlowRecord): void {
+    this.#ensure(256 + 6 * (r.post_nat_src_addr.length + r.post_nat_dst_addr.length));
+    if (r.post_nat_src_addr !== "") {
+      this.#put(K_NAT_SRC);
+      this.#putString(r.post_nat_src_addr);
+    }
+    if (r.post_nat_dst_addr !== "") {
+      this.#put(K_NAT_DST);
+      this.#putString(r.post_nat_dst_addr);
+    }
+    if (r.post_nat_src_port !== null) {
+      this.#put(K_NAT_SRC_PORT);
+      this.#putUint(r.post_nat_src_port);
+    }
+    if (r.post_nat_dst_port !== null) {
+      this.#put(K_NAT_DST_PORT);
+      this.#putUint(r.post_nat_dst_port);
+    }
+    if (r.reverse_bytes !== null) {
+      this.#put(K_REV_BYTES);
+      this.#putCounter(r.reverse_bytes);
+    }
+    if (r.reverse_packets !== null) {
+      this.#put(K_REV_PACKETS);
+      this.#putCounter(r.reverse_packets);
+    }
+  }
+
+  #release(): void {
+    if (this.#out.length > 16 << 20) {
+      this.#out = new Uint8Array(1 << 20);
+      this.#singles = false;
+    }
+  }
+
+  /**
+   * A batch is written straight into a buffer from the batch buffer pool, sized from recent batches (grown
+   * by `ensure` when a batch is larger), so the bytes are not copied out of the scratch buffer afterwards.
+   * Returns the scratch buffer, which the caller puts back into `#out` when done.
+   */
+  #beginBatch(records: number): Uint8Array<ArrayBuffer> {
+    const scratch = this.#out;
+    this.#out = new Uint8Array(
+      batchBuffers.take(Math.ceil(records * this.#bytesPerRecord * 1.1) + 4096).buffer,
+    );
+    this.#pos = 0;
+    this.#resetSegments();
+    this.#singles = false;
+    return scratch;
+  }
+
+  /** The batch's bytes: a view at offset 0 of the (pooled, transferable) buffer they were written into. */
+  #endBatch(records: number): Uint8Array {
+    if (records > 0) this.#bytesPerRecord = this.#bytesPerRecord * 0.75 + (this.#pos / records) * 0.25;
+    return new Uint8Array(this.#out.buffer, 0, this.#pos);
+  }
+
+  /** One flow as a GoFlow2 v2 JSON object (no trailing newline). */
+  line(r: FlowRecord): string {
+    // Successive single records are written one after another into the scratch buffer (so the segments of
+    // the previous ones stay valid), restarting at 0 when it fills or after a batch.
+    if (!this.#singles || this.#pos > SINGLES_LIMIT) {
+      if (this.#out.length === 0) this.#out = new Uint8Array(1 << 16);
+      this.#pos = 0;
+      this.#resetSegments();
+      this.#singles = true;
+    }
+    const start = this.#pos;
+    this.#writeRecord(r);
+    const text = Buffer.from(this.#out.buffer, this.#out.byteOffset + start, this.#pos - start).toString(
+      "utf8",
+    );
+    this.#release();
+    return text;
+  }
+
+  /**
+   * Newline-terminated GoFlow2 lines: a view at offset 0 of a transferable buffer from the batch buffer pool
+   * (src/pipeline/buffer-pool.ts; the buffer may be longer than the view).
+   */
+  lines(records: readonly FlowRecord[]): Uint8Array {
+    const scratch = this.#beginBatch(records.length);
+    try {
+      for (let i = 0; i < records.length; i++) {
+        this.#writeRecord(records[i]!);
+        this.#out[this.#pos++] = 10;
+      }
+      return this.#endBatch(records.length);
+    } finally {
+      this.#out = scratch;
+    }
+  }
+
+  /**
+   * The records' JSON objects (no newlines) back to back in one transferable buffer, with `ends[i]` the end
+   * offset of record i (for per-record messages, e.g. Kafka).
+   */
+  framed(records: readonly FlowRecord[]): { data: Uint8Array; ends: Uint32Array } {
+    const ends = new Uint32Array(records.length);
+    const scratch = this.#beginBatch(records.length);
+    try {
+      for (let i = 0; i < records.length; i++) {
+        this.#writeRecord(records[i]!);
+        ends[i] = this.#pos;
+      }
+      return { data: this.#endBatch(records.length), ends };
+    } finally {
+      this.#out = scratch;
+    }
   }
 }
 
-/** One flow as a GoFlow2 v2 JSON object (no trailing newline). */
+/**
+ * One flow as a GoFlow2 v2 JSON object (no trailing newline), with a writer of its own: for one-off use
+ * (tests, examples). A stream of records keeps a `Goflow2Writer` and calls `line`.
+ */
 export function encodeGoflow2(r: FlowRecord): string {
-  // Successive single records are written one after another into the scratch buffer (so the segments of
-  // the previous ones stay valid), restarting at 0 when it fills or after a batch.
-  if (!singles || pos > SINGLES_LIMIT) {
-    pos = 0;
-    resetSegments();
-    singles = true;
-  }
-  const start = pos;
-  writeRecord(r);
-  const text = Buffer.from(out.buffer, out.byteOffset + start, pos - start).toString("utf8");
-  release();
-  return text;
+  return new Goflow2Writer().line(r);
 }
 
 /**
- * Newline-terminated GoFlow2 lines: a view at offset 0 of a transferable buffer from the batch buffer pool
- * (src/pipeline/buffer-pool.ts; the buffer may be longer than the view).
+ * `Goflow2Writer.framed` for callers without a writer of their own (a fresh writer per call, so the batch
+ * buffer is sized without the moving average of earlier batches).
  */
-export function encodeGoflow2Lines(records: readonly FlowRecord[]): Uint8Array {
-  const scratch = beginBatch(records.length);
-  try {
-    for (let i = 0; i < records.length; i++) {
-      writeRecord(records[i]!);
-      out[pos++] = 10;
-    }
-    return endBatch(records.length);
-  } finally {
-    out = scratch;
-  }
+export function encodeGoflow2Framed(
+  records: readonly FlowRecord[],
+  writer: Goflow2Writer = new Goflow2Writer(),
+): { data: Uint8Array; ends: Uint32Array } {
+  return writer.framed(records);
 }
 
-/**
- * The records' JSON objects (no newlines) back to back in one transferable buffer, with `ends[i]` the end
- * offset of record i (for per-record messages, e.g. Kafka).
- */
-export function encodeGoflow2Framed(records: readonly FlowRecord[]): { data: Uint8Array; ends: Uint32Array } {
-  const ends = new Uint32Array(records.length);
-  const scratch = beginBatch(records.length);
-  try {
-    for (let i = 0; i < records.length; i++) {
-      writeRecord(records[i]!);
-      ends[i] = pos;
-    }
-    return { data: endBatch(records.length), ends };
-  } finally {
-    out = scratch;
-  }
-}
-
-/** Bytes per record of recent batches (moving average), to size a batch's buffer up front. */
-let bytesPerRecord = 1100;
-
-/**
- * A batch is written straight into a buffer from the batch buffer pool, sized from recent batches (grown
- * by `ensure` when a batch is larger), so the bytes are not copied out of the scratch buffer afterwards.
- * Returns the scratch buffer, which the caller puts back into `out` when done.
- */
-function beginBatch(records: number): Uint8Array<ArrayBuffer> {
-  const scratch = out;
-  out = new Uint8Array(batchBuffers.take(Math.ceil(records * bytesPerRecord * 1.1) + 4096).buffer);
-  pos = 0;
-  resetSegments();
-  singles = false;
-  return scratch;
-}
-
-/** The batch's bytes: a view at offset 0 of the (pooled, transferable) buffer they were written into. */
-function endBatch(records: number): Uint8Array {
-  if (records > 0) bytesPerRecord = bytesPerRecord * 0.75 + (pos / records) * 0.25;
-  return new Uint8Array(out.buffer, 0, pos);
-}
-
-/**
- * Address text as its network bytes, as GoFlow2's protobuf carries addresses: 4 octets for IPv4, 16 for
- * IPv6 (a fresh array); null when `s` is not an address ("" included).
- */
-export function addressBytes(s: string): Uint8Array | null {
-  if (s === "") return null;
-  if (parseIPv4(s, 0, s.length, v4scratch, 0)) return v4scratch.slice();
-  if (!parseIPv6(s, v6scratch)) return null;
-  const b = new Uint8Array(16);
-  for (let i = 0; i < 8; i++) {
-    b[2 * i] = v6scratch[i]! >>> 8;
-    b[2 * i + 1] = v6scratch[i]! & 0xff;
-  }
-  return b;
-}
+// Re-exported only for two modules other branches are changing at the same time (src/sinks/sqlite.ts and
+// src/encode/goflow2-pb.ts): they should import these from core/address.ts and encode/json-batch.ts, after
+// which this block goes.
+export { addressBytes, macString, parseIPv4Number as ipv4Number } from "../core/address.ts";
+export { jsonString } from "./json-batch.ts";

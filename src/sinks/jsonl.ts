@@ -28,7 +28,7 @@ import { ConfigError } from "../core/errors.ts";
 import type { FlowRecord } from "../core/flow.ts";
 import { JSONL_FILE_MODE, makeDirs } from "../core/fs.ts";
 import { encodeCountersLines } from "../encode/counters.ts";
-import { encodeGoflow2Lines } from "../encode/goflow2.ts";
+import { Goflow2Writer } from "../encode/goflow2.ts";
 import type { InterfaceCounters } from "../protocols/sflow5.ts";
 import { DirectAppender } from "./direct-file.ts";
 import type { EncodedBatch, Sink, SinkContext, SinkDefinition, SinkEncoder } from "./types.ts";
@@ -122,6 +122,7 @@ export function parseJsonlUri(uri: string): JsonlTarget {
 
 /** GoFlow2 lines, one part per batch (also usable by other line-oriented sinks). */
 export function createGoflow2LinesEncoder(sinkName: string): SinkEncoder {
+  const writer = new Goflow2Writer();
   return {
     encode(records: readonly FlowRecord[]): EncodedBatch {
       let oldestMs = records.length > 0 ? records[0]!.time_received_ms : 0;
@@ -132,8 +133,7 @@ export function createGoflow2LinesEncoder(sinkName: string): SinkEncoder {
       return {
         sink: sinkName,
         records: records.length,
-        parts:
-          records.length > 0 ? [{ key: "", records: records.length, data: encodeGoflow2Lines(records) }] : [],
+        parts: records.length > 0 ? [{ key: "", records: records.length, data: writer.lines(records) }] : [],
         oldestMs,
       };
     },

@@ -2,27 +2,17 @@
  * Compiled vs interpreted decoding of the issue 19 record fields: random IPFIX templates drawn from the
  * elements of dual-stack families, next hops, prefix lengths, ipVersion, NAT, RFC 5103 reverse counters,
  * MPLS labels and addresses, packet sections and repeated (outer/inner) elements, with random records
- * (addresses often all-zero so every family rule is exercised). The compiled decoder (template.ts) and a
- * plain interpreter over `walkRecord` written from the field kinds — using the interpreter forms
- * `dualSlot`/`resolveFamily` (family.ts) and `sectionSlot`/`applySections` (sections.ts) — must give the
- * same record and the same end offset.
+ * (addresses often all-zero so every family rule is exercised). The compiled decoder (template.ts) and the
+ * plain interpreter of the field kinds (test/helpers/record-interpreter.ts, shared with compiled.test.ts)
+ * must give the same record and the same end offset.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ipv4Text } from "../../src/core/address.ts";
 import { FlowRecord } from "../../src/core/flow.ts";
-import { dualSlot, dualStackLayout, resetDualSlots, resolveFamily } from "../../src/protocols/family.ts";
-import { K } from "../../src/protocols/fields.ts";
-import { applySections, sectionLayout, sectionSlot } from "../../src/protocols/sections.ts";
-import {
-  compileRecordDecoder,
-  F,
-  makeField,
-  Scratch,
-  type TemplateField,
-  walkRecord,
-} from "../../src/protocols/template.ts";
-import { ipv6, readUint, readUintNumber, renderElement } from "../../src/protocols/wire.ts";
+import { dualStackLayout } from "../../src/protocols/family.ts";
+import { sectionLayout } from "../../src/protocols/sections.ts";
+import { compileRecordDecoder, makeField, Scratch } from "../../src/protocols/template.ts";
+import { interpret } from "../helpers/record-interpreter.ts";
 import { eth, ipv4, ipv6 as ipv6Header, mpls, tcp, udp } from "../helpers/sflow-builder.ts";
 
 /** [pen, id, length] of the elements templates are drawn from. */
@@ -96,140 +86,6 @@ const FRAMES = [
     ipv4({ src: "10.0.0.1", dst: "10.0.0.2", proto: 6 }),
   ]),
 ];
-
-function setExtra(r: FlowRecord, f: TemplateField, b: Uint8Array, p: number, len: number): void {
-  if (r.extra === null) r.extra = {};
-  r.extra[f.name] = renderElement(f.type, b, p, len);
-}
-
-/** The plain interpreter for the kinds of POOL. */
-function interpret(
-  fields: readonly TemplateField[],
-  b: Uint8Array,
-  o: number,
-  end: number,
-  r: FlowRecord,
-  s: Scratch,
-) {
-  const dual = dualStackLayout(fields);
-  const sections = sectionLayout(fields);
-  s.m = 0;
-  if (dual !== null) resetDualSlots(s);
-  if (sections !== null) s.sec.fill(-1);
-  const next = walkRecord(fields, b, o, end, (f, _i, p, len) => {
-    if (f.kind === K.SECTION) {
-      setExtra(r, f, b, p, len);
-      sectionSlot(f, p, len, s);
-      return;
-    }
-    if (f.length === 0xffff || f.kind === K.EXTRA) {
-      setExtra(r, f, b, p, len);
-      return;
-    }
-    if (dual !== null && dualSlot(f, b, p, s)) return;
-    const v = () => readUintNumber(b, p, len);
-    switch (f.kind) {
-      case K.SRC_ADDR4:
-        r.src_v4 = v();
-        s.m |= F.V4;
-        break;
-      case K.DST_ADDR4:
-        r.dst_v4 = v();
-        s.m |= F.V4;
-        break;
-      case K.SRC_ADDR6:
-        r.src_addr = ipv6(b, p);
-        s.m |= F.V6;
-        break;
-      case K.DST_ADDR6:
-        r.dst_addr = ipv6(b, p);
-        s.m |= F.V6;
-        break;
-      case K.SRC_NET:
-        r.src_net = v();
-        break;
-      case K.DST_NET:
-        r.dst_net = v();
-        break;
-      case K.NEXT_HOP4:
-        r.next_hop_v4 = v();
-        break;
-      case K.NEXT_HOP6:
-        r.next_hop = ipv6(b, p);
-        break;
-      case K.BGP_NH4:
-        r.bgp_next_hop = ipv4Text(v());
-        break;
-      case K.BGP_NH6:
-        r.bgp_next_hop = ipv6(b, p);
-        break;
-      case K.IP_VERSION:
-        s.ipv = v();
-        s.m |= F.IPV;
-        break;
-      case K.ETYPE:
-        r.etype = v();
-        break;
-      case K.SRC_PORT:
-        r.src_port = v();
-        break;
-      case K.DST_PORT:
-        r.dst_port = v();
-        break;
-      case K.PROTO:
-        r.proto = v();
-        break;
-      case K.NAT_SRC4:
-        r.post_nat_src_addr = ipv4Text(v());
-        break;
-      case K.NAT_DST4:
-        r.post_nat_dst_addr = ipv4Text(v());
-        break;
-      case K.NAT_SRC6:
-        r.post_nat_src_addr = ipv6(b, p);
-        break;
-      case K.NAT_DST6:
-        r.post_nat_dst_addr = ipv6(b, p);
-        break;
-      case K.NAT_SRC_PORT:
-        r.post_nat_src_port = v();
-        break;
-      case K.NAT_DST_PORT:
-        r.post_nat_dst_port = v();
-        break;
-      case K.REV_BYTES:
-        r.reverse_bytes = readUint(b, p, len);
-        break;
-      case K.REV_BYTES_FB:
-        if (!r.reverse_bytes) r.reverse_bytes = readUint(b, p, len);
-        break;
-      case K.REV_PACKETS:
-        r.reverse_packets = readUint(b, p, len);
-        break;
-      case K.REV_PACKETS_FB:
-        if (!r.reverse_packets) r.reverse_packets = readUint(b, p, len);
-        break;
-      case K.MPLS: {
-        if (r.mpls_label === null) r.mpls_label = [];
-        const a = r.mpls_label;
-        const idx = f.id - 70;
-        while (a.length < idx) a.push(0);
-        a[idx] = v() >>> 4;
-        break;
-      }
-      case K.MPLS_IP4:
-      case K.MPLS_IP6:
-        if (r.mpls_ip === null) r.mpls_ip = [];
-        r.mpls_ip.push(f.kind === K.MPLS_IP4 ? ipv4Text(v()) : ipv6(b, p));
-        break;
-      default:
-        throw new Error(`kind ${f.kind} (${f.name}) not in the interpreter`);
-    }
-  });
-  if (dual !== null) resolveFamily(b, r, s, s.m & F.IPV ? s.ipv : 0, dual.lastAddressFamily);
-  if (sections !== null) applySections(b, r, s, sections.explicit);
-  return next;
-}
 
 function value(field: [number, number, number], next: (n: number) => number): number[] {
   const [, id, len] = field;
