@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { FlowRecord } from "../../src/core/flow.ts";
 import { findSink } from "../../src/sinks/index.ts";
-import type { SqliteSink } from "../../src/sinks/sqlite.ts";
+import type { SqliteSink } from "../../src/sinks/sqlite/sink.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "clarion-sqlite-dict-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

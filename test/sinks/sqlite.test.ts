@@ -8,12 +8,8 @@ import { FlowRecord } from "../../src/core/flow.ts";
 import { networkString } from "../../src/encode/goflow2.ts";
 import { InterfaceCounters } from "../../src/protocols/sflow5.ts";
 import { findSink } from "../../src/sinks/index.ts";
-import {
-  createSqliteEncoder,
-  parseSqliteOptions,
-  parseSqliteUri,
-  SqliteSink,
-} from "../../src/sinks/sqlite.ts";
+import { createSqliteEncoder } from "../../src/sinks/sqlite/columnar.ts";
+import { parseSqliteOptions, parseSqliteUri, SqliteSink } from "../../src/sinks/sqlite/sink.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "clarion-sqlite-test-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
