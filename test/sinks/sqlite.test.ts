@@ -69,6 +69,12 @@ function rows(sink: SqliteSink, sql: string): Record<string, unknown>[] {
       r.post_nat_src_port = 40001;
       r.reverse_bytes = 2n ** 60n;
       r.reverse_packets = 3;
+      r.in_vrf_id = 5;
+      r.out_vrf_id = 6;
+      r.in_vrf_name = "RED";
+      r.out_vrf_name = "BLUE";
+      r.mpls_vpn_rd = "0:65000:5";
+      r.application_name = "ssh";
       await sink.write(def.createEncoder(uri, {}).encode([r, record(1, 1700000000200)]));
       const [a, b] = rows(sink, "SELECT * FROM flows ORDER BY id");
       assert.deepEqual(
@@ -119,6 +125,12 @@ function rows(sink: SqliteSink, sql: string): Record<string, unknown>[] {
           post_nat_dst_port: null,
           reverse_bytes: 2n ** 60n,
           reverse_packets: 3n,
+          in_vrf_id: 5n,
+          out_vrf_id: 6n,
+          in_vrf_name: "RED",
+          out_vrf_name: "BLUE",
+          mpls_vpn_rd: "0:65000:5",
+          application_name: "ssh",
         },
       );
       assert.equal(b!.extra, null);

@@ -23,7 +23,7 @@
  * - NULL: a numeric value NaN is SQL NULL (absent SGT, flow direction, NAT port, reverse counter...); a
  *   text value −1 is NULL (empty address, MAC 0, no prefix, empty name, no `extra`).
  * - Text values are indexes into the string table, never strings: each distinct low-cardinality string
- *   (exporter, type, next hop text, interface names) is stored once a batch, and a column's value equal to
+ *   (exporter, type, next hop text, interface, VRF and application names, RDs) is stored once a batch, and a column's value equal to
  *   the row before's reuses its entry; addresses are not looked up in a map (that costs more than the bytes
  *   it saves). IPv4 addresses and networks are written as ASCII straight from the record's numbers.
  * - Counters (bytes, packets, reverse_bytes, reverse_packets; COUNTER_SOURCES): a value ≥ 0 is the count,
@@ -66,18 +66,6 @@ const N_REV_PACKETS = NUMERIC_COLUMNS.indexOf("reverse_packets");
 
 function timeMs(ms: number): number {
   return ms > 0 && Number.isFinite(ms) ? Math.floor(ms) : 0;
-}
-
-/** The options-dictionary fields (issue 18) known for the record, as JSON members for `extra`. */
-function dictionaryJson(r: FlowRecord): string {
-  const m: string[] = [];
-  if (r.in_vrf_id !== null) m.push(`"in_vrf_id":${r.in_vrf_id}`);
-  if (r.out_vrf_id !== null) m.push(`"out_vrf_id":${r.out_vrf_id}`);
-  if (r.in_vrf_name !== "") m.push(`"in_vrf_name":${jsonString(r.in_vrf_name)}`);
-  if (r.out_vrf_name !== "") m.push(`"out_vrf_name":${jsonString(r.out_vrf_name)}`);
-  if (r.mpls_vpn_rd !== "") m.push(`"mpls_vpn_rd":${jsonString(r.mpls_vpn_rd)}`);
-  if (r.application_name !== "") m.push(`"application_name":${jsonString(r.application_name)}`);
-  return m.join(",");
 }
 
 function extraJson(extra: Record<string, number | bigint | string | boolean>, over: string): string {
@@ -371,6 +359,8 @@ class ColumnarEncoder {
       f[27 * n + i] = r.post_nat_dst_port ?? Number.NaN;
       f[28 * n + i] = r.reverse_bytes === null ? Number.NaN : this.#counter(r.reverse_bytes);
       f[29 * n + i] = r.reverse_packets === null ? Number.NaN : this.#counter(r.reverse_packets);
+      f[30 * n + i] = r.in_vrf_id ?? Number.NaN;
+      f[31 * n + i] = r.out_vrf_id ?? Number.NaN;
       if (exporter !== lastExporter || lastExporterIdx < 0) {
         lastExporter = exporter;
         lastExporterIdx = this.#intern(exporter);
@@ -399,11 +389,13 @@ class ColumnarEncoder {
       let over = "";
       if (bytesSaturated) over = `"bytes":${r.bytes.toString()}`;
       if (packetsSaturated) over += `${over === "" ? "" : ","}"packets":${r.packets.toString()}`;
-      if (r.in_vrf_id !== null || r.out_vrf_id !== null || r.application_name !== "")
-        over += `${over === "" ? "" : ","}${dictionaryJson(r)}`;
       t[11 * n + i] = r.extra === null && over === "" ? -1 : this.#add(extraJson(r.extra ?? {}, over));
       t[12 * n + i] = r.post_nat_src_addr === "" ? -1 : this.#intern(r.post_nat_src_addr);
       t[13 * n + i] = r.post_nat_dst_addr === "" ? -1 : this.#intern(r.post_nat_dst_addr);
+      t[14 * n + i] = r.in_vrf_name === "" ? -1 : this.#intern(r.in_vrf_name);
+      t[15 * n + i] = r.out_vrf_name === "" ? -1 : this.#intern(r.out_vrf_name);
+      t[16 * n + i] = r.mpls_vpn_rd === "" ? -1 : this.#intern(r.mpls_vpn_rd);
+      t[17 * n + i] = r.application_name === "" ? -1 : this.#intern(r.application_name);
       const agg = exporters.get(exporter);
       if (agg === undefined) {
         exporters.set(exporter, { first: tr, last: tr, flows: 1, bytes: r.bytes, packets: r.packets });

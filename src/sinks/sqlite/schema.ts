@@ -6,11 +6,12 @@
  * - `flows`: one row per flow. `src_ip, dst_ip, src_port, dst_port, protocol, bytes, packets` are the
  *   columns existing readers use; times are ms since the epoch (integers); MACs "aa:bb:cc:dd:ee:ff";
  *   `src_net`/`dst_net` are CIDR text like GoFlow2's ("10.0.0.0/24"); absent values (empty address, MAC 0,
- *   prefix length 0, no SGT...) are NULL; `extra` is the JSON object of the other decoded elements or NULL,
- *   with the VRF ids and the names options data resolved (`in_vrf_id`, `in_vrf_name`, `mpls_vpn_rd`,
- *   `application_name`...) when known;
+ *   prefix length 0, no SGT...) are NULL; `extra` is the JSON object of the other decoded elements or NULL;
  *   `post_nat_src_ip/_dst_ip/_src_port/_dst_port` (NAT) and `reverse_bytes/_packets` (RFC 5103 biflows)
- *   are NULL unless the exporter sent them (columns added to an older table by ALTER TABLE).
+ *   are NULL unless the exporter sent them; `in_vrf_id`, `out_vrf_id` (ingressVRFID/egressVRFID) and what
+ *   options data resolved (`in_vrf_name`, `out_vrf_name`, `mpls_vpn_rd` as RFC 4364 text,
+ *   `application_name`) are NULL when unknown (all these columns are added to an older table by ALTER
+ *   TABLE).
  *   Indexed by `time_received`; by `(exporter, time_received)` too only with `exporterIndex: true` (that
  *   index costs ~30 % of the insert rate; a database that already has it keeps it).
  * - `exporters`: per exporter first/last seen (ms), flows, bytes, packets; upserted with every batch.
@@ -79,6 +80,13 @@ export const FLOW_COLUMNS = [
   "post_nat_dst_port",
   "reverse_bytes",
   "reverse_packets",
+  // issue 18: the options dictionaries' fields, added the same way; NULL when unknown
+  "in_vrf_id",
+  "out_vrf_id",
+  "in_vrf_name",
+  "out_vrf_name",
+  "mpls_vpn_rd",
+  "application_name",
 ] as const;
 
 /** Columns of `flows` stored as TEXT (the others are INTEGER). */
@@ -97,6 +105,10 @@ export const TEXT_COLUMNS: ReadonlySet<string> = new Set([
   "extra",
   "post_nat_src_ip",
   "post_nat_dst_ip",
+  "in_vrf_name",
+  "out_vrf_name",
+  "mpls_vpn_rd",
+  "application_name",
 ]);
 
 /** The DDL of version 1 (every statement IF NOT EXISTS). */

@@ -252,10 +252,14 @@ const MAX_VARIABLES = 32766;
 const MAX_CHUNK_ROWS = 1024;
 /** Prepared multi-row INSERTs kept (by shape and row count); the cache is emptied when it grows past this. */
 const MAX_STATEMENTS = 64;
+// The column mask is a double: one bit per column, exact up to 53 columns.
+if (FLOW_COLUMNS.length > 53)
+  throw new Error("sqlite sink: more than 53 flows columns (the mask is a double)");
 
 /**
- * Which columns hold one value over rows [at, at + size): bit c of the mask (a number, 44 bits) is set for
- * a column that varies. A constant column is bound once per INSERT and referenced by every row.
+ * Which columns hold one value over rows [at, at + size): bit c of the mask (a number, one bit per column,
+ * exact while FLOW_COLUMNS has at most 53) is set for a column that varies. A constant column is bound
+ * once per INSERT and referenced by every row.
  */
 function varyingMask(b: ColumnarBatch, at: number, size: number): number {
   const n = b.rows;
@@ -387,8 +391,12 @@ export class SqliteSink implements Sink {
   readonly stats: SqliteStats = { batches: 0, rows: 0, saturated: 0, retentionDeleted: 0, errors: 0 };
   #db: DatabaseSync;
   #logger: SinkContext["logger"] | null;
-  /** Multi-row INSERTs by varying-column mask × 16 + log2(rows). */
-  #inserts = new Map<number, StatementSync>();
+  /** Multi-row INSERTs by log2(rows), then by varying-column mask. */
+  #inserts: Map<number, StatementSync>[] = Array.from(
+    { length: 31 - Math.clz32(MAX_CHUNK_ROWS) + 1 },
+    () => new Map(),
+  );
+  #statements = 0;
   #args = new Map<number, SqlValue[]>();
   #upsertExporterRow: StatementSync;
   #deleteFlows: StatementSync;
@@ -600,12 +608,16 @@ export class SqliteSink implements Sink {
         mask = varyingMask(b, at, size);
         varying = countVarying(mask);
       }
-      const key = mask * 16 + (31 - Math.clz32(size)); // size is a power of two; exact below 2^49 columns
-      let stmt = this.#inserts.get(key);
+      const byMask = this.#inserts[31 - Math.clz32(size)]!; // size is a power of two
+      let stmt = byMask.get(mask);
       if (stmt === undefined) {
-        if (this.#inserts.size >= MAX_STATEMENTS) this.#inserts.clear();
+        if (this.#statements >= MAX_STATEMENTS) {
+          for (const m of this.#inserts) m.clear();
+          this.#statements = 0;
+        }
         stmt = this.#db.prepare(multiInsertSql(mask, size));
-        this.#inserts.set(key, stmt);
+        byMask.set(mask, stmt);
+        this.#statements++;
       }
       const constants = FLOW_COLUMNS.length - varying;
       const args = this.#argsOf(constants + varying * size);
