@@ -23,21 +23,25 @@
  * - NULL: a numeric value NaN is SQL NULL (absent SGT, flow direction, NAT port, reverse counter...); a
  *   text value −1 is NULL (empty address, MAC 0, no prefix, empty name, no `extra`).
  * - Text values are indexes into the string table, never strings: each distinct low-cardinality string
- *   (exporter, type, next hop text, interface, VRF and application names, RDs) is stored once a batch, and a column's value equal to
- *   the row before's reuses its entry; addresses are not looked up in a map (that costs more than the bytes
- *   it saves). IPv4 addresses and networks are written as ASCII straight from the record's numbers.
+ *   (exporter, type, next hop text, interface, VRF and application names, RDs) is stored once a batch,
+ *   and a column's value equal to the row before's reuses its entry; addresses are not looked up in a map
+ *   (that costs more than the bytes it saves). IPv4 addresses and networks are written as ASCII straight
+ *   from the record's numbers.
  * - Counters (bytes, packets, reverse_bytes, reverse_packets; COUNTER_SOURCES): a value ≥ 0 is the count,
  *   exact in a double up to 2^53; above, the value is −(k+1) for string k holding the exact decimal (the
  *   writer binds it as a BigInt). A count above 2^63−1 (SQLite's INTEGER) is capped at 2^63−1, counted in
  *   the header's `saturated`, and for bytes/packets the exact value is added to the row's `extra` JSON.
  * - `ascii` (header word 6) = 1 when every string byte is below 0x80: the reader then decodes the whole
  *   table with one latin1 decode and slices it (byte offsets are character offsets).
- * - The buffer may sit at any offset when it reaches the writer (a copy, a spool frame): typed-array views
- *   need 8-byte alignment, so `decodeColumnar` copies a misaligned document once.
+ * - Typed-array views need 8-byte alignment: `decodeColumnar` copies a document that reaches it at an
+ *   offset that is not a multiple of 8 once, then views the copy.
  * - The writer's column mask: per chunk of rows, a column holding one value over the chunk (exporter, type,
  *   zeros, NULLs) is bound once and the others row by row; the comparison is on the blocks' raw values
  *   (NaN against NaN counts as equal, text by index: equal strings in different entries count as
  *   different, which only costs a bound value). Bit c of the mask is column c of FLOW_COLUMNS.
+ * - `ColumnarEncoder.encode` writes each column at its fixed block position (`f[k * n + i]`, `t[k * n + i]`,
+ *   k its index in NUMERIC_COLUMNS or TEXT_COLUMN_LIST): a column appended to FLOW_COLUMNS needs its line
+ *   there (test/sinks/sqlite.test.ts reads every column of a stored record back).
  */
 import { ipv4Text, writeIPv4, writeOctet } from "../../core/address.ts";
 import type { FlowRecord } from "../../core/flow.ts";

@@ -23,9 +23,11 @@
  * (reverse_bytes/reverse_packets are stored the same way; a saturated one is counted, not copied to extra).
  * The `exporters` sums add in SQLite (an overflow past 2^63−1 there becomes REAL).
  *
- * Migrations: a column added after version 1 was released is appended to FLOW_COLUMNS; `migrateSchema`
- * adds it to an older table by ALTER TABLE (NULL in the existing rows). Additive, so the version stays 1
- * and an older collector still writes to the table (it names its columns).
+ * Migrations: a column added after version 1 was released is appended to FLOW_COLUMNS (and TEXT_COLUMNS
+ * when it is text; ./columnar.ts says where the encoder writes it); `migrateSchema` adds it to an older
+ * table by ALTER TABLE (NULL in the existing rows). Additive, so the version stays 1 and an older
+ * collector still writes to the table (it names its columns). So far: the NAT and biflow columns (issue
+ * 19) and the options-dictionary columns (issue 18).
  */
 import type { DatabaseSync } from "node:sqlite";
 
@@ -33,7 +35,7 @@ export const SCHEMA_VERSION = 1;
 /** The largest SQLite INTEGER (int64); counters above it are stored saturated. */
 export const INT64_MAX = 9223372036854775807n;
 
-/** Columns of `flows`, in the order of the encoded row arrays. */
+/** Columns of `flows`, in table order (the columnar batch's blocks follow it). */
 export const FLOW_COLUMNS = [
   "time_received",
   "time_flow_start",
