@@ -10,7 +10,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FlowRecord } from "../src/core/flow.ts";
-import { createSqliteEncoder, parseSqliteOptions, SqliteSink } from "../src/sinks/sqlite.ts";
+import { createSqliteEncoder } from "../src/sinks/sqlite/columnar.ts";
+import { parseSqliteOptions, SqliteSink } from "../src/sinks/sqlite/sink.ts";
 import type { EncodedBatch } from "../src/sinks/types.ts";
 import { typicalRecord } from "./encode.bench.ts";
 

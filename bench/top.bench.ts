@@ -18,7 +18,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FlowRecord } from "../src/core/flow.ts";
 import { openFlowsDb, runTop, type TopQuery } from "../src/query/top.ts";
-import { createSqliteEncoder, parseSqliteOptions, SqliteSink } from "../src/sinks/sqlite.ts";
+import { createSqliteEncoder } from "../src/sinks/sqlite/columnar.ts";
+import { parseSqliteOptions, SqliteSink } from "../src/sinks/sqlite/sink.ts";
 
 const ROWS = Number(process.argv[2] ?? 10_000_000);
 const SPAN_H = Number(process.argv[3] ?? 24);

@@ -36,7 +36,7 @@ import { decoderStateSchema, describeIssues } from "./protocols/state/persist.ts
 import { QueryWorker } from "./query/worker.ts";
 import { findSink } from "./sinks/index.ts";
 import { archiveMetricsJson, archivePrometheus } from "./sinks/parquet.ts";
-import { parseSqliteUri } from "./sinks/sqlite.ts";
+import { parseSqliteUri } from "./sinks/sqlite/sink.ts";
 import type { RemoteSinkStats, Sink } from "./sinks/types.ts";
 
 export interface Collector {

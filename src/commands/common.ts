@@ -9,7 +9,7 @@ import type { Config } from "../config/options.ts";
 import { ConfigError } from "../core/errors.ts";
 import { type FilterError, formatFilterError } from "../query/filter.ts";
 import { parseDuration, parseTime } from "../query/top.ts";
-import { parseSqliteUri } from "../sinks/sqlite.ts";
+import { parseSqliteUri } from "../sinks/sqlite/sink.ts";
 
 export interface CommandIo {
   out: NodeJS.WritableStream;

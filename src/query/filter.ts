@@ -13,6 +13,8 @@
  *            | [dir] "net" ADDRESS "/" LEN          (also ADDRESS alone after "net": a host route)
  *            | [dir] ("port" | "as" | "sgt") [cmp] NUMBER
  *            | ("in_if" | "out_if" | "if") [cmp] NUMBER      ("in if", "out if" too, as nfdump writes)
+ *            | ("in_vrf" | "out_vrf" | "vrf") VALUE          ("in vrf", "out vrf" too)
+ *            | ("app" | "application") VALUE
  *            | "proto" (NAME | [cmp] NUMBER) | "tcp" | "udp" | "icmp" | "icmp6" | "gre" | "esp" | "sctp" ...
  *            | ("bytes" | "packets" | "tos" | "vlan" | "icmp_type" | "icmp_code") [cmp] NUMBER
  *            | "exporter" (ADDRESS | NAME)
@@ -20,11 +22,14 @@
  *   dir     := "src" | "dst"            (absent: either side matches)
  *   cmp     := "=" | "==" | "!=" | "<" | "<=" | ">" | ">=" | "eq" | "ne" | "lt" | "le" | "gt" | "ge"
  *   NUMBER  := decimal digits, for bytes/packets with an optional k, m, g suffix (×1000, ×10^6, ×10^9)
+ *   VALUE   := a word (letters, digits and _ . : / -), compared exactly (case-sensitive)
  *
  * Meaning: a term without `src`/`dst` is true when either side matches (`port 53` = `src port 53 or dst
  * port 53`, also for `!=`, so "neither side is 53" is `not port 53`). Absent numeric values (SQLite NULL)
  * compare as 0; an absent address matches no host or net. Every term is true or false, never NULL, so `not`
- * is the plain complement. bytes/packets compare the stored counters (not scaled by sampling).
+ * is the plain complement. bytes/packets compare the stored counters (not scaled by sampling). A VRF
+ * matches by its name (from options data) or, for a VALUE of digits, by its id too (`vrf 0`: the default
+ * VRF, named or not); an application by its name; absent names and ids match nothing.
  */
 
 import type { DatabaseSync } from "node:sqlite";
@@ -70,6 +75,13 @@ const NUMERIC_FIELDS = {
 } as const;
 export type NumericField = keyof typeof NUMERIC_FIELDS;
 
+/** Named fields (options dictionaries): (in, out) or single name columns, and id columns matched by digits. */
+const NAME_FIELDS = {
+  vrf: { names: ["in_vrf_name", "out_vrf_name"], ids: ["in_vrf_id", "out_vrf_id"] },
+  app: { names: ["application_name"], ids: [] },
+} as const;
+export type NameField = keyof typeof NAME_FIELDS;
+
 export type FilterNode =
   | { readonly kind: "and" | "or"; readonly left: FilterNode; readonly right: FilterNode }
   | { readonly kind: "not"; readonly operand: FilterNode }
@@ -83,7 +95,16 @@ export type FilterNode =
     }
   | { readonly kind: "host"; readonly dir: Dir; readonly address: string }
   | { readonly kind: "net"; readonly dir: Dir; readonly network: Network; readonly text: string }
-  | { readonly kind: "exporter"; readonly value: string };
+  | { readonly kind: "exporter"; readonly value: string }
+  | {
+      readonly kind: "name";
+      readonly field: NameField;
+      /** For vrf: src = ingress (in), dst = egress (out), any = either. */
+      readonly dir: Dir;
+      readonly value: string;
+      /** The value as an id when it is digits (vrf only), else null. */
+      readonly id: number | null;
+    };
 
 /** Protocol names accepted after `proto` (and alone as a term when marked bare). */
 export const PROTOCOLS: Readonly<Record<string, number>> = {
@@ -290,10 +311,21 @@ class Parser {
       case "in":
       case "out": {
         this.#next();
-        if (this.#word() !== "if") this.#fail(`expected "if" after "${w}"`);
+        const what = this.#word();
+        if (what !== "if" && what !== "vrf") this.#fail(`expected "if" or "vrf" after "${w}"`);
         this.#next();
+        if (what === "vrf") return this.#name("vrf", w === "in" ? "src" : "dst");
         return this.#numeric("if", w === "in" ? "src" : "dst", 4294967295);
       }
+      case "in_vrf":
+      case "out_vrf":
+      case "vrf":
+        this.#next();
+        return this.#name("vrf", w === "in_vrf" ? "src" : w === "out_vrf" ? "dst" : "any");
+      case "app":
+      case "application":
+        this.#next();
+        return this.#name("app", "any");
       case "proto": {
         this.#next();
         const name = this.#word();
@@ -339,9 +371,19 @@ class Parser {
           return { kind: "num", field: "proto", dir: "any", op: "=", value: PROTOCOLS[w]! };
         }
         this.#fail(
-          'unknown term (expected host, ip, net, port, src, dst, proto, tcp, udp, icmp, as, sgt, in_if, out_if, exporter, bytes, packets, tos, vlan, icmp_type, icmp_code, ipv4, ipv6, not or "(")',
+          'unknown term (expected host, ip, net, port, src, dst, proto, tcp, udp, icmp, as, sgt, in_if, out_if, vrf, app, exporter, bytes, packets, tos, vlan, icmp_type, icmp_code, ipv4, ipv6, not or "(")',
         );
     }
+  }
+
+  #name(field: NameField, dir: Dir): FilterNode {
+    const t = this.#peek;
+    if (t.kind !== "word")
+      this.#fail(field === "vrf" ? "expected a VRF name or id" : "expected an application name");
+    this.#next();
+    const digits = field === "vrf" && /^\d{1,10}$/.test(t.text) ? Number(t.text) : null;
+    const id = digits !== null && digits <= 4294967295 ? digits : null;
+    return { kind: "name", field, dir: field === "vrf" ? dir : "any", value: t.text, id };
   }
 
   #address(): string {
@@ -423,6 +465,14 @@ function columnsFor(field: NumericField, dir: Dir): readonly string[] {
   return [dir === "src" ? cols[0] : cols[1]];
 }
 
+/** The name and id columns a name term compares: one side for in/out, both for any. */
+function nameColumns(field: NameField, dir: Dir): { names: readonly string[]; ids: readonly string[] } {
+  const f = NAME_FIELDS[field];
+  if (dir === "any" || f.names.length === 1) return f;
+  const side = dir === "src" ? 0 : 1;
+  return { names: [f.names[side]!], ids: f.ids.length === 2 ? [f.ids[side]!] : [] };
+}
+
 function sideColumns(prefix: "ip", dir: Dir): string[] {
   return dir === "src"
     ? [`src_${prefix}`]
@@ -465,6 +515,20 @@ export function toSql(node: FilterNode): SqlCondition {
       case "exporter":
         params.push(n.value);
         return "exporter IS ?";
+      case "name": {
+        const { names, ids } = nameColumns(n.field, n.dir);
+        const parts = names.map((c) => {
+          params.push(n.value);
+          return `${c} IS ?`;
+        });
+        const id = n.id;
+        if (id !== null)
+          for (const c of ids) {
+            params.push(id);
+            parts.push(`${c} IS ?`);
+          }
+        return parts.length === 1 ? parts[0]! : `(${parts.join(" OR ")})`;
+      }
     }
   };
   return { sql: walk(node), params };
@@ -559,6 +623,17 @@ export function toPredicate(node: FilterNode): (row: FlowRow) => boolean {
     case "exporter": {
       const want = node.value;
       return (row) => row.exporter === want;
+    }
+    case "name": {
+      const { names, ids } = nameColumns(node.field, node.dir);
+      const { value, id } = node;
+      const idCols = id === null ? [] : ids;
+      return (row) =>
+        names.some((c) => row[c] === value) ||
+        idCols.some((c) => {
+          const v = row[c];
+          return (typeof v === "number" || typeof v === "bigint") && Number(v) === id;
+        });
     }
   }
 }

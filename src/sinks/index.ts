@@ -7,7 +7,7 @@ import { clarionHttpSink, flowsV1HttpSink } from "./http.ts";
 import { jsonlSink } from "./jsonl.ts";
 import { kafkaSink } from "./kafka.ts";
 import { parquetSink } from "./parquet.ts";
-import { sqliteSink } from "./sqlite.ts";
+import { sqliteSink } from "./sqlite/sink.ts";
 import { tailSink } from "./tail.ts";
 import type { SinkDefinition } from "./types.ts";
 

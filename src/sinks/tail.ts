@@ -43,6 +43,11 @@ export interface TailRow {
   vlan_id: number;
   icmp_type: number;
   icmp_code: number;
+  in_vrf_id: number | null;
+  out_vrf_id: number | null;
+  in_vrf_name: string | null;
+  out_vrf_name: string | null;
+  application_name: string | null;
 }
 
 export function tailRow(r: FlowRecord): TailRow {
@@ -70,6 +75,11 @@ export function tailRow(r: FlowRecord): TailRow {
     vlan_id: r.vlan_id,
     icmp_type: r.icmp_type,
     icmp_code: r.icmp_code,
+    in_vrf_id: r.in_vrf_id,
+    out_vrf_id: r.out_vrf_id,
+    in_vrf_name: r.in_vrf_name || null,
+    out_vrf_name: r.out_vrf_name || null,
+    application_name: r.application_name || null,
   };
 }
 

@@ -405,13 +405,13 @@ describe("loadConfig bad values name the key and the value", () => {
   });
 
   it("the per-scheme option lists match the keys the sinks read", () => {
-    // Guard against drift: every key src/sinks/{http,sqlite,jsonl}.ts reads is listed, and nothing more.
+    // Guard against drift: every key src/sinks/{http,sqlite/sink,jsonl}.ts reads is listed, and nothing more.
     const read = (file: string, ...patterns: RegExp[]): string[] => {
       const text = readFileSync(new URL(`../../src/sinks/${file}`, import.meta.url), "utf8");
       return [...new Set(patterns.flatMap((p) => [...text.matchAll(p)].map((m) => m[1]!)))].sort();
     };
     const http = read("http.ts", /\b(?:num|str|bool)\(options, "(\w+)"/g);
-    const sqlite = read("sqlite.ts", /\w+Option\(options, "(\w+)"/g, /\boptions\.(\w+) \?\?/g);
+    const sqlite = read("sqlite/sink.ts", /\w+Option\(options, "(\w+)"/g, /\boptions\.(\w+) \?\?/g);
     assert.ok(http.includes("tokenFile") && sqlite.includes("retentionMs"));
     const keys = (uri: string): string[] => [...findSink(uri).optionKeys].sort();
     assert.deepEqual(keys("flows-v1+https://h/v1/ingest"), http);

@@ -18,6 +18,7 @@ import { FlowRecord } from "../../src/core/flow.ts";
 import { createLogger } from "../../src/core/log.ts";
 import { startOpsServer } from "../../src/ops/server.ts";
 import { MAX_TAIL_READERS, TailHub } from "../../src/ops/tail.ts";
+import { compileFilter, type FlowRow } from "../../src/query/filter.ts";
 import { createTailEncoder, MAX_TAIL_RECORDS, TAIL_URI, tailRow } from "../../src/sinks/tail.ts";
 import { v5Packet } from "../helpers/netflow-builder.ts";
 import { loopbackArgs } from "../helpers/service.ts";
@@ -68,6 +69,24 @@ describe("tail encoder", () => {
     assert.equal(Buffer.from(capped.parts[0]!.data).toString().split("\n")[0], '{"skipped":5}');
     // Without the shared flag (a misconfigured output) it never encodes.
     assert.equal(createTailEncoder(TAIL_URI, {}).encode(recs).records, 0);
+  });
+
+  it("carries the VRF and application columns, so their filter terms mean the same live (issue 18)", () => {
+    const r = flow(3);
+    r.in_vrf_id = 1;
+    r.in_vrf_name = "CUST-A";
+    r.out_vrf_id = 7;
+    r.application_name = "https";
+    const live = JSON.parse(JSON.stringify(tailRow(r))) as FlowRow;
+    const plain = JSON.parse(JSON.stringify(tailRow(flow(4)))) as FlowRow;
+    for (const [text, want] of [
+      ["in vrf CUST-A and out vrf 7 and app https", [true, false]],
+      ["vrf 0", [false, false]],
+      ["not app https", [false, true]],
+    ] as const) {
+      const p = compileFilter(text)!.predicate;
+      assert.deepEqual([p(live), p(plain)], want, text);
+    }
   });
 
   it("prints one readable line per flow", () => {

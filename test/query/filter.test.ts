@@ -106,6 +106,14 @@ describe("filter parser", () => {
     assert.deepEqual(sql("icmp_type 8"), { sql: "IFNULL(icmp_type, 0) = ?", params: [8] });
     assert.deepEqual(sql("ipv6"), { sql: "IFNULL(etype, 0) = ?", params: [0x86dd] });
     assert.deepEqual(sql("inet"), { sql: "IFNULL(etype, 0) = ?", params: [0x0800] });
+    assert.deepEqual(sql("vrf RED"), {
+      sql: "(in_vrf_name IS ? OR out_vrf_name IS ?)",
+      params: ["RED", "RED"],
+    });
+    assert.deepEqual(sql("in vrf 7"), { sql: "(in_vrf_name IS ? OR in_vrf_id IS ?)", params: ["7", 7] });
+    assert.deepEqual(sql("out_vrf Cust:1"), { sql: "out_vrf_name IS ?", params: ["Cust:1"] });
+    assert.deepEqual(sql("app ms-office-365"), { sql: "application_name IS ?", params: ["ms-office-365"] });
+    assert.deepEqual(sql("application 443"), { sql: "application_name IS ?", params: ["443"] });
   });
 
   it("binds and/or/not with the usual precedence, parentheses and symbols", () => {
@@ -152,7 +160,10 @@ describe("filter parser", () => {
     fails("tcp)", 3, /unbalanced "\)"/);
     fails("tcp udp", 4, /expected "and", "or" or the end/);
     fails("frobnicate 3", 0, /unknown term/);
-    fails("in 3", 3, /expected "if" after "in"/);
+    fails("in 3", 3, /expected "if" or "vrf" after "in"/);
+    fails("out vrf", 7, /expected a VRF name or id, found the end/);
+    fails("app (", 4, /expected an application name, found "\("/);
+    fails("src vrf RED", 4, /expected host, ip, net, port, as or sgt after "src"/);
     fails("bytes > ", 8, /expected a number \(k, m, g suffixes allowed\)/);
     fails("port == == 3", 8, /expected a number/);
     fails("tcp and $x", 8, /unexpected character "\$"/);
@@ -359,6 +370,62 @@ describe("SQL and JavaScript compilations agree", () => {
       const p = toPredicate(node);
       assert.deepEqual(
         rows.filter(p).map((r) => r.id),
+        expected,
+        "predicate",
+      );
+    });
+  }
+});
+
+describe("VRF and application terms: SQL and JavaScript agree (issue 18)", () => {
+  // biome-ignore format: a table
+  const rows: FlowRow[] = [
+    { id: 1, in_vrf_id: 1, out_vrf_id: 3, in_vrf_name: "CUST-A", out_vrf_name: "INET", application_name: "https" },
+    { id: 2, in_vrf_id: 0, out_vrf_id: 7, in_vrf_name: null, out_vrf_name: null, application_name: "dns" },
+    { id: 3, in_vrf_id: null, out_vrf_id: null, in_vrf_name: null, out_vrf_name: null, application_name: null },
+    { id: 4, in_vrf_id: 7, out_vrf_id: 1, in_vrf_name: "7", out_vrf_name: "CUST-A", application_name: "ssh" },
+  ];
+  const db = new DatabaseSync(":memory:");
+  db.exec(
+    "CREATE TABLE flows (id INTEGER, in_vrf_id INTEGER, out_vrf_id INTEGER, in_vrf_name TEXT, out_vrf_name TEXT, application_name TEXT)",
+  );
+  const insert = db.prepare("INSERT INTO flows VALUES (?, ?, ?, ?, ?, ?)");
+  for (const r of rows)
+    insert.run(
+      r.id as number,
+      ...(["in_vrf_id", "out_vrf_id", "in_vrf_name", "out_vrf_name", "application_name"].map((c) => r[c]) as (
+        | number
+        | string
+        | null
+      )[]),
+    );
+
+  const filters: Array<[string, number[]]> = [
+    ["vrf CUST-A", [1, 4]],
+    ["in vrf CUST-A", [1]],
+    ["out vrf CUST-A", [4]],
+    ["out_vrf INET", [1]],
+    ["vrf 7", [2, 4]],
+    ["in_vrf 7", [4]],
+    ["vrf 0", [2]],
+    ["not vrf 0", [1, 3, 4]],
+    ["in vrf 3", []],
+    ["vrf cust-a", []],
+    ["app dns or app ssh", [2, 4]],
+    ["not app https", [2, 3, 4]],
+    ["vrf 1 and application https", [1]],
+  ];
+  for (const [text, expected] of filters) {
+    it(text, () => {
+      const node = parseFilter(text);
+      const c = toSql(node);
+      const got = db
+        .prepare(`SELECT id FROM flows WHERE ${c.sql} ORDER BY id`)
+        .all(...c.params)
+        .map((r) => Number(r.id));
+      assert.deepEqual(got, expected, `SQL ${c.sql}`);
+      assert.deepEqual(
+        rows.filter(toPredicate(node)).map((r) => r.id),
         expected,
         "predicate",
       );

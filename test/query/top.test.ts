@@ -405,3 +405,88 @@ describe("top command", () => {
     assert.match(missing.err, /no database at/);
   });
 });
+
+describe("top by VRF and application (issue 18)", () => {
+  const vrfDb = join(dir, "vrf", "flows.db");
+  before(async () => {
+    const uri = `sqlite:${vrfDb}`;
+    const def = findSink(uri);
+    const sink = await def.create(uri, { dataDir: dir, logger: quiet, options: { retentionMs: 0 } });
+    const flow = (
+      bytes: number,
+      inVrf: [number, string] | null,
+      outVrf: [number, string] | null,
+      app: string,
+    ) => {
+      const r = new FlowRecord();
+      r.type = "IPFIX";
+      r.time_received_ms = T;
+      r.sampler_address = "192.0.2.1";
+      r.src_addr = "10.0.0.1";
+      r.dst_addr = "10.0.0.2";
+      r.proto = 6;
+      r.bytes = bytes;
+      r.packets = 1;
+      if (inVrf !== null) [r.in_vrf_id, r.in_vrf_name] = inVrf;
+      if (outVrf !== null) [r.out_vrf_id, r.out_vrf_name] = outVrf;
+      r.application_name = app;
+      return r;
+    };
+    await sink.write(
+      def.createEncoder(uri, {}).encode([
+        flow(1000, [1, "CUST-A"], [3, "INET"], "https"),
+        flow(2000, [1, "CUST-A"], [7, ""], "https"), // VRF 7 has no name: grouped by its id
+        flow(400, [2, "CUST-B"], [7, ""], "dns"),
+        flow(30, null, null, ""), // no VRF, no application: "-"
+      ]),
+    );
+    await sink.close();
+  });
+
+  const run = (q: Partial<TopQuery>) => {
+    const db = openFlowsDb(vrfDb);
+    try {
+      return simple(runTop(db, { by: ["in_vrf"], order: "bytes", limit: 10, ...q }));
+    } finally {
+      db.close();
+    }
+  };
+
+  it("groups by the VRF name when known, else by its id, and by application name", () => {
+    assert.deepEqual(run({}), [
+      ["CUST-A", 3000, 2, 2],
+      ["CUST-B", 400, 1, 1],
+      ["-", 30, 1, 1],
+    ]);
+    assert.deepEqual(run({ by: ["out_vrf"] }), [
+      ["7", 2400, 2, 2],
+      ["INET", 1000, 1, 1],
+      ["-", 30, 1, 1],
+    ]);
+    assert.deepEqual(run({ by: ["application", "in_vrf"] }), [
+      ["https CUST-A", 3000, 2, 2],
+      ["dns CUST-B", 400, 1, 1],
+      ["- -", 30, 1, 1],
+    ]);
+  });
+
+  it("filters by VRF (name or id, either side or in/out) and application", () => {
+    assert.deepEqual(run({ filter: "vrf INET" }), [["CUST-A", 1000, 1, 1]]);
+    assert.deepEqual(run({ by: ["out_vrf"], filter: "out vrf 7 and app https" }), [["7", 2000, 1, 1]]);
+    assert.deepEqual(run({ filter: "in vrf CUST-B or not app https" }), [
+      ["CUST-B", 400, 1, 1],
+      ["-", 30, 1, 1],
+    ]);
+    assert.deepEqual(run({ filter: "in_vrf 1" }), [["CUST-A", 3000, 2, 2]]);
+    assert.deepEqual(run({ filter: "vrf cust-a" }), [], "names compare exactly");
+  });
+
+  it("takes the keys on the command line", async () => {
+    const r = await cli(["--db", vrfDb, "--by", "in_vrf,application", "--format", "csv", "vrf", "CUST-A"]);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(
+      r.out,
+      "in_vrf,application,flows,packets,bytes,flows_pct,packets_pct,bytes_pct\nCUST-A,https,2,2,3000,100.00,100.00,100.00\n",
+    );
+  });
+});

@@ -15,7 +15,7 @@ import { after, describe, it } from "node:test";
 import { writeStateFile } from "../../src/app.ts";
 import { FlowRecord } from "../../src/core/flow.ts";
 import { findSink } from "../../src/sinks/index.ts";
-import type { SqliteSink } from "../../src/sinks/sqlite.ts";
+import type { SqliteSink } from "../../src/sinks/sqlite/sink.ts";
 
 const dirs: string[] = [];
 const mounts: string[] = [];

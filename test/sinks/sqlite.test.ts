@@ -8,12 +8,8 @@ import { FlowRecord } from "../../src/core/flow.ts";
 import { networkString } from "../../src/encode/goflow2.ts";
 import { InterfaceCounters } from "../../src/protocols/sflow5.ts";
 import { findSink } from "../../src/sinks/index.ts";
-import {
-  createSqliteEncoder,
-  parseSqliteOptions,
-  parseSqliteUri,
-  SqliteSink,
-} from "../../src/sinks/sqlite.ts";
+import { createSqliteEncoder } from "../../src/sinks/sqlite/columnar.ts";
+import { parseSqliteOptions, parseSqliteUri, SqliteSink } from "../../src/sinks/sqlite/sink.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "clarion-sqlite-test-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -73,6 +69,12 @@ function rows(sink: SqliteSink, sql: string): Record<string, unknown>[] {
       r.post_nat_src_port = 40001;
       r.reverse_bytes = 2n ** 60n;
       r.reverse_packets = 3;
+      r.in_vrf_id = 5;
+      r.out_vrf_id = 6;
+      r.in_vrf_name = "RED";
+      r.out_vrf_name = "BLUE";
+      r.mpls_vpn_rd = "0:65000:5";
+      r.application_name = "ssh";
       await sink.write(def.createEncoder(uri, {}).encode([r, record(1, 1700000000200)]));
       const [a, b] = rows(sink, "SELECT * FROM flows ORDER BY id");
       assert.deepEqual(
@@ -123,6 +125,12 @@ function rows(sink: SqliteSink, sql: string): Record<string, unknown>[] {
           post_nat_dst_port: null,
           reverse_bytes: 2n ** 60n,
           reverse_packets: 3n,
+          in_vrf_id: 5n,
+          out_vrf_id: 6n,
+          in_vrf_name: "RED",
+          out_vrf_name: "BLUE",
+          mpls_vpn_rd: "0:65000:5",
+          application_name: "ssh",
         },
       );
       assert.equal(b!.extra, null);
@@ -362,6 +370,45 @@ describe("sqlite sink columnar batches", () => {
     assert.deepEqual(
       { ...b },
       { post_nat_dst_ip: "198.51.100.1", post_nat_dst_port: 8443n, reverse_bytes: null },
+    );
+    await sink.close();
+  });
+
+  it("prepares one INSERT per shape and still inserts right once the statement cache is emptied", async () => {
+    const sink = new SqliteSink("shapes", join(dir, "shapes.db"), parseSqliteOptions({}));
+    const enc = createSqliteEncoder("shapes");
+    const varying = ["src_port", "dst_port", "in_if", "out_if", "src_as", "dst_as", "vlan_id"] as const;
+    let want = 0n;
+    // 128 batches of 2 rows, each varying another subset of 7 columns: 128 shapes, past the cache's 64
+    for (let k = 0; k < 128; k++) {
+      const pair = [record(2 * k, 1000), record(2 * k, 1000)];
+      pair.forEach((r, i) => {
+        for (const [b, c] of varying.entries()) r[c] = (k >> b) & 1 ? k * 10 + i : 0;
+        r.in_vrf_id = k;
+        r.application_name = `app${k}`;
+      });
+      for (const r of pair) for (const c of varying) want += BigInt(r[c]);
+      await sink.write(enc.encode(pair));
+    }
+    const [got] = rows(
+      sink,
+      `SELECT count(*) AS n, ${varying.map((c) => `sum(${c})`).join(" + ")} AS total, count(DISTINCT in_vrf_id || application_name) AS shapes FROM flows WHERE in_vrf_id = CAST(substr(application_name, 4) AS INTEGER)`,
+    );
+    assert.deepEqual({ ...got }, { n: 256n, total: want, shapes: 128n });
+    // the same shape (the last column, application_name, varying) in chunks of 16 and 8 rows (a key of
+    // mask × 16 + log2(rows) would have mixed them up: not exact with 50 columns)
+    const many = Array.from({ length: 24 }, (_x, i) => {
+      const r = record(i, 2000);
+      r.application_name = `app${i}`;
+      return r;
+    });
+    await sink.write(enc.encode(many));
+    assert.deepEqual(
+      rows(
+        sink,
+        "SELECT application_name AS a, src_port AS p FROM flows WHERE time_received = 2000 ORDER BY id",
+      ).map((r) => [r.a, r.p]),
+      many.map((r) => [r.application_name, BigInt(r.src_port)]),
     );
     await sink.close();
   });
