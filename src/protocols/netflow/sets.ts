@@ -14,8 +14,14 @@
 import { DecodeError } from "../../core/errors.ts";
 import { type DecodedElement, FlowRecord, type OptionsRecord, type RecordHandler } from "../../core/flow.ts";
 import type { DecodeContext } from "../context.ts";
-import { type OptionState, setBounded } from "../state/options.ts";
-import { announcedRate } from "../state/sampling.ts";
+import {
+  MAX_SEQUENCE_SELECTORS,
+  type OptionState,
+  type SamplerInfo,
+  sequenceRate,
+  setBounded,
+} from "../state/options.ts";
+import { announcedRate, SELECTOR, samplingParameters } from "../state/sampling.ts";
 import { effectiveRate, type StaticRate } from "../state/sampling-map.ts";
 import { type Session, templateKey } from "../state/sessions.ts";
 import {
@@ -262,6 +268,7 @@ function finish(
   if (os !== undefined) {
     rate = os.rate || os.anyRate;
     if (m & F.SAMPLER) rate = os.bySampler.get(s.sampler) ?? rate;
+    if (m & F.SEQUENCE) rate = sequenceRate(os, s.sequence) || rate; // the whole chain of selectors
     if (os.ifNames.size > 0) {
       r.in_if_name = os.ifNames.get(r.in_if) ?? "";
       r.out_if_name = os.ifNames.get(r.out_if) ?? "";
@@ -346,6 +353,7 @@ function decodeOptionsSet(
     const values: Record<string, ElementValue> = {};
     const elements: DecodedElement[] | null = collect ? [] : null;
     const numeric = new Map<number, number>(); // IANA id (or v9 scope type + 100000) → value
+    const selectors: number[] = []; // every selectorId (302): a selection sequence lists several
     const recStart = o;
     const next = walkRecord(t.fields, b, o, end, (f, i, p, len) => {
       const v = renderField(f, b, p, len);
@@ -355,7 +363,10 @@ function decodeOptionsSet(
       if (f.pen === 0 && len >= 1 && len <= 8) {
         const key = isScope && h.version === 9 ? 100000 + f.id : f.id;
         const n = typeof v === "bigint" ? Number(v) : typeof v === "number" ? v : Number.NaN;
-        if (!Number.isNaN(n)) numeric.set(key, n);
+        if (!Number.isNaN(n)) {
+          numeric.set(key, n);
+          if (key === 302 && selectors.length < MAX_SEQUENCE_SELECTORS) selectors.push(n);
+        }
       }
     });
     if (next < 0) {
@@ -369,7 +380,7 @@ function decodeOptionsSet(
       );
     }
     o = next;
-    applyOptions(ctx, session, h, numeric, scope, values);
+    applyOptions(ctx, session, h, numeric, selectors, scope, values);
     ctx.stats.optionsRecords++;
     const rec: OptionsRecord = {
       type: h.version === 9 ? "NETFLOW_V9" : "IPFIX",
@@ -385,16 +396,43 @@ function decodeOptionsSet(
   }
 }
 
-/** Sampling rates (state/sampling.ts: RFC 5477 selectors, 34/35, 48–50), interface names (82/83), systemInitTimeMilliseconds (160). */
+/**
+ * Sampling rates (state/sampling.ts: RFC 5477 selectors, 34/35, 48–50) and the sampler table, interface
+ * names (82/83), systemInitTimeMilliseconds (160), the dictionaries.
+ *
+ * Sampling is keyed by samplerId (48), else a single selectorId (302), else selectionSequenceId (301),
+ * else the domain. A record naming a sequence and its selectors (RFC 5476 §6.5.1, Selection Sequence
+ * Report) links them: the sequence's rate is then its selectors' rates multiplied (options.ts
+ * sequenceRate), whichever comes first.
+ */
 function applyOptions(
   ctx: DecodeContext,
   session: Session,
   h: MessageHeader,
   n: Map<number, number>,
+  selectors: readonly number[],
   scope: Record<string, ElementValue>,
   values: Record<string, ElementValue>,
 ): void {
+  const params = samplingParameters(n);
+  const samplerId = n.get(48);
+  const sequence = n.get(301);
+  const selector = samplerId === undefined && selectors.length === 1 ? selectors[0] : undefined;
+  const samplerKey =
+    samplerId !== undefined
+      ? `sampler:${samplerId}`
+      : selector !== undefined
+        ? `selector:${selector}`
+        : sequence !== undefined
+          ? `sequence:${sequence}`
+          : "domain:0";
+  const known = params === null ? undefined : ctx.state.options.get(session.exporter, session.port, h.domain);
+  const before = known?.samplers.get(samplerKey);
+  // a statistics report (318/319 without 304) of a time-based selector we know: its counts give the rate
+  if (params !== null && !n.has(304) && before?.parameters.selectorAlgorithm === SELECTOR.SYSTEMATIC_TIME)
+    n.set(304, SELECTOR.SYSTEMATIC_TIME);
   const rate = announcedRate(n);
+  const links = sequence !== undefined && selectors.length > 0;
   const ifName =
     pickString(values, scope, "interfaceName") ?? pickString(values, scope, "interfaceDescription");
   const sysInit = n.get(160) ?? 0;
@@ -413,18 +451,36 @@ function applyOptions(
     sysInit <= 0 &&
     vrfName === undefined &&
     rd === undefined &&
-    appName === undefined
+    appName === undefined &&
+    params === null &&
+    !links
   )
     return;
   const os = ctx.state.options.open(session.exporter, session.port, h.domain);
   let refused = 0;
   if (rate > 0) {
-    const sampler = n.get(48) ?? n.get(302); // samplerId, selectorId
+    const sampler = samplerId ?? selector ?? (sequence === undefined ? n.get(302) : undefined);
     if (sampler !== undefined) {
       if (!setBounded(os.bySampler, sampler, rate)) refused++;
+    } else if (sequence !== undefined) {
+      if (!setBounded(os.bySequence, sequence, rate)) refused++;
     } else os.rate = rate;
     os.anyRate = rate;
     if (ctx.exporter.exporter === session.exporter) ctx.exporter.samplingRate = rate;
+  }
+  if (links && !setBounded(os.sequenceSelectors, sequence, [...selectors])) refused++;
+  if (params !== null) {
+    const row = samplerRow(os, samplerKey, h.domain);
+    if (row === undefined) refused++;
+    else {
+      Object.assign(row.parameters, params);
+      if (rate > 0) row.rate = rate;
+    }
+  }
+  if (links) {
+    const row = samplerRow(os, `sequence:${sequence}`, h.domain);
+    if (row === undefined) refused++;
+    else row.selectors = [...selectors];
   }
   if (ifName !== undefined) {
     const idx = n.get(10) ?? n.get(14) ?? n.get(100000 + 2) ?? n.get(252) ?? n.get(253);
@@ -438,6 +494,15 @@ function applyOptions(
   os.dictionaries = os.vrfNames.size > 0 || os.rds.size > 0 || os.appNames.size > 0;
   ctx.stats.optionEntriesRefused += refused;
   if (sysInit > 0) os.sysInitMs = sysInit;
+}
+
+/** The sampler table's row for `kind:id`, created when new; undefined when the table is full. */
+function samplerRow(os: OptionState, key: string, domain: number): SamplerInfo | undefined {
+  let row = os.samplers.get(key);
+  if (row !== undefined) return row;
+  const [kind, id] = key.split(":") as [SamplerInfo["kind"], string];
+  row = { kind, id: Number(id), domain, rate: 0, parameters: {} };
+  return setBounded(os.samplers, key, row) ? row : undefined;
 }
 
 /**
