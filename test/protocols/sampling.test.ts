@@ -16,6 +16,7 @@ import {
   v9Packet,
   v9Template,
 } from "../helpers/netflow-builder.ts";
+import { datagram, expandedFlowSample, flowSample, sampledIPv4 } from "../helpers/sflow-builder.ts";
 
 function collector(opts: Partial<DecoderOptions> = {}, exporter = "192.0.2.7") {
   const decoder = new FlowDecoder({ now: () => 1_700_000_000_000, ...opts });
@@ -756,5 +757,143 @@ describe("time-based systematic sampling (307/308)", () => {
       ],
       ["selector", 4, 3, 0, 50_000, 950_000],
     );
+  });
+});
+
+describe("static sampling map keyed by interface and sampler", () => {
+  const map = (text: string) => parseSamplingMap(text) as SamplingMapEntry[];
+  /** v9 flows with in_if (10) and flowSamplerId (48); a second template without the sampler. */
+  const FLOW: FieldSpec[] = [
+    [8, 4],
+    [1, 4],
+    [10, 2],
+    [48, 1],
+  ];
+  const NO_SAMPLER: FieldSpec[] = [
+    [8, 4],
+    [1, 4],
+    [10, 2],
+  ];
+  const v9Flows = (rows: [number, number][], domain = 3, plainIfs: number[] = []) =>
+    v9Packet(
+      [
+        set(0, [...v9Template(256, FLOW), ...v9Template(257, NO_SAMPLER)]),
+        set(
+          256,
+          rows.flatMap(([inIf, sampler]) => record(FLOW, ["10.0.0.1", 1, inIf, sampler])),
+        ),
+        ...(plainIfs.length > 0
+          ? [
+              set(
+                257,
+                plainIfs.flatMap((inIf) => record(NO_SAMPLER, ["10.0.0.1", 1, inIf])),
+              ),
+            ]
+          : []),
+      ],
+      { sourceId: domain },
+    );
+
+  test("the most specific entry per flow: sampler, then interface, then domain, then prefix", () => {
+    const c = collector({
+      samplingMap: map("192.0.2.0/24=2,192.0.2.7@3=3,192.0.2.0/24%5=5,192.0.2.0/24@3%5=6,192.0.2.0/24#9=9"),
+    });
+    c.feed(
+      v9Flows(
+        [
+          [1, 1], // only the domain entry matches
+          [5, 1], // interface 5 in domain 3: the entry naming both
+          [5, 9], // sampler 9 beats the interface entries
+          [1, 9],
+        ],
+        3,
+        [5, 1],
+      ),
+    );
+    assert.deepEqual(c.rates(), [3, 6, 9, 9, 6, 3]);
+    c.feed(v9Flows([[5, 1]], 4, [2]));
+    assert.deepEqual(c.rates(), [5, 2], "domain 4: the interface entry without a domain, then the /24");
+  });
+
+  test("an announced sampler rate wins over keyed entries unless they override", () => {
+    const scope: FieldSpec[] = [[1, 4]];
+    const opt: FieldSpec[] = [
+      [48, 1],
+      [50, 4],
+    ];
+    const announce = v9Packet(
+      [set(1, v9OptionsTemplate(300, scope, opt)), set(300, record([...scope, ...opt], [0, 1, 100]))],
+      { sourceId: 3 },
+    );
+    const c = collector({ samplingMap: map("192.0.2.7#1=7,192.0.2.7#2=8,192.0.2.7%4=40!") });
+    c.feed(announce);
+    c.feed(
+      v9Flows([
+        [1, 1],
+        [1, 2],
+        [4, 1],
+        [4, 3],
+      ]),
+    );
+    // sampler 1 announced 100 (wins over #1=7); sampler 2 is not announced, but the domain fallback
+    // (the last rate learned) is an announced rate too; in_if 4's entry overrides
+    // where no more specific entry (#1) matches.
+    assert.deepEqual(c.rates(), [100, 100, 100, 40]);
+  });
+
+  test("IPFIX selectorId is the sampler key", () => {
+    const c = collector({ samplingMap: map("192.0.2.7#2=20,192.0.2.7=1") });
+    c.feed(ipfixFlows(5, [1, 2], 1));
+    assert.deepEqual(c.rates(), [1, 20, 1]);
+  });
+
+  test("NetFlow v5: entries by interface, per record", () => {
+    const flow = (inIf: number) => ({
+      src: "10.0.0.1",
+      dst: "10.0.0.2",
+      bytes: 100,
+      packets: 1,
+      first: 1,
+      last: 2,
+      srcPort: 1,
+      dstPort: 2,
+      proto: 6,
+      input: inIf,
+    });
+    const c = collector({ samplingMap: map("192.0.2.7=10,192.0.2.7%2=20,192.0.2.7#2=99") });
+    c.feed(v5Packet([flow(1), flow(2), flow(3)], { sampling: 0 }));
+    assert.deepEqual(c.rates(), [10, 20, 10], "v5 names no sampler: #2 never matches");
+  });
+
+  test("sFlow: agent address, sub-agent, input interface and data source index", () => {
+    const sample = (input: number, source: number, rate: number, expanded = false) =>
+      (expanded ? expandedFlowSample : flowSample)({
+        sourceIdIndex: source,
+        rate,
+        input,
+        records: [sampledIPv4({ length: 100, protocol: 6, src: "10.0.0.1", dst: "10.0.0.2" })],
+      });
+    const c = collector({
+      samplingMap: map(
+        "198.51.100.0/24=5,198.51.100.1@2=7,198.51.100.1%3=30,198.51.100.1#8=80,198.51.100.1=512!",
+      ),
+    });
+    c.feed(
+      datagram({
+        agent: "198.51.100.1",
+        subAgent: 2,
+        samples: [
+          sample(1, 1, 0), // the sub-agent entry fills in for no rate
+          sample(3, 1, 0), // the interface entry
+          sample(1, 8, 0, true), // the data source entry (expanded sample)
+          sample(1, 1, 1000), // announced wins
+        ],
+      }),
+    );
+    assert.deepEqual(c.rates(), [7, 30, 80, 1000]);
+    c.feed(datagram({ agent: "198.51.100.1", subAgent: 0, samples: [sample(1, 1, 1000)] }));
+    assert.deepEqual(c.rates(), [512], "the agent entry overrides");
+    c.feed(datagram({ agent: "198.51.100.9", samples: [sample(1, 1, 0)] }));
+    assert.deepEqual(c.rates(), [5]);
   });
 });

@@ -22,7 +22,7 @@ import {
   setBounded,
 } from "../state/options.ts";
 import { announcedRate, SELECTOR, samplingParameters } from "../state/sampling.ts";
-import { effectiveRate, type StaticRate } from "../state/sampling-map.ts";
+import { effectiveRate, type StaticRates, staticRate } from "../state/sampling-map.ts";
 import { type Session, templateKey } from "../state/sessions.ts";
 import {
   F,
@@ -250,7 +250,7 @@ function finish(
   s: Scratch,
   h: MessageHeader,
   os: OptionState | undefined,
-  mapped: StaticRate | null,
+  mapped: StaticRates | null,
   scaleBySampling: boolean,
 ): void {
   const m = s.m;
@@ -276,7 +276,8 @@ function finish(
     if (os.dictionaries) dictionaries(r, os);
   }
   if (m & F.RATE && s.rate > 0) rate = s.rate; // the record's own rate is the most specific
-  if (mapped !== null) rate = effectiveRate(rate, mapped);
+  if (mapped !== null)
+    rate = effectiveRate(rate, staticRate(mapped, r.in_if, m & F.SAMPLER ? s.sampler : -1));
   r.sampling_rate = rate;
   if (scaleBySampling && rate > 1) {
     r.bytes = scale(r.bytes, rate);
