@@ -599,7 +599,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     schema: z.unknown().transform((v, ctx) => {
       const r = parseSamplingMap(v);
       if (typeof r === "string") {
-        ctx.addIssue({ code: "custom", message: r });
+        ctx.addIssue({ code: "custom", message: r, params: { detail: true } });
         return z.NEVER;
       }
       return r;
