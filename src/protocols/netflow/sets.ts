@@ -416,6 +416,7 @@ function applyOptions(
   values: Record<string, ElementValue>,
 ): void {
   const params = samplingParameters(n);
+  const samplerName = pickString(values, scope, "samplerName") ?? pickString(values, scope, "selectorName");
   const samplerId = n.get(48);
   const sequence = n.get(301);
   const selector = samplerId === undefined && selectors.length === 1 ? selectors[0] : undefined;
@@ -454,7 +455,8 @@ function applyOptions(
     rd === undefined &&
     appName === undefined &&
     params === null &&
-    !links
+    !links &&
+    samplerName === undefined
   )
     return;
   const os = ctx.state.options.open(session.exporter, session.port, h.domain);
@@ -470,12 +472,13 @@ function applyOptions(
     if (ctx.exporter.exporter === session.exporter) ctx.exporter.samplingRate = rate;
   }
   if (links && !setBounded(os.sequenceSelectors, sequence, [...selectors])) refused++;
-  if (params !== null) {
+  if (params !== null || samplerName !== undefined) {
     const row = samplerRow(os, samplerKey, h.domain);
     if (row === undefined) refused++;
     else {
-      Object.assign(row.parameters, params);
+      if (params !== null) Object.assign(row.parameters, params);
       if (rate > 0) row.rate = rate;
+      if (samplerName !== undefined) row.name = samplerName.slice(0, 256);
     }
   }
   if (links) {

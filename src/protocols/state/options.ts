@@ -33,6 +33,8 @@ export interface SamplerInfo {
   rate: number;
   /** The sampling elements it sent by IANA name (samplingTimeInterval µs, samplingPopulation …). */
   parameters: Record<string, number>;
+  /** samplerName (84) / selectorName (335) when sent. */
+  name?: string;
   /** For a sequence: the selectors it listed, in order. */
   selectors?: number[];
 }

@@ -73,6 +73,7 @@ const savedSampling = z.object({
         parameters: z
           .record(z.string().max(64), z.number().finite())
           .refine((p) => Object.keys(p).length <= 32),
+        name: z.string().max(256).optional(),
         selectors: z.array(u32).max(MAX_SEQUENCE_SELECTORS).optional(),
       }),
     )
