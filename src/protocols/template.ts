@@ -102,6 +102,8 @@ export interface Template {
   readonly minLength: number;
   /** Whether a field carries ICMP type/code (else they come from the destination port, DESIGN §3). */
   readonly hasIcmp: boolean;
+  /** Whether the flow records carry applicationName (96) themselves (nProbe): it is their application_name. */
+  readonly hasAppName?: boolean;
   /** Compiled flow decoder; null for options templates. */
   readonly decode: RecordDecoder | null;
   learnedMs: number;

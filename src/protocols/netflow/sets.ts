@@ -207,6 +207,7 @@ function decodeSet(
   const mapped = ctx.samplingMap?.lookup(exporter, h.domain) ?? null;
   const fixed = t.fixedLength;
   const icmpFromPort = !t.hasIcmp;
+  const ownAppName = t.hasAppName === true;
   let o = start;
   let n = 0;
   while (o + t.minLength <= end) {
@@ -237,6 +238,7 @@ function decodeSet(
       }
     }
     finish(r, s, h, os, mapped, opts.scaleBySampling);
+    if (ownAppName) appName(r);
     if (icmpFromPort) icmpFromDstPort(r);
     if (opts.collectElements) r.elements = elements(t, b, recStart, end);
     n++;
@@ -296,6 +298,12 @@ function dictionaries(r: FlowRecord, os: OptionState): void {
   if (rd !== undefined) r.mpls_vpn_rd = rd;
   const app = r.extra?.applicationId;
   if (typeof app === "string" && os.appNames.size > 0) r.application_name = os.appNames.get(app) ?? "";
+}
+
+/** A flow record's own applicationName (96, kept in the extras too) is its application_name, before the dictionary's. */
+function appName(r: FlowRecord): void {
+  const own = r.extra?.applicationName;
+  if (typeof own === "string" && own !== "") r.application_name = own;
 }
 
 function time(m: number, s: Scratch, h: MessageHeader, os: OptionState | undefined, start: boolean): number {
