@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { FlowRecord } from "../../src/core/flow.ts";
 import { type DecoderOptions, FlowDecoder } from "../../src/protocols/decoder.ts";
+import { MAX_SAMPLER_ROWS } from "../../src/protocols/state/options.ts";
 import { announcedRate } from "../../src/protocols/state/sampling.ts";
 import { parseSamplingMap, type SamplingMapEntry } from "../../src/protocols/state/sampling-map.ts";
 import {
@@ -725,6 +726,18 @@ describe("time-based systematic sampling (307/308)", () => {
     assert.equal(after.rate, 102);
     assert.equal(after.parameters.selectorIdTotalPktsObserved, 1_000_000);
     assert.equal(after.parameters.samplingTimeInterval, 100_000);
+  });
+
+  test("the sampler table is bounded per exporter and domain; refusals are counted", () => {
+    const c = collector();
+    const rows: number[] = [];
+    for (let id = 0; id < MAX_SAMPLER_ROWS + 5; id++)
+      rows.push(...record([...scope, ...timeOpt], [id, 2, 10, 90]));
+    c.feed(ipfixPacket([set(3, ipfixOptionsTemplate(340, scope, timeOpt)), set(340, rows)], { domain: 1 }));
+    assert.equal(c.decoder.stats.optionEntriesRefused, 5);
+    assert.equal(c.decoder.exporters()[0]!.samplers.length, 256, "/exporters shows the first 256");
+    const saved = JSON.parse(JSON.stringify(c.decoder.saveState()));
+    assert.equal(collector().decoder.loadState(saved).sampling, 1, "a full table saves and loads");
   });
 
   test("packet counts of a selector not known as time-based give no rate (a filter passes a share, not a sample)", () => {

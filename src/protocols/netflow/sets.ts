@@ -15,6 +15,7 @@ import { DecodeError } from "../../core/errors.ts";
 import { type DecodedElement, FlowRecord, type OptionsRecord, type RecordHandler } from "../../core/flow.ts";
 import type { DecodeContext } from "../context.ts";
 import {
+  MAX_SAMPLER_ROWS,
   MAX_SEQUENCE_SELECTORS,
   type OptionState,
   type SamplerInfo,
@@ -512,9 +513,11 @@ function applyOptions(
 function samplerRow(os: OptionState, key: string, domain: number): SamplerInfo | undefined {
   let row = os.samplers.get(key);
   if (row !== undefined) return row;
+  if (os.samplers.size >= MAX_SAMPLER_ROWS) return undefined;
   const [kind, id] = key.split(":") as [SamplerInfo["kind"], string];
   row = { kind, id: Number(id), domain, rate: 0, parameters: {} };
-  return setBounded(os.samplers, key, row) ? row : undefined;
+  os.samplers.set(key, row);
+  return row;
 }
 
 /**

@@ -19,6 +19,9 @@ export function setBounded<K, V>(m: Map<K, V>, k: K, v: V): boolean {
   return true;
 }
 
+/** Rows of one exporter + domain's sampler table (each row holds up to 14 parameters): real routers have a few. */
+export const MAX_SAMPLER_ROWS = 4096;
+
 /** Selection sequence (301) → selector ids (302) an options record listed: at most this many are kept. */
 export const MAX_SEQUENCE_SELECTORS = 16;
 
@@ -53,7 +56,7 @@ export class OptionState {
   readonly bySequence = new Map<number, number>();
   /** selectionSequenceId → its selectors (302), whose rates multiply when the sequence has none itself. */
   readonly sequenceSelectors = new Map<number, number[]>();
-  /** The sampler table, keyed `kind:id` (SamplerInfo). */
+  /** The sampler table, keyed `kind:id` (SamplerInfo); at most MAX_SAMPLER_ROWS rows. */
   readonly samplers = new Map<string, SamplerInfo>();
   readonly ifNames = new Map<number, string>();
   /** VRF id (234/235) → VRFname (236). */

@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import { makeField, v9ScopeField } from "../template.ts";
-import { MAX_SEQUENCE_SELECTORS, type OptionStore, type SamplerInfo } from "./options.ts";
+import { MAX_SAMPLER_ROWS, MAX_SEQUENCE_SELECTORS, type OptionStore, type SamplerInfo } from "./options.ts";
 import type { TemplateStore } from "./templates.ts";
 
 const u16 = z.number().int().min(0).max(0xffff);
@@ -77,7 +77,7 @@ const savedSampling = z.object({
         selectors: z.array(u32).max(MAX_SEQUENCE_SELECTORS).optional(),
       }),
     )
-    .max(0xffff)
+    .max(MAX_SAMPLER_ROWS)
     .optional(),
 });
 
