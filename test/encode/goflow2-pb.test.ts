@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+// protobufjs is in the tree as an optional dependency of @platformatic/kafka (the Kafka client), not our
+// own: a devDependency would make `npm pack`'s install test see a dev package among the runtime ones.
 import protobuf from "protobufjs";
 import { FlowRecord } from "../../src/core/flow.ts";
 import { encodeGoflow2, protoName } from "../../src/encode/goflow2.ts";
