@@ -1,8 +1,11 @@
 /**
  * NetFlow v9 and IPFIX sets, after their parsers (netflow9.ts, ipfix.ts) found them: templates learned and
  * withdrawn in the template store, data sets decoded by their template's compiled record decoder (or held
- * until the template arrives), time normalisation, and options data turned into sampling rates, interface
- * names and the exporter's init time (state/options.ts).
+ * until the template arrives), time normalisation, and options data turned into sampling rates (per sampler,
+ * selector, PSAMP selection sequence or domain, with the sampler table /exporters shows), interface names,
+ * the VRF / RD / application dictionaries and the exporter's init time (state/options.ts). Each flow gets
+ * the most specific rate (its own 34/50, its selection sequence's, its sampler's, the domain's), then the
+ * static sampling map's entry for its exporter, domain, in_if and sampler (state/sampling-map.ts).
  *
  * Keying (DESIGN §4): templates by transport session (exporter IP and source port) + observation domain +
  * template id, per version; sampling rates and interface names by exporter IP + domain (without the port,
