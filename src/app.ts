@@ -288,9 +288,11 @@ function mergeExporters(workers: readonly WorkerStats[]): { exporter: string }[]
           ...e,
           protocols: { ...e.protocols },
           dictionaries: { ...e.dictionaries },
+          samplers: [...e.samplers],
         });
         continue;
       }
+      if (m.samplers.length < e.samplers.length) m.samplers = [...e.samplers]; // each worker has its copy
       m.datagrams += e.datagrams;
       m.bytes += e.bytes;
       m.flows += e.flows;
@@ -326,6 +328,7 @@ function mergeExporters(workers: readonly WorkerStats[]): { exporter: string }[]
       templates_refused: e.templatesRefused,
       templates_evicted: e.templatesEvicted,
       dictionaries: e.dictionaries,
+      samplers: e.samplers,
     }));
 }
 

@@ -431,7 +431,13 @@ export function loadConfig(argv: readonly string[], env: Env, opts: LoadOptions 
     const r = spec.schema.safeParse(raw.value);
     if (!r.success) {
       const shown = spec.secret ? "(hidden)" : show(raw.value);
-      throw new ConfigError(raw.source, `invalid value ${shown}: expected ${spec.expect}`);
+      // a schema's own message marked as detail (which sampling map entry is bad and why) says more
+      const detail = r.error.issues.find((i) => i.code === "custom" && i.params?.detail === true);
+      const why = spec.secret ? undefined : detail?.message;
+      throw new ConfigError(
+        raw.source,
+        `invalid value ${shown}: ${why === undefined ? "" : `${why}; `}expected ${spec.expect}`,
+      );
     }
     out[spec.key] = r.data;
     sources[spec.key] = raw.source;

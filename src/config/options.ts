@@ -593,12 +593,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: ["CLARION_COLLECTOR_SAMPLING_MAP"],
     fileKey: "sampling_map",
     description:
-      "static sampling rates for exporters that announce none, comma-separated PREFIX[@DOMAIN]=RATE[!] (! overrides an announced rate), e.g. 192.0.2.0/24=1000,198.51.100.7@256=512!",
-    expect: "entries PREFIX[@DOMAIN]=RATE[!] (in a file also a list of {exporter, domain, rate, override})",
+      "static sampling rates for exporters that announce none, comma-separated PREFIX[@DOMAIN][%IF][#SAMPLER]=RATE[!] (! overrides an announced rate; the most specific entry applies), e.g. 192.0.2.0/24=1000,198.51.100.7@256=512!,192.0.2.9%3=64",
+    expect:
+      "entries PREFIX[@DOMAIN][%IF][#SAMPLER]=RATE[!] (in a file also a list of {exporter, domain, interface, sampler, rate, override})",
     schema: z.unknown().transform((v, ctx) => {
       const r = parseSamplingMap(v);
       if (typeof r === "string") {
-        ctx.addIssue({ code: "custom", message: r });
+        ctx.addIssue({ code: "custom", message: r, params: { detail: true } });
         return z.NEVER;
       }
       return r;

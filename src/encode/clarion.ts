@@ -13,6 +13,9 @@
  *   (the Python collector used "now").
  * - switch_id: the exporter address (SWITCH_ID_FROM_IP, default) or the record's configured switch_id.
  * - counters are exact (bigint above 2^53); addresses "" render as "" (the backend declares them str).
+ * - no VRF, application, NAT or reverse-counter keys (issues 18, 19): the record keeps the Python
+ *   collector's keys, and the backend's NetFlowRecord model has no place for them (it reads src_ip …
+ *   flow_end, switch_id); they are in the JSON lines, SQLite, Parquet and the Kafka protobuf.
  */
 import type { FlowRecord } from "../core/flow.ts";
 import { assembleBody, jsonCounter, jsonString } from "./json-batch.ts";

@@ -13,6 +13,8 @@
  * - records without both addresses are skipped (the API requires both and rejects a whole request for one
  *   invalid address), as the mapper did; the encoder counts them (`skipped` on the batch) and the sink
  *   reports them (src/sinks/http.ts, `skippedNoAddress`).
+ * - no VRF, application, NAT or reverse-counter keys (issues 18, 19): the format has no place for them (the
+ *   record is the fixed schema above); they are in the JSON lines, SQLite, Parquet and the Kafka protobuf.
  * Body: `{"collector_id":"..","format":"flows.v1","records":[...]}`, line-framed (src/encode/json-batch.ts).
  */
 import type { FlowRecord } from "../core/flow.ts";

@@ -19,8 +19,12 @@
  * 103 layer_stack, 104 layer_size, 105/106 SRv6.
  * Ours, on numbers far above GoFlow2's (≤ 112; its docs put user mappings from 1000): 2001 src_sgt,
  * 2002 dst_sgt, 2003 switch_id (string), 2004 flow_direction, 2005 in_if_name (string), 2006 out_if_name
- * (string). A GoFlow2 consumer keeps them as unknown fields; proto/goflow2/clarion.proto documents them.
- * As in proto3, a 0 is not written, so an SGT of 0 reads like no SGT.
+ * (string), 2007 in_vrf_id, 2008 out_vrf_id, 2009 in_vrf_name, 2010 out_vrf_name, 2011 mpls_vpn_rd,
+ * 2012 application_name (strings), 2013 post_nat_src_addr, 2014 post_nat_dst_addr (bytes, as addresses),
+ * 2015 post_nat_src_port, 2016 post_nat_dst_port, 2017 reverse_bytes, 2018 reverse_packets. A GoFlow2
+ * consumer keeps them as unknown fields; proto/goflow2/clarion.proto documents them. As in proto3, a 0 is
+ * not written, so an SGT of 0 reads like no SGT; the `optional` ones (VRF ids, NAT ports, reverse counters)
+ * are written whenever the record has them, 0 included.
  *
  * Frames (what the encoder hands the Kafka sink, and what its spool keeps): a sequence of
  *   varint keyLength, key bytes, varint valueLength, value bytes
@@ -43,6 +47,18 @@ export const CLARION_FIELDS = {
   flow_direction: 2004,
   in_if_name: 2005,
   out_if_name: 2006,
+  in_vrf_id: 2007,
+  out_vrf_id: 2008,
+  in_vrf_name: 2009,
+  out_vrf_name: 2010,
+  mpls_vpn_rd: 2011,
+  application_name: 2012,
+  post_nat_src_addr: 2013,
+  post_nat_dst_addr: 2014,
+  post_nat_src_port: 2015,
+  post_nat_dst_port: 2016,
+  reverse_bytes: 2017,
+  reverse_packets: 2018,
 } as const;
 
 // ---------------------------------------------------------------------------------------------------------
@@ -98,6 +114,14 @@ function fieldUint(field: number, v: number): void {
   if (v < 128) out[pos++] = v;
   else if (v < 4294967296) varint32(v >>> 0);
   else varint64(Math.floor(v / 4294967296) >>> 0, v >>> 0);
+}
+
+/** A proto3 `optional` field: written whenever present, 0 included (our VRF ids, NAT ports, counters). */
+function fieldPresent(field: number, v: Counter): void {
+  if (v === 0 || v === 0n) {
+    tag(field, 0);
+    out[pos++] = 0;
+  } else fieldCounter(field, v);
 }
 
 function fieldCounter(field: number, v: Counter): void {
@@ -279,6 +303,23 @@ function writeMessage(r: FlowRecord): void {
   if (r.flow_direction !== null) fieldUint(CLARION_FIELDS.flow_direction, r.flow_direction);
   fieldString(CLARION_FIELDS.in_if_name, r.in_if_name);
   fieldString(CLARION_FIELDS.out_if_name, r.out_if_name);
+  ensure(64); // the strings above ensured only their own room
+  if (r.in_vrf_id !== null) fieldPresent(CLARION_FIELDS.in_vrf_id, r.in_vrf_id);
+  if (r.out_vrf_id !== null) fieldPresent(CLARION_FIELDS.out_vrf_id, r.out_vrf_id);
+  fieldString(CLARION_FIELDS.in_vrf_name, r.in_vrf_name);
+  fieldString(CLARION_FIELDS.out_vrf_name, r.out_vrf_name);
+  fieldString(CLARION_FIELDS.mpls_vpn_rd, r.mpls_vpn_rd);
+  fieldString(CLARION_FIELDS.application_name, r.application_name);
+  // the rarer fields of issue 19: one check when none is present
+  ensure(128);
+  if (r.post_nat_src_addr !== "" || r.post_nat_dst_addr !== "") {
+    fieldAddr(CLARION_FIELDS.post_nat_src_addr, -1, r.post_nat_src_addr);
+    fieldAddr(CLARION_FIELDS.post_nat_dst_addr, -1, r.post_nat_dst_addr);
+  }
+  if (r.post_nat_src_port !== null) fieldPresent(CLARION_FIELDS.post_nat_src_port, r.post_nat_src_port);
+  if (r.post_nat_dst_port !== null) fieldPresent(CLARION_FIELDS.post_nat_dst_port, r.post_nat_dst_port);
+  if (r.reverse_bytes !== null) fieldPresent(CLARION_FIELDS.reverse_bytes, r.reverse_bytes);
+  if (r.reverse_packets !== null) fieldPresent(CLARION_FIELDS.reverse_packets, r.reverse_packets);
 }
 
 /** One flow's FlowMessage, length-delimited as GoFlow2 writes it to Kafka (a fresh array). */

@@ -12,11 +12,11 @@ import { DECODERS, PROTOCOL_NAMES } from "./index.ts";
 import { SequenceTracker } from "./sequence.ts";
 import { HeldBudget } from "./state/held.ts";
 import { type HeldSetKey, MissingTemplates } from "./state/missing-templates.ts";
-import { OptionStore } from "./state/options.ts";
+import { OptionStore, type SamplerInfo } from "./state/options.ts";
 import { type DecoderState, loadState, saveState } from "./state/persist.ts";
 import { type Session, Sessions } from "./state/sessions.ts";
 import { TemplateStore } from "./state/templates.ts";
-import type { DecoderStats, ExporterStats } from "./stats.ts";
+import { type DecoderStats, type ExporterStats, MAX_SAMPLERS_SHOWN } from "./stats.ts";
 import type { Template } from "./template.ts";
 
 export { DEFAULT_DECODER_OPTIONS, type DecoderOptions } from "./context.ts";
@@ -126,6 +126,7 @@ function newExporter(name: string): ExporterStats {
     templatesRefused: 0,
     templatesEvicted: 0,
     dictionaries: { samplers: 0, interfaces: 0, vrfs: 0, rds: 0, applications: 0 },
+    samplers: [],
   };
 }
 
@@ -246,13 +247,25 @@ export class FlowDecoder implements FlowDecoderApi {
 
   exporters(): ExporterStats[] {
     const sizes = new Map<string, ExporterStats["dictionaries"]>();
+    const samplers = new Map<string, SamplerInfo[]>();
     for (const o of this.#ctx.state.options.values()) {
+      if (o.samplers.size > 0) {
+        let rows = samplers.get(o.exporter);
+        if (rows === undefined) {
+          rows = [];
+          samplers.set(o.exporter, rows);
+        }
+        for (const row of o.samplers.values()) {
+          if (rows.length >= MAX_SAMPLERS_SHOWN) break;
+          rows.push({ ...row, parameters: { ...row.parameters } });
+        }
+      }
       let d = sizes.get(o.exporter);
       if (d === undefined) {
         d = { samplers: 0, interfaces: 0, vrfs: 0, rds: 0, applications: 0 };
         sizes.set(o.exporter, d);
       }
-      d.samplers += o.bySampler.size;
+      d.samplers += o.bySampler.size + o.bySequence.size;
       d.interfaces += o.ifNames.size;
       d.vrfs += o.vrfNames.size;
       d.rds += o.rds.size;
@@ -262,6 +275,7 @@ export class FlowDecoder implements FlowDecoderApi {
       ...e,
       protocols: { ...e.protocols },
       dictionaries: sizes.get(e.exporter) ?? { ...e.dictionaries },
+      samplers: samplers.get(e.exporter) ?? [],
     }));
   }
 

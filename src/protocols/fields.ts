@@ -88,6 +88,8 @@ export const K = {
   REV_PACKETS_FB: 79,
   MPLS_IP4: 80,
   MPLS_IP6: 81,
+  /** selectionSequenceId (301) in a flow record: the PSAMP selection sequence that selected it. */
+  SEQUENCE_ID: 82,
 } as const;
 
 export type FieldKind = (typeof K)[keyof typeof K];
@@ -203,6 +205,7 @@ const IANA_KINDS: ReadonlyMap<number, FieldKind> = new Map<number, FieldKind>([
   [79, K.MPLS],
   [48, K.SAMPLER_ID],
   [302, K.SAMPLER_ID],
+  [301, K.SEQUENCE_ID],
   [234, K.IN_VRF],
   [235, K.OUT_VRF],
   [34, K.RECORD_RATE], // samplingInterval in a flow record: that flow's own rate

@@ -12,7 +12,7 @@ import { ipv4Number } from "../core/address.ts";
 import { DecodeError } from "../core/errors.ts";
 import { type DecodedElement, FlowRecord, type RecordHandler } from "../core/flow.ts";
 import type { DecodeContext, Decoder } from "./context.ts";
-import { effectiveRate } from "./state/sampling-map.ts";
+import { effectiveRate, staticRate } from "./state/sampling-map.ts";
 import { icmpFromDstPort, ipv4 } from "./wire.ts";
 
 export const V5_HEADER_LENGTH = 24;
@@ -67,10 +67,11 @@ export function decodeNetflow5(ctx: DecodeContext, emit: RecordHandler): void {
   const samplingMode = samplingWord >>> 14;
   const interval = samplingWord & 0x3fff;
   if (interval > 0) ctx.exporter.samplingRate = interval;
-  const rate = effectiveRate(
-    interval > 0 ? interval : (ctx.state.options.get(dg.exporter, 0, 0)?.rate ?? 0),
-    ctx.samplingMap?.lookup(dg.exporter, 0) ?? null,
-  );
+  const announced = interval > 0 ? interval : (ctx.state.options.get(dg.exporter, 0, 0)?.rate ?? 0);
+  const mapped = ctx.samplingMap?.lookup(dg.exporter, 0) ?? null;
+  // the static map's entries by interface (v5 names no sampler) are checked per record
+  const byIf = mapped !== null && mapped.keyed !== null;
+  let rate = mapped === null ? announced : effectiveRate(announced, mapped.base);
   const opts = ctx.opts;
   const exportMs = secs * 1000 + Math.floor(nsecs / 1e6);
   const switchId = opts.switchIdFromIp ? dg.exporter : "";
@@ -97,6 +98,10 @@ export function decodeNetflow5(ctx: DecodeContext, emit: RecordHandler): void {
     r.next_hop_v4 = ipv4Number(b, o + 8);
     r.in_if = (b[o + 12]! << 8) | b[o + 13]!;
     r.out_if = (b[o + 14]! << 8) | b[o + 15]!;
+    if (byIf) {
+      rate = effectiveRate(announced, staticRate(mapped, r.in_if, -1));
+      r.sampling_rate = rate;
+    }
     let packets = u32(b, o + 16);
     let bytes = u32(b, o + 20);
     if (opts.scaleBySampling && rate > 1) {

@@ -65,6 +65,7 @@ import { DecodeError, type DecodeErrorCode } from "../core/errors.ts";
 import { type Counter, type DecodedElement, FlowRecord, type RecordHandler } from "../core/flow.ts";
 import type { DecodeContext, Decoder, DecoderOptions } from "./context.ts";
 import { decodePacketHeader } from "./sflow/headers.ts";
+import { effectiveRate, type SamplingMap, type StaticRates, staticRate } from "./state/sampling-map.ts";
 import type { DecoderStats } from "./stats.ts";
 import { formatMac, icmpFromDstPort, ipv4, ipv6, macInt } from "./wire.ts";
 
@@ -178,6 +179,8 @@ interface DatagramInfo {
   subAgent: number;
   sequence: number;
   uptime: number;
+  /** The static sampling map's entries for the agent + sub-agent (null: none). */
+  mapped: StaticRates | null;
 }
 
 /**
@@ -198,7 +201,7 @@ export const sflow5 = {
 
 /** The sFlow v5 decoder of the front: ctx.datagram, counted in ctx.stats. */
 export function decodeSflow(ctx: DecodeContext, emit: RecordHandler): void {
-  decodeDatagram(ctx.datagram, ctx.opts, ctx.stats, emit);
+  decodeDatagram(ctx.datagram, ctx.opts, ctx.stats, emit, ctx.samplingMap);
 }
 
 function decodeDatagram(
@@ -206,6 +209,7 @@ function decodeDatagram(
   opts: SflowOptions,
   stats: DecoderStats,
   handler: RecordHandler,
+  samplingMap: SamplingMap | null = null,
 ): number {
   const b = dg.payload;
   const end = b.length;
@@ -229,12 +233,14 @@ function decodeDatagram(
     fail("BAD_RECORD", `agent address type ${addrType}`, dg, 4);
   }
   if (end < off + 16) fail("TRUNCATED", "datagram header", dg, off);
+  const subAgent = u32(b, off);
   const info: DatagramInfo = {
     dg,
     agent,
-    subAgent: u32(b, off),
+    subAgent,
     sequence: u32(b, off + 4),
     uptime: u32(b, off + 8),
+    mapped: samplingMap?.lookup(agent, subAgent) ?? null,
   };
   const numSamples = u32(b, off + 12);
   off += 16;
@@ -280,7 +286,7 @@ function decodeFlowSample(
   const dg = info.dg;
   const fixed = expanded ? 44 : 32;
   if (sEnd - off < fixed) fail("BAD_SAMPLE", `flow sample shorter than ${fixed} bytes`, dg, off);
-  const rate = u32(b, off + (expanded ? 12 : 8));
+  let rate = u32(b, off + (expanded ? 12 : 8));
   let inFormat: number;
   let inValue: number;
   let outFormat: number;
@@ -299,6 +305,11 @@ function decodeFlowSample(
     outValue = output & IF_VALUE_MASK;
   }
   const numRecords = u32(b, off + fixed - 4);
+  if (info.mapped !== null) {
+    // static sampling map: keyed by the input interface and the data source index
+    const source = expanded ? u32(b, off + 8) : u32(b, off + 4) & 0xffffff;
+    rate = effectiveRate(rate, staticRate(info.mapped, inFormat === 0 ? inValue : -1, source));
+  }
   off += fixed;
 
   const rec = new FlowRecord();

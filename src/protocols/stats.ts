@@ -4,6 +4,7 @@
  * is in decoder.ts (its protocol keys come from the registry).
  */
 import type { DecodeErrorCode, ProtocolName } from "../core/errors.ts";
+import type { SamplerInfo } from "./state/options.ts";
 
 export interface ExporterStats {
   exporter: string;
@@ -19,10 +20,16 @@ export interface ExporterStats {
   templatesEvicted: number;
   /** Entries options data taught, over the exporter's domains (filled by FlowDecoder.exporters()). */
   dictionaries: OptionDictionarySizes;
+  /** The exporter's sampler table over its domains, at most MAX_SAMPLERS_SHOWN rows (FlowDecoder.exporters()). */
+  samplers: SamplerInfo[];
 }
+
+/** Rows of an exporter's sampler table /exporters shows (dictionaries.samplers counts them all). */
+export const MAX_SAMPLERS_SHOWN = 256;
 
 /** Sizes of an exporter's options-data maps (issue 18), summed over its observation domains. */
 export interface OptionDictionarySizes {
+  /** Rates by samplerId / selectorId / selectionSequenceId. */
   samplers: number;
   interfaces: number;
   vrfs: number;

@@ -42,6 +42,8 @@ export class Scratch {
   eUp = 0;
   init = 0;
   sampler = 0;
+  /** selectionSequenceId (301) of the record (F.SEQUENCE). */
+  sequence = 0;
   /** A rate the flow record itself carries (samplingInterval 34, flowSamplerRandomInterval 50). */
   rate = 0;
   ipv = 0;
@@ -82,6 +84,7 @@ export const F = {
   V6: 8192,
   IPV: 16384,
   RATE: 32768,
+  SEQUENCE: 65536,
 } as const;
 
 export type RecordDecoder = (b: Uint8Array, o: number, end: number, r: FlowRecord, s: Scratch) => number;
@@ -99,6 +102,8 @@ export interface Template {
   readonly minLength: number;
   /** Whether a field carries ICMP type/code (else they come from the destination port, DESIGN §3). */
   readonly hasIcmp: boolean;
+  /** Whether the flow records carry applicationName (96) themselves (nProbe): it is their application_name. */
+  readonly hasAppName?: boolean;
   /** Compiled flow decoder; null for options templates. */
   readonly decode: RecordDecoder | null;
   learnedMs: number;
@@ -345,6 +350,8 @@ function fieldCode(f: TemplateField, i: number, at: string, len: number, dual: b
       return `r.dst_sgt=${v()};`;
     case K.SAMPLER_ID:
       return `s.sampler=${v()};s.m|=${F.SAMPLER};X(r,${i},b,${at},${len});`;
+    case K.SEQUENCE_ID:
+      return `s.sequence=${v()};s.m|=${F.SEQUENCE};X(r,${i},b,${at},${len});`;
     case K.RECORD_RATE:
       return `s.rate=${v()};s.m|=${F.RATE};X(r,${i},b,${at},${len});`;
     case K.IN_VRF:

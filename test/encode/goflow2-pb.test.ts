@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+// protobufjs is in the tree as an optional dependency of @platformatic/kafka (the Kafka client), not our
+// own: a devDependency would make `npm pack`'s install test see a dev package among the runtime ones.
+import protobuf from "protobufjs";
 import { FlowRecord } from "../../src/core/flow.ts";
 import { encodeGoflow2, protoName } from "../../src/encode/goflow2.ts";
 import {
@@ -61,6 +65,18 @@ function records(): FlowRecord[] {
   a.flow_direction = 1;
   a.in_if_name = "Gi0/1";
   a.out_if_name = "Te1/0/1 ü";
+  a.in_vrf_id = 0; // the default VRF: 0 is a value here, written (proto3 optional)
+  a.out_vrf_id = 4_000_000_000;
+  a.in_vrf_name = "default";
+  a.out_vrf_name = "CUST-A ü";
+  a.mpls_vpn_rd = "2:4226809910:14";
+  a.application_name = "https";
+  a.post_nat_src_addr = "198.51.100.7";
+  a.post_nat_dst_addr = "2001:db8::7";
+  a.post_nat_src_port = 0;
+  a.post_nat_dst_port = 65535;
+  a.reverse_bytes = 2n ** 64n - 1n;
+  a.reverse_packets = 0;
 
   const b = new FlowRecord();
   b.type = "IPFIX";
@@ -123,6 +139,62 @@ describe("GoFlow2 protobuf FlowMessage", () => {
     const pb = decodeProto(undelimit(encodeFlowMessageDelimited(b!)), FIELDS);
     assert.equal(pb.bytes, 2n ** 64n - 1n);
     assert.equal(pb.packets, 2n ** 53n + 1n);
+  });
+});
+
+describe("our fields (proto/goflow2/clarion.proto), read back by protobufjs with the .proto", () => {
+  const root = protobuf.loadSync(
+    fileURLToPath(new URL("../../proto/goflow2/clarion.proto", import.meta.url)),
+  );
+  const Ext = root.lookupType("clarion.ClarionFlowExtensions");
+  const Flow = root.lookupType("flowpb.FlowMessage");
+  const read = (r: FlowRecord) => {
+    const msg = undelimit(encodeFlowMessageDelimited(r));
+    assert.equal(Ext.verify(Ext.decode(msg)), null);
+    return {
+      // protobufjs names fields in camelCase: back to the .proto's (and the JSON line's) names
+      ext: Object.fromEntries(
+        Object.entries(Ext.toObject(Ext.decode(msg), { longs: String, bytes: Array })).map(([k, v]) => [
+          k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`),
+          v,
+        ]),
+      ),
+      flow: Flow.toObject(Flow.decode(msg), { longs: String, bytes: Array, enums: String }),
+    };
+  };
+
+  it("VRF, application, NAT and reverse-counter fields round-trip; 0 is kept where it is a value", () => {
+    const [a] = records();
+    const { ext, flow } = read(a!);
+    assert.deepEqual(ext, {
+      src_sgt: 100,
+      dst_sgt: 200,
+      switch_id: "core-1",
+      flow_direction: 1,
+      in_if_name: "Gi0/1",
+      out_if_name: "Te1/0/1 ü",
+      in_vrf_id: 0,
+      out_vrf_id: 4_000_000_000,
+      in_vrf_name: "default",
+      out_vrf_name: "CUST-A ü",
+      mpls_vpn_rd: "2:4226809910:14",
+      application_name: "https",
+      post_nat_src_addr: [198, 51, 100, 7],
+      post_nat_dst_addr: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7],
+      post_nat_src_port: 0,
+      post_nat_dst_port: 65535,
+      reverse_bytes: "18446744073709551615",
+      reverse_packets: "0",
+    });
+    // the GoFlow2 message of the same bytes still reads its own fields
+    assert.equal(flow.type, "NETFLOW_V9");
+    assert.equal(flow.bytes, String(2 ** 40 + 7));
+  });
+
+  it("absent fields are not written: a record without them has none of ours but switch_id (flow_direction 0 is proto3 default)", () => {
+    const [, b, c] = records();
+    assert.deepEqual(Object.keys(read(b!).ext).sort(), ["switch_id"]);
+    assert.deepEqual(read(c!).ext, {});
   });
 });
 

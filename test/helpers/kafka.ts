@@ -161,10 +161,15 @@ export function protoFields(path: string, message: string): Map<number, ProtoFie
   const start = text.indexOf(`message ${message}`);
   if (start < 0) throw new Error(`no message ${message} in ${path}`);
   const fields = new Map<number, ProtoField>();
-  const re = /^\s*(repeated\s+)?([A-Za-z0-9_.]+)\s+([a-z0-9_]+)\s*=\s*(\d+)\s*;/gm;
+  const re = /^\s*(repeated\s+|optional\s+)?([A-Za-z0-9_.]+)\s+([a-z0-9_]+)\s*=\s*(\d+)\s*;/gm;
   re.lastIndex = start;
   for (let m = re.exec(text); m; m = re.exec(text)) {
-    fields.set(Number(m[4]), { name: m[3]!, number: Number(m[4]), type: m[2]!, repeated: !!m[1] });
+    fields.set(Number(m[4]), {
+      name: m[3]!,
+      number: Number(m[4]),
+      type: m[2]!,
+      repeated: m[1]?.trim() === "repeated",
+    });
   }
   return fields;
 }
@@ -350,5 +355,21 @@ export function protoVersusJson(
   for (const k of ["src_sgt", "dst_sgt", "flow_direction"])
     eq(k, num(k), (json[k] as bigint | undefined) ?? 0n);
   for (const k of ["switch_id", "in_if_name", "out_if_name"]) eq(k, pb[k] ?? "", json[k] ?? "");
+  // issues 18 and 19: optional numbers (present in both or in neither), names, NAT addresses
+  for (const k of [
+    "in_vrf_id",
+    "out_vrf_id",
+    "post_nat_src_port",
+    "post_nat_dst_port",
+    "reverse_bytes",
+    "reverse_packets",
+  ])
+    eq(k, pb[k] === undefined ? "absent" : String(pb[k]), k in json ? String(json[k]) : "absent");
+  for (const k of ["in_vrf_name", "out_vrf_name", "mpls_vpn_rd", "application_name"])
+    eq(k, pb[k] ?? "", json[k] ?? "");
+  for (const k of ["post_nat_src_addr", "post_nat_dst_addr"]) {
+    const b = pb[k] as Uint8Array | undefined;
+    eq(k, b === undefined ? "" : addrText(b), k in json ? normalizeAddr(String(json[k])) : "");
+  }
   return diffs;
 }

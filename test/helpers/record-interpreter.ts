@@ -306,6 +306,11 @@ export function interpret(
       case K.OUT_VRF:
         r.out_vrf_id = v();
         break;
+      case K.SEQUENCE_ID:
+        s.sequence = v();
+        s.m |= F.SEQUENCE;
+        setExtra(r, f.name, renderElement(f.type, b, p, len));
+        break;
       case K.SAMPLER_ID:
         s.sampler = v();
         s.m |= F.SAMPLER;

@@ -227,6 +227,49 @@ describe("options dictionaries (IPFIX)", () => {
   });
 });
 
+describe("a flow's own applicationName (96, nProbe style)", () => {
+  test("is its application_name, before the dictionary's; an empty one leaves the dictionary's", () => {
+    const c = collector();
+    const flow: FieldSpec[] = [
+      [8, 4],
+      [95, 4],
+      [96, 0xffff],
+    ];
+    const name = (s: string) => [s.length, ...Buffer.from(s)];
+    c.feed(ipfixOptions(4));
+    c.feed(
+      ipfixPacket(
+        [
+          set(2, ipfixTemplate(260, flow)),
+          set(260, [
+            ...record(
+              [
+                [8, 4],
+                [95, 4],
+              ],
+              ["10.0.0.1", 0x03000000 + 443],
+            ),
+            ...name("TLS/Google"),
+            ...record(
+              [
+                [8, 4],
+                [95, 4],
+              ],
+              ["10.0.0.2", 0x03000000 + 443],
+            ),
+            ...name(""),
+          ]),
+        ],
+        { domain: 4 },
+      ),
+    );
+    assert.deepEqual(
+      c.flows.map((r) => r.application_name),
+      ["TLS/Google", "https"],
+    );
+  });
+});
+
 describe("options dictionaries (NetFlow v9)", () => {
   test("VRF table and application table options scoped by System", () => {
     const c = collector();

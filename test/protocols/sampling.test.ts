@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { FlowRecord } from "../../src/core/flow.ts";
 import { type DecoderOptions, FlowDecoder } from "../../src/protocols/decoder.ts";
+import { MAX_SAMPLER_ROWS } from "../../src/protocols/state/options.ts";
 import { announcedRate } from "../../src/protocols/state/sampling.ts";
 import { parseSamplingMap, type SamplingMapEntry } from "../../src/protocols/state/sampling-map.ts";
 import {
@@ -16,12 +17,14 @@ import {
   v9Packet,
   v9Template,
 } from "../helpers/netflow-builder.ts";
+import { datagram, expandedFlowSample, flowSample, sampledIPv4 } from "../helpers/sflow-builder.ts";
 
 function collector(opts: Partial<DecoderOptions> = {}, exporter = "192.0.2.7") {
   const decoder = new FlowDecoder({ now: () => 1_700_000_000_000, ...opts });
   const flows: FlowRecord[] = [];
   const handler = { flow: (r: FlowRecord) => flows.push(r) };
   return {
+    decoder,
     flows,
     feed(payload: Buffer, port = 40000) {
       decoder.decode({ payload, exporter, port, receivedAtMs: 1_700_000_000_000, listener: "t" }, handler);
@@ -497,5 +500,413 @@ describe("static sampling map", () => {
     assert.equal(rate("192.0.2.7=64", 0), 64);
     assert.equal(rate("192.0.2.7=64", (1 << 14) | 10), 10);
     assert.equal(rate("192.0.2.7=64!", (1 << 14) | 10), 64);
+  });
+});
+
+describe("PSAMP selection sequences (selectionSequenceId 301)", () => {
+  /** Flows carrying a selection sequence (301), template 260. */
+  const SEQ_FLOW: FieldSpec[] = [
+    [8, 4],
+    [1, 4],
+    [301, 8],
+  ];
+  const seqFlows = (domain: number, sequences: number[]) =>
+    ipfixPacket(
+      [
+        set(2, ipfixTemplate(260, SEQ_FLOW)),
+        set(
+          260,
+          sequences.flatMap((q) => record(SEQ_FLOW, ["10.0.0.3", 100, q])),
+        ),
+      ],
+      { domain },
+    );
+  /** Selection Sequence Report (RFC 5476 §6.5.1): scope 301, then its selectors (302, repeated). */
+  const sequenceReport = (domain: number, seq: number, selectors: number[]) => {
+    const opt: FieldSpec[] = selectors.map(() => [302, 4] as FieldSpec);
+    return ipfixPacket(
+      [
+        set(3, ipfixOptionsTemplate(310 + selectors.length, [[301, 8]], opt)),
+        set(310 + selectors.length, record([[301, 8], ...opt], [seq, ...selectors])),
+      ],
+      { domain },
+    );
+  };
+  /** Selector Report: scope 302; selectorAlgorithm and its parameters. */
+  const selectorReport = (domain: number, rows: [number, number, number, number][]) => {
+    const opt: FieldSpec[] = [
+      [304, 2],
+      [309, 4],
+      [310, 4],
+    ];
+    return ipfixPacket(
+      [
+        set(3, ipfixOptionsTemplate(320, [[302, 4]], opt)),
+        set(
+          320,
+          rows.flatMap((r) => record([[302, 4], ...opt], r)),
+        ),
+      ],
+      { domain },
+    );
+  };
+
+  test("options scoped by the sequence itself: its flows get its rate, another domain learned nothing", () => {
+    const c = collector();
+    const opt: FieldSpec[] = [
+      [304, 2],
+      [305, 4],
+      [306, 4],
+    ];
+    c.feed(
+      ipfixPacket(
+        [
+          set(3, ipfixOptionsTemplate(330, [[301, 8]], opt)),
+          set(330, [
+            ...record([[301, 8], ...opt], [7, 1, 1, 99]),
+            ...record([[301, 8], ...opt], [8, 1, 1, 9]),
+          ]),
+        ],
+        { domain: 3 },
+      ),
+      40001,
+    );
+    c.feed(seqFlows(3, [7, 8, 7]));
+    assert.deepEqual(c.rates(), [100, 10, 100]);
+    assert.equal(c.flows.length, 0);
+    c.feed(seqFlows(4, [7]));
+    assert.deepEqual(c.rates(), [0], "another domain learned nothing");
+  });
+
+  test("a sequence of two selectors: their rates multiply, whichever report comes first", () => {
+    for (const order of ["sequence first", "selectors first"] as const) {
+      const c = collector();
+      const seq = sequenceReport(2, 5, [11, 12]);
+      const sel = selectorReport(2, [
+        [11, 3, 1, 10],
+        [12, 3, 1, 4],
+      ]);
+      c.feed(seqFlows(2, [5]));
+      assert.deepEqual(c.rates(), [0], `${order}: nothing known yet`);
+      c.feed(order === "sequence first" ? seq : sel);
+      c.feed(order === "sequence first" ? sel : seq);
+      c.feed(seqFlows(2, [5]));
+      assert.deepEqual(c.rates(), [40], order);
+    }
+  });
+
+  test("a sequence whose selectors are unknown falls back to the flow's selector, then the domain", () => {
+    const c = collector();
+    c.feed(sequenceReport(2, 5, [11]));
+    c.feed(selectorReport(2, [[12, 3, 1, 64]]));
+    const BOTH: FieldSpec[] = [
+      [8, 4],
+      [1, 4],
+      [301, 8],
+      [302, 4],
+    ];
+    c.feed(
+      ipfixPacket([set(2, ipfixTemplate(261, BOTH)), set(261, record(BOTH, ["10.0.0.4", 100, 5, 12]))], {
+        domain: 2,
+      }),
+    );
+    assert.deepEqual(c.rates(), [64], "sequence 5's selector 11 has no rate: selector 12's");
+    c.feed(selectorReport(2, [[11, 3, 1, 8]]));
+    c.feed(
+      ipfixPacket([set(2, ipfixTemplate(261, BOTH)), set(261, record(BOTH, ["10.0.0.4", 100, 5, 12]))], {
+        domain: 2,
+      }),
+    );
+    assert.deepEqual(c.rates(), [8], "now the sequence's rate, before the selector's");
+  });
+
+  test("the sampler table in /exporters, and sequences survive a restart", () => {
+    const c = collector();
+    c.feed(sequenceReport(2, 5, [11, 12]));
+    c.feed(
+      selectorReport(2, [
+        [11, 3, 1, 10],
+        [12, 3, 1, 4],
+      ]),
+    );
+    const ex = c.decoder.exporters()[0]!;
+    assert.equal(ex.dictionaries.samplers, 2);
+    const byKey = new Map(ex.samplers.map((r) => [`${r.kind}:${r.id}`, r]));
+    assert.deepEqual(byKey.get("sequence:5"), {
+      kind: "sequence",
+      id: 5,
+      domain: 2,
+      rate: 0,
+      parameters: {},
+      selectors: [11, 12],
+    });
+    assert.deepEqual(byKey.get("selector:11"), {
+      kind: "selector",
+      id: 11,
+      domain: 2,
+      rate: 10,
+      parameters: { selectorAlgorithm: 3, samplingSize: 1, samplingPopulation: 10 },
+    });
+    const saved = JSON.parse(JSON.stringify(c.decoder.saveState()));
+    const d = collector();
+    d.decoder.loadState(saved);
+    d.feed(seqFlows(2, [5]));
+    assert.deepEqual(d.rates(), [40]);
+    assert.equal(d.decoder.exporters().length, 1);
+  });
+});
+
+describe("time-based systematic sampling (307/308)", () => {
+  const scope: FieldSpec[] = [[302, 4]];
+  const timeOpt: FieldSpec[] = [
+    [304, 2],
+    [307, 4],
+    [308, 4],
+  ];
+  const timeReport = (domain: number, selector: number, interval: number, space: number) =>
+    ipfixPacket(
+      [
+        set(3, ipfixOptionsTemplate(340, scope, timeOpt)),
+        set(340, record([...scope, ...timeOpt], [selector, 2, interval, space])),
+      ],
+      { domain },
+    );
+  const statsOpt: FieldSpec[] = [
+    [318, 8],
+    [319, 8],
+  ];
+  /** Selector Statistics Report: scope 302, packets observed and selected, without the algorithm. */
+  const statsReport = (domain: number, selector: number, observed: number, selected: number) =>
+    ipfixPacket(
+      [
+        set(3, ipfixOptionsTemplate(341, scope, statsOpt)),
+        set(341, record([...scope, ...statsOpt], [selector, observed, selected])),
+      ],
+      { domain },
+    );
+  const flows = (domain: number, selector: number) => {
+    const t: FieldSpec[] = [
+      [8, 4],
+      [1, 4],
+      [302, 4],
+    ];
+    return ipfixPacket([set(2, ipfixTemplate(262, t)), set(262, record(t, ["10.0.0.5", 100, selector]))], {
+      domain,
+    });
+  };
+
+  test("the intervals are recorded and shown; the rate stays the domain's until packets are counted", () => {
+    const c = collector();
+    c.feed(timeReport(1, 9, 100_000, 900_000));
+    c.feed(flows(1, 9));
+    assert.deepEqual(c.rates(), [0], "no packet rate: unknown");
+    const row = c.decoder.exporters()[0]!.samplers.find((r) => r.kind === "selector" && r.id === 9);
+    assert.deepEqual(row, {
+      kind: "selector",
+      id: 9,
+      domain: 1,
+      rate: 0,
+      parameters: { selectorAlgorithm: 2, samplingTimeInterval: 100_000, samplingTimeSpace: 900_000 },
+    });
+    // the domain's own announced rate applies meanwhile
+    const dOpt: FieldSpec[] = [[34, 4]];
+    c.feed(
+      ipfixPacket(
+        [set(3, ipfixOptionsTemplate(342, [[149, 4]], dOpt)), set(342, record([[149, 4], ...dOpt], [1, 16]))],
+        { domain: 1 },
+      ),
+    );
+    c.feed(flows(1, 9));
+    assert.deepEqual(c.rates(), [16]);
+    // a statistics report counts the packets: observed / selected is the selector's rate
+    c.feed(statsReport(1, 9, 1_000_000, 9_800));
+    c.feed(flows(1, 9));
+    assert.deepEqual(c.rates(), [102]);
+    const after = c.decoder.exporters()[0]!.samplers.find((r) => r.kind === "selector" && r.id === 9)!;
+    assert.equal(after.rate, 102);
+    assert.equal(after.parameters.selectorIdTotalPktsObserved, 1_000_000);
+    assert.equal(after.parameters.samplingTimeInterval, 100_000);
+  });
+
+  test("the sampler table is bounded per exporter and domain; refusals are counted", () => {
+    const c = collector();
+    const rows: number[] = [];
+    for (let id = 0; id < MAX_SAMPLER_ROWS + 5; id++)
+      rows.push(...record([...scope, ...timeOpt], [id, 2, 10, 90]));
+    c.feed(ipfixPacket([set(3, ipfixOptionsTemplate(340, scope, timeOpt)), set(340, rows)], { domain: 1 }));
+    assert.equal(c.decoder.stats.optionEntriesRefused, 5);
+    assert.equal(c.decoder.exporters()[0]!.samplers.length, 256, "/exporters shows the first 256");
+    const saved = JSON.parse(JSON.stringify(c.decoder.saveState()));
+    assert.equal(collector().decoder.loadState(saved).sampling, 1, "a full table saves and loads");
+  });
+
+  test("packet counts of a selector not known as time-based give no rate (a filter passes a share, not a sample)", () => {
+    const c = collector();
+    c.feed(statsReport(1, 9, 1_000_000, 10_000));
+    c.feed(flows(1, 9));
+    assert.deepEqual(c.rates(), [0]);
+  });
+
+  test("NetFlow v9: a time-based selector's intervals are shown too", () => {
+    const c = collector();
+    c.feed(
+      v9Packet(
+        [
+          set(1, v9OptionsTemplate(300, [[1, 4]], [[302, 4], ...timeOpt])),
+          set(300, record([[1, 4], [302, 4], ...timeOpt], [0, 4, 2, 50_000, 950_000])),
+        ],
+        { sourceId: 3 },
+      ),
+    );
+    const row = c.decoder.exporters()[0]!.samplers[0]!;
+    assert.deepEqual(
+      [
+        row.kind,
+        row.id,
+        row.domain,
+        row.rate,
+        row.parameters.samplingTimeInterval,
+        row.parameters.samplingTimeSpace,
+      ],
+      ["selector", 4, 3, 0, 50_000, 950_000],
+    );
+  });
+});
+
+describe("static sampling map keyed by interface and sampler", () => {
+  const map = (text: string) => parseSamplingMap(text) as SamplingMapEntry[];
+  /** v9 flows with in_if (10) and flowSamplerId (48); a second template without the sampler. */
+  const FLOW: FieldSpec[] = [
+    [8, 4],
+    [1, 4],
+    [10, 2],
+    [48, 1],
+  ];
+  const NO_SAMPLER: FieldSpec[] = [
+    [8, 4],
+    [1, 4],
+    [10, 2],
+  ];
+  const v9Flows = (rows: [number, number][], domain = 3, plainIfs: number[] = []) =>
+    v9Packet(
+      [
+        set(0, [...v9Template(256, FLOW), ...v9Template(257, NO_SAMPLER)]),
+        set(
+          256,
+          rows.flatMap(([inIf, sampler]) => record(FLOW, ["10.0.0.1", 1, inIf, sampler])),
+        ),
+        ...(plainIfs.length > 0
+          ? [
+              set(
+                257,
+                plainIfs.flatMap((inIf) => record(NO_SAMPLER, ["10.0.0.1", 1, inIf])),
+              ),
+            ]
+          : []),
+      ],
+      { sourceId: domain },
+    );
+
+  test("the most specific entry per flow: sampler, then interface, then domain, then prefix", () => {
+    const c = collector({
+      samplingMap: map("192.0.2.0/24=2,192.0.2.7@3=3,192.0.2.0/24%5=5,192.0.2.0/24@3%5=6,192.0.2.0/24#9=9"),
+    });
+    c.feed(
+      v9Flows(
+        [
+          [1, 1], // only the domain entry matches
+          [5, 1], // interface 5 in domain 3: the entry naming both
+          [5, 9], // sampler 9 beats the interface entries
+          [1, 9],
+        ],
+        3,
+        [5, 1],
+      ),
+    );
+    assert.deepEqual(c.rates(), [3, 6, 9, 9, 6, 3]);
+    c.feed(v9Flows([[5, 1]], 4, [2]));
+    assert.deepEqual(c.rates(), [5, 2], "domain 4: the interface entry without a domain, then the /24");
+  });
+
+  test("an announced sampler rate wins over keyed entries unless they override", () => {
+    const scope: FieldSpec[] = [[1, 4]];
+    const opt: FieldSpec[] = [
+      [48, 1],
+      [50, 4],
+    ];
+    const announce = v9Packet(
+      [set(1, v9OptionsTemplate(300, scope, opt)), set(300, record([...scope, ...opt], [0, 1, 100]))],
+      { sourceId: 3 },
+    );
+    const c = collector({ samplingMap: map("192.0.2.7#1=7,192.0.2.7#2=8,192.0.2.7%4=40!") });
+    c.feed(announce);
+    c.feed(
+      v9Flows([
+        [1, 1],
+        [1, 2],
+        [4, 1],
+        [4, 3],
+      ]),
+    );
+    // sampler 1 announced 100 (wins over #1=7); sampler 2 is not announced, but the domain fallback
+    // (the last rate learned) is an announced rate too; in_if 4's entry overrides
+    // where no more specific entry (#1) matches.
+    assert.deepEqual(c.rates(), [100, 100, 100, 40]);
+  });
+
+  test("IPFIX selectorId is the sampler key", () => {
+    const c = collector({ samplingMap: map("192.0.2.7#2=20,192.0.2.7=1") });
+    c.feed(ipfixFlows(5, [1, 2], 1));
+    assert.deepEqual(c.rates(), [1, 20, 1]);
+  });
+
+  test("NetFlow v5: entries by interface, per record", () => {
+    const flow = (inIf: number) => ({
+      src: "10.0.0.1",
+      dst: "10.0.0.2",
+      bytes: 100,
+      packets: 1,
+      first: 1,
+      last: 2,
+      srcPort: 1,
+      dstPort: 2,
+      proto: 6,
+      input: inIf,
+    });
+    const c = collector({ samplingMap: map("192.0.2.7=10,192.0.2.7%2=20,192.0.2.7#2=99") });
+    c.feed(v5Packet([flow(1), flow(2), flow(3)], { sampling: 0 }));
+    assert.deepEqual(c.rates(), [10, 20, 10], "v5 names no sampler: #2 never matches");
+  });
+
+  test("sFlow: agent address, sub-agent, input interface and data source index", () => {
+    const sample = (input: number, source: number, rate: number, expanded = false) =>
+      (expanded ? expandedFlowSample : flowSample)({
+        sourceIdIndex: source,
+        rate,
+        input,
+        records: [sampledIPv4({ length: 100, protocol: 6, src: "10.0.0.1", dst: "10.0.0.2" })],
+      });
+    const c = collector({
+      samplingMap: map(
+        "198.51.100.0/24=5,198.51.100.1@2=7,198.51.100.1%3=30,198.51.100.1#8=80,198.51.100.1=512!",
+      ),
+    });
+    c.feed(
+      datagram({
+        agent: "198.51.100.1",
+        subAgent: 2,
+        samples: [
+          sample(1, 1, 0), // the sub-agent entry fills in for no rate
+          sample(3, 1, 0), // the interface entry
+          sample(1, 8, 0, true), // the data source entry (expanded sample)
+          sample(1, 1, 1000), // announced wins
+        ],
+      }),
+    );
+    assert.deepEqual(c.rates(), [7, 30, 80, 1000]);
+    c.feed(datagram({ agent: "198.51.100.1", subAgent: 0, samples: [sample(1, 1, 1000)] }));
+    assert.deepEqual(c.rates(), [512], "the agent entry overrides");
+    c.feed(datagram({ agent: "198.51.100.9", samples: [sample(1, 1, 0)] }));
+    assert.deepEqual(c.rates(), [5]);
   });
 });

@@ -1,8 +1,11 @@
 /**
  * NetFlow v9 and IPFIX sets, after their parsers (netflow9.ts, ipfix.ts) found them: templates learned and
  * withdrawn in the template store, data sets decoded by their template's compiled record decoder (or held
- * until the template arrives), time normalisation, and options data turned into sampling rates, interface
- * names and the exporter's init time (state/options.ts).
+ * until the template arrives), time normalisation, and options data turned into sampling rates (per sampler,
+ * selector, PSAMP selection sequence or domain, with the sampler table /exporters shows), interface names,
+ * the VRF / RD / application dictionaries and the exporter's init time (state/options.ts). Each flow gets
+ * the most specific rate (its own 34/50, its selection sequence's, its sampler's, the domain's), then the
+ * static sampling map's entry for its exporter, domain, in_if and sampler (state/sampling-map.ts).
  *
  * Keying (DESIGN §4): templates by transport session (exporter IP and source port) + observation domain +
  * template id, per version; sampling rates and interface names by exporter IP + domain (without the port,
@@ -14,9 +17,16 @@
 import { DecodeError } from "../../core/errors.ts";
 import { type DecodedElement, FlowRecord, type OptionsRecord, type RecordHandler } from "../../core/flow.ts";
 import type { DecodeContext } from "../context.ts";
-import { type OptionState, setBounded } from "../state/options.ts";
-import { announcedRate } from "../state/sampling.ts";
-import { effectiveRate, type StaticRate } from "../state/sampling-map.ts";
+import {
+  MAX_SAMPLER_ROWS,
+  MAX_SEQUENCE_SELECTORS,
+  type OptionState,
+  type SamplerInfo,
+  sequenceRate,
+  setBounded,
+} from "../state/options.ts";
+import { announcedRate, SELECTOR, samplingParameters } from "../state/sampling.ts";
+import { effectiveRate, type StaticRates, staticRate } from "../state/sampling-map.ts";
 import { type Session, templateKey } from "../state/sessions.ts";
 import {
   F,
@@ -201,6 +211,7 @@ function decodeSet(
   const mapped = ctx.samplingMap?.lookup(exporter, h.domain) ?? null;
   const fixed = t.fixedLength;
   const icmpFromPort = !t.hasIcmp;
+  const ownAppName = t.hasAppName === true;
   let o = start;
   let n = 0;
   while (o + t.minLength <= end) {
@@ -231,6 +242,7 @@ function decodeSet(
       }
     }
     finish(r, s, h, os, mapped, opts.scaleBySampling);
+    if (ownAppName) appName(r);
     if (icmpFromPort) icmpFromDstPort(r);
     if (opts.collectElements) r.elements = elements(t, b, recStart, end);
     n++;
@@ -244,7 +256,7 @@ function finish(
   s: Scratch,
   h: MessageHeader,
   os: OptionState | undefined,
-  mapped: StaticRate | null,
+  mapped: StaticRates | null,
   scaleBySampling: boolean,
 ): void {
   const m = s.m;
@@ -262,6 +274,7 @@ function finish(
   if (os !== undefined) {
     rate = os.rate || os.anyRate;
     if (m & F.SAMPLER) rate = os.bySampler.get(s.sampler) ?? rate;
+    if (m & F.SEQUENCE) rate = sequenceRate(os, s.sequence) || rate; // the whole chain of selectors
     if (os.ifNames.size > 0) {
       r.in_if_name = os.ifNames.get(r.in_if) ?? "";
       r.out_if_name = os.ifNames.get(r.out_if) ?? "";
@@ -269,7 +282,8 @@ function finish(
     if (os.dictionaries) dictionaries(r, os);
   }
   if (m & F.RATE && s.rate > 0) rate = s.rate; // the record's own rate is the most specific
-  if (mapped !== null) rate = effectiveRate(rate, mapped);
+  if (mapped !== null)
+    rate = effectiveRate(rate, staticRate(mapped, r.in_if, m & F.SAMPLER ? s.sampler : -1));
   r.sampling_rate = rate;
   if (scaleBySampling && rate > 1) {
     r.bytes = scale(r.bytes, rate);
@@ -288,6 +302,12 @@ function dictionaries(r: FlowRecord, os: OptionState): void {
   if (rd !== undefined) r.mpls_vpn_rd = rd;
   const app = r.extra?.applicationId;
   if (typeof app === "string" && os.appNames.size > 0) r.application_name = os.appNames.get(app) ?? "";
+}
+
+/** A flow record's own applicationName (96, kept in the extras too) is its application_name, before the dictionary's. */
+function appName(r: FlowRecord): void {
+  const own = r.extra?.applicationName;
+  if (typeof own === "string" && own !== "") r.application_name = own;
 }
 
 function time(m: number, s: Scratch, h: MessageHeader, os: OptionState | undefined, start: boolean): number {
@@ -346,6 +366,7 @@ function decodeOptionsSet(
     const values: Record<string, ElementValue> = {};
     const elements: DecodedElement[] | null = collect ? [] : null;
     const numeric = new Map<number, number>(); // IANA id (or v9 scope type + 100000) → value
+    const selectors: number[] = []; // every selectorId (302): a selection sequence lists several
     const recStart = o;
     const next = walkRecord(t.fields, b, o, end, (f, i, p, len) => {
       const v = renderField(f, b, p, len);
@@ -355,7 +376,10 @@ function decodeOptionsSet(
       if (f.pen === 0 && len >= 1 && len <= 8) {
         const key = isScope && h.version === 9 ? 100000 + f.id : f.id;
         const n = typeof v === "bigint" ? Number(v) : typeof v === "number" ? v : Number.NaN;
-        if (!Number.isNaN(n)) numeric.set(key, n);
+        if (!Number.isNaN(n)) {
+          numeric.set(key, n);
+          if (key === 302 && selectors.length < MAX_SEQUENCE_SELECTORS) selectors.push(n);
+        }
       }
     });
     if (next < 0) {
@@ -369,7 +393,7 @@ function decodeOptionsSet(
       );
     }
     o = next;
-    applyOptions(ctx, session, h, numeric, scope, values);
+    applyOptions(ctx, session, h, numeric, selectors, scope, values);
     ctx.stats.optionsRecords++;
     const rec: OptionsRecord = {
       type: h.version === 9 ? "NETFLOW_V9" : "IPFIX",
@@ -385,16 +409,44 @@ function decodeOptionsSet(
   }
 }
 
-/** Sampling rates (state/sampling.ts: RFC 5477 selectors, 34/35, 48–50), interface names (82/83), systemInitTimeMilliseconds (160). */
+/**
+ * Sampling rates (state/sampling.ts: RFC 5477 selectors, 34/35, 48–50) and the sampler table, interface
+ * names (82/83), systemInitTimeMilliseconds (160), the dictionaries.
+ *
+ * Sampling is keyed by samplerId (48), else a single selectorId (302), else selectionSequenceId (301),
+ * else the domain. A record naming a sequence and its selectors (RFC 5476 §6.5.1, Selection Sequence
+ * Report) links them: the sequence's rate is then its selectors' rates multiplied (options.ts
+ * sequenceRate), whichever comes first.
+ */
 function applyOptions(
   ctx: DecodeContext,
   session: Session,
   h: MessageHeader,
   n: Map<number, number>,
+  selectors: readonly number[],
   scope: Record<string, ElementValue>,
   values: Record<string, ElementValue>,
 ): void {
+  const params = samplingParameters(n);
+  const samplerName = pickString(values, scope, "samplerName") ?? pickString(values, scope, "selectorName");
+  const samplerId = n.get(48);
+  const sequence = n.get(301);
+  const selector = samplerId === undefined && selectors.length === 1 ? selectors[0] : undefined;
+  const samplerKey =
+    samplerId !== undefined
+      ? `sampler:${samplerId}`
+      : selector !== undefined
+        ? `selector:${selector}`
+        : sequence !== undefined
+          ? `sequence:${sequence}`
+          : "domain:0";
+  const known = params === null ? undefined : ctx.state.options.get(session.exporter, session.port, h.domain);
+  const before = known?.samplers.get(samplerKey);
+  // a statistics report (318/319 without 304) of a time-based selector we know: its counts give the rate
+  if (params !== null && !n.has(304) && before?.parameters.selectorAlgorithm === SELECTOR.SYSTEMATIC_TIME)
+    n.set(304, SELECTOR.SYSTEMATIC_TIME);
   const rate = announcedRate(n);
+  const links = sequence !== undefined && selectors.length > 0;
   const ifName =
     pickString(values, scope, "interfaceName") ?? pickString(values, scope, "interfaceDescription");
   const sysInit = n.get(160) ?? 0;
@@ -413,18 +465,38 @@ function applyOptions(
     sysInit <= 0 &&
     vrfName === undefined &&
     rd === undefined &&
-    appName === undefined
+    appName === undefined &&
+    params === null &&
+    !links &&
+    samplerName === undefined
   )
     return;
   const os = ctx.state.options.open(session.exporter, session.port, h.domain);
   let refused = 0;
   if (rate > 0) {
-    const sampler = n.get(48) ?? n.get(302); // samplerId, selectorId
+    const sampler = samplerId ?? selector ?? (sequence === undefined ? n.get(302) : undefined);
     if (sampler !== undefined) {
       if (!setBounded(os.bySampler, sampler, rate)) refused++;
+    } else if (sequence !== undefined) {
+      if (!setBounded(os.bySequence, sequence, rate)) refused++;
     } else os.rate = rate;
     os.anyRate = rate;
     if (ctx.exporter.exporter === session.exporter) ctx.exporter.samplingRate = rate;
+  }
+  if (links && !setBounded(os.sequenceSelectors, sequence, [...selectors])) refused++;
+  if (params !== null || samplerName !== undefined) {
+    const row = samplerRow(os, samplerKey, h.domain);
+    if (row === undefined) refused++;
+    else {
+      if (params !== null) Object.assign(row.parameters, params);
+      if (rate > 0) row.rate = rate;
+      if (samplerName !== undefined) row.name = samplerName.slice(0, 256);
+    }
+  }
+  if (links) {
+    const row = samplerRow(os, `sequence:${sequence}`, h.domain);
+    if (row === undefined) refused++;
+    else row.selectors = [...selectors];
   }
   if (ifName !== undefined) {
     const idx = n.get(10) ?? n.get(14) ?? n.get(100000 + 2) ?? n.get(252) ?? n.get(253);
@@ -438,6 +510,17 @@ function applyOptions(
   os.dictionaries = os.vrfNames.size > 0 || os.rds.size > 0 || os.appNames.size > 0;
   ctx.stats.optionEntriesRefused += refused;
   if (sysInit > 0) os.sysInitMs = sysInit;
+}
+
+/** The sampler table's row for `kind:id`, created when new; undefined when the table is full. */
+function samplerRow(os: OptionState, key: string, domain: number): SamplerInfo | undefined {
+  let row = os.samplers.get(key);
+  if (row !== undefined) return row;
+  if (os.samplers.size >= MAX_SAMPLER_ROWS) return undefined;
+  const [kind, id] = key.split(":") as [SamplerInfo["kind"], string];
+  row = { kind, id: Number(id), domain, rate: 0, parameters: {} };
+  os.samplers.set(key, row);
+  return row;
 }
 
 /**

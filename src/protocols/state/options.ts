@@ -1,6 +1,8 @@
 /**
  * What options data taught us, per exporter + observation domain (+ source port when `samplingKeyByPort`):
- * sampling rates (per sampler/selector id and without one), interface names, the dictionaries of issue 18
+ * sampling rates (per sampler/selector id, per PSAMP selection sequence, and without one) with the sampler
+ * table they came from (what /exporters shows: each sampler's algorithm and parameters, including the
+ * intervals of time-based selectors, which have no rate), interface names, the dictionaries of issue 18
  * (VRF id → name, VRF id → route distinguisher, application id → name), the exporter's system init time.
  * Keyed without the port by default because devices send options from another port (GoFlow2 #206).
  * Every map is bounded (MAX_OPTION_ENTRIES): a new key beyond it is refused and counted
@@ -17,6 +19,29 @@ export function setBounded<K, V>(m: Map<K, V>, k: K, v: V): boolean {
   return true;
 }
 
+/** Rows of one exporter + domain's sampler table (each row holds up to 14 parameters): real routers have a few. */
+export const MAX_SAMPLER_ROWS = 4096;
+
+/** Selection sequence (301) → selector ids (302) an options record listed: at most this many are kept. */
+export const MAX_SEQUENCE_SELECTORS = 16;
+
+/** One row of an exporter's sampler table (/exporters): what an options record said about a sampler. */
+export interface SamplerInfo {
+  /** What the id names: `sampler` (samplerId 48), `selector` (selectorId 302), `sequence`
+   * (selectionSequenceId 301), or `domain` (no id: the observation domain's rate). */
+  kind: "sampler" | "selector" | "sequence" | "domain";
+  id: number;
+  domain: number;
+  /** The rate it announced (0: none, e.g. a time-based selector whose packets are not counted). */
+  rate: number;
+  /** The sampling elements it sent by IANA name (samplingTimeInterval µs, samplingPopulation …). */
+  parameters: Record<string, number>;
+  /** samplerName (84) / selectorName (335) when sent. */
+  name?: string;
+  /** For a sequence: the selectors it listed, in order. */
+  selectors?: number[];
+}
+
 /** Per exporter + domain: what options data taught us. */
 export class OptionState {
   readonly exporter: string;
@@ -27,6 +52,12 @@ export class OptionState {
   /** The last rate learned in any way: the fallback for flows naming no known sampler. */
   anyRate = 0;
   readonly bySampler = new Map<number, number>();
+  /** selectionSequenceId (301) → rate announced for the sequence itself. */
+  readonly bySequence = new Map<number, number>();
+  /** selectionSequenceId → its selectors (302), whose rates multiply when the sequence has none itself. */
+  readonly sequenceSelectors = new Map<number, number[]>();
+  /** The sampler table, keyed `kind:id` (SamplerInfo); at most MAX_SAMPLER_ROWS rows. */
+  readonly samplers = new Map<string, SamplerInfo>();
   readonly ifNames = new Map<number, string>();
   /** VRF id (234/235) → VRFname (236). */
   readonly vrfNames = new Map<number, string>();
@@ -42,6 +73,23 @@ export class OptionState {
     this.port = port;
     this.domain = domain;
   }
+}
+
+/**
+ * The rate of a selection sequence: its own when announced, else the product of its selectors' known rates
+ * (selectors applied one after another, RFC 5476 §6.5.1); 0 when none is known.
+ */
+export function sequenceRate(os: OptionState, seq: number): number {
+  const own = os.bySequence.get(seq);
+  if (own !== undefined) return own;
+  const selectors = os.sequenceSelectors.get(seq);
+  if (selectors === undefined) return 0;
+  let rate = 0;
+  for (const id of selectors) {
+    const r = os.bySampler.get(id);
+    if (r !== undefined && r > 0) rate = (rate || 1) * r;
+  }
+  return rate;
 }
 
 export class OptionStore {

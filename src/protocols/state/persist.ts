@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import { makeField, v9ScopeField } from "../template.ts";
-import type { OptionStore } from "./options.ts";
+import { MAX_SAMPLER_ROWS, MAX_SEQUENCE_SELECTORS, type OptionStore, type SamplerInfo } from "./options.ts";
 import type { TemplateStore } from "./templates.ts";
 
 const u16 = z.number().int().min(0).max(0xffff);
@@ -53,6 +53,31 @@ const savedSampling = z.object({
   appNames: z
     .array(z.tuple([z.string().max(512), z.string().max(1024)]))
     .max(0xffff)
+    .optional(),
+  // PSAMP selection sequences and the sampler table (absent in older files)
+  bySequence: z
+    .array(z.tuple([u32, z.number().finite().min(0)]))
+    .max(0xffff)
+    .optional(),
+  sequenceSelectors: z
+    .array(z.tuple([u32, z.array(u32).max(MAX_SEQUENCE_SELECTORS)]))
+    .max(0xffff)
+    .optional(),
+  samplers: z
+    .array(
+      z.object({
+        kind: z.enum(["sampler", "selector", "sequence", "domain"]),
+        id: u32,
+        domain: u32,
+        rate: z.number().finite().min(0),
+        parameters: z
+          .record(z.string().max(64), z.number().finite())
+          .refine((p) => Object.keys(p).length <= 32),
+        name: z.string().max(256).optional(),
+        selectors: z.array(u32).max(MAX_SEQUENCE_SELECTORS).optional(),
+      }),
+    )
+    .max(MAX_SAMPLER_ROWS)
     .optional(),
 });
 
@@ -101,6 +126,9 @@ export interface DecoderState {
     vrfNames?: [number, string][];
     rds?: [number, string][];
     appNames?: [string, string][];
+    bySequence?: [number, number][];
+    sequenceSelectors?: [number, number[]][];
+    samplers?: SamplerInfo[];
   }[];
 }
 
@@ -135,6 +163,9 @@ export function saveState(templates: TemplateStore, options: OptionStore, nowMs:
       vrfNames: [...o.vrfNames],
       rds: [...o.rds],
       appNames: [...o.appNames],
+      bySequence: [...o.bySequence],
+      sequenceSelectors: [...o.sequenceSelectors],
+      samplers: [...o.samplers.values()],
     });
   }
   return {
@@ -184,6 +215,9 @@ export function loadState(
     for (const [k, v] of s.vrfNames ?? []) o.vrfNames.set(k, v);
     for (const [k, v] of s.rds ?? []) o.rds.set(k, v);
     for (const [k, v] of s.appNames ?? []) o.appNames.set(k, v);
+    for (const [k, v] of s.bySequence ?? []) o.bySequence.set(k, v);
+    for (const [k, v] of s.sequenceSelectors ?? []) o.sequenceSelectors.set(k, v);
+    for (const row of s.samplers ?? []) o.samplers.set(`${row.kind}:${row.id}`, row);
     o.dictionaries = o.vrfNames.size > 0 || o.rds.size > 0 || o.appNames.size > 0;
     ns++;
   }

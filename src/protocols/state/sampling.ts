@@ -3,7 +3,8 @@
  * - RFC 5477 PSAMP selectors: `selectorAlgorithm` (304) decides which elements count — 1 systematic
  *   count-based (`samplingPacketInterval`/`samplingPacketSpace` 305/306 → (interval + space) / interval),
  *   2 systematic time-based (`samplingTimeInterval`/`samplingTimeSpace` 307/308: no packet rate, so none is
- *   announced and what is known stays), 3 random n-out-of-N (`samplingSize` n 309 / `samplingPopulation` N
+ *   announced and what is known stays, unless the packets are counted: `selectorIdTotalPktsObserved` /
+ *   `selectorIdTotalPktsSelected` 318/319 → observed / selected), 3 random n-out-of-N (`samplingSize` n 309 / `samplingPopulation` N
  *   310 → N / n), 4 uniform probabilistic (`samplingProbability` 311 → 1 / p); filtering algorithms (5–8)
  *   announce no rate. Cisco IOS XR sends `samplingPacketInterval` = 1 next to n-out-of-N: the algorithm
  *   says it does not count.
@@ -40,7 +41,10 @@ export function announcedRate(numbers: ReadonlyMap<number, number>): number {
     case SELECTOR.UNIFORM_PROBABILISTIC:
       rate = probabilistic(numbers);
       break;
-    default: // time-based (2) and the filtering algorithms: no packet rate
+    case SELECTOR.SYSTEMATIC_TIME:
+      rate = counted(numbers);
+      break;
+    default: // the filtering algorithms: no packet rate
       return 0;
   }
   return Number.isFinite(rate) && rate >= 1 ? Math.round(rate) : 0;
@@ -62,6 +66,43 @@ function probabilistic(n: ReadonlyMap<number, number>): number {
   return p > 0 && p <= 1 ? 1 / p : 0;
 }
 
+/** Time-based selection has a rate only as counted: packets observed / packets selected (318/319). */
+function counted(n: ReadonlyMap<number, number>): number {
+  const observed = n.get(318) ?? 0;
+  const selected = n.get(319) ?? 0;
+  return observed > 0 && selected > 0 ? observed / selected : 0;
+}
+
 function legacy(n: ReadonlyMap<number, number>): number {
   return n.get(34) || n.get(50) || 0;
+}
+
+/** The sampling elements a sampler table shows (/exporters), by IANA id → name. */
+const PARAMETERS: ReadonlyMap<number, string> = new Map([
+  [34, "samplingInterval"],
+  [35, "samplingAlgorithm"],
+  [49, "flowSamplerMode"],
+  [50, "flowSamplerRandomInterval"],
+  [304, "selectorAlgorithm"],
+  [305, "samplingPacketInterval"],
+  [306, "samplingPacketSpace"],
+  [307, "samplingTimeInterval"],
+  [308, "samplingTimeSpace"],
+  [309, "samplingSize"],
+  [310, "samplingPopulation"],
+  [311, "samplingProbability"],
+  [318, "selectorIdTotalPktsObserved"],
+  [319, "selectorIdTotalPktsSelected"],
+]);
+
+/** The sampling elements of an options record by name (time intervals in µs as sent), or null if none. */
+export function samplingParameters(numbers: ReadonlyMap<number, number>): Record<string, number> | null {
+  let out: Record<string, number> | null = null;
+  for (const [id, name] of PARAMETERS) {
+    const v = numbers.get(id);
+    if (v === undefined) continue;
+    out ??= {};
+    out[name] = v;
+  }
+  return out;
 }

@@ -136,6 +136,7 @@ export class TemplateStore {
       hasIcmp: fields.some(
         (f) => f.kind === K.ICMP_TYPECODE || f.kind === K.ICMP_TYPE || f.kind === K.ICMP_CODE,
       ),
+      hasAppName: fields.some((f) => f.pen === 0 && f.id === 96),
       decode: options ? null : compileRecordDecoder(fields),
       learnedMs: nowMs,
       refreshedMs: nowMs,
