@@ -1,0 +1,671 @@
+/**
+ * Top-N statistics over the flow archive (`parquet:DIR`, src/sinks/parquet.ts): what `clarion-collector top
+ * --archive DIR` runs. Same keys, orders, window, exporter, filter language and sampling scaling as the
+ * SQLite query of src/query/top.ts, with the same answer for the same flows (test/query/archive.test.ts
+ * compares the two), computed by DuckDB (`@duckdb/node-api`, an optional dependency imported only here and
+ * only when an archive is queried: without it the query fails with an error naming the package).
+ *
+ * Why DuckDB and not a reader of our own files: measured in bench/top-archive.bench.ts (BENCHMARKS.md,
+ * "top over the archive"): DuckDB scans and groups the PLAIN/zstd pages on every core in C++; a JavaScript
+ * reader of the same pages, just decompressing two columns and grouping in a Map, was several times slower
+ * before any filter or key logic.
+ *
+ * Files and the window. Names are `YYYY/MM/DD/flows-HHMMSS-w<worker>[-<n>].parquet` (UTC, the time the
+ * file was opened: the start of its rotation interval, or the moment of a size rotation), so one worker's
+ * files sort by time and a file holds the flows its worker received from its own name time until the name
+ * time of that worker's next file (plus the rotation check's lag: a boundary is noticed within a second).
+ * A file is therefore opened only when `name − margin < to` and (it is its worker's last file, or its
+ * successor's `name + margin > from`), with a margin of ARCHIVE_MARGIN_MS (60 s) for the lag, for flows
+ * stamped just before a rotation and for a size-rotated file named when its first row group was written.
+ * This assumes one collector per archive directory (two collectors writing the same directory interleave
+ * one worker number's files). Inside the opened files DuckDB skips row groups by the `time_received`
+ * statistics. Files that do not follow the naming (and `.tmp/`) are not read.
+ *
+ * Damaged files: a finished file is never rewritten, but a copy can be cut short or a disk can corrupt one.
+ * A selected file whose Parquet framing (magic at both ends, footer length) is wrong is skipped before the
+ * query; a file DuckDB then fails to read (the error names it) is skipped and the query rerun. Either way the
+ * file and the reason are in the result's `skipped`, and `top` prints them: the totals then exclude it.
+ *
+ * Column mapping to the SQLite store's columns (the filter language and the keys speak those names):
+ * `src_ip`/`dst_ip` = `src_addr`/`dst_addr` with "" as NULL; `protocol` = `proto`; `exporter` =
+ * `sampler_address`, else `switch_id`; `src_net`/`dst_net` (CIDR text in SQLite) = the address masked to the
+ * stored prefix length: IPv4 in SQL, IPv6 through a scalar function in JS (the same code as the SQLite
+ * sink's). `net` filter terms: IPv4 networks in SQL arithmetic, IPv6 ones through a JS scalar function
+ * (inNetwork, as the SQLite filter). Filter values travel as parameters; the window bounds are written into
+ * the SQL as integer literals (numbers computed here, not text) so DuckDB prunes row groups by them.
+ */
+import { closeSync, fstatSync, openSync, readdirSync, readSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { DuckDBConnection } from "@duckdb/node-api";
+import { networkString, protoName } from "../encode/goflow2.ts";
+import { inNetwork, type Network, parseAddress } from "./address.ts";
+import { type Dir, type FilterNode, type NumericField, parseFilter } from "./filter.ts";
+import {
+  MAX_TOP_LIMIT,
+  TOP_KEYS,
+  TOP_ORDERS,
+  type TopKey,
+  type TopQuery,
+  TopQueryError,
+  type TopResult,
+  type TopRow,
+} from "./top.ts";
+
+/** How far a file's flows may lie outside [its name time, its successor's name time). */
+export const ARCHIVE_MARGIN_MS = 60_000;
+
+/** The npm package the archive queries need. */
+export const ARCHIVE_ENGINE_PACKAGE = "@duckdb/node-api";
+
+// ---------------------------------------------------------------------------------------------------------
+// Files
+
+export interface ArchiveFile {
+  /** Absolute path. */
+  path: string;
+  /** Name time, ms since the epoch (UTC, whole seconds). */
+  ms: number;
+  worker: number;
+  /** The `-<n>` suffix a second file of the same worker and second gets (0 for none). */
+  seq: number;
+}
+
+const NAME = /^flows-(\d{2})(\d{2})(\d{2})-w(\d+)(?:-(\d+))?\.parquet$/;
+
+function numericDirs(dir: string, digits: number): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT" || (err as NodeJS.ErrnoException).code === "ENOTDIR")
+      return [];
+    throw err;
+  }
+  const re = new RegExp(`^\\d{${digits}}$`);
+  return names.filter((n) => re.test(n)).sort();
+}
+
+/**
+ * The archive's finished files (`YYYY/MM/DD/flows-HHMMSS-wN[-n].parquet`), sorted by (name time, worker,
+ * n). Directory listings only: no file is opened. Throws when `dir` itself cannot be read.
+ */
+export function listArchiveFiles(dir: string): ArchiveFile[] {
+  readdirSync(dir); // a missing or unreadable archive is an error, not an empty result
+  const out: ArchiveFile[] = [];
+  for (const y of numericDirs(dir, 4))
+    for (const m of numericDirs(join(dir, y), 2))
+      for (const d of numericDirs(join(dir, y, m), 2)) {
+        const day = join(dir, y, m, d);
+        let names: string[];
+        try {
+          names = readdirSync(day);
+        } catch {
+          continue; // a file named like a day directory
+        }
+        for (const n of names) {
+          const f = NAME.exec(n);
+          if (!f) continue;
+          const ms = Date.UTC(Number(y), Number(m) - 1, Number(d), Number(f[1]), Number(f[2]), Number(f[3]));
+          if (Number.isNaN(ms)) continue;
+          out.push({
+            path: join(day, n),
+            ms,
+            worker: Number(f[4]),
+            seq: f[5] === undefined ? 0 : Number(f[5]),
+          });
+        }
+      }
+  out.sort((a, b) => a.ms - b.ms || a.worker - b.worker || a.seq - b.seq);
+  return out;
+}
+
+/**
+ * The files that can hold flows received in [fromMs, toMs) (either bound may be absent): a file's flows lie
+ * in [its name − margin, the name of its worker's next file + margin) (module comment).
+ */
+export function filesForWindow(
+  files: readonly ArchiveFile[],
+  fromMs: number | undefined,
+  toMs: number | undefined,
+  marginMs: number = ARCHIVE_MARGIN_MS,
+): ArchiveFile[] {
+  const next = new Map<ArchiveFile, ArchiveFile>();
+  const lastOf = new Map<number, ArchiveFile>();
+  for (const f of files) {
+    const prev = lastOf.get(f.worker);
+    if (prev !== undefined) next.set(prev, f);
+    lastOf.set(f.worker, f);
+  }
+  return files.filter((f) => {
+    if (toMs !== undefined && f.ms - marginMs >= toMs) return false;
+    const succ = next.get(f);
+    if (fromMs !== undefined && succ !== undefined && succ.ms + marginMs <= fromMs) return false;
+    return true;
+  });
+}
+
+/**
+ * Why `path` cannot be a complete Parquet file (too short, no "PAR1" at either end, a footer length that
+ * does not fit), or null when its framing is right. Reads 4 bytes at the start and 8 at the end.
+ */
+export function parquetFramingProblem(path: string): string | null {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (err) {
+    return `cannot open: ${(err as Error).message}`;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size < 12) return `${size} bytes: too short for a Parquet file (half-written or cut short?)`;
+    const head = Buffer.alloc(4);
+    const tail = Buffer.alloc(8);
+    readSync(fd, head, 0, 4, 0);
+    readSync(fd, tail, 0, 8, size - 8);
+    if (head.toString("latin1") !== "PAR1") return "no Parquet magic at the start";
+    if (tail.toString("latin1", 4) !== "PAR1")
+      return "no Parquet magic at the end (half-written or cut short?)";
+    const footer = tail.readUInt32LE(0);
+    if (footer > size - 12) return `footer length ${footer} does not fit in ${size} bytes`;
+    return null;
+  } catch (err) {
+    return `cannot read: ${(err as Error).message}`;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// SQL over the archive's columns (DuckDB)
+
+/** `exporter` of the SQLite store: the sampler address, else the switch id. */
+const EXPORTER = "(CASE WHEN sampler_address <> '' THEN sampler_address ELSE switch_id END)";
+
+/** IPv4 text → its number (UBIGINT), NULL when not a dotted quad. */
+const V4_MACRO =
+  "CREATE OR REPLACE TEMP MACRO clarion_v4(a) AS " +
+  [1, 2, 3, 4]
+    .map((i, j) => `TRY_CAST(split_part(a, '.', ${i}) AS UTINYINT)::UBIGINT * ${2 ** (24 - 8 * j)}`)
+    .join(" + ");
+
+/** CIDR text of address `a` and prefix length `p` as the SQLite sink stores it (NULL: no prefix). */
+const NET_MACRO =
+  "CREATE OR REPLACE TEMP MACRO clarion_net(a, p) AS CASE WHEN p IS NULL OR p = 0 OR a = '' THEN NULL " +
+  "WHEN contains(a, ':') THEN clarion_net6(a, p::INTEGER) " +
+  "WHEN p > 32 OR clarion_v4(a) IS NULL THEN NULL " +
+  "ELSE clarion_v4_text((clarion_v4(a) >> (32 - p::INTEGER)) << (32 - p::INTEGER), p) END";
+
+/** Number `m` and prefix length `p` → "a.b.c.d/p". */
+const V4_TEXT_MACRO =
+  "CREATE OR REPLACE TEMP MACRO clarion_v4_text(m, p) AS " +
+  "concat(m // 16777216, '.', (m // 65536) % 256, '.', (m // 256) % 256, '.', m % 256, '/', p)";
+
+/** Grouping keys as archive column expressions (conversation and sgt select two). */
+const KEY_EXPRESSIONS: Partial<Record<TopKey, readonly string[]>> = {
+  src_ip: ["NULLIF(src_addr, '')"],
+  dst_ip: ["NULLIF(dst_addr, '')"],
+  src_port: ["src_port"],
+  dst_port: ["dst_port"],
+  proto: ["proto"],
+  exporter: [EXPORTER],
+  in_if: ["in_if"],
+  out_if: ["out_if"],
+  src_as: ["src_as"],
+  dst_as: ["dst_as"],
+  src_net: ["clarion_net(src_addr, src_net)"],
+  dst_net: ["clarion_net(dst_addr, dst_net)"],
+  // SQLite's MIN(a, b)/MAX(a, b) are NULL when either is: the same here.
+  conversation: [
+    "(CASE WHEN src_addr = '' OR dst_addr = '' THEN NULL ELSE least(src_addr, dst_addr) END)",
+    "(CASE WHEN src_addr = '' OR dst_addr = '' THEN NULL ELSE greatest(src_addr, dst_addr) END)",
+  ],
+  sgt: ["src_sgt", "dst_sgt"],
+};
+
+/** The filter's numeric fields as archive columns (src side first for pairs), as in filter.ts. */
+const FILTER_COLUMNS: Partial<Record<NumericField, readonly string[]>> = {
+  port: ["src_port", "dst_port"],
+  as: ["src_as", "dst_as"],
+  sgt: ["src_sgt", "dst_sgt"],
+  if: ["in_if", "out_if"],
+  proto: ["proto"],
+  bytes: ["bytes"],
+  packets: ["packets"],
+  tos: ["ip_tos"],
+  vlan: ["vlan_id"],
+  icmp_type: ["icmp_type"],
+  icmp_code: ["icmp_code"],
+  etype: ["etype"],
+};
+
+/** Whether every `top` key can be computed over the archive (a key added to top.ts needs one here). */
+export function archiveKeyMissing(): TopKey[] {
+  return TOP_KEYS.filter((k) => KEY_EXPRESSIONS[k] === undefined);
+}
+
+/** A DuckDB condition and its positional parameters. */
+export interface ArchiveCondition {
+  sql: string;
+  params: Array<number | string>;
+}
+
+function sides(dir: Dir): string[] {
+  return dir === "src" ? ["src_addr"] : dir === "dst" ? ["dst_addr"] : ["src_addr", "dst_addr"];
+}
+
+function anyOf(parts: string[]): string {
+  return parts.length === 1 ? parts[0]! : `(${parts.join(" OR ")})`;
+}
+
+/** IPv4 network as a number, or -1. */
+function v4Number(net: Network): number {
+  if (net.bytes.length !== 4) return -1;
+  const b = net.bytes;
+  return ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+}
+
+/**
+ * Compiles a filter AST (src/query/filter.ts) to a DuckDB condition over the archive's columns, with the
+ * meaning of `toSql` over the SQLite store: every term is TRUE or FALSE (never NULL), absent numbers are 0,
+ * an absent address ("") matches no host or net. Throws TopQueryError for a field with no archive column.
+ */
+export function toArchiveSql(node: FilterNode): ArchiveCondition {
+  const params: Array<number | string> = [];
+  const walk = (n: FilterNode): string => {
+    switch (n.kind) {
+      case "and":
+      case "or":
+        return `(${walk(n.left)} ${n.kind.toUpperCase()} ${walk(n.right)})`;
+      case "not":
+        return `(NOT ${walk(n.operand)})`;
+      case "num": {
+        const cols = FILTER_COLUMNS[n.field];
+        if (cols === undefined)
+          throw new TopQueryError(`the filter term "${n.field}" is not available over the archive`);
+        const chosen = cols.length === 1 || n.dir === "any" ? cols : [n.dir === "src" ? cols[0]! : cols[1]!];
+        return anyOf(
+          chosen.map((c) => {
+            params.push(n.value);
+            return `COALESCE(${c}, 0) ${n.op} CAST(? AS UBIGINT)`;
+          }),
+        );
+      }
+      case "host":
+        return anyOf(
+          sides(n.dir).map((c) => {
+            params.push(n.address);
+            return `${c} = ?`;
+          }),
+        );
+      case "net": {
+        const v4 = v4Number(n.network);
+        return anyOf(
+          sides(n.dir).map((c) => {
+            if (v4 >= 0) {
+              const shift = 32 - n.network.prefix;
+              params.push(shift, Math.floor(v4 / 2 ** shift));
+              return `COALESCE(NOT contains(${c}, ':') AND (clarion_v4(${c}) >> CAST(? AS INTEGER)) = CAST(? AS UBIGINT), false)`;
+            }
+            params.push(n.text);
+            return `COALESCE(contains(${c}, ':') AND clarion_in_net6(${c}, ?), false)`;
+          }),
+        );
+      }
+      case "exporter":
+        params.push(n.value);
+        return `${EXPORTER} = ?`;
+    }
+  };
+  return { sql: walk(node), params };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The engine
+
+type DuckDB = typeof import("@duckdb/node-api");
+
+let engine: Promise<DuckDB> | null = null;
+
+/** Imports DuckDB (once, unless `importer` replaces the import); a missing package is a TopQueryError naming it. */
+export function loadArchiveEngine(importer?: () => Promise<DuckDB>): Promise<DuckDB> {
+  if (importer === undefined) {
+    engine ??= loadArchiveEngine(() => import("@duckdb/node-api")).catch((err: unknown) => {
+      engine = null;
+      throw err;
+    });
+    return engine;
+  }
+  return importer().catch((err: unknown) => {
+    const code = (err as NodeJS.ErrnoException)?.code;
+    if (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND")
+      throw new TopQueryError(
+        `querying the archive needs the npm package ${ARCHIVE_ENGINE_PACKAGE} (an optional dependency of clarion-collector that is not installed here): npm install ${ARCHIVE_ENGINE_PACKAGE}`,
+      );
+    throw new TopQueryError(
+      `cannot load ${ARCHIVE_ENGINE_PACKAGE} (needed to query the archive): ${(err as Error)?.message ?? err}`,
+    );
+  });
+}
+
+/** IPv6 CIDR text as the SQLite sink stores src_net/dst_net (null where GoFlow2 says "invalid Prefix"). */
+function net6Text(addr: string, len: number): string | null {
+  const text = networkString(addr, len);
+  return text.charCodeAt(1) === 105 /* "invalid Prefix" */ ? null : text.slice(1, -1);
+}
+
+async function prepareConnection(duck: DuckDB, con: DuckDBConnection): Promise<void> {
+  const { DuckDBScalarFunction, VARCHAR, INTEGER, BOOLEAN } = duck;
+  const nets = new Map<string, Network | null>();
+  con.registerScalarFunction(
+    DuckDBScalarFunction.create({
+      name: "clarion_net6",
+      returnType: VARCHAR,
+      parameterTypes: [VARCHAR, INTEGER],
+      mainFunction: (_info, input, output) => {
+        const a = input.getColumnVector(0);
+        const p = input.getColumnVector(1);
+        for (let i = 0; i < input.rowCount; i++) {
+          const addr = a.getItem(i);
+          const len = p.getItem(i);
+          output.setItem(i, typeof addr === "string" && typeof len === "number" ? net6Text(addr, len) : null);
+        }
+        output.flush();
+      },
+    }),
+  );
+  con.registerScalarFunction(
+    DuckDBScalarFunction.create({
+      name: "clarion_in_net6",
+      returnType: BOOLEAN,
+      parameterTypes: [VARCHAR, VARCHAR],
+      mainFunction: (_info, input, output) => {
+        const a = input.getColumnVector(0);
+        const n = input.getColumnVector(1);
+        for (let i = 0; i < input.rowCount; i++) {
+          const text = n.getItem(i);
+          let net: Network | null | undefined = null;
+          if (typeof text === "string") {
+            net = nets.get(text);
+            if (net === undefined) {
+              const slash = text.indexOf("/");
+              const b = parseAddress(text.slice(0, slash));
+              net = b ? { bytes: b, prefix: Number(text.slice(slash + 1)) } : null;
+              if (nets.size < 1024) nets.set(text, net);
+            }
+          }
+          output.setItem(i, net !== null && inNetwork(a.getItem(i), net));
+        }
+        output.flush();
+      },
+    }),
+  );
+  await con.run(V4_MACRO);
+  await con.run(V4_TEXT_MACRO);
+  await con.run(NET_MACRO);
+}
+
+/** A file left out of the query and why. */
+export interface SkippedFile {
+  path: string;
+  reason: string;
+}
+
+export interface ArchiveTopResult extends TopResult {
+  /** The archive directory. */
+  archive: string;
+  /** Finished files in the archive, files whose names can overlap the window (opened), files skipped. */
+  files: { total: number; selected: number; read: number };
+  skipped: SkippedFile[];
+}
+
+export interface ArchiveTopOptions {
+  marginMs?: number;
+}
+
+function quote(path: string): string {
+  return `'${path.replace(/'/g, "''")}'`;
+}
+
+function label(key: TopKey, v: unknown, w: unknown): string {
+  const text = (x: unknown): string => (x === null || x === undefined ? "-" : String(x));
+  switch (key) {
+    case "proto":
+      return v === null || v === undefined ? "-" : protoName(Number(v));
+    case "conversation":
+      return `${text(v)} <-> ${text(w)}`;
+    case "sgt":
+      return `${text(v)} -> ${text(w)}`;
+    default:
+      return text(v);
+  }
+}
+
+function plain(v: unknown): string | number | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v === "bigint") return Number(v);
+  return v as string | number;
+}
+
+/** The most damaged files one query looks for before it gives up with the engine's error. */
+const MAX_DAMAGED = 16;
+
+/**
+ * The files that make `run` fail with `err`: the one the error names, else found by halving the list (a
+ * footer or page DuckDB cannot decode does not always name its file). Throws a TopQueryError with the
+ * engine's message when the failure is not a file's (no single file fails, or too many do).
+ */
+async function damagedFiles(
+  run: (files: string[]) => Promise<unknown>,
+  paths: string[],
+  err: unknown,
+): Promise<SkippedFile[]> {
+  const message = (e: unknown) => ((e as Error)?.message ?? String(e)).replace(/\s+/g, " ").trim();
+  const fail = (): never => {
+    throw new TopQueryError(`cannot query the archive: ${message(err)}`);
+  };
+  const named = paths.find((p) => message(err).includes(`'${p}'`) || message(err).includes(`"${p}"`));
+  if (named !== undefined) return [{ path: named, reason: message(err) }];
+  const bad: SkippedFile[] = [];
+  const search = async (set: string[]): Promise<void> => {
+    try {
+      await run(set);
+    } catch (e) {
+      if (set.length === 1) {
+        bad.push({ path: set[0]!, reason: message(e) });
+        if (bad.length > MAX_DAMAGED) fail();
+        return;
+      }
+      const half = Math.ceil(set.length / 2);
+      await search(set.slice(0, half));
+      await search(set.slice(half));
+    }
+  };
+  if (paths.length > 1) await search(paths);
+  // nothing, or everything, failing alone: the query, not a file, is the problem
+  if (bad.length === 0 || (bad.length === paths.length && paths.length > 1)) fail();
+  return bad;
+}
+
+// One DuckDB instance and connection per process, made at the first archive query (the CLI runs one query;
+// the tests and a long-lived caller run many): ~0.25 s to create, with our functions registered once.
+let shared: Promise<{ close(): void; con: DuckDBConnection }> | null = null;
+
+function connection(): Promise<DuckDBConnection> {
+  shared ??= (async () => {
+    const duck = await loadArchiveEngine();
+    // spills of a large grouping go to the system temp directory, not to ./.tmp of the caller
+    const temp = join(tmpdir(), `clarion-top-duckdb-${process.pid}`);
+    const db = await duck.DuckDBInstance.create(":memory:", { temp_directory: temp });
+    const con = await db.connect();
+    await prepareConnection(duck, con);
+    return {
+      con,
+      close() {
+        con.closeSync();
+        db.closeSync();
+        rmSync(temp, { recursive: true, force: true });
+      },
+    };
+  })().catch((err: unknown) => {
+    shared = null;
+    throw err;
+  });
+  return shared.then((s) => s.con);
+}
+
+/** Closes the shared DuckDB instance (if any); the next archive query opens a new one. */
+export async function closeArchiveEngine(): Promise<void> {
+  const s = shared;
+  shared = null;
+  if (s !== null) (await s.catch(() => null))?.close();
+}
+
+/**
+ * Runs the top-N query of `q` (the TopQuery of src/query/top.ts) over the archive in `dir`. Throws
+ * FilterError for a bad filter and TopQueryError for bad input, a missing archive or engine, or a query
+ * that fails for another reason than a damaged file.
+ */
+export async function runArchiveTop(
+  dir: string,
+  q: TopQuery,
+  opts: ArchiveTopOptions = {},
+): Promise<ArchiveTopResult> {
+  if (q.by.length === 0) throw new TopQueryError("--by needs at least one key");
+  for (const k of q.by) {
+    if (!TOP_KEYS.includes(k)) throw new TopQueryError(`unknown key "${k}" (known: ${TOP_KEYS.join(", ")})`);
+    if (KEY_EXPRESSIONS[k] === undefined)
+      throw new TopQueryError(`the key "${k}" is not available over the archive`);
+  }
+  if (!TOP_ORDERS.includes(q.order))
+    throw new TopQueryError(`unknown order "${q.order}" (known: ${TOP_ORDERS.join(", ")})`);
+  if (!Number.isInteger(q.limit) || q.limit < 1 || q.limit > MAX_TOP_LIMIT)
+    throw new TopQueryError(`-n must be an integer from 1 to ${MAX_TOP_LIMIT}`);
+  const filter =
+    q.filter !== undefined && q.filter.trim() !== "" ? toArchiveSql(parseFilter(q.filter)) : null;
+  const fromMs = q.fromMs === undefined ? undefined : Math.floor(q.fromMs);
+  const toMs = q.toMs === undefined ? undefined : Math.floor(q.toMs);
+  // the bound goes into the SQL as nanoseconds in an int64
+  for (const t of [fromMs, toMs])
+    if (t !== undefined && !(Number.isSafeInteger(t) && Math.abs(t) < 9e12))
+      throw new TopQueryError(`time out of range: ${t} ms`);
+
+  let all: ArchiveFile[];
+  try {
+    all = listArchiveFiles(dir);
+  } catch (err) {
+    throw new TopQueryError(`cannot read the archive ${dir}: ${(err as Error).message}`);
+  }
+  const selected = filesForWindow(all, fromMs, toMs, opts.marginMs);
+  const skipped: SkippedFile[] = [];
+  let paths: string[] = [];
+  for (const f of selected) {
+    const problem = parquetFramingProblem(f.path);
+    if (problem === null) paths.push(f.path);
+    else skipped.push({ path: f.path, reason: problem });
+  }
+
+  const scale = q.scale ?? true;
+  const result: ArchiveTopResult = {
+    by: q.by,
+    order: q.order,
+    rows: [],
+    total: { bytes: 0, packets: 0, flows: 0 },
+    sampled: false,
+    scaled: false,
+    maxSamplingRate: 0,
+    fromMs: fromMs ?? null,
+    toMs: toMs ?? null,
+    firstMs: null,
+    lastMs: null,
+    archive: dir,
+    files: { total: all.length, selected: selected.length, read: 0 },
+    skipped,
+  };
+  if (paths.length === 0) return result;
+
+  const con = await connection();
+  const conds: string[] = [];
+  const params: Array<number | string> = [];
+  // Window bounds as literals (numbers computed above): DuckDB skips row groups by their statistics.
+  if (fromMs !== undefined) conds.push(`time_received >= make_timestamp_ns(${fromMs}000000)`);
+  if (toMs !== undefined) conds.push(`time_received < make_timestamp_ns(${toMs}000000)`);
+  if (q.exporter !== undefined && q.exporter !== "") {
+    conds.push(`${EXPORTER} = ?`);
+    params.push(q.exporter);
+  }
+  if (filter !== null) {
+    conds.push(filter.sql);
+    params.push(...filter.params);
+  }
+  const factor = scale ? " * (CASE WHEN sampling_rate > 1 THEN sampling_rate ELSE 1 END)" : "";
+  const bytes = scale ? `sum(bytes::HUGEINT${factor})` : "sum(bytes)";
+  const packets = scale ? `sum(packets::HUGEINT${factor})` : "sum(packets)";
+  const exprs: string[] = [];
+  for (const k of q.by) for (const e of KEY_EXPRESSIONS[k]!) exprs.push(e);
+  const keys = exprs.map((e, i) => `${e} AS k${i}`).join(", ");
+  const groups = exprs.map((_e, i) => `k${i}`).join(", ");
+  const order = { bytes: "s_bytes", packets: "s_packets", flows: "s_flows" }[q.order];
+  const run = async (files: string[]): Promise<Record<string, unknown>[]> => {
+    const sql =
+      `SELECT ${keys}, ${bytes} AS s_bytes, ${packets} AS s_packets, count(*) AS s_flows, ` +
+      `sum(${bytes}) OVER () AS t_bytes, sum(${packets}) OVER () AS t_packets, sum(count(*)) OVER () AS t_flows, ` +
+      "max(max(sampling_rate)) OVER () AS t_rate, epoch_ms(min(min(time_received)) OVER ()) AS t_first, " +
+      "epoch_ms(max(max(time_received)) OVER ()) AS t_last " +
+      `FROM read_parquet([${files.map(quote).join(", ")}]) ${conds.length ? `WHERE ${conds.join(" AND ")}` : ""} ` +
+      `GROUP BY ${groups} ORDER BY ${order} DESC, ${exprs.map((_e, i) => `k${i} ASC NULLS FIRST`).join(", ")} LIMIT ${q.limit}`;
+    return (await con.runAndReadAll(sql, params)).getRowObjects() as Record<string, unknown>[];
+  };
+  let raw: Record<string, unknown>[] | null = null;
+  while (raw === null) {
+    try {
+      raw = await run(paths);
+    } catch (err) {
+      const bad = await damagedFiles(run, paths, err);
+      skipped.push(...bad);
+      paths = paths.filter((p) => !bad.some((b) => b.path === p));
+      if (paths.length === 0) return result;
+    }
+  }
+  result.files.read = paths.length;
+  result.rows = raw.map((r): TopRow => {
+    const key: Record<string, string | number | null> = {};
+    const labels: string[] = [];
+    let i = 0;
+    for (const k of q.by) {
+      const a = r[`k${i}`];
+      if (KEY_EXPRESSIONS[k]!.length === 2) {
+        const text = label(k, a, r[`k${i + 1}`]);
+        key[k] = text;
+        labels.push(text);
+        i += 2;
+      } else {
+        key[k] = plain(a);
+        labels.push(label(k, a, null));
+        i += 1;
+      }
+    }
+    return {
+      key,
+      labels,
+      bytes: Number(r.s_bytes),
+      packets: Number(r.s_packets),
+      flows: Number(r.s_flows),
+    };
+  });
+  const first = raw[0];
+  if (first !== undefined) {
+    const rate = Number(first.t_rate ?? 0);
+    result.total = {
+      bytes: Number(first.t_bytes),
+      packets: Number(first.t_packets),
+      flows: Number(first.t_flows),
+    };
+    result.maxSamplingRate = rate;
+    result.sampled = rate > 1;
+    result.scaled = scale && rate > 1;
+    result.firstMs = first.t_first === null ? null : Number(first.t_first);
+    result.lastMs = first.t_last === null ? null : Number(first.t_last);
+  }
+  return result;
+}
