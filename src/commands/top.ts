@@ -54,7 +54,7 @@ function command(io: CommandIo): Command {
   return new Command("clarion-collector top")
     .description(
       "Top talkers, ports, protocols... over the collector's SQLite store or its flow archive (--archive).\n" +
-        "The filter (arguments or --filter)\n" +
+        "The filter (arguments or --filter) " +
         'uses nfdump/tcpdump words, e.g. "proto tcp and dst port 443 and not src net 10.0.0.0/8" (README: Filters).',
     )
     .argument("[filter...]", "filter expression (may be given unquoted)")
