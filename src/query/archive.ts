@@ -41,6 +41,7 @@ import { closeSync, fstatSync, openSync, readdirSync, readSync, rmSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DuckDBConnection } from "@duckdb/node-api";
+import { ipv6 } from "../core/address.ts";
 import { protoName } from "../encode/goflow2.ts";
 import type { Network } from "./address.ts";
 import { type Dir, type FilterNode, type NumericField, parseFilter } from "./filter.ts";
@@ -254,32 +255,42 @@ const NET_TEXT_STAGES: readonly string[] = [
 ];
 
 /**
- * Grouping keys as archive column expressions (conversation and sgt select two); `text`: steps turning the
- * grouped value into the key's text (NET_TEXT_STAGES).
+ * How a grouping key is computed: `raw` column expressions grouped first (per row: cheap); `fold`, when
+ * present, turns one group's raw values ($0, $1) into the key's group value, and groups again (once per
+ * distinct raw value: a network key masks each distinct address once, not each row); `text`: steps turning
+ * the value into the key's text (NET_TEXT_STAGES).
  */
-const KEY_EXPRESSIONS: Partial<Record<TopKey, readonly string[]>> = {
-  src_ip: ["NULLIF(src_addr, '')"],
-  dst_ip: ["NULLIF(dst_addr, '')"],
-  src_port: ["src_port"],
-  dst_port: ["dst_port"],
-  proto: ["proto"],
-  exporter: [EXPORTER],
-  in_if: ["in_if"],
-  out_if: ["out_if"],
-  src_as: ["src_as"],
-  dst_as: ["dst_as"],
-  src_net: ["clarion_netkey(src_addr, src_net)"],
-  dst_net: ["clarion_netkey(dst_addr, dst_net)"],
+interface KeySql {
+  raw: readonly string[];
+  fold?: string;
+  text?: readonly string[];
+}
+
+const column = (expr: string): readonly KeySql[] => [{ raw: [expr] }];
+const network = (addr: string, len: string): readonly KeySql[] => [
+  { raw: [addr, len], fold: "clarion_netkey($0, $1)", text: NET_TEXT_STAGES },
+];
+
+/** The grouping keys of top.ts over the archive's columns (conversation and sgt select two values). */
+const KEY_EXPRESSIONS: Partial<Record<TopKey, readonly KeySql[]>> = {
+  src_ip: column("NULLIF(src_addr, '')"),
+  dst_ip: column("NULLIF(dst_addr, '')"),
+  src_port: column("src_port"),
+  dst_port: column("dst_port"),
+  proto: column("proto"),
+  exporter: column(EXPORTER),
+  in_if: column("in_if"),
+  out_if: column("out_if"),
+  src_as: column("src_as"),
+  dst_as: column("dst_as"),
+  src_net: network("src_addr", "src_net"),
+  dst_net: network("dst_addr", "dst_net"),
   // SQLite's MIN(a, b)/MAX(a, b) are NULL when either is: the same here.
   conversation: [
-    "(CASE WHEN src_addr = '' OR dst_addr = '' THEN NULL ELSE least(src_addr, dst_addr) END)",
-    "(CASE WHEN src_addr = '' OR dst_addr = '' THEN NULL ELSE greatest(src_addr, dst_addr) END)",
+    { raw: ["(CASE WHEN src_addr = '' OR dst_addr = '' THEN NULL ELSE least(src_addr, dst_addr) END)"] },
+    { raw: ["(CASE WHEN src_addr = '' OR dst_addr = '' THEN NULL ELSE greatest(src_addr, dst_addr) END)"] },
   ],
-  sgt: ["src_sgt", "dst_sgt"],
-};
-const KEY_TEXT: Partial<Record<TopKey, readonly string[]>> = {
-  src_net: NET_TEXT_STAGES,
-  dst_net: NET_TEXT_STAGES,
+  sgt: [{ raw: ["src_sgt"] }, { raw: ["dst_sgt"] }],
 };
 
 /** The filter's numeric fields as archive columns (src side first for pairs), as in filter.ts. */
@@ -325,6 +336,45 @@ function v4Number(net: Network): number {
 }
 
 /**
+ * `column` (IPv6 text) in the IPv6 network. Expanding an address in SQL costs ~2-5 µs a row, so where the
+ * network's leading whole 16-bit groups are all non-zero the text itself answers: an address has those
+ * first groups exactly when its text (RFC 5952, as stored) starts with them and a ":" (a non-zero group is
+ * never compressed); the next field of the text is then the next group ("" when a "::" starts there: 0),
+ * whose range a partial prefix bounds. Networks with a zero among their whole leading groups (rare) take
+ * the expansion.
+ */
+function v6Network(column: string, net: Network, params: Array<number | string>): string {
+  const b = net.bytes;
+  const p = net.prefix;
+  if (p === 0) return `contains(${column}, ':')`;
+  const groups = Array.from({ length: 8 }, (_x, i) => (b[2 * i]! << 8) | b[2 * i + 1]!);
+  const lead = groups.slice(0, Math.floor(p / 16));
+  if (lead.includes(0)) {
+    params.push(p, Buffer.from(b).toString("hex"));
+    return `COALESCE(contains(${column}, ':') AND clarion_v6masked(${column}, CAST(? AS INTEGER)) = ?, false)`;
+  }
+  if (lead.length === 8) {
+    params.push(ipv6(b, 0));
+    return `${column} = ?`;
+  }
+  const parts: string[] = [];
+  if (lead.length === 0) parts.push(`contains(${column}, ':')`);
+  else {
+    params.push(`${lead.map((g) => g.toString(16)).join(":")}:`);
+    parts.push(`starts_with(${column}, ?)`);
+  }
+  const bits = p % 16;
+  if (bits !== 0) {
+    const lo = groups[lead.length]!;
+    params.push(lead.length + 1, lo, lo | (0xffff >> bits));
+    parts.push(
+      `COALESCE(TRY_CAST('0x' || NULLIF(split_part(${column}, ':', CAST(? AS INTEGER)), '') AS INTEGER), 0) BETWEEN CAST(? AS INTEGER) AND CAST(? AS INTEGER)`,
+    );
+  }
+  return `COALESCE(${parts.join(" AND ")}, false)`;
+}
+
+/**
  * Compiles a filter AST (src/query/filter.ts) to a DuckDB condition over the archive's columns, with the
  * meaning of `toSql` over the SQLite store: every term is TRUE or FALSE (never NULL), absent numbers are 0,
  * an absent address ("") matches no host or net. Throws TopQueryError for a field with no archive column.
@@ -366,9 +416,7 @@ export function toArchiveSql(node: FilterNode): ArchiveCondition {
               params.push(shift, Math.floor(v4 / 2 ** shift));
               return `COALESCE(NOT contains(${c}, ':') AND (clarion_v4(${c}) >> CAST(? AS INTEGER)) = CAST(? AS UBIGINT), false)`;
             }
-            // IPv6: the address masked to the prefix, as 32 hex digits
-            params.push(n.network.prefix, Buffer.from(n.network.bytes).toString("hex"));
-            return `COALESCE(contains(${c}, ':') AND clarion_v6masked(${c}, CAST(? AS INTEGER)) = ?, false)`;
+            return v6Network(c, n.network, params);
           }),
         );
       }
@@ -617,22 +665,30 @@ export async function runArchiveTop(
   const factor = scale ? " * (CASE WHEN sampling_rate > 1 THEN sampling_rate ELSE 1 END)" : "";
   const bytes = scale ? `sum(bytes::HUGEINT${factor})` : "sum(bytes)";
   const packets = scale ? `sum(packets::HUGEINT${factor})` : "sum(packets)";
-  const cols: Array<{ expr: string; text: readonly string[] }> = [];
-  for (const k of q.by) for (const e of KEY_EXPRESSIONS[k]!) cols.push({ expr: e, text: KEY_TEXT[k] ?? [] });
-  const keys = cols.map((c, i) => `${c.expr} AS k${i}`).join(", ");
+  const cols: KeySql[] = [];
+  for (const k of q.by) cols.push(...KEY_EXPRESSIONS[k]!);
+  const rawCols = cols.flatMap((c, i) =>
+    c.raw.map((e, j) => ({ expr: e, name: c.fold ? `r${i}_${j}` : `k${i}` })),
+  );
   const groups = cols.map((_c, i) => `k${i}`).join(", ");
   const sums = "s_bytes, s_packets, s_flows, m_rate, m_first, m_last";
   const order = { bytes: "s_bytes", packets: "s_packets", flows: "s_flows" }[q.order];
   const run = async (files: string[]): Promise<Record<string, unknown>[]> => {
-    // the groups, then the steps that turn grouped values into key text, then the order and the totals
+    // the groups of raw values; folded into key values and grouped again; the steps that turn values into
+    // key text; then the order and the window's totals
     let sql =
-      `SELECT ${keys}, ${bytes} AS s_bytes, ${packets} AS s_packets, count(*) AS s_flows, max(sampling_rate) AS m_rate, ` +
-      "min(time_received) AS m_first, max(time_received) AS m_last " +
+      `SELECT ${rawCols.map((r) => `${r.expr} AS ${r.name}`).join(", ")}, ${bytes} AS s_bytes, ${packets} AS s_packets, ` +
+      "count(*) AS s_flows, max(sampling_rate) AS m_rate, min(time_received) AS m_first, max(time_received) AS m_last " +
       `FROM read_parquet([${files.map(quote).join(", ")}]) ${conds.length ? `WHERE ${conds.join(" AND ")}` : ""} ` +
-      `GROUP BY ${groups}`;
-    const steps = Math.max(...cols.map((c) => c.text.length));
+      `GROUP BY ${rawCols.map((r) => r.name).join(", ")}`;
+    if (cols.some((c) => c.fold))
+      sql =
+        `SELECT ${cols.map((c, i) => (c.fold ? `${c.fold.replace(/\$(\d)/g, (_m, j) => `r${i}_${j}`)} AS k${i}` : `k${i}`)).join(", ")}, ` +
+        "sum(s_bytes) AS s_bytes, sum(s_packets) AS s_packets, sum(s_flows) AS s_flows, max(m_rate) AS m_rate, " +
+        `min(m_first) AS m_first, max(m_last) AS m_last FROM (${sql}) GROUP BY ${groups}`;
+    const steps = Math.max(...cols.map((c) => c.text?.length ?? 0));
     for (let j = 0; j < steps; j++)
-      sql = `SELECT ${cols.map((c, i) => (j < c.text.length ? `${c.text[j]!.replaceAll("$", `k${i}`)} AS k${i}` : `k${i}`)).join(", ")}, ${sums} FROM (${sql})`;
+      sql = `SELECT ${cols.map((c, i) => (j < (c.text?.length ?? 0) ? `${c.text![j]!.replaceAll("$", `k${i}`)} AS k${i}` : `k${i}`)).join(", ")}, ${sums} FROM (${sql})`;
     sql =
       `SELECT ${groups}, s_bytes, s_packets, s_flows, sum(s_bytes) OVER () AS t_bytes, sum(s_packets) OVER () AS t_packets, ` +
       "sum(s_flows) OVER () AS t_flows, max(m_rate) OVER () AS t_rate, epoch_ms(min(m_first) OVER ()) AS t_first, " +
