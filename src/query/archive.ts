@@ -519,7 +519,8 @@ const MAX_DAMAGED = 16;
 /**
  * The files that make `run` fail with `err`: the one the error names, else found by halving the list (a
  * footer or page DuckDB cannot decode does not always name its file). Throws a TopQueryError with the
- * engine's message when the failure is not a file's (no single file fails, or too many do).
+ * engine's message when the failure is not a file's (no single file fails, or too many do; with one file
+ * selected it cannot tell, and the error names that file).
  */
 async function damagedFiles(
   run: (files: string[]) => Promise<unknown>,
@@ -528,7 +529,9 @@ async function damagedFiles(
 ): Promise<SkippedFile[]> {
   const message = (e: unknown) => ((e as Error)?.message ?? String(e)).replace(/\s+/g, " ").trim();
   const fail = (): never => {
-    throw new TopQueryError(`cannot query the archive: ${message(err)}`);
+    throw new TopQueryError(
+      `cannot query the archive${paths.length === 1 ? ` (${paths[0]})` : ""}: ${message(err)}`,
+    );
   };
   const named = paths.find((p) => message(err).includes(`'${p}'`) || message(err).includes(`"${p}"`));
   if (named !== undefined) return [{ path: named, reason: message(err) }];
@@ -554,7 +557,7 @@ async function damagedFiles(
 }
 
 // One DuckDB instance and connection per process, made at the first archive query (the CLI runs one query;
-// the tests and a long-lived caller run many): ~0.25 s to create, with our functions registered once.
+// the tests and a long-lived caller run many): ~0.25 s to create, with our macros defined once.
 let shared: Promise<{ close(): void; con: DuckDBConnection }> | null = null;
 
 function connection(): Promise<DuckDBConnection> {
