@@ -516,12 +516,15 @@ describe("top --archive (the command)", () => {
 
   it("reads the collector's parquet: output when it has no sqlite: output; errors as top --db does", async () => {
     const config = join(root, "collector.yaml");
-    writeFileSync(config, `outputs:\n  - uri: parquet:${archive}\n`);
+    writeFileSync(config, `data_dir: ${join(root, "data")}\noutputs:\n  - uri: parquet:${archive}\n`);
     const r = await cli(["--config", config, "--by", "exporter", "--format", "csv", "--no-scale"]);
     assert.equal(r.code, 0, r.err);
     const s = await cli(["--db", dbPath, "--by", "exporter", "--format", "csv", "--no-scale"]);
     assert.equal(r.out, s.out);
-    writeFileSync(config, `outputs:\n  - uri: parquet:${archive}\n  - uri: sqlite:${dbPath}\n`);
+    writeFileSync(
+      config,
+      `data_dir: ${join(root, "data")}\noutputs:\n  - uri: parquet:${archive}\n  - uri: sqlite:${dbPath}\n`,
+    );
     const both = await cli(["--config", config, "--by", "exporter", "--format", "json"]);
     assert.equal(JSON.parse(both.out).database, dbPath);
 
