@@ -1,12 +1,16 @@
 /**
  * `clarion-collector top [filter...]`: top-N statistics over the collector's SQLite store (the `nfdump -s`
- * of this project), through the query layer of src/query/top.ts. Prints an aligned table with human units
- * and percentages of the window's total, or JSON / CSV. Exit 0 on success, 1 when the database cannot be
- * read, 2 on bad arguments (a bad filter shows its position).
+ * of this project), through the query layer of src/query/top.ts, or over its flow archive (`--archive DIR`,
+ * or the collector's `parquet:` output when it has no `sqlite:` one) through src/query/archive.ts. Prints an
+ * aligned table with human units and percentages of the window's total, or JSON / CSV. Exit 0 on success
+ * (archive files that could not be read are named on stderr and left out), 1 when the database or archive
+ * cannot be read, 2 on bad arguments (a bad filter shows its position).
  */
 import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { canonicalAddress } from "../query/address.ts";
+import { type ArchiveTopResult, closeArchiveEngine, runArchiveTop } from "../query/archive.ts";
 import { FilterError, parseFilter } from "../query/filter.ts";
 import {
   humanNumber,
@@ -19,6 +23,7 @@ import {
   TopQueryError,
   type TopResult,
 } from "../query/top.ts";
+import { parseParquetUri } from "../sinks/parquet.ts";
 import {
   type CommandIo,
   collectorConfig,
@@ -30,6 +35,7 @@ import {
 
 interface TopOptions {
   db?: string;
+  archive?: string;
   config?: string;
   dataDir?: string;
   by: string[];
@@ -47,13 +53,18 @@ interface TopOptions {
 function command(io: CommandIo): Command {
   return new Command("clarion-collector top")
     .description(
-      "Top talkers, ports, protocols... over the collector's SQLite store. The filter (arguments or --filter)\n" +
+      "Top talkers, ports, protocols... over the collector's SQLite store or its flow archive (--archive).\n" +
+        "The filter (arguments or --filter) " +
         'uses nfdump/tcpdump words, e.g. "proto tcp and dst port 443 and not src net 10.0.0.0/8" (README: Filters).',
     )
     .argument("[filter...]", "filter expression (may be given unquoted)")
     .option(
       "--db <path>",
       "SQLite database (default: the collector's sqlite output, else <data-dir>/flows.db)",
+    )
+    .option(
+      "--archive <dir>",
+      "flow archive (parquet: output) to read instead (default: the collector's parquet output when it has no sqlite one)",
     )
     .option("--config <file>", "the collector's config file (for its data dir and outputs)")
     .option("--data-dir <dir>", "the collector's data directory")
@@ -95,8 +106,8 @@ function csvField(v: string): string {
   return /[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
 }
 
-/** The result as text: header lines, then an aligned table. */
-export function formatTable(r: TopResult, filter: string | undefined): string {
+/** The result as text: header lines (and `note`, when given, after them), then an aligned table. */
+export function formatTable(r: TopResult, filter: string | undefined, note?: string): string {
   const lines: string[] = [];
   const window =
     r.fromMs === null && r.toMs === null
@@ -114,6 +125,7 @@ export function formatTable(r: TopResult, filter: string | undefined): string {
         ? `Sampled data (rates up to 1:${r.maxSamplingRate}): bytes and packets scaled by each flow's sampling rate`
         : `Sampled data (rates up to 1:${r.maxSamplingRate}): bytes and packets NOT scaled (--no-scale or a collector with --scale-by-sampling)`,
     );
+  if (note !== undefined) lines.push(note);
   const header = [
     ...r.by.map((k) => k.toUpperCase()),
     "FLOWS",
@@ -178,6 +190,7 @@ export async function runTopCommand(
   const o = cmd.opts<TopOptions>();
   const filter = o.filter ?? (cmd.args.length ? cmd.args.join(" ") : undefined);
   let path: string;
+  let archive: string | undefined;
   let query: Parameters<typeof runTop>[1];
   let scale = o.scale !== false;
   try {
@@ -199,9 +212,13 @@ export async function runTopCommand(
     }
     let exporter: string | undefined;
     if (o.exporter !== undefined) exporter = canonicalAddress(o.exporter) ?? o.exporter;
-    path = flowsDbPath(o, env);
+    if (o.db !== undefined && o.archive !== undefined)
+      throw new UsageError("--db and --archive exclude each other");
+    archive = o.archive !== undefined ? resolve(o.archive) : configuredArchive(o, env);
+    path = archive ?? flowsDbPath(o, env);
     // A collector that scales by sampling stored scaled counters: do not scale twice.
-    if (o.db === undefined && scale && collectorConfig(o, env).scaleBySampling) scale = false;
+    if (o.db === undefined && o.archive === undefined && scale && collectorConfig(o, env).scaleBySampling)
+      scale = false;
     query = {
       by: by as TopKey[],
       order: o.order as (typeof TOP_ORDERS)[number],
@@ -218,6 +235,7 @@ export async function runTopCommand(
     }
     throw err;
   }
+  if (archive !== undefined) return archiveTop(io, archive, query, filter, o.format);
   if (!existsSync(path)) {
     io.err.write(
       `clarion-collector top: no database at ${path} (is the collector writing an sqlite: output?)\n`,
@@ -245,5 +263,63 @@ export async function runTopCommand(
     io.out.write(`${JSON.stringify({ database: path, filter: filter ?? null, ...result })}\n`);
   else if (o.format === "csv") io.out.write(formatCsv(result));
   else io.out.write(formatTable(result, filter));
+  return 0;
+}
+
+/** The collector's archive when `top` is to read it by default: a parquet: output and no sqlite: output. */
+function configuredArchive(
+  o: { db?: string; config?: string; dataDir?: string },
+  env: Readonly<Record<string, string | undefined>>,
+): string | undefined {
+  if (o.db !== undefined) return undefined;
+  const uris = collectorConfig(o, env).outputs.map((out) => out.uri);
+  if (uris.some((u) => u.toLowerCase().startsWith("sqlite:"))) return undefined;
+  const parquet = uris.find((u) => u.toLowerCase().startsWith("parquet:"));
+  return parquet === undefined ? undefined : parseParquetUri(parquet);
+}
+
+/** `top` over the archive: the same output, plus which files were read and which were skipped (stderr). */
+async function archiveTop(
+  io: CommandIo,
+  dir: string,
+  query: Parameters<typeof runTop>[1],
+  filter: string | undefined,
+  format: string,
+): Promise<number> {
+  if (!existsSync(dir)) {
+    io.err.write(
+      `clarion-collector top: no archive at ${dir} (is the collector writing a parquet: output there?)\n`,
+    );
+    return 1;
+  }
+  let result: ArchiveTopResult;
+  try {
+    result = await runArchiveTop(dir, query);
+  } catch (err) {
+    if (err instanceof FilterError) return reportFilterError(io, "top", filter ?? "", err);
+    if (err instanceof TopQueryError) {
+      io.err.write(`clarion-collector top: ${err.message}\n`);
+      return 1;
+    }
+    io.err.write(`clarion-collector top: cannot read the archive ${dir}: ${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    await closeArchiveEngine();
+  }
+  for (const s of result.skipped)
+    io.err.write(
+      `clarion-collector top: skipped ${s.path} (unreadable, its flows are not counted): ${s.reason}\n`,
+    );
+  const { files, skipped } = result;
+  if (format === "json") io.out.write(`${JSON.stringify({ filter: filter ?? null, ...result })}\n`);
+  else if (format === "csv") io.out.write(formatCsv(result));
+  else
+    io.out.write(
+      formatTable(
+        result,
+        filter,
+        `Archive ${dir}: ${files.read} of ${files.total} files read${skipped.length ? `, ${skipped.length} unreadable skipped` : ""}`,
+      ),
+    );
   return 0;
 }
