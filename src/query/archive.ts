@@ -46,7 +46,7 @@ import type { DuckDBConnection } from "@duckdb/node-api";
 import { ipv6 } from "../core/address.ts";
 import { protoName } from "../encode/goflow2.ts";
 import type { Network } from "./address.ts";
-import { type Dir, type FilterNode, type NumericField, parseFilter } from "./filter.ts";
+import { type Dir, type FilterNode, type NumericField, nameColumns, parseFilter } from "./filter.ts";
 import {
   MAX_TOP_LIMIT,
   TOP_KEYS,
@@ -269,6 +269,8 @@ interface KeySql {
 }
 
 const column = (expr: string): readonly KeySql[] => [{ raw: [expr] }];
+/** A member of the `extra` JSON column as text (NULL when absent); `name` is a fixed identifier, never input. */
+const extraText = (name: string): string => `json_extract_string(extra, '$.${name}')`;
 const network = (addr: string, len: string): readonly KeySql[] => [
   { raw: [addr, len], fold: "clarion_netkey($0, $1)", text: NET_TEXT_STAGES },
 ];
@@ -293,6 +295,11 @@ const KEY_EXPRESSIONS: Partial<Record<TopKey, readonly KeySql[]>> = {
     { raw: ["(CASE WHEN src_addr = '' OR dst_addr = '' THEN NULL ELSE greatest(src_addr, dst_addr) END)"] },
   ],
   sgt: [{ raw: ["src_sgt"] }, { raw: ["dst_sgt"] }],
+  // The options-dictionary fields (issue 18) are in the archive's `extra` JSON under their JSON-lines names:
+  // VRFs by name where options data named them, else by id (as text); applications by name.
+  in_vrf: column(`COALESCE(${extraText("in_vrf_name")}, ${extraText("in_vrf_id")})`),
+  out_vrf: column(`COALESCE(${extraText("out_vrf_name")}, ${extraText("out_vrf_id")})`),
+  application: column(extraText("application_name")),
 };
 
 /** The filter's numeric fields as archive columns (src side first for pairs), as in filter.ts. */
@@ -425,6 +432,20 @@ export function toArchiveSql(node: FilterNode): ArchiveCondition {
       case "exporter":
         params.push(n.value);
         return `${EXPORTER} = ?`;
+      case "name": {
+        // From `extra` (see KEY_EXPRESSIONS); COALESCE keeps every term TRUE or FALSE when the member is absent.
+        const { names, ids } = nameColumns(n.field, n.dir);
+        const parts = names.map((c) => {
+          params.push(n.value);
+          return `COALESCE(${extraText(c)} = ?, false)`;
+        });
+        if (n.id !== null)
+          for (const c of ids) {
+            params.push(n.id);
+            parts.push(`COALESCE(TRY_CAST(${extraText(c)} AS BIGINT) = ?, false)`);
+          }
+        return parts.length === 1 ? parts[0]! : `(${parts.join(" OR ")})`;
+      }
     }
   };
   return { sql: walk(node), params };

@@ -466,7 +466,10 @@ function columnsFor(field: NumericField, dir: Dir): readonly string[] {
 }
 
 /** The name and id columns a name term compares: one side for in/out, both for any. */
-function nameColumns(field: NameField, dir: Dir): { names: readonly string[]; ids: readonly string[] } {
+export function nameColumns(
+  field: NameField,
+  dir: Dir,
+): { names: readonly string[]; ids: readonly string[] } {
   const f = NAME_FIELDS[field];
   if (dir === "any" || f.names.length === 1) return f;
   const side = dir === "src" ? 0 : 1;

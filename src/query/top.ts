@@ -31,9 +31,10 @@ const KEY_COLUMNS = {
   // Both directions of an address pair count as one conversation (the smaller address first, as text).
   conversation: ["MIN(src_ip, dst_ip)", "MAX(src_ip, dst_ip)"],
   sgt: ["src_sgt", "dst_sgt"],
-  // VRFs by name where options data named them, else by id; applications by name (issue 18).
-  in_vrf: ["COALESCE(in_vrf_name, in_vrf_id)"],
-  out_vrf: ["COALESCE(out_vrf_name, out_vrf_id)"],
+  // VRFs by name where options data named them, else by id (as text: one type per key, as over the archive);
+  // applications by name (issue 18).
+  in_vrf: ["COALESCE(in_vrf_name, CAST(in_vrf_id AS TEXT))"],
+  out_vrf: ["COALESCE(out_vrf_name, CAST(out_vrf_id AS TEXT))"],
   application: ["application_name"],
 } as const;
 

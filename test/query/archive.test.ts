@@ -47,7 +47,8 @@ import {
   type TopResult,
 } from "../../src/query/top.ts";
 import { ArchiveWriter, parseParquetOptions } from "../../src/sinks/parquet.ts";
-import { createSqliteEncoder, parseSqliteOptions, SqliteSink } from "../../src/sinks/sqlite.ts";
+import { createSqliteEncoder } from "../../src/sinks/sqlite/columnar.ts";
+import { parseSqliteOptions, SqliteSink } from "../../src/sinks/sqlite/sink.ts";
 
 const root = mkdtempSync(join(tmpdir(), "clarion-archive-top-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -138,6 +139,14 @@ function syntheticFlows(n: number): FlowRecord[] {
     r.dst_sgt = i % 6 === 1 ? 20 : null;
     r.vlan_id = i % 8 === 0 ? 100 : 0;
     r.ip_tos = i % 9 === 0 ? 0x20 : 0;
+    // VRFs (named, id only, none) and applications (issue 18): SQLite columns, archive `extra` members
+    if (i % 4 !== 3) {
+      r.in_vrf_id = 1 + (i % 3);
+      r.out_vrf_id = 1 + ((i >> 1) % 3);
+      if (r.in_vrf_id !== 3) r.in_vrf_name = ["", "red", "blue"][r.in_vrf_id]!;
+      if (r.out_vrf_id !== 3) r.out_vrf_name = ["", "red", "blue"][r.out_vrf_id]!;
+    }
+    if (i % 3 !== 0) r.application_name = ["http", "dns", "ssh"][i % 3]!;
     out.push(r);
   }
   return out;
@@ -332,6 +341,11 @@ describe("top over the archive = top over SQLite for the same flows", () => {
       "dst as 15170 and not src as 0",
       "net 0.0.0.0/0",
       "not (tcp or udp)",
+      "vrf red",
+      "in vrf blue or out vrf 3",
+      "not vrf 2",
+      "app dns and tcp",
+      "not app ssh",
     ];
     for (const filter of filters) {
       const { got } = await same({ by: ["src_ip"], order: "bytes", limit: 10_000, filter });
