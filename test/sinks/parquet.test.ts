@@ -170,7 +170,7 @@ describe("ArchiveWriter", () => {
     w.append(
       Array.from({ length: 70 }, (_, i) => {
         const r = flow(i, clock.now);
-        r.in_if_name = big;
+        r.in_if_name = `${big}${i}`; // distinct: a repeated value is stored once (dictionary)
         return r;
       }),
     );
@@ -330,6 +330,52 @@ describe("extra column", () => {
     assert.equal(codec.get("switch_id"), "UNCOMPRESSED");
     assert.equal(codec.get("src_port"), "ZSTD");
     assert.equal(codec.get("src_addr"), "ZSTD");
+  });
+});
+
+describe("dictionary-encoded strings", () => {
+  test("few distinct values (any bit width) and many (PLAIN after the first 8192) read back in order", async () => {
+    const dir = tempDir();
+    const clock = { now: T0 };
+    const rows = 20_000;
+    const w = writer(dir, clock, { rowGroupRows: rows });
+    const mods = [2, 3, 255, 256, 257, 8192];
+    const want: Array<Record<string, string | null>> = [];
+    w.append(
+      Array.from({ length: rows }, (_, i) => {
+        const r = flow(i, clock.now);
+        // src_addr: distinct IPv4 numbers with text now and then (the dictionary fills up, turns PLAIN)
+        if (i % 5 === 0) r.src_addr = `2001:db8::${i.toString(16)}`;
+        else r.src_v4 = 0x0a000000 + i;
+        // next_hop: 2..8192 distinct values in turn, as numbers and as text of the same addresses
+        const k = mods[Math.floor(i / 1000) % mods.length]!;
+        if (i % 2 === 0) r.next_hop_v4 = 0xc0000200 + (i % k);
+        else r.next_hop = `192.0.${2 + ((i % k) >> 8)}.${(i % k) & 255}`;
+        r.in_if_name = i % 7 === 0 ? "" : `if${i % k}`; // nullable
+        r.out_if_name = i % 4 !== 0 ? `é${i}` : ""; // nullable, distinct (PLAIN after 8192), non-ASCII
+        want.push({
+          src_addr: r.src_addr,
+          next_hop: r.next_hop,
+          in_if_name: r.in_if_name === "" ? null : r.in_if_name,
+          out_if_name: r.out_if_name === "" ? null : r.out_if_name,
+        });
+        return r;
+      }),
+    );
+    w.poll(true);
+    const got = await query(
+      `SELECT src_addr, next_hop, in_if_name, out_if_name
+       FROM read_parquet('${dir}/*/*/*/*.parquet', file_row_number = true) ORDER BY file_row_number`,
+    );
+    assert.equal(got.length, rows);
+    for (let i = 0; i < rows; i++) assert.deepEqual(got[i], want[i], `row ${i}`);
+    const meta = await query(
+      `SELECT path_in_schema AS col, encodings FROM parquet_metadata('${dir}/*/*/*/*.parquet')`,
+    );
+    const enc = new Map(meta.map((m) => [m.col as string, String(m.encodings)]));
+    assert.match(enc.get("next_hop")!, /RLE_DICTIONARY/, "few distinct values: a dictionary");
+    assert.doesNotMatch(enc.get("src_addr")!, /DICTIONARY/, "many distinct values: PLAIN");
+    assert.doesNotMatch(enc.get("out_if_name")!, /DICTIONARY/, "many distinct values and nulls: PLAIN");
   });
 });
 
