@@ -180,6 +180,8 @@ export class Int64Column {
 export const DICTIONARY_MAX_ENTRIES = 8192;
 /** Bytes of dictionary entries (PLAIN layout) before the same fallback. */
 export const DICTIONARY_MAX_BYTES = 512 * 1024;
+/** Row groups a column whose dictionary overflowed writes PLAIN from the start before it tries again. */
+const PLAIN_GROUPS = 7;
 
 /**
  * BYTE_ARRAY values, dictionary-encoded while they are few: each distinct value (a string, or a number
@@ -188,7 +190,9 @@ export const DICTIONARY_MAX_BYTES = 512 * 1024;
  * text (exporter, type, next hops, the `extra` JSON, interface names), so a row costs a map lookup and
  * an index instead of its bytes, and the page to compress holds bit-packed indices. Beyond
  * DICTIONARY_MAX_ENTRIES / _BYTES (e.g. source addresses) the column turns PLAIN for the rest of the row
- * group: the values so far are written out from the dictionary and the next ones appended as they come.
+ * group: the values so far are written out from the dictionary and the next ones appended as they come;
+ * the next PLAIN_GROUPS row groups of that column start PLAIN (no wasted dictionary work), then it tries
+ * again.
  * A value and its number key may both be entries (the same bytes twice): legal, readers map indices.
  */
 export class BytesColumn {
@@ -204,6 +208,11 @@ export class BytesColumn {
   readonly #index: Int32Array;
   /** Start of each entry in `data`, and one past the last. */
   #offsets = new Int32Array(1024);
+  /**
+   * Row groups started PLAIN since the dictionary last overflowed: a column that overflowed (source
+   * addresses...) skips the dictionary work for PLAIN_GROUPS row groups, then tries again.
+   */
+  #plainGroups = 0;
   /** The previous value's key and entry (repeats skip the map). */
   #lastKey: string | number | undefined = undefined;
   #lastEntry = 0;
@@ -337,11 +346,15 @@ export class BytesColumn {
     this.#bytes(s);
     this.#value();
   }
-  /** Bytes written by `write(out, at)` (at most `max` of them) for `key`, e.g. an IPv4 address's dotted text. */
+  /**
+   * Bytes written by `write(out, at)` (at most `max` of them) for `key` (a 32-bit unsigned or signed
+   * integer), e.g. an IPv4 address's dotted text.
+   */
   pushWith(key: number, max: number, write: (out: Uint8Array, at: number, key: number) => number): void {
     let e = -2;
+    const k = key | 0; // the map key as an int32 (a small integer to V8, not a heap number: no allocation)
     if (this.#dict !== null) {
-      e = this.#find(key);
+      e = this.#find(k);
       if (e >= 0) {
         this.#index[this.count] = e;
         this.#value();
@@ -351,7 +364,7 @@ export class BytesColumn {
     this.#room(4 + max + 2);
     const start = this.used;
     this.#length(start, write(this.data, start + 4, key));
-    if (e === -1) this.#index[this.count] = this.#added(key, start);
+    if (e === -1) this.#index[this.count] = this.#added(k, start);
     this.#value();
   }
   pushNull(): void {
@@ -373,10 +386,15 @@ export class BytesColumn {
     this.count = 0;
     this.rows = 0;
     this.used = 0;
-    if (this.#dict === null) this.#dict = new Map();
-    else this.#dict.clear();
     this.#lastKey = undefined;
     this.#lastEntry = 0;
+    if (this.#dict !== null) this.#dict.clear();
+    else if (this.#plainGroups < PLAIN_GROUPS)
+      this.#plainGroups++; // PLAIN again: skip the dictionary
+    else {
+      this.#plainGroups = 0; // try the dictionary again now and then (the traffic may have changed)
+      this.#dict = new Map();
+    }
   }
 }
 

@@ -379,6 +379,40 @@ describe("dictionary-encoded strings", () => {
   });
 });
 
+describe("dictionary fallback across row groups", () => {
+  test("a column that overflowed starts PLAIN for 7 row groups, then tries the dictionary again", async () => {
+    const dir = tempDir();
+    const clock = { now: T0 };
+    const per = 9000; // > 8192 distinct values fit in one row group
+    const w = writer(dir, clock, { rowGroupRows: per });
+    const want: string[] = [];
+    w.append(
+      Array.from({ length: 12 * per }, (_, i) => {
+        const r = flow(i, clock.now);
+        r.src_v4 = i < per ? 0x0a000000 + i : 0x0a000001 + (i % 3); // distinct in group 0, then 3 values
+        want.push(r.src_addr);
+        return r;
+      }),
+    );
+    w.poll(true);
+    const got = await query(
+      `SELECT src_addr FROM read_parquet('${dir}/*/*/*/*.parquet', file_row_number = true) ORDER BY file_row_number`,
+    );
+    assert.deepEqual(
+      got.map((g) => g.src_addr),
+      want,
+    );
+    const meta = await query(
+      `SELECT row_group_id AS g, encodings FROM parquet_metadata('${dir}/*/*/*/*.parquet')
+       WHERE path_in_schema = 'src_addr' ORDER BY row_group_id`,
+    );
+    assert.deepEqual(
+      meta.map((m) => String(m.encodings).includes("DICTIONARY")),
+      [false, false, false, false, false, false, false, false, true, true, true, true],
+    );
+  });
+});
+
 describe("ParquetSink (main thread)", () => {
   function receipt(over: Partial<Receipt>): EncodedBatch {
     const r: Receipt = {
