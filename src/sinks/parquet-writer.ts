@@ -13,11 +13,10 @@
  *   logical type (unsigned INTEGER of 8/16/32/64 bits, TIMESTAMP(NANOS) holding UTC, STRING);
  * - one row group per `writeRowGroup()`, one data page (v1) per column chunk, compressed with zstd
  *   (node:zlib), gzip or nothing;
- * - encodings: integers PLAIN; strings as a dictionary page and RLE_DICTIONARY data page of bit-packed
- *   indices while a chunk has few distinct values (BytesColumn), else PLAIN; a column chunk holding a
- *   single distinct value is written as a one-entry dictionary page and an RLE_DICTIONARY data page of
- *   one run (flow records have many such columns: VLANs, ToS, exporter, type...), uncompressed (the codec
- *   is per column chunk), so it costs a few bytes and no compression work; definition levels are RLE runs;
+ * - encodings: PLAIN; a column chunk holding a single distinct value is written as a one-entry dictionary
+ *   page and an RLE_DICTIONARY data page of one run (flow records have many such columns: VLANs, ToS,
+ *   exporter, type...), uncompressed (the codec is per column chunk), so it costs a few bytes and no
+ *   compression work; definition levels are RLE runs;
  * - statistics (min/max, null count) for the columns marked `stats` (the timestamps), so readers skip row
  *   groups outside a time range.
  * The footer is written by `finish()`; a file without it is unreadable (callers write to a temporary name
@@ -176,65 +175,25 @@ export class Int64Column {
   }
 }
 
-/** Distinct values a BytesColumn keeps in its dictionary before it writes the row group PLAIN. */
-export const DICTIONARY_MAX_ENTRIES = 8192;
-/** Bytes of dictionary entries (PLAIN layout) before the same fallback. */
-export const DICTIONARY_MAX_BYTES = 512 * 1024;
-/** Row groups a column whose dictionary overflowed writes PLAIN from the start before it tries again. */
-const PLAIN_GROUPS = 7;
-
-/**
- * BYTE_ARRAY values, dictionary-encoded while they are few: each distinct value (a string, or a number
- * key such as an IPv4 address written by `pushWith`) is stored once in `data` in PLAIN layout (4-byte
- * little-endian length, then the bytes) and each row keeps its entry's index. Flow records repeat most
- * text (exporter, type, next hops, the `extra` JSON, interface names), so a row costs a map lookup and
- * an index instead of its bytes, and the page to compress holds bit-packed indices. Beyond
- * DICTIONARY_MAX_ENTRIES / _BYTES (e.g. source addresses) the column turns PLAIN for the rest of the row
- * group: the values so far are written out from the dictionary and the next ones appended as they come;
- * the next PLAIN_GROUPS row groups of that column start PLAIN (no wasted dictionary work), then it tries
- * again.
- * A value and its number key may both be entries (the same bytes twice): legal, readers map indices.
- */
+/** BYTE_ARRAY values in PLAIN layout (4-byte little-endian length, then the bytes), appended as they come. */
 export class BytesColumn {
-  /** Dictionary mode: the entries; PLAIN mode: every value. */
   data = new Uint8Array(1 << 16);
   used = 0;
   readonly defs: Uint8Array | null;
-  /** Values written (non-null). */
   count = 0;
   rows = 0;
-  /** Dictionary mode: the entry index of each value; null once PLAIN. */
-  #dict: Map<string | number, number> | null = new Map();
-  readonly #index: Int32Array;
-  /** Start of each entry in `data`, and one past the last. */
-  #offsets = new Int32Array(1024);
-  /**
-   * Row groups started PLAIN since the dictionary last overflowed: a column that overflowed (source
-   * addresses...) skips the dictionary work for PLAIN_GROUPS row groups, then tries again.
-   */
-  #plainGroups = 0;
-  /** The previous value's key and entry (repeats skip the map). */
-  #lastKey: string | number | undefined = undefined;
-  #lastEntry = 0;
+  /** Whether every value so far had the same key (an IPv4 number or a string): one-value chunks. */
+  same = true;
+  #key: number | string = -1;
+  /** The previous value's string (when it was pushed as one) and its byte range. */
+  #last: string | null = null;
+  #lastStart = 0;
+  /** Repeats of the last value counted but not yet written. */
+  #repeat = 0;
+  /** Byte range of the first value (for the one-entry dictionary). */
+  firstEnd = 0;
   constructor(capacity: number, optional: boolean) {
     this.defs = optional ? new Uint8Array(capacity) : null;
-    this.#index = new Int32Array(capacity);
-  }
-  /** Whether the values so far are dictionary indices (`dictionary()`, `indices()`), else PLAIN (`plain()`). */
-  get dictionary(): boolean {
-    return this.#dict !== null;
-  }
-  /** Entries in the dictionary (0 when PLAIN). */
-  get entries(): number {
-    return this.#dict?.size ?? 0;
-  }
-  /** Whether every value so far is the same entry (a one-value chunk). */
-  get same(): boolean {
-    return this.#dict !== null && this.#dict.size === 1;
-  }
-  /** Bytes held for the values so far (entries and indices, or PLAIN bytes): bounds a row group's memory. */
-  get size(): number {
-    return this.#dict !== null ? this.used + 4 * this.count : this.used;
   }
   #room(n: number): void {
     if (this.used + n <= this.data.length) return;
@@ -242,8 +201,39 @@ export class BytesColumn {
     next.set(this.data.subarray(0, this.used));
     this.data = next;
   }
-  /** Appends a string's PLAIN bytes (length + UTF-8) at `used`. */
-  #bytes(s: string): void {
+  #track(key: number | string): void {
+    if (this.count === 0) this.#key = key;
+    else if (this.same && key !== this.#key) this.same = false;
+  }
+  #done(start: number): void {
+    const len = this.used - start - 4;
+    const d = this.data;
+    d[start] = len;
+    d[start + 1] = len >>> 8;
+    d[start + 2] = len >>> 16;
+    d[start + 3] = len >>> 24;
+    if (this.count === 0) this.firstEnd = this.used;
+    if (this.defs !== null) this.defs[this.rows] = 1;
+    this.count++;
+    this.rows++;
+  }
+  /**
+   * A string (UTF-8). The previous value again (the exporter, the type) is only counted; its bytes are
+   * repeated when another value comes or the bytes are read (`plain()`), and never when the chunk holds
+   * that one value throughout (written as a one-entry dictionary).
+   */
+  pushString(s: string): void {
+    if (s === this.#last) {
+      this.#repeat++;
+      if (this.defs !== null) this.defs[this.rows] = 1;
+      this.count++;
+      this.rows++;
+      return;
+    }
+    this.#track(s);
+    if (this.#repeat > 0) this.#materialize();
+    this.#last = s;
+    this.#lastStart = this.used;
     const len = s.length;
     this.#room(4 + 3 * len);
     const start = this.used;
@@ -257,144 +247,53 @@ export class BytesColumn {
       }
       d[at++] = c;
     }
-    this.#length(start, at);
-  }
-  #length(start: number, end: number): void {
-    const len = end - start - 4;
-    const d = this.data;
-    d[start] = len;
-    d[start + 1] = len >>> 8;
-    d[start + 2] = len >>> 16;
-    d[start + 3] = len >>> 24;
-    this.used = end;
-  }
-  #value(): void {
-    if (this.defs !== null) this.defs[this.rows] = 1;
-    this.count++;
-    this.rows++;
-  }
-  /**
-   * Dictionary mode: the entry of `key` (≥ 0); −1 when it is new (the caller appends its bytes at `used`,
-   * then calls #added); −2 when the dictionary is full: the column has just turned PLAIN.
-   */
-  #find(key: string | number): number {
-    if (key === this.#lastKey) return this.#lastEntry;
-    const dict = this.#dict!;
-    const e = dict.get(key);
-    if (e !== undefined) {
-      this.#lastKey = key;
-      this.#lastEntry = e;
-      return e;
-    }
-    if (dict.size >= DICTIONARY_MAX_ENTRIES || this.used >= DICTIONARY_MAX_BYTES) {
-      this.#toPlain();
-      return -2;
-    }
-    return -1;
-  }
-  /** Records the entry whose bytes end at `used` (they began at `start`) as the next index; returns it. */
-  #added(key: string | number, start: number): number {
-    const dict = this.#dict!;
-    const e = dict.size;
-    if (e + 2 > this.#offsets.length) {
-      const next = new Int32Array(2 * this.#offsets.length);
-      next.set(this.#offsets);
-      this.#offsets = next;
-    }
-    this.#offsets[e] = start;
-    this.#offsets[e + 1] = this.used;
-    dict.set(key, e);
-    this.#lastKey = key;
-    this.#lastEntry = e;
-    return e;
-  }
-  /** Leaves dictionary mode: rewrites the values so far as PLAIN bytes (entry bytes per index). */
-  #toPlain(): void {
-    const n = this.count;
-    const idx = this.#index;
-    const off = this.#offsets;
-    const dict = this.data;
-    let total = 0;
-    for (let i = 0; i < n; i++) total += off[idx[i]! + 1]! - off[idx[i]!]!;
-    const out = new Uint8Array(Math.max(1 << 16, 2 * total));
-    let at = 0;
-    for (let i = 0; i < n; i++) {
-      const e = idx[i]!;
-      out.set(dict.subarray(off[e]!, off[e + 1]!), at);
-      at += off[e + 1]! - off[e]!;
-    }
-    this.data = out;
     this.used = at;
-    this.#dict = null;
-    this.#lastKey = undefined;
+    this.#done(start);
   }
-  /** A string (UTF-8). */
-  pushString(s: string): void {
-    if (this.#dict !== null) {
-      let e = this.#find(s);
-      if (e === -1) {
-        const start = this.used;
-        this.#bytes(s);
-        e = this.#added(s, start);
-      }
-      if (e >= 0) {
-        this.#index[this.count] = e;
-        this.#value();
-        return;
-      }
-    }
-    this.#bytes(s);
-    this.#value();
+  /** Writes the counted repeats of the last value. */
+  #materialize(): void {
+    const from = this.#lastStart;
+    const n = this.used - from;
+    const k = this.#repeat;
+    this.#repeat = 0;
+    this.#room(n * k);
+    const d = this.data;
+    let at = this.used;
+    for (let r = 0; r < k; r++) for (let i = 0; i < n; i++) d[at++] = d[from + i]!;
+    this.#lastStart = at - n;
+    this.used = at;
   }
-  /**
-   * Bytes written by `write(out, at)` (at most `max` of them) for `key` (a 32-bit unsigned or signed
-   * integer), e.g. an IPv4 address's dotted text.
-   */
+  /** Size of the PLAIN bytes of every value so far (counted repeats included). */
+  get size(): number {
+    return this.used + this.#repeat * (this.used - this.#lastStart);
+  }
+  /** The PLAIN bytes of every value so far. */
+  plain(): Uint8Array {
+    if (this.#repeat > 0) this.#materialize();
+    return this.data.subarray(0, this.used);
+  }
+  /** Bytes written by `write(out, at)` (at most `max` of them), e.g. an address's dotted text. */
   pushWith(key: number, max: number, write: (out: Uint8Array, at: number, key: number) => number): void {
-    let e = -2;
-    const k = key | 0; // the map key as an int32 (a small integer to V8, not a heap number: no allocation)
-    if (this.#dict !== null) {
-      e = this.#find(k);
-      if (e >= 0) {
-        this.#index[this.count] = e;
-        this.#value();
-        return;
-      }
-    }
+    this.#track(key);
+    if (this.#repeat > 0) this.#materialize();
+    this.#last = null;
     this.#room(4 + max + 2);
     const start = this.used;
-    this.#length(start, write(this.data, start + 4, key));
-    if (e === -1) this.#index[this.count] = this.#added(k, start);
-    this.#value();
+    this.used = write(this.data, start + 4, key);
+    this.#done(start);
   }
   pushNull(): void {
     this.defs![this.rows++] = 0;
-  }
-  /** Dictionary mode: the entries in PLAIN layout (a dictionary page's body). */
-  dictionaryBytes(): Uint8Array {
-    return this.data.subarray(0, this.used);
-  }
-  /** Dictionary mode: the entry index of each value. */
-  indices(): Int32Array {
-    return this.#index.subarray(0, this.count);
-  }
-  /** PLAIN mode: the bytes of every value. */
-  plain(): Uint8Array {
-    return this.data.subarray(0, this.used);
   }
   reset(): void {
     this.count = 0;
     this.rows = 0;
     this.used = 0;
-    this.#lastKey = undefined;
-    this.#lastEntry = 0;
-    if (this.#dict !== null) this.#dict.clear();
-    else if (this.#plainGroups < PLAIN_GROUPS)
-      this.#plainGroups++; // PLAIN again: skip the dictionary
-    else {
-      this.#plainGroups = 0; // try the dictionary again now and then (the traffic may have changed)
-      this.#dict = new Map();
-    }
+    this.same = true;
+    this.#key = -1;
+    this.#last = null;
+    this.#repeat = 0;
+    this.firstEnd = 0;
   }
 }
 
@@ -640,8 +539,6 @@ export class ParquetFileWriter {
   readonly cost: WriteCost = { compressMs: 0, writeMs: 0 };
   /** Page bodies that need assembling (levels + values); compressed (copied) before the next one. */
   #scratch = new Uint8Array(1 << 16);
-  /** Bit-packed dictionary indices of one page (copied into the page body before the next). */
-  #packed = new Uint8Array(1 << 16);
 
   constructor(fd: number, schema: readonly ColumnSpec[], options: WriterOptions) {
     this.#fd = fd;
@@ -690,45 +587,10 @@ export class ParquetFileWriter {
     return this.#scratch;
   }
 
-  /**
-   * Dictionary indices as a RLE_DICTIONARY data page's values: the bit width, then one bit-packed run
-   * (RLE/bit-packing hybrid: header varint (groups << 1 | 1), 8 values per group, least significant bit
-   * first, the last group padded with zeros). In a buffer of its own (the page body is assembled in the
-   * scratch buffer).
-   */
-  #indices(idx: Int32Array, entries: number): Uint8Array {
-    const w = 32 - Math.clz32(entries - 1); // entries ≥ 2: width 1..13
-    const groups = Math.ceil(idx.length / 8);
-    const need = 1 + 5 + groups * w;
-    if (this.#packed.length < need) this.#packed = new Uint8Array(Math.max(need, 2 * this.#packed.length));
-    const out = this.#packed;
-    out[0] = w;
-    let at = 1;
-    let h = groups * 2 + 1;
-    while (h >= 128) {
-      out[at++] = (h % 128) | 128;
-      h = Math.floor(h / 128);
-    }
-    out[at++] = h;
-    let acc = 0;
-    let bits = 0;
-    const n = groups * 8;
-    for (let i = 0; i < n; i++) {
-      acc |= (i < idx.length ? idx[i]! : 0) << bits;
-      bits += w;
-      while (bits >= 8) {
-        out[at++] = acc & 255;
-        acc >>>= 8;
-        bits -= 8;
-      }
-    }
-    return out.subarray(0, at);
-  }
-
   /** The page data for `b` (a copy or the compressed bytes: `b` may be the scratch buffer). */
   #compress(b: Uint8Array, raw: boolean): Uint8Array {
     if (raw || this.#codec === "none" || b.length === 0)
-      return b.buffer === this.#scratch.buffer || b.buffer === this.#packed.buffer ? b.slice() : b;
+      return b.buffer === this.#scratch.buffer ? b.slice() : b;
     const t0 = performance.now();
     const out =
       this.#codec === "zstd"
@@ -784,7 +646,6 @@ export class ParquetFileWriter {
       const count = col.count;
       let plain: Uint8Array;
       let single: Uint8Array | null = null;
-      let dictionary: BytesColumn | null = null;
       let min: Uint8Array | null = null;
       let max: Uint8Array | null = null;
       if (col instanceof Int32Column) {
@@ -798,11 +659,12 @@ export class ParquetFileWriter {
           min = plain.slice(8 * lo, 8 * lo + 8);
           max = plain.slice(8 * hi, 8 * hi + 8);
         }
-      } else if (col.dictionary) {
-        plain = col.dictionaryBytes();
-        if (count > 0 && col.same) single = plain;
-        else if (count > 0) dictionary = col;
-      } else plain = col.plain();
+      } else {
+        if (count > 0 && col.same) {
+          single = col.data.subarray(0, col.firstEnd);
+          plain = single;
+        } else plain = col.plain();
+      }
       // an OPTIONAL column's page body: its levels, then the values, in the writer's scratch buffer
       const defs = col.defs;
       const withLevels = (values: Uint8Array): Uint8Array => {
@@ -830,21 +692,6 @@ export class ParquetFileWriter {
         at += dc;
         const body = defs !== null ? withLevels(oneRun(count)) : oneRun(count);
         const [page, pu, pc] = this.#page(PAGE_DATA, body, col.rows, ENC_RLE_DICTIONARY, true);
-        meta.dataPageOffset = at;
-        out.push(...page);
-        at += pc;
-        meta.uncompressed = du + pu;
-        meta.compressed = dc + pc;
-        meta.encodings = [ENC_PLAIN, ENC_RLE, ENC_RLE_DICTIONARY];
-      } else if (dictionary !== null) {
-        // the distinct values, then their bit-packed indices (compressed like any page)
-        const [dict, du, dc] = this.#page(PAGE_DICTIONARY, plain, dictionary.entries, ENC_PLAIN);
-        meta.dictionaryPageOffset = at;
-        out.push(...dict);
-        at += dc;
-        const indices = this.#indices(dictionary.indices(), dictionary.entries);
-        const body = defs !== null ? withLevels(indices) : indices;
-        const [page, pu, pc] = this.#page(PAGE_DATA, body, col.rows, ENC_RLE_DICTIONARY);
         meta.dataPageOffset = at;
         out.push(...page);
         at += pc;
