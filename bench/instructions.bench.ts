@@ -43,6 +43,11 @@ function arg(name: string, dflt: string): string {
 }
 const pcapFile = arg("pcap", "");
 
+/** The FlowRecord class of the measured checkout (its decoder fills that class's records). */
+async function flowRecordClass(root: string): Promise<typeof FlowRecord> {
+  return ((await import(`${root}/src/core/flow.ts`)) as typeof import("../src/core/flow.ts")).FlowRecord;
+}
+
 /** The measured child: `passes` passes over the traffic; prints the number of flows. */
 async function child(root: string, p: Protocol | "pcap", stage: Stage, passes: number): Promise<void> {
   const { FlowDecoder } = (await import(
@@ -89,6 +94,8 @@ async function child(root: string, p: Protocol | "pcap", stage: Stage, passes: n
             sink += r.src_port;
             batcher.add(r);
           },
+    // as the worker: an `add` encoder copies each record, so the decoder refills one (if the code has it)
+    ...(add !== undefined ? { scratch: new (await flowRecordClass(root))() } : {}),
   };
   const receivedAtMs = 1_700_000_000_000;
   for (let i = 0; i < passes; i++)

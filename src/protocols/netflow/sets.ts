@@ -201,10 +201,11 @@ function decodeSet(
   const mapped = ctx.samplingMap?.lookup(exporter, h.domain) ?? null;
   const fixed = t.fixedLength;
   const icmpFromPort = !t.hasIcmp;
+  const scratch = emit.scratch; // one record refilled per flow (the handler copies), else one each
   let o = start;
   let n = 0;
   while (o + t.minLength <= end) {
-    const r = new FlowRecord();
+    const r = scratch !== undefined ? scratch.clear() : new FlowRecord();
     r.type = type;
     r.time_received_ms = receivedMs;
     r.sequence_num = h.sequence;
