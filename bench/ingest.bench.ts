@@ -408,7 +408,10 @@ async function startCollector(
     }
   });
   const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
-  for (let i = 0; i < 400 && (httpPort === 0 || udpPort === 0) && proc.exitCode === null; i++)
+  // 60 s to start: a quiet machine needs 1–2 s, a loaded one (type stripping of every module, in the main
+  // thread and again in each worker) 10–15 s and more
+  const deadline = Date.now() + 60_000;
+  while ((httpPort === 0 || udpPort === 0) && proc.exitCode === null && Date.now() < deadline)
     await sleep(25);
   if (httpPort === 0 || udpPort === 0) {
     proc.kill("SIGKILL");

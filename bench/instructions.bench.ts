@@ -4,19 +4,23 @@
  * encode paths use (time-based benches on this kind of machine swing by 30 % and more).
  *
  * Method: the bench traffic of bench:ingest / bench:pipeline (16 exporters, 64 datagrams each) goes through
- * a FlowDecoder (+ a Batcher of 5,000 and the sink's worker-side encoder) for a fixed number of passes, in
+ * a FlowDecoder (+ a Batcher of 5,000 and the sink's worker-side encoder, or the encoder's `add` per record
+ * when it has one, as the worker does) for a fixed number of passes, in
  * `node --single-threaded` under `valgrind --tool=callgrind`, once with `--low` passes and once with
  * `--high`; (instructions(high) − instructions(low)) / (flows(high) − flows(low)) is the marginal cost of a
  * flow, free of startup, compilation and warm-up (the first 20 passes of both runs are the same).
  *
  * Run: npm run bench:instructions [-- --protocol ipfix,v9,v5,sflow] [--stage decode,jsonl,sqlite,kafka,kafka-json,parquet]
- *                                 [--low 20] [--high 60]
+ *                                 [--low 20] [--high 60] [--pcap FILE]
+ * `--pcap FILE` replaces the synthetic traffic by a capture's datagrams (e.g. the peer bench's blaster
+ * traffic: `blaster -P ipfix -n 2000 -w ipfix.pcap`, whose records are all distinct and carry
+ * flowEndReason and a BGP next hop); the protocol column then reads `pcap`.
  * Needs valgrind (Debian: apt-get install valgrind). One row takes ~1–3 minutes.
  * `CLARION_BENCH_ROOT=/path/to/other/checkout` counts another checkout's code with this traffic (A/B);
  * `CLARION_BENCH_NODE_FLAGS="--max-semi-space-size=32"` passes V8/Node flags to the measured process.
  */
 import { spawnSync } from "node:child_process";
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { FlowRecord, RecordHandler } from "../src/core/flow.ts";
@@ -37,9 +41,15 @@ function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1]! : dflt;
 }
+const pcapFile = arg("pcap", "");
+
+/** The FlowRecord class of the measured checkout (its decoder fills that class's records). */
+async function flowRecordClass(root: string): Promise<typeof FlowRecord> {
+  return ((await import(`${root}/src/core/flow.ts`)) as typeof import("../src/core/flow.ts")).FlowRecord;
+}
 
 /** The measured child: `passes` passes over the traffic; prints the number of flows. */
-async function child(root: string, p: Protocol, stage: Stage, passes: number): Promise<void> {
+async function child(root: string, p: Protocol | "pcap", stage: Stage, passes: number): Promise<void> {
   const { FlowDecoder } = (await import(
     `${root}/src/protocols/decoder.ts`
   )) as typeof import("../src/protocols/decoder.ts");
@@ -47,7 +57,13 @@ async function child(root: string, p: Protocol, stage: Stage, passes: number): P
     `${root}/src/pipeline/batcher.ts`
   )) as typeof import("../src/pipeline/batcher.ts");
   const { findSink } = (await import(`${root}/src/sinks/index.ts`)) as typeof import("../src/sinks/index.ts");
-  const dgs = benchDatagrams(p);
+  const pcap = process.env.CLARION_BENCH_PCAP;
+  const dgs =
+    p === "pcap" && pcap !== undefined
+      ? ((await import(`${root}/src/core/pcap.ts`)) as typeof import("../src/core/pcap.ts")).readCapture(
+          readFileSync(pcap),
+        )
+      : benchDatagrams(p as Protocol);
   const decoder = new FlowDecoder();
   const enc =
     stage === "decode"
@@ -63,12 +79,23 @@ async function child(root: string, p: Protocol, stage: Stage, passes: number): P
       for (const part of enc.encode(records).parts) sink += part.data.byteLength;
     },
   });
+  // as src/inputs/worker.ts: an encoder that takes records one by one (parquet) gets them as decoded
+  const add = enc?.add?.bind(enc);
   const handler: RecordHandler = {
-    flow: (r) => {
-      flows++;
-      sink += r.src_port;
-      batcher.add(r);
-    },
+    flow:
+      add !== undefined
+        ? (r) => {
+            flows++;
+            sink += r.src_port;
+            add(r);
+          }
+        : (r) => {
+            flows++;
+            sink += r.src_port;
+            batcher.add(r);
+          },
+    // as the worker: an `add` encoder copies each record, so the decoder refills one (if the code has it)
+    ...(add !== undefined ? { scratch: new (await flowRecordClass(root))() } : {}),
   };
   const receivedAtMs = 1_700_000_000_000;
   for (let i = 0; i < passes; i++)
@@ -85,7 +112,12 @@ async function child(root: string, p: Protocol, stage: Stage, passes: number): P
 }
 
 /** Runs the child under callgrind; returns the instructions executed and the flows decoded. */
-function count(root: string, p: Protocol, stage: Stage, passes: number): { ir: number; flows: number } {
+function count(
+  root: string,
+  p: Protocol | "pcap",
+  stage: Stage,
+  passes: number,
+): { ir: number; flows: number } {
   const self = fileURLToPath(import.meta.url);
   const r = spawnSync(
     "valgrind",
@@ -102,7 +134,7 @@ function count(root: string, p: Protocol, stage: Stage, passes: number): { ir: n
       stage,
       String(passes),
     ],
-    { encoding: "utf8", maxBuffer: 1 << 26 },
+    { encoding: "utf8", maxBuffer: 1 << 26, env: { ...process.env, CLARION_BENCH_PCAP: pcapFile } },
   );
   if (r.error) throw new Error(`cannot run valgrind (Debian: apt-get install valgrind): ${r.error.message}`);
   const m = /Collected\s*:\s*(\d+)/.exec(r.stderr);
@@ -113,10 +145,12 @@ function count(root: string, p: Protocol, stage: Stage, passes: number): { ir: n
 
 if (process.argv[2] === "--child") {
   const [root, p, stage, passes] = process.argv.slice(3);
-  await child(root!, p as Protocol, stage as Stage, Number(passes));
+  await child(root!, p as Protocol | "pcap", stage as Stage, Number(passes));
 } else {
   const root = process.env.CLARION_BENCH_ROOT ?? fileURLToPath(new URL("..", import.meta.url));
-  const protocols = arg("protocol", "ipfix,v9,v5").split(",") as Protocol[];
+  const protocols = (pcapFile !== "" ? ["pcap"] : arg("protocol", "ipfix,v9,v5").split(",")) as Array<
+    Protocol | "pcap"
+  >;
   const stages = arg("stage", "decode,jsonl,sqlite").split(",") as Stage[];
   const low = Number(arg("low", "20"));
   const high = Number(arg("high", "60"));

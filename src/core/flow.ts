@@ -132,6 +132,87 @@ export class FlowRecord {
   /** Template/set the record came from (0 for v5 and sFlow). */
   template_id = 0;
 
+  /**
+   * Puts every field back to its initial value and returns the record: for a decoder that refills one
+   * record per flow when its consumer copies what it keeps (RecordHandler.scratch). Must list every field
+   * above (test/core/flow.test.ts checks it against a new record).
+   */
+  clear(): this {
+    this.type = "IPFIX";
+    this.time_received_ms = 0;
+    this.sequence_num = 0;
+    this.sampling_rate = 0;
+    this.sampler_address = "";
+    this.time_flow_start_ms = 0;
+    this.time_flow_end_ms = 0;
+    this.bytes = 0;
+    this.packets = 0;
+    this.src_v4 = -1;
+    this.dst_v4 = -1;
+    this.src_addr_text = "";
+    this.dst_addr_text = "";
+    this.etype = 0;
+    this.proto = 0;
+    this.src_port = 0;
+    this.dst_port = 0;
+    this.in_if = 0;
+    this.out_if = 0;
+    this.src_mac = 0;
+    this.dst_mac = 0;
+    this.src_vlan = 0;
+    this.dst_vlan = 0;
+    this.vlan_id = 0;
+    this.ip_tos = 0;
+    this.forwarding_status = 0;
+    this.ip_ttl = 0;
+    this.ip_flags = 0;
+    this.tcp_flags = 0;
+    this.icmp_type = 0;
+    this.icmp_code = 0;
+    this.ipv6_flow_label = 0;
+    this.fragment_id = 0;
+    this.fragment_offset = 0;
+    this.src_as = 0;
+    this.dst_as = 0;
+    this.next_hop_v4 = -1;
+    this.next_hop_text = "";
+    this.next_hop_as = 0;
+    this.src_net = 0;
+    this.dst_net = 0;
+    this.bgp_next_hop = "";
+    this.bgp_communities = null;
+    this.as_path = null;
+    this.mpls_label = null;
+    this.mpls_ip = null;
+    this.mpls_ttl = null;
+    this.ipv6_routing_header_addresses = null;
+    this.ipv6_routing_header_seg_left = 0;
+    this.observation_domain_id = 0;
+    this.observation_point_id = 0;
+    this.src_sgt = null;
+    this.dst_sgt = null;
+    this.switch_id = "";
+    this.flow_direction = null;
+    this.in_if_name = "";
+    this.out_if_name = "";
+    this.in_vrf_id = null;
+    this.out_vrf_id = null;
+    this.in_vrf_name = "";
+    this.out_vrf_name = "";
+    this.mpls_vpn_rd = "";
+    this.application_name = "";
+    this.post_nat_src_addr = "";
+    this.post_nat_dst_addr = "";
+    this.post_nat_src_port = null;
+    this.post_nat_dst_port = null;
+    this.reverse_bytes = null;
+    this.reverse_packets = null;
+    this.extra = null;
+    this.elements = null;
+    this.template_id = 0;
+    return this;
+  }
+
   // Addresses: `src_v4` ≥ 0 is the address; else `src_addr_text` is. Assigning `src_addr` sets the text and
   // clears the number; a decoder sets the number alone on a fresh record. Encoders read the number when set.
 
@@ -191,6 +272,12 @@ export interface MessageInfo {
 /** What a decoder hands its records to. Only `flow` is required; the rest are optional consumers. */
 export interface RecordHandler {
   flow(record: FlowRecord): void;
+  /**
+   * When set, a decoder may hand every flow in this one record, cleared and refilled (no allocation per
+   * flow): only for a handler whose consumers copy what they keep before `flow` returns (the parquet
+   * archive's column append). Decoders that do not use it allocate as usual.
+   */
+  scratch?: FlowRecord;
   message?(info: MessageInfo): void;
   options?(record: OptionsRecord): void;
   /** sFlow counter samples (interface counters); the record type lives in src/protocols/sflow5.ts. */

@@ -15,7 +15,7 @@ import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import type { OutputConfig } from "../config/options.ts";
 import { normalizeAddress } from "../core/datagram.ts";
 import { DecodeError } from "../core/errors.ts";
-import type { FlowRecord, RecordHandler } from "../core/flow.ts";
+import { FlowRecord, type RecordHandler } from "../core/flow.ts";
 import { createLogger, type LogLevel, RateLimitedLogger } from "../core/log.ts";
 import { Batcher } from "../pipeline/batcher.ts";
 import { batchBuffers, transferables } from "../pipeline/buffer-pool.ts";
@@ -258,20 +258,32 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       }
     }
   };
+  // Batched outputs that can all say they would encode nothing (the live tail while nobody reads): while
+  // they do, records are not batched for them, and with `add` outputs the decoder refills one record per
+  // flow (they copy it); a record batched meanwhile (someone tails) is a copy.
+  const idle = batched.length > 0 && batched.every((e) => e.enc.idle !== undefined);
+  const allIdle = !idle
+    ? () => false
+    : batched.length === 1
+      ? batched[0]!.enc.idle!.bind(batched[0]!.enc)
+      : () => batched.every((e) => e.enc.idle!());
+  const scratch = direct.length > 0 && (batched.length === 0 || idle);
   const handler: RecordHandler = {
     flow:
       direct.length === 0
         ? (r) => batcher.add(r)
-        : batched.length === 0
+        : scratch
           ? (r) => {
-              recordsBatched++;
               addDirect(r);
+              if (batched.length > 0 && !allIdle()) batcher.add(Object.assign(new FlowRecord(), r));
+              else recordsBatched++; // (a batched record is counted when its batch is encoded)
             }
           : (r) => {
               addDirect(r);
               batcher.add(r);
             },
     counters: (c) => counters.push(c as InterfaceCounters),
+    ...(scratch ? { scratch: new FlowRecord() } : {}),
   };
 
   const onMessage = (listener: string) => (msg: Buffer, rinfo: { address: string; port: number }) => {

@@ -15,7 +15,8 @@
  *   (node:zlib), gzip or nothing;
  * - encodings: PLAIN; a column chunk holding a single distinct value is written as a one-entry dictionary
  *   page and an RLE_DICTIONARY data page of one run (flow records have many such columns: VLANs, ToS,
- *   exporter, type...), so it costs a few bytes and no compression work; definition levels are RLE runs;
+ *   exporter, type...), uncompressed (the codec is per column chunk), so it costs a few bytes and no
+ *   compression work; definition levels are RLE runs;
  * - statistics (min/max, null count) for the columns marked `stats` (the timestamps), so readers skip row
  *   groups outside a time range.
  * The footer is written by `finish()`; a file without it is unreadable (callers write to a temporary name
@@ -414,6 +415,8 @@ class Thrift {
 
 interface ChunkMeta {
   spec: ColumnSpec;
+  /** CODEC_ID of the chunk's pages: one-value chunks are left uncompressed (a few bytes). */
+  codec: number;
   encodings: number[];
   numValues: number;
   uncompressed: number;
@@ -433,10 +436,16 @@ interface RowGroupMeta {
   chunks: ChunkMeta[];
 }
 
-/** RLE runs (bit width 1) of definition levels, with the 4-byte length prefix of a v1 data page. */
-function defLevels(defs: Uint8Array, rows: number): Uint8Array {
-  const out = new Uint8Array(4 + 6 * Math.max(1, rows));
-  let at = 4;
+/** Bytes defLevels may write for `rows` rows (at most 6 per run, one run a row, and the prefix). */
+const defLevelsMax = (rows: number): number => 4 + 6 * Math.max(1, rows);
+
+/**
+ * RLE runs (bit width 1) of definition levels, with the 4-byte length prefix of a v1 data page, written
+ * into `out` from `at` (room for defLevelsMax(rows)); returns the end.
+ */
+function defLevels(defs: Uint8Array, rows: number, out: Uint8Array, at: number): number {
+  const from = at;
+  at += 4;
   let i = 0;
   while (i < rows) {
     const v = defs[i]!;
@@ -451,12 +460,12 @@ function defLevels(defs: Uint8Array, rows: number): Uint8Array {
     out[at++] = v;
     i = j;
   }
-  const len = at - 4;
-  out[0] = len;
-  out[1] = len >>> 8;
-  out[2] = len >>> 16;
-  out[3] = len >>> 24;
-  return out.subarray(0, at);
+  const len = at - from - 4;
+  out[from] = len;
+  out[from + 1] = len >>> 8;
+  out[from + 2] = len >>> 16;
+  out[from + 3] = len >>> 24;
+  return at;
 }
 
 /** One RLE run of `n` zeros at bit width 1: the dictionary indices of a one-value column chunk. */
@@ -469,18 +478,6 @@ function oneRun(n: number): Uint8Array {
   }
   out.push(run, 0);
   return Uint8Array.from(out);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** The index of the smallest and largest signed int64 among the first `count` word pairs. */
@@ -540,6 +537,8 @@ export class ParquetFileWriter {
   #rows = 0;
   #groups: RowGroupMeta[] = [];
   readonly cost: WriteCost = { compressMs: 0, writeMs: 0 };
+  /** Page bodies that need assembling (levels + values); compressed (copied) before the next one. */
+  #scratch = new Uint8Array(1 << 16);
 
   constructor(fd: number, schema: readonly ColumnSpec[], options: WriterOptions) {
     this.#fd = fd;
@@ -582,8 +581,16 @@ export class ParquetFileWriter {
     this.cost.writeMs += performance.now() - t0;
   }
 
-  #compress(b: Uint8Array): Uint8Array {
-    if (this.#codec === "none" || b.length === 0) return b;
+  /** The scratch buffer, with room for `n` bytes. */
+  #room(n: number): Uint8Array {
+    if (this.#scratch.length < n) this.#scratch = new Uint8Array(Math.max(n, 2 * this.#scratch.length));
+    return this.#scratch;
+  }
+
+  /** The page data for `b` (a copy or the compressed bytes: `b` may be the scratch buffer). */
+  #compress(b: Uint8Array, raw: boolean): Uint8Array {
+    if (raw || this.#codec === "none" || b.length === 0)
+      return b.buffer === this.#scratch.buffer ? b.slice() : b;
     const t0 = performance.now();
     const out =
       this.#codec === "zstd"
@@ -594,8 +601,14 @@ export class ParquetFileWriter {
   }
 
   /** A page header followed by the (compressed) body; returns [header + body, uncompressed size]. */
-  #page(type: number, body: Uint8Array, numValues: number, encoding: number): [Uint8Array[], number, number] {
-    const data = this.#compress(body);
+  #page(
+    type: number,
+    body: Uint8Array,
+    numValues: number,
+    encoding: number,
+    raw = false,
+  ): [Uint8Array[], number, number] {
+    const data = this.#compress(body, raw);
     const t = new Thrift();
     t.int(1, type);
     t.int(2, body.length);
@@ -652,9 +665,16 @@ export class ParquetFileWriter {
           plain = single;
         } else plain = col.plain();
       }
-      const levels = col.defs !== null ? defLevels(col.defs, col.rows) : null;
+      // an OPTIONAL column's page body: its levels, then the values, in the writer's scratch buffer
+      const defs = col.defs;
+      const withLevels = (values: Uint8Array): Uint8Array => {
+        const end = defLevels(defs!, col.rows, this.#room(defLevelsMax(col.rows) + values.length), 0);
+        this.#scratch.set(values, end);
+        return this.#scratch.subarray(0, end + values.length);
+      };
       const meta: ChunkMeta = {
         spec,
+        codec: single !== null ? CODEC_ID.none : CODEC_ID[this.#codec],
         encodings: [],
         numValues: col.rows,
         uncompressed: 0,
@@ -666,12 +686,12 @@ export class ParquetFileWriter {
         max,
       };
       if (single !== null) {
-        const [dict, du, dc] = this.#page(PAGE_DICTIONARY, single, 1, ENC_PLAIN);
+        const [dict, du, dc] = this.#page(PAGE_DICTIONARY, single, 1, ENC_PLAIN, true);
         meta.dictionaryPageOffset = at;
         out.push(...dict);
         at += dc;
-        const body = levels !== null ? concat([levels, oneRun(count)]) : oneRun(count);
-        const [page, pu, pc] = this.#page(PAGE_DATA, body, col.rows, ENC_RLE_DICTIONARY);
+        const body = defs !== null ? withLevels(oneRun(count)) : oneRun(count);
+        const [page, pu, pc] = this.#page(PAGE_DATA, body, col.rows, ENC_RLE_DICTIONARY, true);
         meta.dataPageOffset = at;
         out.push(...page);
         at += pc;
@@ -679,7 +699,7 @@ export class ParquetFileWriter {
         meta.compressed = dc + pc;
         meta.encodings = [ENC_PLAIN, ENC_RLE, ENC_RLE_DICTIONARY];
       } else {
-        const body = levels !== null ? concat([levels, plain]) : plain;
+        const body = defs !== null ? withLevels(plain) : plain;
         const [page, pu, pc] = this.#page(PAGE_DATA, body, col.rows, ENC_PLAIN);
         meta.dataPageOffset = at;
         out.push(...page);
@@ -754,7 +774,7 @@ export class ParquetFileWriter {
         for (const e of c.encodings) t.listI32(e);
         t.list(3, 8, 1);
         t.listString(c.spec.name);
-        t.int(4, CODEC_ID[this.#codec]);
+        t.int(4, c.codec);
         t.long(5, c.numValues);
         t.long(6, c.uncompressed);
         t.long(7, c.compressed);

@@ -5,7 +5,8 @@
  *
  * The encoder runs in every receive worker. While nobody tails (the shared `active` flag, an Int32Array
  * over a SharedArrayBuffer the main thread sets to the number of readers, is 0) it encodes nothing and
- * returns an empty batch: the receive path pays one Atomics.load per batch. While someone tails, it writes
+ * returns an empty batch, and says so through `idle()` (one Atomics.load per record) so that a worker
+ * whose other outputs take records one by one (parquet) holds no batch of records for it. While someone tails, it writes
  * at most MAX_TAIL_RECORDS a batch as JSON lines whose keys are the SQLite `flows` column names (so the
  * filter language means the same thing live and stored); records beyond that are counted in the first
  * line `{"skipped":N}` and shown to the readers as dropped.
@@ -88,6 +89,7 @@ const utf8 = new TextEncoder();
 export function createTailEncoder(uri: string, options: Readonly<Record<string, unknown>>): SinkEncoder {
   const active = options.active instanceof Int32Array ? options.active : null;
   return {
+    idle: () => active === null || Atomics.load(active, 0) === 0,
     encode(records: readonly FlowRecord[]): EncodedBatch {
       if (active === null || Atomics.load(active, 0) === 0 || records.length === 0)
         return { sink: uri, records: 0, parts: [], oldestMs: 0 };

@@ -47,8 +47,16 @@ export interface SinkEncoder {
   /**
    * A sink that takes each record as it is decoded (parquet: straight into its column buffers, so records
    * are not held in a batch) implements this; the worker then hands it no batches (`encode` is unused).
+   * It copies what it keeps before returning: when every other output is `idle`-capable, the worker's
+   * decoder refills one record for every flow (RecordHandler.scratch).
    */
   add?(record: FlowRecord): void;
+  /**
+   * True while this (batched) output would encode nothing whatever the records (the live tail while nobody
+   * reads): the worker then holds no records in its batcher for it (no batch of records kept alive, and
+   * the decoder may refill one record per flow for the `add` outputs). Checked for every record.
+   */
+  idle?(): boolean;
   /**
    * Longest a record may wait for this output, ms (flows-v1: 1000). The worker's batcher flushes at the
    * smallest of --batch-interval and its outputs' values. Undefined: --batch-interval alone.

@@ -242,6 +242,22 @@ async function runTwoOutputs(
   return { lines, rows: await readArchive(archive), metrics };
 }
 
+/** The archive alone (one record refilled per flow in the worker, RecordHandler.scratch): its rows. */
+async function runArchiveOnly(dir: string, feed: (port: number) => Promise<number>): Promise<Row[]> {
+  const archive = join(dir, "archive");
+  const svc = await startService(
+    loopbackArgs("--output", `parquet:${archive}`, "--workers", "1", "--data-dir", join(dir, "data")),
+  );
+  const sent = await feed(svc.udpPorts[0]!);
+  await waitFor(
+    `${sent} datagrams received`,
+    async () => (await getJson(svc.httpPort, "/metrics")).body.datagrams_received === sent,
+  );
+  svc.proc.kill("SIGTERM");
+  assert.equal(await svc.exited, 0, svc.stderr.join("\n"));
+  return readArchive(archive);
+}
+
 describe("parquet:DIR archive", () => {
   test("corpus flows read back with DuckDB equal the JSON lines of the same run, field by field", async () => {
     const dir = mkdtempSync(join(tmpdir(), "clarion-parquet-"));
@@ -285,6 +301,27 @@ describe("parquet:DIR archive", () => {
       `parquet:${join(dir, "archive")}`
     ];
     assert.equal(sink?.archive?.dir, join(dir, "archive"), "/metrics shows the archive");
+  });
+
+  test("the archive alone (one record refilled per flow) stores the rows it stores next to JSON lines", async () => {
+    const cases = corpusDatagrams();
+    const feed = async (port: number): Promise<number> => {
+      for (const c of cases) await sendFrom("127.0.0.1", c, port);
+      return cases.reduce((n, c) => n + c.length, 0);
+    };
+    const a = mkdtempSync(join(tmpdir(), "clarion-parquet-both-"));
+    const b = mkdtempSync(join(tmpdir(), "clarion-parquet-only-"));
+    dirs.push(a, b);
+    const both = (await runTwoOutputs(a, feed)).rows;
+    const only = await runArchiveOnly(b, feed);
+    // the receive time and the file differ between the runs; every other column must not
+    const strip = (r: Row): Row => {
+      const { time_received_ns: _t, filename: _f, file_row_number: _n, ...rest } = r;
+      return rest;
+    };
+    assert.ok(both.length > 400, `the corpus gave flows (${both.length})`);
+    assert.equal(only.length, both.length, "as many rows");
+    for (let i = 0; i < both.length; i++) assert.deepEqual(strip(only[i]!), strip(both[i]!), `row ${i}`);
   });
 
   test("softflowd v5, v9 and IPFIX flows read back equal the JSON lines, field by field", async (t) => {

@@ -20,7 +20,7 @@ import { startOpsServer } from "../../src/ops/server.ts";
 import { MAX_TAIL_READERS, TailHub } from "../../src/ops/tail.ts";
 import { compileFilter, type FlowRow } from "../../src/query/filter.ts";
 import { createTailEncoder, MAX_TAIL_RECORDS, TAIL_URI, tailRow } from "../../src/sinks/tail.ts";
-import { v5Packet } from "../helpers/netflow-builder.ts";
+import { ipfixPacket, ipfixTemplate, record, set, v5Packet } from "../helpers/netflow-builder.ts";
 import { loopbackArgs } from "../helpers/service.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "clarion-tail-test-"));
@@ -69,6 +69,11 @@ describe("tail encoder", () => {
     assert.equal(Buffer.from(capped.parts[0]!.data).toString().split("\n")[0], '{"skipped":5}');
     // Without the shared flag (a misconfigured output) it never encodes.
     assert.equal(createTailEncoder(TAIL_URI, {}).encode(recs).records, 0);
+    // idle() follows the flag: the worker batches no records for the tail while it is idle
+    assert.equal(enc.idle?.(), false);
+    Atomics.store(active, 0, 0);
+    assert.equal(enc.idle?.(), true);
+    assert.equal(createTailEncoder(TAIL_URI, {}).idle?.(), true);
   });
 
   it("carries the VRF and application columns, so their filter terms mean the same live (issue 18)", () => {
@@ -213,6 +218,82 @@ describe("tail hub over HTTP", () => {
       for (const c of controllers) c.abort();
       hub.close();
       await ops.close();
+    }
+  });
+});
+
+describe("tail next to the archive alone", () => {
+  it("shows each flow of a datagram although the worker refills one record per flow for the archive", async () => {
+    const config = loadConfig(
+      loopbackArgs(
+        "--data-dir",
+        dir,
+        "--workers",
+        "1",
+        "--batch-interval",
+        "0.1",
+        "--output",
+        `parquet:${join(dir, "archive")}`,
+      ),
+      {},
+    );
+    const collector = await startCollector(config, { logger: createLogger({ level: "silent" }) });
+    const sock = createSocket("udp4");
+    try {
+      const fields: Array<[number, number]> = [
+        [8, 4],
+        [12, 4],
+        [7, 2],
+        [11, 2],
+        [4, 1],
+        [1, 8],
+        [2, 8],
+      ];
+      // IPFIX (its data sets use the refilled record): three distinct flows in one datagram
+      const packet = ipfixPacket([
+        set(2, ipfixTemplate(300, fields)),
+        set(300, [
+          ...record(fields, ["10.9.0.1", "192.0.2.1", 1001, 53, 17, 100, 1]),
+          ...record(fields, ["10.9.0.2", "192.0.2.2", 1002, 53, 17, 200, 2]),
+          ...record(fields, ["10.9.0.3", "192.0.2.3", 1003, 53, 17, 300, 3]),
+        ]),
+      ]);
+      let text = "";
+      const out = new PassThrough();
+      out.on("data", (c: Buffer) => {
+        text += c.toString();
+      });
+      const err = new PassThrough();
+      err.resume();
+      const run = runTailCommand(
+        ["--url", `http://127.0.0.1:${collector.httpPort}`, "--count", "3", "--format", "json", "udp"],
+        { out, err },
+        {},
+      );
+      let finished = false;
+      void run.then(() => {
+        finished = true;
+      });
+      for (let i = 0; i < 200 && !finished; i++) {
+        sock.send(packet, collector.listeners[0]!.port, "127.0.0.1");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(await run, 0);
+      const rows = text
+        .trimEnd()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { src_ip: string; src_port: number; bytes: number });
+      assert.deepEqual(
+        rows.map((r) => [r.src_ip, r.src_port, r.bytes]),
+        [
+          ["10.9.0.1", 1001, 100],
+          ["10.9.0.2", 1002, 200],
+          ["10.9.0.3", 1003, 300],
+        ],
+      );
+    } finally {
+      sock.close();
+      await collector.stop();
     }
   });
 });

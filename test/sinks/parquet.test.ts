@@ -272,6 +272,106 @@ describe("string columns", () => {
   });
 });
 
+describe("extra column", () => {
+  test("remembered JSON follows every record: values, key order, other types, beyond the memo's bound", async () => {
+    const dir = tempDir();
+    const clock = { now: T0 };
+    const w = writer(dir, clock, { rowGroupRows: 1000 });
+    const extras: Array<FlowRecord["extra"]> = [];
+    for (let i = 0; i < 6000; i++) {
+      // a few recurring objects, then distinct values past the memo's 4096 nodes (it starts again)
+      const k = i % 7;
+      extras.push(
+        i >= 3000
+          ? { flowEndReason: i, ingressPhysicalInterface: i % 3 }
+          : k === 0
+            ? { flowEndReason: 1 }
+            : k === 1
+              ? { flowEndReason: 2 }
+              : k === 2
+                ? { ingressPhysicalInterface: 5, flowEndReason: 1 } // same pairs, other order
+                : k === 3
+                  ? { flowEndReason: 1, ingressPhysicalInterface: 5 }
+                  : k === 4
+                    ? { flowEndReason: 1, name: "x" } // a string: rendered each time
+                    : k === 5
+                      ? null
+                      : { flowEndReason: -0, ratio: 0.5 },
+      );
+    }
+    w.append(
+      extras.map((e, i) => {
+        const r = flow(i, clock.now);
+        r.extra = e;
+        return r;
+      }),
+    );
+    w.poll(true);
+    const rows = await query(
+      `SELECT extra FROM read_parquet('${dir}/*/*/*/*.parquet', file_row_number = true) ORDER BY file_row_number`,
+    );
+    assert.equal(rows.length, extras.length);
+    for (let i = 0; i < extras.length; i++) {
+      const want = extras[i] === null ? null : JSON.stringify(extras[i]);
+      if (rows[i]!.extra !== want) assert.fail(`row ${i}: ${rows[i]!.extra} !== ${want}`);
+    }
+  });
+
+  test("one-value column chunks are stored uncompressed, the others with the codec", async () => {
+    const dir = tempDir();
+    const w = writer(dir, { now: T0 });
+    w.append([flow(1, T0), flow(2, T0), flow(3, T0)]);
+    w.poll(true);
+    const rows = await query(
+      `SELECT path_in_schema AS col, compression FROM parquet_metadata('${dir}/*/*/*/*.parquet')`,
+    );
+    const codec = new Map(rows.map((r) => [r.col as string, r.compression as string]));
+    assert.equal(codec.get("dst_port"), "UNCOMPRESSED"); // 443 throughout
+    assert.equal(codec.get("switch_id"), "UNCOMPRESSED");
+    assert.equal(codec.get("src_port"), "ZSTD");
+    assert.equal(codec.get("src_addr"), "ZSTD");
+  });
+});
+
+describe("many strings", () => {
+  test("few and many distinct values, IPv4 numbers and text, nulls, non-ASCII read back in order", async () => {
+    const dir = tempDir();
+    const clock = { now: T0 };
+    const rows = 20_000;
+    const w = writer(dir, clock, { rowGroupRows: rows });
+    const mods = [2, 3, 255, 256, 257, 8192];
+    const want: Array<Record<string, string | null>> = [];
+    w.append(
+      Array.from({ length: rows }, (_, i) => {
+        const r = flow(i, clock.now);
+        // src_addr: distinct IPv4 numbers with text now and then
+        if (i % 5 === 0) r.src_addr = `2001:db8::${i.toString(16)}`;
+        else r.src_v4 = 0x0a000000 + i;
+        // next_hop: 2..8192 distinct values in turn, as numbers and as text of the same addresses
+        const k = mods[Math.floor(i / 1000) % mods.length]!;
+        if (i % 2 === 0) r.next_hop_v4 = 0xc0000200 + (i % k);
+        else r.next_hop = `192.0.${2 + ((i % k) >> 8)}.${(i % k) & 255}`;
+        r.in_if_name = i % 7 === 0 ? "" : `if${i % k}`; // nullable
+        r.out_if_name = i % 4 !== 0 ? `é${i}` : ""; // nullable, distinct, non-ASCII
+        want.push({
+          src_addr: r.src_addr,
+          next_hop: r.next_hop,
+          in_if_name: r.in_if_name === "" ? null : r.in_if_name,
+          out_if_name: r.out_if_name === "" ? null : r.out_if_name,
+        });
+        return r;
+      }),
+    );
+    w.poll(true);
+    const got = await query(
+      `SELECT src_addr, next_hop, in_if_name, out_if_name
+       FROM read_parquet('${dir}/*/*/*/*.parquet', file_row_number = true) ORDER BY file_row_number`,
+    );
+    assert.equal(got.length, rows);
+    for (let i = 0; i < rows; i++) assert.deepEqual(got[i], want[i], `row ${i}`);
+  });
+});
+
 describe("ParquetSink (main thread)", () => {
   function receipt(over: Partial<Receipt>): EncodedBatch {
     const r: Receipt = {

@@ -212,10 +212,11 @@ function decodeSet(
   const fixed = t.fixedLength;
   const icmpFromPort = !t.hasIcmp;
   const ownAppName = t.hasAppName === true;
+  const scratch = emit.scratch; // one record refilled per flow (the handler copies), else one each
   let o = start;
   let n = 0;
   while (o + t.minLength <= end) {
-    const r = new FlowRecord();
+    const r = scratch !== undefined ? scratch.clear() : new FlowRecord();
     r.type = type;
     r.time_received_ms = receivedMs;
     r.sequence_num = h.sequence;
