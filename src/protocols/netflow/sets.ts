@@ -473,18 +473,22 @@ function applyOptions(
   )
     return;
   const os = ctx.state.options.open(session.exporter, session.port, h.domain);
+  if (os === undefined) {
+    ctx.stats.optionEntriesRefused++;
+    return;
+  }
   let refused = 0;
   if (rate > 0) {
     const sampler = samplerId ?? selector ?? (sequence === undefined ? n.get(302) : undefined);
     if (sampler !== undefined) {
-      if (!setBounded(os.bySampler, sampler, rate)) refused++;
+      if (!setBounded(os, os.bySampler, sampler, rate)) refused++;
     } else if (sequence !== undefined) {
-      if (!setBounded(os.bySequence, sequence, rate)) refused++;
+      if (!setBounded(os, os.bySequence, sequence, rate)) refused++;
     } else os.rate = rate;
     os.anyRate = rate;
     if (ctx.exporter.exporter === session.exporter) ctx.exporter.samplingRate = rate;
   }
-  if (links && !setBounded(os.sequenceSelectors, sequence, [...selectors])) refused++;
+  if (links && !setBounded(os, os.sequenceSelectors, sequence, [...selectors])) refused++;
   if (params !== null || samplerName !== undefined) {
     const row = samplerRow(os, samplerKey, h.domain);
     if (row === undefined) refused++;
@@ -501,13 +505,13 @@ function applyOptions(
   }
   if (ifName !== undefined) {
     const idx = n.get(10) ?? n.get(14) ?? n.get(100000 + 2) ?? n.get(252) ?? n.get(253);
-    if (idx !== undefined && !setBounded(os.ifNames, idx, ifName)) refused++;
+    if (idx !== undefined && !setBounded(os, os.ifNames, idx, ifName)) refused++;
   }
   if (vrf !== undefined) {
-    if (vrfName !== undefined && !setBounded(os.vrfNames, vrf, vrfName)) refused++;
-    if (rd !== undefined && !setBounded(os.rds, vrf, rd)) refused++;
+    if (vrfName !== undefined && !setBounded(os, os.vrfNames, vrf, vrfName)) refused++;
+    if (rd !== undefined && !setBounded(os, os.rds, vrf, rd)) refused++;
   }
-  if (appName !== undefined && !setBounded(os.appNames, appId as string, appName)) refused++;
+  if (appName !== undefined && !setBounded(os, os.appNames, appId as string, appName)) refused++;
   os.dictionaries = os.vrfNames.size > 0 || os.rds.size > 0 || os.appNames.size > 0;
   ctx.stats.optionEntriesRefused += refused;
   if (sysInit > 0) os.sysInitMs = sysInit;
@@ -520,8 +524,7 @@ function samplerRow(os: OptionState, key: string, domain: number): SamplerInfo |
   if (os.samplers.size >= MAX_SAMPLER_ROWS) return undefined;
   const [kind, id] = key.split(":") as [SamplerInfo["kind"], string];
   row = { kind, id: Number(id), domain, rate: 0, parameters: {} };
-  os.samplers.set(key, row);
-  return row;
+  return setBounded(os, os.samplers, key, row) ? row : undefined;
 }
 
 /**

@@ -5,16 +5,35 @@
  * intervals of time-based selectors, which have no rate), interface names, the dictionaries of issue 18
  * (VRF id → name, VRF id → route distinguisher, application id → name), the exporter's system init time.
  * Keyed without the port by default because devices send options from another port (GoFlow2 #206).
- * Every map is bounded (MAX_OPTION_ENTRIES): a new key beyond it is refused and counted
- * (stats.optionEntriesRefused); a known key is updated.
+ * Everything is bounded, since anyone who can reach the UDP ports can send options data: each map
+ * (MAX_OPTION_ENTRIES), the entries of all maps of all states together (MAX_OPTION_TOTAL_ENTRIES: a
+ * template evicted by the template budget does not take its options state with it, so the states' own total
+ * is what bounds them), and the number of exporter + domain states (MAX_OPTION_STATES). A new key or state
+ * beyond a bound is refused and counted (stats.optionEntriesRefused); a known key is updated.
  */
 
 /** Entries per map of one exporter + domain (samplers, interfaces, VRFs, RDs, applications). */
 export const MAX_OPTION_ENTRIES = 0xffff; // what templates.json accepts per map
+/** Entries of every map of every state together (~100 bytes each: ~100 MB at the bound). */
+export const MAX_OPTION_TOTAL_ENTRIES = 1_000_000;
+/** Exporter + domain states (as many as template sessions: templateMaxSessions' default). */
+export const MAX_OPTION_STATES = 50_000;
 
-/** Sets `k` → `v` unless that would grow `m` beyond MAX_OPTION_ENTRIES; false when refused. */
-export function setBounded<K, V>(m: Map<K, V>, k: K, v: V): boolean {
-  if (m.size >= MAX_OPTION_ENTRIES && !m.has(k)) return false;
+/** The entries every state's maps hold together, shared by the states of one store. */
+export interface OptionBudget {
+  entries: number;
+  readonly max: number;
+}
+
+/**
+ * Sets `k` → `v` in one of `os`'s maps unless a new key would grow it beyond MAX_OPTION_ENTRIES or the store
+ * beyond its total; false when refused.
+ */
+export function setBounded<K, V>(os: OptionState, m: Map<K, V>, k: K, v: V): boolean {
+  if (!m.has(k)) {
+    if (m.size >= MAX_OPTION_ENTRIES || os.budget.entries >= os.budget.max) return false;
+    os.budget.entries++;
+  }
   m.set(k, v);
   return true;
 }
@@ -68,10 +87,13 @@ export class OptionState {
   sysInitMs = 0;
   /** True once any of vrfNames, rds, appNames has an entry (one check per flow when none has). */
   dictionaries = false;
-  constructor(exporter: string, port: number, domain: number) {
+  /** The store's total, which every map of this state counts against (setBounded). */
+  readonly budget: OptionBudget;
+  constructor(exporter: string, port: number, domain: number, budget: OptionBudget) {
     this.exporter = exporter;
     this.port = port;
     this.domain = domain;
+    this.budget = budget;
   }
 }
 
@@ -97,17 +119,21 @@ export class OptionStore {
   /** exporter → (port × 2^32 + domain) → state; port 0 unless keyed by port. Exact: below 2^48. */
   readonly #byExporter = new Map<string, Map<number, OptionState>>();
   readonly #all: OptionState[] = [];
+  readonly #maxStates: number;
+  readonly budget: OptionBudget;
 
-  constructor(byPort: boolean) {
+  constructor(byPort: boolean, limits: { maxStates?: number; maxEntries?: number } = {}) {
     this.#byPort = byPort;
+    this.#maxStates = limits.maxStates ?? MAX_OPTION_STATES;
+    this.budget = { entries: 0, max: limits.maxEntries ?? MAX_OPTION_TOTAL_ENTRIES };
   }
 
   get(exporter: string, port: number, domain: number): OptionState | undefined {
     return this.#byExporter.get(exporter)?.get((this.#byPort ? port : 0) * 4294967296 + domain);
   }
 
-  /** The state, created when there is none. */
-  open(exporter: string, port: number, domain: number): OptionState {
+  /** The state, created when there is none; undefined when a new one would exceed the bound (MAX_OPTION_STATES). */
+  open(exporter: string, port: number, domain: number): OptionState | undefined {
     const p = this.#byPort ? port : 0;
     let m = this.#byExporter.get(exporter);
     if (m === undefined) {
@@ -117,7 +143,11 @@ export class OptionStore {
     const key = p * 4294967296 + domain;
     let s = m.get(key);
     if (s === undefined) {
-      s = new OptionState(exporter, p, domain);
+      if (this.#all.length >= this.#maxStates) {
+        if (m.size === 0) this.#byExporter.delete(exporter);
+        return undefined;
+      }
+      s = new OptionState(exporter, p, domain, this.budget);
       m.set(key, s);
       this.#all.push(s);
     }

@@ -7,7 +7,13 @@
  */
 import { z } from "zod";
 import { makeField, v9ScopeField } from "../template.ts";
-import { MAX_SAMPLER_ROWS, MAX_SEQUENCE_SELECTORS, type OptionStore, type SamplerInfo } from "./options.ts";
+import {
+  MAX_SAMPLER_ROWS,
+  MAX_SEQUENCE_SELECTORS,
+  type OptionStore,
+  type SamplerInfo,
+  setBounded,
+} from "./options.ts";
 import type { TemplateStore } from "./templates.ts";
 
 const u16 = z.number().int().min(0).max(0xffff);
@@ -207,17 +213,18 @@ export function loadState(
   let ns = 0;
   for (const s of st.sampling ?? []) {
     const o = options.open(s.exporter, s.port, s.domain);
+    if (o === undefined) continue; // beyond the store's bound
     o.rate = s.rate;
-    for (const [k, v] of s.bySampler) o.bySampler.set(k, v);
+    for (const [k, v] of s.bySampler) setBounded(o, o.bySampler, k, v);
     o.anyRate = s.rate || (s.bySampler[0]?.[1] ?? 0);
-    for (const [k, v] of s.ifNames) o.ifNames.set(k, v);
+    for (const [k, v] of s.ifNames) setBounded(o, o.ifNames, k, v);
     o.sysInitMs = s.sysInitMs;
-    for (const [k, v] of s.vrfNames ?? []) o.vrfNames.set(k, v);
-    for (const [k, v] of s.rds ?? []) o.rds.set(k, v);
-    for (const [k, v] of s.appNames ?? []) o.appNames.set(k, v);
-    for (const [k, v] of s.bySequence ?? []) o.bySequence.set(k, v);
-    for (const [k, v] of s.sequenceSelectors ?? []) o.sequenceSelectors.set(k, v);
-    for (const row of s.samplers ?? []) o.samplers.set(`${row.kind}:${row.id}`, row);
+    for (const [k, v] of s.vrfNames ?? []) setBounded(o, o.vrfNames, k, v);
+    for (const [k, v] of s.rds ?? []) setBounded(o, o.rds, k, v);
+    for (const [k, v] of s.appNames ?? []) setBounded(o, o.appNames, k, v);
+    for (const [k, v] of s.bySequence ?? []) setBounded(o, o.bySequence, k, v);
+    for (const [k, v] of s.sequenceSelectors ?? []) setBounded(o, o.sequenceSelectors, k, v);
+    for (const row of s.samplers ?? []) setBounded(o, o.samplers, `${row.kind}:${row.id}`, row);
     o.dictionaries = o.vrfNames.size > 0 || o.rds.size > 0 || o.appNames.size > 0;
     ns++;
   }
