@@ -348,7 +348,8 @@ describe("loss is visible everywhere", () => {
     } finally {
       c.close();
     }
-    await waitFor("queue drops", async () => ((await byReason(svc)).queue_full ?? 0) > 0);
+    // 12,000 flows against a 64 KiB pipe and a 2-batch queue: drops are certain, only slow on a loaded machine
+    await waitFor("queue drops", async () => ((await byReason(svc)).queue_full ?? 0) > 0, 60_000);
     const m = await metrics(svc);
     const sink = (m.sinks as Record<string, Json>)["jsonl:-"]!;
     assert.ok((sink.dropped as Record<string, number>).queue_full! > 0);
