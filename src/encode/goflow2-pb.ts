@@ -34,8 +34,9 @@
  * addresses as Go prints a byte slice, "[192 0 2 1]", `type` by name).
  */
 
+import { addressBytes } from "../core/address.ts";
 import type { Counter, FlowRecord, FlowType } from "../core/flow.ts";
-import { addressBytes, encodeGoflow2Framed } from "./goflow2.ts";
+import { encodeGoflow2Framed } from "./goflow2.ts";
 
 const TYPE_NUMBER: Record<FlowType, number> = { SFLOW_5: 1, NETFLOW_V5: 2, NETFLOW_V9: 3, IPFIX: 4 };
 

@@ -1468,9 +1468,3 @@ export function encodeGoflow2Framed(
 ): { data: Uint8Array; ends: Uint32Array } {
   return writer.framed(records);
 }
-
-// Re-exported only for two modules other branches are changing at the same time (src/sinks/sqlite.ts and
-// src/encode/goflow2-pb.ts): they should import these from core/address.ts and encode/json-batch.ts, after
-// which this block goes.
-export { addressBytes, macString, parseIPv4Number as ipv4Number } from "../core/address.ts";
-export { jsonString } from "./json-batch.ts";

@@ -43,9 +43,10 @@
  *   k its index in NUMERIC_COLUMNS or TEXT_COLUMN_LIST): a column appended to FLOW_COLUMNS needs its line
  *   there (test/sinks/sqlite.test.ts reads every column of a stored record back).
  */
-import { ipv4Text, writeIPv4, writeOctet } from "../../core/address.ts";
+import { ipv4Text, macString, parseIPv4Number, writeIPv4, writeOctet } from "../../core/address.ts";
 import type { FlowRecord } from "../../core/flow.ts";
-import { ipv4Number, jsonString, macString, networkString } from "../../encode/goflow2.ts";
+import { networkString } from "../../encode/goflow2.ts";
+import { jsonString } from "../../encode/json-batch.ts";
 import { batchBuffers } from "../../pipeline/buffer-pool.ts";
 import type { EncodedBatch, SinkEncoder } from "../types.ts";
 import { FLOW_COLUMNS, INT64_MAX, TEXT_COLUMNS } from "./schema.ts";
@@ -266,7 +267,7 @@ class ColumnarEncoder {
    */
   #net(t: number, side: number, num: number, addr: string, len: number): number {
     if (len <= 0 || (num < 0 && addr === "")) return -1;
-    const v4 = !(len <= 32 && Number.isInteger(len)) ? -1 : num >= 0 ? num : ipv4Number(addr);
+    const v4 = !(len <= 32 && Number.isInteger(len)) ? -1 : num >= 0 ? num : parseIPv4Number(addr);
     if (v4 >= 0) {
       const key = (len === 32 ? v4 : (v4 & ~(0xffffffff >>> len)) >>> 0) * 64 + len;
       if (key === this.#prevNet[t]) return this.#prevAt[t]!;
