@@ -44,10 +44,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { ipv6 } from "../core/address.ts";
-import { protoName } from "../encode/goflow2.ts";
 import type { Network } from "./address.ts";
 import { type Dir, type FilterNode, type NumericField, nameColumns, parseFilter } from "./filter.ts";
 import {
+  keyValue,
+  labelOf,
   MAX_TOP_LIMIT,
   TOP_KEYS,
   TOP_ORDERS,
@@ -514,26 +515,6 @@ function quote(path: string): string {
   return `'${path.replace(/'/g, "''")}'`;
 }
 
-function label(key: TopKey, v: unknown, w: unknown): string {
-  const text = (x: unknown): string => (x === null || x === undefined ? "-" : String(x));
-  switch (key) {
-    case "proto":
-      return v === null || v === undefined ? "-" : protoName(Number(v));
-    case "conversation":
-      return `${text(v)} <-> ${text(w)}`;
-    case "sgt":
-      return `${text(v)} -> ${text(w)}`;
-    default:
-      return text(v);
-  }
-}
-
-function plain(v: unknown): string | number | null {
-  if (v === null || v === undefined) return null;
-  if (typeof v === "bigint") return Number(v);
-  return v as string | number;
-}
-
 /** The most damaged files one query looks for before it gives up with the engine's error. */
 const MAX_DAMAGED = 16;
 
@@ -746,13 +727,13 @@ export async function runArchiveTop(
     for (const k of q.by) {
       const a = r[`k${i}`];
       if (KEY_EXPRESSIONS[k]!.length === 2) {
-        const text = label(k, a, r[`k${i + 1}`]);
+        const text = labelOf(k, a, r[`k${i + 1}`]);
         key[k] = text;
         labels.push(text);
         i += 2;
       } else {
-        key[k] = plain(a);
-        labels.push(label(k, a, null));
+        key[k] = keyValue(a);
+        labels.push(labelOf(k, a, null));
         i += 1;
       }
     }

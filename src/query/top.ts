@@ -133,7 +133,8 @@ function where(q: Pick<TopQuery, "fromMs" | "toMs" | "exporter" | "filter">): {
   return { sql: parts.length ? `WHERE ${parts.join(" AND ")}` : "", params };
 }
 
-function labelOf(key: TopKey, v: unknown, w: unknown): string {
+/** A group's key value(s) as the text `top` prints (shared by the SQLite and archive backends). */
+export function labelOf(key: TopKey, v: unknown, w: unknown): string {
   const text = (x: unknown): string => (x === null || x === undefined ? "-" : String(x));
   switch (key) {
     case "proto":
@@ -147,7 +148,8 @@ function labelOf(key: TopKey, v: unknown, w: unknown): string {
   }
 }
 
-function value(v: unknown): string | number | null {
+/** A key value as JSON output carries it (bigint → number; absent → null). */
+export function keyValue(v: unknown): string | number | null {
   if (v === null || v === undefined) return null;
   if (typeof v === "bigint") return Number(v);
   return v as string | number;
@@ -196,7 +198,7 @@ export function runTop(db: DatabaseSync, q: TopQuery): TopResult {
         i += 2;
       } else {
         const a = r[`k${i}`];
-        key[k] = value(a);
+        key[k] = keyValue(a);
         labels.push(labelOf(k, a, null));
         i += 1;
       }
