@@ -20,7 +20,6 @@
  * ended is complete and can be shipped and deleted. Time fields are allowed in the file name only.
  */
 
-import { createWriteStream } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { Writable } from "node:stream";
@@ -462,9 +461,17 @@ async function opening<T>(path: string, openIt: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Standard output as an async stream (libuv writes, so a slow reader applies backpressure, not a block). */
+/**
+ * Standard output: `process.stdout` itself, never an fs stream on fd 1. Node makes fd 1 non-blocking as
+ * soon as anything touches `process.stdout` (creating a worker thread does), and an fs write to a full
+ * non-blocking pipe fails with EAGAIN instead of waiting: a slow reader then cost every flow as a write
+ * error (seen as an intermittent test failure). On a blocking fd 1 the same fs write would park a thread
+ * of the libuv pool until the reader came back. `process.stdout` is a libuv stream on a pipe (writes wait
+ * for the pipe to drain, `write()` returns false: backpressure that fills the pipeline's queue) and
+ * synchronous on a file or terminal.
+ */
 function stdoutStream(): Writable {
-  return createWriteStream("", { fd: 1, autoClose: false });
+  return process.stdout;
 }
 
 export const jsonlSink: SinkDefinition = {
