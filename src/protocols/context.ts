@@ -7,6 +7,7 @@
  */
 import type { Datagram } from "../core/datagram.ts";
 import type { RecordHandler } from "../core/flow.ts";
+import type { SequenceTracker } from "./sequence.ts";
 import type { MissingTemplates } from "./state/missing-templates.ts";
 import type { OptionStore } from "./state/options.ts";
 import { SamplingMap, type SamplingMapEntry } from "./state/sampling-map.ts";
@@ -154,4 +155,10 @@ export interface Decoder {
    * records emitted before it stay emitted.
    */
   decode(ctx: DecodeContext, emit: RecordHandler): void;
+  /**
+   * After `decode` accepted the datagram: its export sequence numbers into `track` (sequence.ts), read from
+   * its own header. `records`: the data records decode counted (options records included); `exact`: false
+   * when that is not the datagram's own count (held data was added or released).
+   */
+  sequence(dg: Datagram, track: SequenceTracker, records: number, exact: boolean): void;
 }

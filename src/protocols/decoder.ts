@@ -217,7 +217,7 @@ export class FlowDecoder implements FlowDecoderApi {
       // Sequence tracking: this datagram's data records, exact unless held data was added or released.
       const records = st.flows - flowsBefore + st.optionsRecords - optionsBefore;
       const exact = st.heldSets + st.heldDecoded + st.missingTemplateDrops === heldBefore;
-      this.sequences.observe(protocol, b, dg.exporter, dg.port, dg.receivedAtMs, records, exact);
+      decoder.sequence(dg, this.sequences, records, exact);
     } catch (e) {
       ex.errors++;
       if (e instanceof DecodeError) {

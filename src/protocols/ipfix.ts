@@ -11,11 +11,14 @@
  * variable-length value: len u8 (< 255) | value,  or 255 | len u16 | value
  * Withdrawal of template 2 (or 3) withdraws every template (options template) of the domain.
  */
+
+import type { Datagram } from "../core/datagram.ts";
 import { DecodeError } from "../core/errors.ts";
 import type { RecordHandler } from "../core/flow.ts";
 import type { DecodeContext, Decoder } from "./context.ts";
 import type { MessageHeader } from "./netflow/header.ts";
 import { dataSet, learnTemplate, withdrawTemplate } from "./netflow/sets.ts";
+import type { SequenceTracker } from "./sequence.ts";
 import { makeField, type TemplateField } from "./template.ts";
 
 export const IPFIX_HEADER_LENGTH = 16;
@@ -32,7 +35,30 @@ export const ipfix = {
   flowType: "IPFIX",
   matches: (b: Buffer): boolean => b.length >= 2 && b[0] === 0 && b[1] === 10,
   decode: decodeIpfix,
+  sequence: sequenceIpfix,
 } as const satisfies Decoder;
+
+/**
+ * The sequence (RFC 7011 §3.1) counts data records sent before this message (options records included),
+ * so a gap is in flows; the next one expected is sequence + the message's records. Only a datagram of one
+ * message whose records were all decoded from it (`exact`: none held for a missing template, none released)
+ * gives that count; any other only resynchronizes. One stream per exporter, source port and domain.
+ */
+function sequenceIpfix(dg: Datagram, track: SequenceTracker, records: number, exact: boolean): void {
+  const b = dg.payload;
+  if (b.length < IPFIX_HEADER_LENGTH) return;
+  const domain = u32(b, 12);
+  const s = track.stream(`10|${dg.exporter}|${dg.port}|${domain}`, {
+    exporter: dg.exporter,
+    protocol: "ipfix",
+    a: domain,
+    b: -1,
+    c: -1,
+    unit: "flows",
+  });
+  const single = u16(b, 2) === b.length;
+  track.advance(s, u32(b, 8), exact && single ? records : -1, -1, dg.receivedAtMs);
+}
 
 export function decodeIpfix(ctx: DecodeContext, emit: RecordHandler): void {
   const dg = ctx.datagram;

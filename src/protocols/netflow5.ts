@@ -9,9 +9,11 @@
  */
 
 import { ipv4Number } from "../core/address.ts";
+import type { Datagram } from "../core/datagram.ts";
 import { DecodeError } from "../core/errors.ts";
 import { type DecodedElement, FlowRecord, type RecordHandler } from "../core/flow.ts";
 import type { DecodeContext, Decoder } from "./context.ts";
+import type { SequenceTracker } from "./sequence.ts";
 import { effectiveRate, staticRate } from "./state/sampling-map.ts";
 import { icmpFromDstPort, ipv4 } from "./wire.ts";
 
@@ -27,7 +29,26 @@ export const netflow5 = {
   flowType: "NETFLOW_V5",
   matches: (b: Buffer): boolean => b.length >= 2 && b[0] === 0 && b[1] === 5,
   decode: decodeNetflow5,
+  sequence: sequenceNetflow5,
 } as const satisfies Decoder;
+
+/** `flow_sequence` counts flows; one stream per exporter, source port and engine type/id. */
+function sequenceNetflow5(dg: Datagram, track: SequenceTracker): void {
+  const b = dg.payload;
+  if (b.length < V5_HEADER_LENGTH) return;
+  const engineType = b[20]!;
+  const engineId = b[21]!;
+  const key = `5|${dg.exporter}|${dg.port}|${engineType * 256 + engineId}`;
+  const s = track.stream(key, {
+    exporter: dg.exporter,
+    protocol: "netflow5",
+    a: engineType,
+    b: engineId,
+    c: -1,
+    unit: "flows",
+  });
+  track.advance(s, u32(b, 16), (b[2]! << 8) | b[3]!, u32(b, 4), dg.receivedAtMs);
+}
 
 /**
  * The header's sampling interval wins; without one, the rate options data taught for the exporter (domain

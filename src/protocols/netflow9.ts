@@ -11,11 +11,14 @@
  * A FlowSet of length 0 is padding up to the end of the packet (seen from Cisco ACI and PAN-OS).
  * Field length 0xFFFF is read as variable length with the IPFIX escape (H3C NetStream does this).
  */
+
+import type { Datagram } from "../core/datagram.ts";
 import { DecodeError } from "../core/errors.ts";
 import type { RecordHandler } from "../core/flow.ts";
 import type { DecodeContext, Decoder } from "./context.ts";
 import type { MessageHeader } from "./netflow/header.ts";
 import { dataSet, learnTemplate } from "./netflow/sets.ts";
+import type { SequenceTracker } from "./sequence.ts";
 import { makeField, type TemplateField, v9ScopeField } from "./template.ts";
 
 export const V9_HEADER_LENGTH = 20;
@@ -30,7 +33,27 @@ export const netflow9 = {
   flowType: "NETFLOW_V9",
   matches: (b: Buffer): boolean => b.length >= 2 && b[0] === 0 && b[1] === 9,
   decode: decodeNetflow9,
+  sequence: sequenceNetflow9,
 } as const satisfies Decoder;
+
+/**
+ * `package_sequence` (RFC 3954 §5.1) counts export packets, so a gap is in datagrams (a v9 packet carries
+ * an unknown number of flows). One stream per exporter, source port and source id.
+ */
+function sequenceNetflow9(dg: Datagram, track: SequenceTracker): void {
+  const b = dg.payload;
+  if (b.length < V9_HEADER_LENGTH) return;
+  const domain = u32(b, 16);
+  const s = track.stream(`9|${dg.exporter}|${dg.port}|${domain}`, {
+    exporter: dg.exporter,
+    protocol: "netflow9",
+    a: domain,
+    b: -1,
+    c: -1,
+    unit: "datagrams",
+  });
+  track.advance(s, u32(b, 12), 1, u32(b, 4), dg.receivedAtMs);
+}
 
 export function decodeNetflow9(ctx: DecodeContext, emit: RecordHandler): void {
   const dg = ctx.datagram;

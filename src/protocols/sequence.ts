@@ -22,8 +22,9 @@
  * duplicated) datagram: counted as `late`; the gap it may fill stays counted (counters only grow).
  *
  * Bounded: at most `maxStreams` streams are tracked; a new stream beyond that evicts the oldest created
- * (counted in `evicted`). Header fields are read here from the payload (after the protocol decoder
- * accepted it), so the decoders need only one call from the decoder front (src/protocols/decoder.ts).
+ * (counted in `evicted`). The tracker knows no wire format: each registry entry's `sequence()` (netflow5.ts,
+ * netflow9.ts, ipfix.ts, sflow5.ts) reads its own header after its decoder accepted the datagram and calls
+ * `stream()` then `advance()` here, once per stream the datagram carries.
  */
 import type { ProtocolName } from "../core/errors.ts";
 
@@ -48,19 +49,22 @@ export const DEFAULT_SEQUENCE_OPTIONS: Readonly<SequenceOptions> = {
   streamsPerExporter: 16,
 };
 
-/** One sequence stream: the counter of one exporter's domain (or sFlow agent / data source). */
-interface Stream {
+/** Who a stream is: its exporter, protocol and scope within the exporter, and the unit of its sequence. */
+export interface StreamIdentity {
   exporter: string;
   protocol: ProtocolName;
   /**
-   * What the stream is within the exporter, as raw values (the text is built only for stats): v5 engine
-   * type `a` / id `b`; v9/IPFIX domain `a`; sFlow agent `a`, sub-agent `b`, data source `c` (-1: the
-   * datagram stream).
+   * Its scope within the exporter, as raw values (the text is built only for stats): v5 engine type `a` /
+   * id `b`; v9/IPFIX domain `a`; sFlow agent `a`, sub-agent `b`, data source `c` (-1: the datagram stream).
    */
   a: number | string;
   b: number;
   c: number;
   unit: SequenceUnit;
+}
+
+/** One sequence stream: the counter of one exporter's domain (or sFlow agent / data source). */
+export interface Stream extends StreamIdentity {
   /** Next sequence expected, or -1 when unknown (resynchronize on the next datagram). */
   expected: number;
   /** Header uptime of the last datagram (ms), -1 when the protocol has none. */
@@ -105,8 +109,6 @@ export interface SequenceTotals {
   evicted: number;
 }
 
-const u32 = (b: Uint8Array, o: number): number =>
-  b[o]! * 16777216 + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
 const TWO32 = 4294967296;
 /** A datagram whose uptime is at most this much behind the last one may be late rather than a restart. */
 const LATE_UPTIME_MS = 10_000;
@@ -146,169 +148,47 @@ export class SequenceTracker {
   }
 
   /**
-   * One datagram the protocol decoder accepted. `records`: data records it decoded (IPFIX: its message's
-   * records, options included); `exact`: false when that count is not the message's own (held or released
-   * data), so the next expected sequence is unknown.
+   * The stream under `key` (a protocol prefix, the exporter, the source port and the protocol's scope
+   * fields: unique per stream), created on first sight with the identity in `id`; at most `maxStreams`
+   * are kept, a new one beyond evicting the oldest created.
    */
-  observe(
-    protocol: ProtocolName,
-    b: Uint8Array,
-    exporter: string,
-    port: number,
-    nowMs: number,
-    records: number,
-    exact: boolean,
-  ): void {
-    if (protocol === "netflow5") {
-      if (b.length < 24) return;
-      const count = (b[2]! << 8) | b[3]!;
-      this.#check(
-        `5|${exporter}|${port}|${b[20]! * 256 + b[21]!}`,
-        exporter,
-        protocol,
-        b[20]!,
-        b[21]!,
-        -1,
-        "flows",
-        u32(b, 16),
-        count,
-        u32(b, 4),
-        nowMs,
-      );
-    } else if (protocol === "netflow9") {
-      if (b.length < 20) return;
-      const domain = u32(b, 16);
-      this.#check(
-        `9|${exporter}|${port}|${domain}`,
-        exporter,
-        protocol,
-        domain,
-        -1,
-        -1,
-        "datagrams",
-        u32(b, 12),
-        1,
-        u32(b, 4),
-        nowMs,
-      );
-    } else if (protocol === "ipfix") {
-      if (b.length < 16) return;
-      const domain = u32(b, 12);
-      const key = `10|${exporter}|${port}|${domain}`;
-      const single = ((b[2]! << 8) | b[3]!) === b.length;
-      this.#check(
-        key,
-        exporter,
-        protocol,
-        domain,
-        -1,
-        -1,
-        "flows",
-        u32(b, 8),
-        exact && single ? records : -1,
-        -1,
-        nowMs,
-      );
-    } else if (protocol === "sflow5") {
-      this.#sflow(b, exporter, nowMs);
+  stream(key: string, id: StreamIdentity): Stream {
+    let s = this.#streams.get(key);
+    if (s !== undefined) return s;
+    if (this.#streams.size >= this.#opts.maxStreams) {
+      const oldest = this.#streams.keys().next().value;
+      if (oldest !== undefined) this.#streams.delete(oldest);
+      this.totals.evicted++;
     }
-  }
-
-  /** sFlow v5: the datagram sequence, then each flow sample's. */
-  #sflow(b: Uint8Array, exporter: string, nowMs: number): void {
-    const end = b.length;
-    if (end < 8) return;
-    const addrType = u32(b, 4);
-    let off = 8;
-    let agent: string;
-    if (addrType === 1) {
-      if (end < 12) return;
-      agent = `${b[8]}.${b[9]}.${b[10]}.${b[11]}`;
-      off = 12;
-    } else if (addrType === 2) {
-      if (end < 24) return;
-      agent = Buffer.from(b.subarray(8, 24)).toString("hex");
-      off = 24;
-    } else {
-      agent = exporter;
-    }
-    if (end < off + 16) return;
-    const subAgent = u32(b, off);
-    const seq = u32(b, off + 4);
-    const uptime = u32(b, off + 8);
-    const samples = u32(b, off + 12);
-    const base = `s|${exporter}|${agent}|${subAgent}`;
-    this.#check(base, exporter, "sflow5", agent, subAgent, -1, "datagrams", seq, 1, uptime, nowMs);
-    off += 16;
-    for (let i = 0; i < samples && off + 8 <= end; i++) {
-      const format = u32(b, off);
-      const length = u32(b, off + 4);
-      off += 8;
-      if (length > end - off) return;
-      if ((format === 1 && length >= 8) || (format === 3 && length >= 12)) {
-        const sampleSeq = u32(b, off);
-        const source = format === 1 ? u32(b, off + 4) : u32(b, off + 4) * 16777216 + u32(b, off + 8);
-        this.#check(
-          `${base}|${source}`,
-          exporter,
-          "sflow5",
-          agent,
-          subAgent,
-          source,
-          "flows",
-          sampleSeq,
-          1,
-          uptime,
-          nowMs,
-        );
-      }
-      off += length;
-    }
+    s = {
+      exporter: id.exporter,
+      protocol: id.protocol,
+      a: id.a,
+      b: id.b,
+      c: id.c,
+      unit: id.unit,
+      expected: -1,
+      uptime: -1,
+      missing: 0,
+      resets: 0,
+      late: 0,
+      lastSequence: 0,
+      lastGapMs: 0,
+    };
+    this.#streams.set(key, s);
+    this.totals.streams = this.#streams.size;
+    return s;
   }
 
   /**
-   * `advance`: units this datagram accounts for (next expected = seq + advance), -1 when unknown.
-   * `uptime`: the header's uptime, -1 when the protocol has none.
+   * One datagram (or sFlow flow sample) of stream `s` with sequence `seq`. `advance`: units it accounts
+   * for (next expected = seq + advance), -1 when unknown (resynchronize on the next one). `uptime`: the
+   * header's uptime in ms, -1 when the protocol has none.
    */
-  #check(
-    key: string,
-    exporter: string,
-    protocol: ProtocolName,
-    a: number | string,
-    b: number,
-    c: number,
-    unit: SequenceUnit,
-    seq: number,
-    advance: number,
-    uptime: number,
-    nowMs: number,
-  ): void {
-    let s = this.#streams.get(key);
-    if (s === undefined) {
-      if (this.#streams.size >= this.#opts.maxStreams) {
-        const oldest = this.#streams.keys().next().value;
-        if (oldest !== undefined) this.#streams.delete(oldest);
-        this.totals.evicted++;
-      }
-      s = {
-        exporter,
-        protocol,
-        a,
-        b,
-        c,
-        unit,
-        expected: -1,
-        uptime: -1,
-        missing: 0,
-        resets: 0,
-        late: 0,
-        lastSequence: seq,
-        lastGapMs: 0,
-      };
-      this.#streams.set(key, s);
-      this.totals.streams = this.#streams.size;
-    }
+  advance(s: Stream, seq: number, advance: number, uptime: number, nowMs: number): void {
     const t = this.totals;
+    const exporter = s.exporter;
+    const unit = s.unit;
     // Uptime gone backwards (not a 32-bit wrap): a restarted exporter, unless the datagram is merely late
     // (its sequence a little behind and its uptime at most LATE_UPTIME_MS behind).
     const back =

@@ -64,6 +64,7 @@ import type { Datagram } from "../core/datagram.ts";
 import { DecodeError, type DecodeErrorCode } from "../core/errors.ts";
 import { type Counter, type DecodedElement, FlowRecord, type RecordHandler } from "../core/flow.ts";
 import type { DecodeContext, Decoder, DecoderOptions } from "./context.ts";
+import type { SequenceTracker } from "./sequence.ts";
 import { decodePacketHeader } from "./sflow/headers.ts";
 import { effectiveRate, type SamplingMap, type StaticRates, staticRate } from "./state/sampling-map.ts";
 import type { DecoderStats } from "./stats.ts";
@@ -197,7 +198,60 @@ export const sflow5 = {
   flowType: "SFLOW_5",
   matches: (b: Buffer): boolean => b.length >= 4 && b[0] === 0 && b[1] === 0 && b[2] === 0 && b[3] === 5,
   decode: decodeSflow,
+  sequence: sequenceSflow,
 } as const satisfies Decoder;
+
+/**
+ * Two kinds of stream: the datagram `sequence_number` (per exporter, agent and sub-agent) counts datagrams,
+ * and each flow sample's `sequence_number` (formats 1 and 3, per data source) counts flows (one flow per
+ * sample). Counter samples are not flows and are not tracked.
+ */
+function sequenceSflow(dg: Datagram, track: SequenceTracker): void {
+  const b = dg.payload;
+  const end = b.length;
+  if (end < 8) return;
+  const addrType = u32(b, 4);
+  let off = 8;
+  let agent: string;
+  if (addrType === 1) {
+    if (end < 12) return;
+    agent = ipv4(b, 8);
+    off = 12;
+  } else if (addrType === 2) {
+    if (end < 24) return;
+    agent = ipv6(b, 8);
+    off = 24;
+  } else {
+    agent = dg.exporter;
+  }
+  if (end < off + 16) return;
+  const subAgent = u32(b, off);
+  const uptime = u32(b, off + 8);
+  const samples = u32(b, off + 12);
+  const base = `s|${dg.exporter}|${agent}|${subAgent}`;
+  const id = {
+    exporter: dg.exporter,
+    protocol: "sflow5",
+    a: agent,
+    b: subAgent,
+    c: -1,
+    unit: "datagrams",
+  } as const;
+  track.advance(track.stream(base, id), u32(b, off + 4), 1, uptime, dg.receivedAtMs);
+  off += 16;
+  for (let i = 0; i < samples && off + 8 <= end; i++) {
+    const format = u32(b, off);
+    const length = u32(b, off + 4);
+    off += 8;
+    if (length > end - off) return;
+    if ((format === 1 && length >= 8) || (format === 3 && length >= 12)) {
+      const source = format === 1 ? u32(b, off + 4) : u32(b, off + 4) * 16777216 + u32(b, off + 8);
+      const s = track.stream(`${base}|${source}`, { ...id, c: source, unit: "flows" });
+      track.advance(s, u32(b, off), 1, uptime, dg.receivedAtMs);
+    }
+    off += length;
+  }
+}
 
 /** The sFlow v5 decoder of the front: ctx.datagram, counted in ctx.stats. */
 export function decodeSflow(ctx: DecodeContext, emit: RecordHandler): void {

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { RecordHandler } from "../../src/core/flow.ts";
 import { FlowDecoder } from "../../src/protocols/decoder.ts";
+import { netflow9 } from "../../src/protocols/netflow9.ts";
 import { SequenceTracker } from "../../src/protocols/sequence.ts";
 import {
   type FieldSpec,
@@ -184,10 +185,11 @@ describe("export sequence tracking", () => {
   it("tracks at most maxStreams streams (the oldest evicted); per-exporter totals never go down", () => {
     const t = new SequenceTracker({ maxStreams: 2 });
     const p = (seq: number, src: number) => v9Packet([], { sequence: seq, sourceId: src });
-    t.observe("netflow9", p(1, 1), EXP, 1, 0, 0, true);
-    t.observe("netflow9", p(3, 1), EXP, 1, 0, 0, true); // 1 missing
-    t.observe("netflow9", p(1, 2), EXP, 1, 0, 0, true);
-    t.observe("netflow9", p(1, 3), EXP, 1, 0, 0, true); // evicts source 1
+    const dg = (payload: Buffer) => ({ payload, exporter: EXP, port: 1, receivedAtMs: 0, listener: "" });
+    netflow9.sequence(dg(p(1, 1)), t);
+    netflow9.sequence(dg(p(3, 1)), t); // 1 missing
+    netflow9.sequence(dg(p(1, 2)), t);
+    netflow9.sequence(dg(p(1, 3)), t); // evicts source 1
     assert.equal(t.totals.evicted, 1);
     assert.equal(t.totals.streams, 2);
     assert.equal(t.stats()[0]!.missingDatagrams, 1);
