@@ -17,18 +17,13 @@
  *   collector's keys, and the backend's NetFlowRecord model has no place for them (it reads src_ip …
  *   flow_end, switch_id); they are in the JSON lines, SQLite, Parquet and the Kafka protobuf.
  */
+import { macString } from "../core/address.ts";
 import type { FlowRecord } from "../core/flow.ts";
 import { assembleBody, jsonCounter, jsonString } from "./json-batch.ts";
 
-const HEX: string[] = [];
-for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, "0"));
-
 /** A 48-bit MAC integer as `"aa:bb:cc:dd:ee:ff"`, or `null` for 0 (absent). */
 export function macJson(mac: number): string {
-  if (!mac) return "null";
-  const hi = Math.floor(mac / 0x100000000);
-  const lo = mac >>> 0;
-  return `"${HEX[(hi >>> 8) & 255]}:${HEX[hi & 255]}:${HEX[lo >>> 24]}:${HEX[(lo >>> 16) & 255]}:${HEX[(lo >>> 8) & 255]}:${HEX[lo & 255]}"`;
+  return mac ? `"${macString(mac)}"` : "null";
 }
 
 /** The switch id of a record: exporter address when `fromIp`, else its configured switch_id. */
