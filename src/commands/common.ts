@@ -33,7 +33,7 @@ export function collectorConfig(
   if (o.config !== undefined) argv.push("--config", o.config);
   if (o.dataDir !== undefined) argv.push("--data-dir", o.dataDir);
   try {
-    return loadConfig(argv, env);
+    return loadConfig(argv, env, { prepareDirs: false });
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(err.message);
     throw err;

@@ -27,6 +27,12 @@ export class HelpRequested extends Error {
 export interface LoadOptions {
   /** Directory relative paths resolve against; process.cwd() by default. */
   cwd?: string;
+  /**
+   * Create the data directory and the outputs' directories and check they are writable (default true: the
+   * collector). False for the commands that only read what a collector wrote (`top`, `tail`): they must not
+   * create an empty ./data where they were run, nor need write access to read.
+   */
+  prepareDirs?: boolean;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -349,7 +355,13 @@ function sinkFor(o: OutputConfig, source: string): SinkDefinition {
   }
 }
 
-function validateOutputs(outputs: OutputConfig[], source: string, cwd: string, dataDir: string): void {
+function validateOutputs(
+  outputs: OutputConfig[],
+  source: string,
+  cwd: string,
+  dataDir: string,
+  prepareDirs: boolean,
+): void {
   const seen = new Set<string>();
   for (const o of outputs) {
     if (seen.has(o.uri)) throw new ConfigError(source, `invalid value ${show(o.uri)}: output given twice`);
@@ -362,7 +374,7 @@ function validateOutputs(outputs: OutputConfig[], source: string, cwd: string, d
     } catch (err) {
       throw new ConfigError(source, `invalid value ${show(o.uri)}: ${(err as Error).message}`);
     }
-    if (path !== null) {
+    if (path !== null && prepareDirs) {
       const dir = dirname(path);
       const isPrivate = dir === dataDir || dir.startsWith(dataDir + sep);
       ensureWritableDir(dir, source, `output ${show(o.uri)}: directory`, isPrivate);
@@ -444,7 +456,8 @@ export function loadConfig(argv: readonly string[], env: Env, opts: LoadOptions 
   }
 
   const dataDir = resolve(cwd, String(out.dataDir));
-  ensureWritableDir(dataDir, sources.dataDir ?? "--data-dir", "data directory", true);
+  const prepareDirs = opts.prepareDirs ?? true;
+  if (prepareDirs) ensureWritableDir(dataDir, sources.dataDir ?? "--data-dir", "data directory", true);
 
   const outSpec = OPTIONS.find((s) => s.key === "outputs")!;
   const outRaw = cli.values.get("outputs") ?? fromEnv(outSpec, env) ?? file.get("outputs") ?? null;
@@ -486,7 +499,7 @@ export function loadConfig(argv: readonly string[], env: Env, opts: LoadOptions 
     const spool = def.spool ? { spoolMaxBytes: globals.spoolMaxBytes } : {};
     o.options = { ...shared, ...spool, ...def.globals?.(globals, own), ...own };
   }
-  validateOutputs(uris, source, cwd, dataDir);
+  validateOutputs(uris, source, cwd, dataDir, prepareDirs);
 
   return {
     ...(out as Omit<Config, "outputs" | "dataDir" | "configFile" | "backendOutput">),

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -403,6 +403,14 @@ describe("top command", () => {
     const missing = await cli(["--db", join(dir, "nope.db")]);
     assert.equal(missing.code, 1);
     assert.match(missing.err, /no database at/);
+  });
+
+  it("reads without creating: a data directory that does not exist stays absent", async () => {
+    const absent = join(dir, "never-made");
+    const r = await cli(["--data-dir", absent]);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /no database at/);
+    assert.equal(existsSync(absent), false);
   });
 });
 
