@@ -48,14 +48,17 @@ function sequenceIpfix(dg: Datagram, track: SequenceTracker, records: number, ex
   const b = dg.payload;
   if (b.length < IPFIX_HEADER_LENGTH) return;
   const domain = u32(b, 12);
-  const s = track.stream(`10|${dg.exporter}|${dg.port}|${domain}`, {
-    exporter: dg.exporter,
-    protocol: "ipfix",
-    a: domain,
-    b: -1,
-    c: -1,
-    unit: "flows",
-  });
+  const key = `10|${dg.exporter}|${dg.port}|${domain}`;
+  const s =
+    track.get(key) ??
+    track.open(key, {
+      exporter: dg.exporter,
+      protocol: "ipfix",
+      a: domain,
+      b: -1,
+      c: -1,
+      unit: "flows",
+    });
   const single = u16(b, 2) === b.length;
   track.advance(s, u32(b, 8), exact && single ? records : -1, -1, dg.receivedAtMs);
 }

@@ -39,14 +39,16 @@ function sequenceNetflow5(dg: Datagram, track: SequenceTracker): void {
   const engineType = b[20]!;
   const engineId = b[21]!;
   const key = `5|${dg.exporter}|${dg.port}|${engineType * 256 + engineId}`;
-  const s = track.stream(key, {
-    exporter: dg.exporter,
-    protocol: "netflow5",
-    a: engineType,
-    b: engineId,
-    c: -1,
-    unit: "flows",
-  });
+  const s =
+    track.get(key) ??
+    track.open(key, {
+      exporter: dg.exporter,
+      protocol: "netflow5",
+      a: engineType,
+      b: engineId,
+      c: -1,
+      unit: "flows",
+    });
   track.advance(s, u32(b, 16), (b[2]! << 8) | b[3]!, u32(b, 4), dg.receivedAtMs);
 }
 

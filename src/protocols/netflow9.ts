@@ -44,14 +44,17 @@ function sequenceNetflow9(dg: Datagram, track: SequenceTracker): void {
   const b = dg.payload;
   if (b.length < V9_HEADER_LENGTH) return;
   const domain = u32(b, 16);
-  const s = track.stream(`9|${dg.exporter}|${dg.port}|${domain}`, {
-    exporter: dg.exporter,
-    protocol: "netflow9",
-    a: domain,
-    b: -1,
-    c: -1,
-    unit: "datagrams",
-  });
+  const key = `9|${dg.exporter}|${dg.port}|${domain}`;
+  const s =
+    track.get(key) ??
+    track.open(key, {
+      exporter: dg.exporter,
+      protocol: "netflow9",
+      a: domain,
+      b: -1,
+      c: -1,
+      unit: "datagrams",
+    });
   track.advance(s, u32(b, 12), 1, u32(b, 4), dg.receivedAtMs);
 }
 

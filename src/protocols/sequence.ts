@@ -24,7 +24,7 @@
  * Bounded: at most `maxStreams` streams are tracked; a new stream beyond that evicts the oldest created
  * (counted in `evicted`). The tracker knows no wire format: each registry entry's `sequence()` (netflow5.ts,
  * netflow9.ts, ipfix.ts, sflow5.ts) reads its own header after its decoder accepted the datagram and calls
- * `stream()` then `advance()` here, once per stream the datagram carries.
+ * `get()` (or `open()`) then `advance()` here, once per stream the datagram carries.
  */
 import type { ProtocolName } from "../core/errors.ts";
 
@@ -147,20 +147,24 @@ export class SequenceTracker {
     this.#opts = { ...DEFAULT_SEQUENCE_OPTIONS, ...opts };
   }
 
+  /** The stream under `key`, if tracked. */
+  get(key: string): Stream | undefined {
+    return this.#streams.get(key);
+  }
+
   /**
-   * The stream under `key` (a protocol prefix, the exporter, the source port and the protocol's scope
-   * fields: unique per stream), created on first sight with the identity in `id`; at most `maxStreams`
-   * are kept, a new one beyond evicting the oldest created.
+   * A new stream under `key` (a protocol prefix, the exporter, the source port and the protocol's scope
+   * fields: unique per stream) with the identity in `id`; at most `maxStreams` are kept, a new one beyond
+   * evicting the oldest created. Callers try `get` first: `track.get(key) ?? track.open(key, {...})`
+   * builds the identity only for a stream not seen before.
    */
-  stream(key: string, id: StreamIdentity): Stream {
-    let s = this.#streams.get(key);
-    if (s !== undefined) return s;
+  open(key: string, id: StreamIdentity): Stream {
     if (this.#streams.size >= this.#opts.maxStreams) {
       const oldest = this.#streams.keys().next().value;
       if (oldest !== undefined) this.#streams.delete(oldest);
       this.totals.evicted++;
     }
-    s = {
+    const s: Stream = {
       exporter: id.exporter,
       protocol: id.protocol,
       a: id.a,

@@ -64,7 +64,7 @@ import type { Datagram } from "../core/datagram.ts";
 import { DecodeError, type DecodeErrorCode } from "../core/errors.ts";
 import { type Counter, type DecodedElement, FlowRecord, type RecordHandler } from "../core/flow.ts";
 import type { DecodeContext, Decoder, DecoderOptions } from "./context.ts";
-import type { SequenceTracker } from "./sequence.ts";
+import type { SequenceTracker, Stream } from "./sequence.ts";
 import { decodePacketHeader } from "./sflow/headers.ts";
 import { effectiveRate, type SamplingMap, type StaticRates, staticRate } from "./state/sampling-map.ts";
 import type { DecoderStats } from "./stats.ts";
@@ -229,15 +229,8 @@ function sequenceSflow(dg: Datagram, track: SequenceTracker): void {
   const uptime = u32(b, off + 8);
   const samples = u32(b, off + 12);
   const base = `s|${dg.exporter}|${agent}|${subAgent}`;
-  const id = {
-    exporter: dg.exporter,
-    protocol: "sflow5",
-    a: agent,
-    b: subAgent,
-    c: -1,
-    unit: "datagrams",
-  } as const;
-  track.advance(track.stream(base, id), u32(b, off + 4), 1, uptime, dg.receivedAtMs);
+  const s = track.get(base) ?? openSflowStream(track, base, dg.exporter, agent, subAgent, -1);
+  track.advance(s, u32(b, off + 4), 1, uptime, dg.receivedAtMs);
   off += 16;
   for (let i = 0; i < samples && off + 8 <= end; i++) {
     const format = u32(b, off);
@@ -246,11 +239,31 @@ function sequenceSflow(dg: Datagram, track: SequenceTracker): void {
     if (length > end - off) return;
     if ((format === 1 && length >= 8) || (format === 3 && length >= 12)) {
       const source = format === 1 ? u32(b, off + 4) : u32(b, off + 4) * 16777216 + u32(b, off + 8);
-      const s = track.stream(`${base}|${source}`, { ...id, c: source, unit: "flows" });
-      track.advance(s, u32(b, off), 1, uptime, dg.receivedAtMs);
+      const key = `${base}|${source}`;
+      const f = track.get(key) ?? openSflowStream(track, key, dg.exporter, agent, subAgent, source);
+      track.advance(f, u32(b, off), 1, uptime, dg.receivedAtMs);
     }
     off += length;
   }
+}
+
+/** A new sFlow stream: the datagram stream of an agent (`source` −1), or one data source's flow samples. */
+function openSflowStream(
+  track: SequenceTracker,
+  key: string,
+  exporter: string,
+  agent: string,
+  subAgent: number,
+  source: number,
+): Stream {
+  return track.open(key, {
+    exporter,
+    protocol: "sflow5",
+    a: agent,
+    b: subAgent,
+    c: source,
+    unit: source < 0 ? "datagrams" : "flows",
+  });
 }
 
 /** The sFlow v5 decoder of the front: ctx.datagram, counted in ctx.stats. */
