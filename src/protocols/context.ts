@@ -126,6 +126,13 @@ export class DecodeContext {
   datagram: Datagram = NO_DATAGRAM;
   /** Its exporter's counters (the shared "other" entry beyond maxExporters). */
   exporter: ExporterStats;
+  /**
+   * A "state only" copy of a datagram (FlowDecoder.decodeStateOnly, spread over decode threads): templates
+   * and options data are learned, other data sets are skipped (neither decoded nor held), and the held data
+   * a template releases is queued in `deferred` to be decoded once the copy's counters are undone.
+   */
+  stateOnly = false;
+  readonly deferred: Array<(emit: RecordHandler) => void> = [];
 
   constructor(
     opts: Readonly<DecoderOptions>,

@@ -64,11 +64,25 @@ export function learnTemplate(
   );
   if (learned === null) return;
   const key = templateKey(h.domain, id);
+  const t = learned.template;
+  if (ctx.stateOnly) ctx.deferred.push((e) => release(ctx, session, h, key, t, dg.exporter, e));
+  else release(ctx, session, h, key, t, dg.exporter, emit);
+}
+
+/** The data held for a template just learned: its own session's, and other ports' in fallback scope. */
+function release(
+  ctx: DecodeContext,
+  session: Session,
+  h: MessageHeader,
+  key: number,
+  t: Template,
+  exporter: string,
+  emit: RecordHandler,
+): void {
   if (session.held.length > 0) releaseHeld(ctx, session, key, emit);
   // fallback: data that other ports of the exporter (without templates of their own) held for this id
   if (ctx.opts.templateScope === "fallback") {
-    const t = learned.template;
-    for (const other of ctx.state.sessions.ofExporter(h.version, dg.exporter)) {
+    for (const other of ctx.state.sessions.ofExporter(h.version, exporter)) {
       if (other === session || other.held.length === 0 || hasDomainTemplates(other, h.domain)) continue;
       for (const hs of other.held.take(key, (x) => fits(t, x.data, 0, x.data.length))) {
         ctx.stats.heldDecoded++;
@@ -100,18 +114,19 @@ export function dataSet(
   const session = ctx.state.sessions.get(h.version, dg.exporter, dg.port);
   const t = ctx.state.templates.get(session, h.domain, setId);
   if (session !== undefined && t !== undefined) {
-    decodeSet(ctx, session, t, h, b, start, end, dg.receivedAtMs, emit);
+    if (!ctx.stateOnly || t.options) decodeSet(ctx, session, t, h, b, start, end, dg.receivedAtMs, emit);
     return;
   }
   if (ctx.opts.templateScope === "fallback" && !hasDomainTemplates(session, h.domain)) {
     const other = ctx.state.sessions.fromOtherPort(h.version, dg.exporter, dg.port, h.domain, setId);
     if (other !== undefined && fits(other.template, b, start, end)) {
       ctx.stats.templateFallbacks++;
-      decodeSet(ctx, other.session, other.template, h, b, start, end, dg.receivedAtMs, emit);
+      if (!ctx.stateOnly || other.template.options)
+        decodeSet(ctx, other.session, other.template, h, b, start, end, dg.receivedAtMs, emit);
       return;
     }
   }
-  hold(ctx, h, setId, b, start, end);
+  if (!ctx.stateOnly) hold(ctx, h, setId, b, start, end);
 }
 
 /**
