@@ -303,6 +303,8 @@ export class FlowDecoder implements FlowDecoderApi {
       }
     }
     const deferred = ctx.deferred;
+    if (deferred.length === 0) return;
+    const flowsBefore = st.flows;
     while (deferred.length > 0) {
       const release = deferred.shift()!;
       try {
@@ -312,6 +314,9 @@ export class FlowDecoder implements FlowDecoderApi {
         st.errors[code] = (st.errors[code] ?? 0) + 1;
       }
     }
+    // held data is this exporter's (its own port's, or another port's of the same address)
+    const owner = this.#exporterOf(dg.exporter);
+    if (owner !== undefined) owner.flows += st.flows - flowsBefore;
   }
 
   /** The counters `decode` uses for datagrams of `exporter`, if it has any yet. */
