@@ -6,6 +6,9 @@
  * the consumer sleeps on `wake` (Atomics.waitAsync) only after it found the ring empty and said so in
  * `sleeping`; the producer notifies only then, so a busy consumer costs the producer no notify at all.
  *
+ * A record is stored in one piece, after the last one or at the start, so an empty ring always takes a
+ * datagram of up to half its size (the default 8 MiB is 128 times the largest UDP payload).
+ *
  * Record layout (8-byte aligned): u32 total length | u32 payload length | u8 kind | u8 listener index |
  * u8 exporter length | u8 0 | u16 port | u16 0 | f64 receive time ms | f64 receive index | exporter (ASCII)
  * | payload. A u32 0xffffffff where a record would start means "continue at offset 0".
