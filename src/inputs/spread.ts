@@ -361,7 +361,13 @@ export async function spreadReceiver(
       statsIntervalMs: init.statsIntervalMs,
       tickIntervalMs: init.tickIntervalMs,
     };
-    const worker = new Worker(THREAD_URL, { workerData: tinit, stderr: false, stdout: false });
+    // (the name is the OS thread's too: per-thread CPU in /proc tells decode threads from the rest)
+    const worker = new Worker(THREAD_URL, {
+      workerData: tinit,
+      stderr: false,
+      stdout: false,
+      name: "clarion-decode",
+    });
     const th: Thread = {
       worker,
       ring,
