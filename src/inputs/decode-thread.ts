@@ -10,7 +10,7 @@
  *   receive worker → thread: { t: "request", id, what, query? } | { t: "recycle", buffers } | { t: "stop" }
  *   thread → receive worker: batch | counters (forwarded to the main thread as they are) |
  *     { t: "done", results } | { t: "pstats", stats } | { t: "reply", id, data } | { t: "state", state } |
- *     { t: "stopped" } (at stop: the ring drained, last batches, results, stats, state, stopped)
+ *     { t: "ready" } (once, when it reads its ring) | { t: "stopped" } (at stop: the ring drained, last batches, results, stats, state, stopped)
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { createLogger, type LogLevel, RateLimitedLogger } from "../core/log.ts";
@@ -44,10 +44,13 @@ export type FromDecodeThread =
   | WorkerToMain
   | { t: "done"; results: Float64Array }
   | { t: "pstats"; stats: PipelineStats }
+  | { t: "ready" }
   | { t: "stopped"; worker: number };
 
 /** Datagrams decoded between two looks at the event loop (timers, messages). */
 const CHUNK = 256;
+/** Empty looks at the ring, a millisecond apart, before sleeping until woken. */
+const IDLE_POLLS = 200;
 
 export function runDecodeThread(init: DecodeThreadInit): void {
   const port = parentPort;
@@ -66,13 +69,13 @@ export function runDecodeThread(init: DecodeThreadInit): void {
     n = 0;
   };
   const last = pipe.decoder.last;
-  /** Decodes up to CHUNK datagrams; false when the ring is empty. */
-  const drain = (): boolean => {
+  /** Decodes up to CHUNK datagrams; how many. */
+  const drain = (): number => {
     for (let i = 0; i < CHUNK; i++) {
       const e = ring.read();
       if (e === null) {
         flush();
-        return false;
+        return i;
       }
       if (e.kind === RING_NORMAL) {
         pipe.decode(e.dg);
@@ -85,13 +88,26 @@ export function runDecodeThread(init: DecodeThreadInit): void {
       } else pipe.decodeStateOnly(e.dg);
     }
     flush();
-    return true;
+    return CHUNK;
   };
+  // Wake-ups are batched by polling: while datagrams come, the ring is looked at every millisecond (a
+  // timer here, nothing in the receive worker); after IDLE_POLLS empty looks the thread sleeps until the
+  // receive worker's next write wakes it (Atomics.notify, only then).
   let stopping = false;
+  let idle = 0;
   const loop = (): void => {
     if (stopping) return;
-    if (drain()) setImmediate(loop);
-    else void ring.wait().then(loop);
+    const n = drain();
+    if (n === CHUNK) {
+      idle = 0;
+      setImmediate(loop);
+    } else if (n > 0 || ++idle < IDLE_POLLS) {
+      if (n > 0) idle = 0;
+      setTimeout(loop, 1);
+    } else {
+      idle = 0;
+      void ring.wait().then(loop);
+    }
   };
 
   const tickTimer = setInterval(() => pipe.tick(), init.tickIntervalMs);
@@ -104,7 +120,7 @@ export function runDecodeThread(init: DecodeThreadInit): void {
       stopping = true;
       clearInterval(tickTimer);
       clearInterval(statsTimer);
-      while (drain()) {}
+      while (drain() > 0) {}
       pipe.close();
       post({ t: "pstats", stats: pipe.stats() });
       post({ t: "state", state: pipe.request("state", undefined) as object | null });
@@ -112,6 +128,7 @@ export function runDecodeThread(init: DecodeThreadInit): void {
       port.close();
     }
   });
+  post({ t: "ready" });
   loop();
 }
 

@@ -28,7 +28,7 @@
 import { Worker } from "node:worker_threads";
 import type { Datagram } from "../core/datagram.ts";
 import type { createLogger, RateLimitedLogger } from "../core/log.ts";
-import { transferables } from "../pipeline/buffer-pool.ts";
+import { recyclables } from "../pipeline/buffer-pool.ts";
 import { type ExporterStats, emptyStats, type TemplateQuery } from "../protocols/decoder.ts";
 import { DECODERS } from "../protocols/index.ts";
 import { SequenceTracker } from "../protocols/sequence.ts";
@@ -380,7 +380,8 @@ export async function spreadReceiver(
     worker.on("message", (m: FromDecodeThread) => {
       switch (m.t) {
         case "batch":
-          post(m, transferables(m.batch));
+          // every buffer of a batch that arrived here is this thread's to hand on whole
+          post(m, recyclables(m.batch));
           break;
         case "counters":
           post(m);
@@ -421,8 +422,12 @@ export async function spreadReceiver(
       if (!th.stopped && !stopping) died(new Error(`decode thread exited with code ${code}`));
     });
     return new Promise((resolve, reject) => {
-      worker.once("online", () => resolve());
+      // "ready": its modules loaded and its pipeline built (a receive worker listens only then)
+      worker.on("message", (m: FromDecodeThread) => {
+        if (m.t === "ready") resolve();
+      });
       worker.once("error", reject);
+      worker.once("exit", (code) => reject(new Error(`decode thread exited with code ${code}`)));
     });
   };
   await Promise.all(Array.from({ length: n }, (_, t) => spawn(t)));

@@ -227,7 +227,7 @@ async function run(threads: number, streams: Stream[], flows: number, env: Recor
       return JSON.stringify(o);
     })
     .sort();
-  return { svc, m: m!, lines };
+  return { svc, m: m!, lines, dir };
 }
 
 const allStreams = (): Stream[] => [v5Stream(), v9Stream(), ipfixStream(), sflowStream()];
@@ -257,8 +257,17 @@ describe("--decode-threads", () => {
   });
 
   it("decodes data with a template another decode thread got, and counts a real gap once", async () => {
-    const { svc, m } = await run(3, [ipfixStream(4)], IPFIX_FLOWS);
+    const { svc, m, dir } = await run(3, [ipfixStream(4)], IPFIX_FLOWS);
+    // the receive worker answers for its decode threads: templates, and the state saved at shutdown
+    const t = (await getJson(svc.httpPort, "/templates")).body as { count: number };
+    assert.equal(t.count, 3, "templates 256, 257 and options template 300");
     svc.proc.kill("SIGTERM");
+    assert.equal(await svc.exited, 0, "a clean shutdown");
+    const saved = JSON.parse(readFileSync(join(dir, "data", "templates.json"), "utf8")) as {
+      states: { templates: unknown[] }[];
+    };
+    assert.equal(saved.states.length, 1, "one state per receive worker");
+    assert.equal(saved.states[0]!.templates.length, 3);
     assert.equal(m.total_received, IPFIX_FLOWS);
     assert.equal(m.dropped_by_reason.missing_template_sets, 0);
     assert.equal(m.dropped_by_reason.sequence_gap_flows, 5, "the 5 records skipped, once");
