@@ -5,8 +5,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { FlowRecord } from "../../src/core/flow.ts";
-import { OptionTemplates } from "../../src/inputs/spread.ts";
-import { FlowDecoder } from "../../src/protocols/decoder.ts";
+import { mergePipelineStats, OptionTemplates } from "../../src/inputs/spread.ts";
+import type { PipelineStats } from "../../src/inputs/worker.ts";
+import { emptyStats, FlowDecoder } from "../../src/protocols/decoder.ts";
 import {
   type FieldSpec,
   ipfixOptionsTemplate,
@@ -134,5 +135,59 @@ describe("FlowDecoder.decodeStateOnly", () => {
     d.decodeStateOnly(dg(ipfixPacket([set(2, [1, 0, 0, 1])], { domain: 1 })), { flow: () => {} });
     assert.deepEqual(d.stats.errors, {});
     assert.equal(d.exporters().length, 0);
+  });
+});
+
+describe("mergePipelineStats: the decode threads' counters as one worker's", () => {
+  const thread = (datagrams: number, expired: number, templates: number): PipelineStats => {
+    const d = new FlowDecoder();
+    d.decode(dg(netflowV5(0, 0, 2)), { flow: () => {} });
+    const ex = d.exporters()[0]!;
+    return {
+      decoder: {
+        ...emptyStats(),
+        datagrams,
+        flows: datagrams * 2,
+        templatesExpired: expired,
+        errors: { TRUNCATED: 1 },
+      },
+      exporters: [{ ...ex, datagrams, flows: datagrams * 2 }],
+      missingTemplates: [
+        {
+          exporter: "192.0.2.1",
+          droppedSets: 1,
+          heldSets: 0,
+          templates: [{ version: 10, domain: 1, template_id: 256, dropped: 1, held: 0 }],
+        },
+      ],
+      templates,
+      recordsBatched: datagrams,
+      recordsPending: 1,
+      batchesPosted: 1,
+      encodeErrors: { "jsonl:-": 1 },
+      internalErrors: 0,
+      batchBuffers: { hits: 1, misses: 2 },
+      encodeMaxMs: datagrams,
+    };
+  };
+  it("sums counts, keeps the largest template count and expiry (every thread has its own copy)", () => {
+    const m = mergePipelineStats([thread(3, 2, 5), thread(4, 1, 5)]);
+    assert.equal(m.decoder.datagrams, 7);
+    assert.equal(m.decoder.flows, 14);
+    assert.deepEqual(m.decoder.errors, { TRUNCATED: 2 });
+    assert.equal(m.decoder.templatesExpired, 2);
+    assert.equal(m.templates, 5);
+    assert.equal(m.exporters.length, 1);
+    assert.equal(m.exporters[0]!.datagrams, 7);
+    assert.equal(m.exporters[0]!.flows, 14);
+    assert.equal(m.missingTemplates[0]!.droppedSets, 2);
+    assert.deepEqual(m.missingTemplates[0]!.templates, [
+      { version: 10, domain: 1, template_id: 256, dropped: 2, held: 0 },
+    ]);
+    assert.equal(m.recordsPending, 2);
+    assert.deepEqual(m.encodeErrors, { "jsonl:-": 2 });
+    assert.deepEqual(m.batchBuffers, { hits: 2, misses: 4 });
+    assert.equal(m.encodeMaxMs, 4);
+    assert.equal(mergePipelineStats([]).decoder.datagrams, 0, "no thread reported yet: zeros");
   });
 });
