@@ -7,7 +7,8 @@
  * state and report nothing.
  *
  * Protocol with its receive worker:
- *   receive worker → thread: { t: "request", id, what, query? } | { t: "recycle", buffers } | { t: "stop" }
+ *   receive worker → thread: { t: "request", id, what, query? } | { t: "recycle", buffers } | { t: "stats" }
+ *     (answered with pstats) | { t: "stop" }
  *   thread → receive worker: batch | counters (forwarded to the main thread as they are) |
  *     { t: "done", results } | { t: "pstats", stats } | { t: "reply", id, data } | { t: "state", state } |
  *     { t: "ready" } (once, when it reads its ring) | { t: "stopped" } (at stop: the ring drained, last batches, results, stats, state, stopped)
@@ -28,13 +29,13 @@ export interface DecodeThreadInit extends PipelineInit {
   /** Listener names by the index the ring carries. */
   listeners: string[];
   logLevel: LogLevel;
-  statsIntervalMs: number;
   tickIntervalMs: number;
 }
 
 export type ToDecodeThread =
   | { t: "request"; id: number; what: "templates" | "state"; query?: TemplateQuery }
   | { t: "recycle"; buffers: ArrayBuffer[] }
+  | { t: "stats" }
   | { t: "stop" };
 
 /** Per datagram decoded as usual: receive index, registry index (-1: refused), records, exact (1/0). */
@@ -111,15 +112,14 @@ export function runDecodeThread(init: DecodeThreadInit): void {
   };
 
   const tickTimer = setInterval(() => pipe.tick(), init.tickIntervalMs);
-  const statsTimer = setInterval(() => post({ t: "pstats", stats: pipe.stats() }), init.statsIntervalMs);
   port.on("message", (m: ToDecodeThread) => {
     if (m.t === "request") post({ t: "reply", id: m.id, data: pipe.request(m.what, m.query) });
+    else if (m.t === "stats") post({ t: "pstats", stats: pipe.stats() });
     else if (m.t === "recycle") for (const b of m.buffers) batchBuffers.give(b);
     else if (m.t === "stop") {
       // the receive worker closed its sockets before: what is in the ring is all there is
       stopping = true;
       clearInterval(tickTimer);
-      clearInterval(statsTimer);
       while (drain() > 0) {}
       pipe.close();
       post({ t: "pstats", stats: pipe.stats() });

@@ -358,7 +358,6 @@ export async function spreadReceiver(
       decoder: init.decoder,
       state: init.state,
       logLevel: init.logLevel,
-      statsIntervalMs: init.statsIntervalMs,
       tickIntervalMs: init.tickIntervalMs,
     };
     // (the name is the OS thread's too: per-thread CPU in /proc tells decode threads from the rest)
@@ -395,6 +394,7 @@ export async function spreadReceiver(
         }
         case "pstats":
           th.stats = m.stats;
+          if (--awaiting === 0) refreshed();
           break;
         case "reply": {
           const reply = pendingReplies.get(m.id);
@@ -431,6 +431,18 @@ export async function spreadReceiver(
     });
   };
   await Promise.all(Array.from({ length: n }, (_, t) => spawn(t)));
+
+  // stats: asked of every thread at once; the worker's report waits for the answers (at most a second)
+  let awaiting = 0;
+  let onRefreshed: (() => void) | null = null;
+  let refreshTimer: NodeJS.Timeout | undefined;
+  const refreshed = (): void => {
+    clearTimeout(refreshTimer);
+    const done = onRefreshed;
+    onRefreshed = null;
+    awaiting = 0;
+    done?.();
+  };
 
   let rr = 0;
   const request = (
@@ -495,6 +507,16 @@ export async function spreadReceiver(
       for (const th of threads) th.worker.postMessage({ t: "stop" } satisfies ToDecodeThread);
     },
     request,
+    refresh: (done) => {
+      if (onRefreshed !== null || stopping) {
+        done();
+        return;
+      }
+      onRefreshed = done;
+      awaiting = n;
+      refreshTimer = setTimeout(refreshed, 1000);
+      for (const th of threads) th.worker.postMessage({ t: "stats" } satisfies ToDecodeThread);
+    },
     recycle: (buffers) => {
       const th = threads[nextRecycle]!;
       nextRecycle = (nextRecycle + 1) % n;

@@ -434,6 +434,8 @@ export interface Receiver {
     reply: (data: unknown) => void,
   ): void;
   recycle(buffers: ArrayBuffer[]): void;
+  /** Brings `stats()` up to date (decode threads report theirs), then calls `done`. */
+  refresh(done: () => void): void;
   /** Everything of WorkerStats but the receive counts. */
   stats(): Omit<WorkerStats, "worker" | "generation" | "receive" | "refused" | "socketErrors" | "gcMaxMs">;
 }
@@ -457,6 +459,7 @@ function localReceiver(
     recycle: (buffers) => {
       for (const b of buffers) batchBuffers.give(b);
     },
+    refresh: (done) => done(),
     stats: () => ({
       ...pipe.stats(),
       sequences: pipe.decoder.sequences.stats(),
@@ -552,7 +555,10 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   });
   gc.observe({ entryTypes: ["gc"] });
   const tickTimer = setInterval(() => receiver.tick(), init.tickIntervalMs);
-  const statsTimer = setInterval(() => post({ t: "stats", stats: stats() }), init.statsIntervalMs);
+  const statsTimer = setInterval(
+    () => receiver.refresh(() => post({ t: "stats", stats: stats() })),
+    init.statsIntervalMs,
+  );
 
   port.on("message", (m: MainToWorker) => {
     if (m.t === "request") {
