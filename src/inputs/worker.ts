@@ -1,8 +1,11 @@
 /**
  * A receive worker (worker_threads). Each worker owns one SO_REUSEPORT socket per listener port, a
  * FlowDecoder (so the exporters the kernel hashes to it keep their templates here), one shared batcher,
- * and one encoder per configured output. Encoded batches go to the main thread with their bytes
- * transferred, never copied when avoidable. The socket callback never awaits.
+ * and one encoder per configured output (`createPipeline`). Encoded batches go to the main thread with
+ * their bytes transferred, never copied when avoidable. The socket callback never awaits. With
+ * --decode-threads N the worker keeps its sockets, allow-list and receive counts and hands each datagram to
+ * one of N decode threads of its own, each with such a pipeline (src/inputs/spread.ts); the main thread
+ * sees one worker either way.
  *
  * Protocol with the main thread (src/inputs/udp.ts):
  *   main → worker: { t: "request", id, what: "templates" | "state", query? } | { t: "stop" }
