@@ -182,14 +182,20 @@ interface Metrics {
 }
 
 /** Runs `streams` through a collector and waits for `flows` flows counted and written. */
-async function run(threads: number, streams: Stream[], flows: number, env: Record<string, string> = {}) {
+async function run(
+  threads: number,
+  streams: Stream[],
+  flows: number,
+  env: Record<string, string> = {},
+  workers = 1,
+) {
   const dir = mkdtempSync(join(tmpdir(), "clarion-decode-threads-"));
   dirs.push(dir);
   const out = join(dir, "f.jsonl");
   const svc = await startService(
     loopbackArgs(
       "--workers",
-      "1",
+      String(workers),
       "--decode-threads",
       String(threads),
       "--batch-interval",
@@ -272,6 +278,17 @@ describe("--decode-threads", () => {
     assert.equal(m.dropped_by_reason.missing_template_sets, 0);
     assert.equal(m.dropped_by_reason.sequence_gap_flows, 5, "the 5 records skipped, once");
     assert.equal(m.dropped_by_reason.decode_ring_full_datagrams, 0);
+  });
+
+  it("works with several receive workers, each with its decode threads", async () => {
+    const expected = 12 * 5 + 12 * 4 + IPFIX_FLOWS + 16;
+    const { svc, m, lines } = await run(2, allStreams(), expected, {}, 2);
+    svc.proc.kill("SIGTERM");
+    assert.equal(await svc.exited, 0);
+    assert.equal(m.total_received, expected);
+    assert.equal(lines.length, expected);
+    assert.equal(new Set(lines).size, lines.length, "no flow twice");
+    for (const [reason, n] of Object.entries(m.dropped_by_reason)) assert.equal(n, 0, reason);
   });
 
   it("counts datagrams a full ring refuses under decode_ring_full", async () => {
