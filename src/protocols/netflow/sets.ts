@@ -13,6 +13,10 @@
  * With templateScope "fallback" (default), a session that has no template of its own in the domain
  * decodes a data set with the most recent template of that id from another source port of the address
  * when the set is whole records of it, and such sets held before that template came are released with it.
+ *
+ * A state-only copy (DecodeContext.stateOnly, --decode-threads) learns templates and decodes options data
+ * only: other data sets are skipped, nothing is held, and the data a template releases is queued in
+ * `ctx.deferred` for FlowDecoder.decodeStateOnly to decode once the copy's counters are undone.
  */
 import { DecodeError } from "../../core/errors.ts";
 import { type DecodedElement, FlowRecord, type OptionsRecord, type RecordHandler } from "../../core/flow.ts";
