@@ -129,10 +129,11 @@ export class DecodeContext {
   /**
    * A "state only" copy of a datagram (FlowDecoder.decodeStateOnly, spread over decode threads): templates
    * and options data are learned, other data sets are skipped (neither decoded nor held), and the held data
-   * a template releases is queued in `deferred` to be decoded once the copy's counters are undone.
+   * a template releases is decoded through `releaseHeld`, which gives it the real handler and keeps its
+   * counters when the copy's are undone.
    */
   stateOnly = false;
-  readonly deferred: Array<(emit: RecordHandler) => void> = [];
+  releaseHeld: ((run: (emit: RecordHandler) => void) => void) | null = null;
 
   constructor(
     opts: Readonly<DecoderOptions>,

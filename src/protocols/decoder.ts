@@ -276,6 +276,24 @@ export class FlowDecoder implements FlowDecoderApi {
     const ex = this.#exporterOf(dg.exporter);
     const exSaved = ex === undefined ? undefined : { ...ex, protocols: { ...ex.protocols } };
     const ctx = this.#ctx;
+    // What releasing held data counts (it is this decoder's own data) survives the restore below.
+    const kept: Record<string, number> = {};
+    const keptErrors: Record<string, number> = {};
+    const counts = st as unknown as Record<string, unknown>;
+    ctx.releaseHeld = (run) => {
+      const before = { ...counts };
+      const errorsBefore: Record<string, number | undefined> = { ...st.errors };
+      try {
+        run(handler);
+      } catch (e) {
+        const code = e instanceof DecodeError ? e.code : "INTERNAL";
+        keptErrors[code] = (keptErrors[code] ?? 0) + 1;
+      }
+      for (const [k, v] of Object.entries(counts))
+        if (typeof v === "number") kept[k] = (kept[k] ?? 0) + v - (before[k] as number);
+      for (const [k, v] of Object.entries(st.errors))
+        keptErrors[k] = (keptErrors[k] ?? 0) + (v ?? 0) - (errorsBefore[k] ?? 0);
+    };
     ctx.stateOnly = true;
     try {
       this.decode(dg, NO_FLOWS);
@@ -283,6 +301,7 @@ export class FlowDecoder implements FlowDecoderApi {
       // counted by the copy that is decoded as usual
     } finally {
       ctx.stateOnly = false;
+      ctx.releaseHeld = null;
       restore(st.byProtocol, saved.byProtocol);
       restore(st.errors, saved.errors);
       restore(st.templatesRefused, refused);
@@ -302,21 +321,12 @@ export class FlowDecoder implements FlowDecoderApi {
         Object.assign(ex!, exSaved, { protocols, samplingRate, dictionaries, samplers });
       }
     }
-    const deferred = ctx.deferred;
-    if (deferred.length === 0) return;
-    const flowsBefore = st.flows;
-    while (deferred.length > 0) {
-      const release = deferred.shift()!;
-      try {
-        release(handler);
-      } catch (e) {
-        const code = e instanceof DecodeError ? e.code : "INTERNAL";
-        st.errors[code] = (st.errors[code] ?? 0) + 1;
-      }
-    }
+    for (const [k, v] of Object.entries(kept)) if (v !== 0) counts[k] = (counts[k] as number) + v;
+    const errors = st.errors as Record<string, number>;
+    for (const [k, v] of Object.entries(keptErrors)) if (v !== 0) errors[k] = (errors[k] ?? 0) + v;
     // held data is this exporter's (its own port's, or another port's of the same address)
     const owner = this.#exporterOf(dg.exporter);
-    if (owner !== undefined) owner.flows += st.flows - flowsBefore;
+    if (owner !== undefined && kept.flows !== undefined) owner.flows += kept.flows;
   }
 
   /** The counters `decode` uses for datagrams of `exporter`, if it has any yet. */

@@ -110,6 +110,19 @@ describe("FlowDecoder.decodeStateOnly", () => {
     );
     d.decodeStateOnly(dg(copy), handler);
     assert.equal(flows.length, 3, "only the held data is decoded");
+    // ... as a decoder that gets the whole datagram decodes it: released when its template is learned,
+    // before the options data that follows in the same datagram
+    const whole: FlowRecord[] = [];
+    const w = new FlowDecoder({}, false);
+    w.decode(dg(ipfixPacket([set(256, data(3))], { domain: 1, sequence: 0 })), {
+      flow: (r) => whole.push(r),
+    });
+    w.decode(dg(copy), { flow: (r) => whole.push(r) });
+    assert.deepEqual(
+      flows.map((r) => [r.src_addr, r.bytes, r.sampling_rate]),
+      whole.slice(0, 3).map((r) => [r.src_addr, r.bytes, r.sampling_rate]),
+    );
+    assert.equal(flows[0]!.sampling_rate, 0, "the rate came after the template");
     assert.equal(d.heldCount(), 0);
     const after = { stats: d.stats, exporters: d.exporters() };
     const was = JSON.parse(before) as typeof after;

@@ -15,8 +15,8 @@
  * when the set is whole records of it, and such sets held before that template came are released with it.
  *
  * A state-only copy (DecodeContext.stateOnly, --decode-threads) learns templates and decodes options data
- * only: other data sets are skipped, nothing is held, and the data a template releases is queued in
- * `ctx.deferred` for FlowDecoder.decodeStateOnly to decode once the copy's counters are undone.
+ * only: other data sets are skipped, nothing is held, and the data a template releases is decoded through
+ * `ctx.releaseHeld` (FlowDecoder.decodeStateOnly: the real handler, counters kept).
  */
 import { DecodeError } from "../../core/errors.ts";
 import { type DecodedElement, FlowRecord, type OptionsRecord, type RecordHandler } from "../../core/flow.ts";
@@ -69,7 +69,7 @@ export function learnTemplate(
   if (learned === null) return;
   const key = templateKey(h.domain, id);
   const t = learned.template;
-  if (ctx.stateOnly) ctx.deferred.push((e) => release(ctx, session, h, key, t, dg.exporter, e));
+  if (ctx.releaseHeld !== null) ctx.releaseHeld((e) => release(ctx, session, h, key, t, dg.exporter, e));
   else release(ctx, session, h, key, t, dg.exporter, emit);
 }
 
