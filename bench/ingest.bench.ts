@@ -8,6 +8,8 @@
  *   --sink jsonl,sqlite      sinks (default both): jsonl:FILE or sqlite:FILE in a temp directory; also
  *                            `both` (the two at once) and `parquet` (parquet:DIR, rows counted with DuckDB)
  *   --workers 1,2            receive worker counts (default 1,2)
+ *   --decode-threads 0,1,2   decode threads per receive worker (--decode-threads; default 0)
+ *   --also jsonl:/dev/null   one more output besides the measured sink (repeatable; not counted)
  *   --rates 200000,400000    offered flow rates to step through (flows/s; default a ladder up to 3 M)
  *   --seconds 5              sending time per step (default 5; --quick 2)
  *   --repeat 3               repeat each configuration and report the median (default 1; --quick 1)
@@ -57,6 +59,8 @@ interface Options {
   protocols: Protocol[];
   sinks: SinkKind[];
   workers: number[];
+  decodeThreads: number[];
+  also: string[];
   rates: number[];
   seconds: number;
   repeat: number;
@@ -88,6 +92,8 @@ function parseArgs(argv: string[]): Options {
     protocols: list<Protocol>("protocol", ["ipfix", "v9", "v5"]),
     sinks: list<SinkKind>("sink", ["jsonl", "sqlite"]),
     workers: (get("workers") ?? "1,2").split(",").map(Number),
+    decodeThreads: (get("decode-threads") ?? "0").split(",").map(Number),
+    also: argv.flatMap((a, i) => (a === "--also" && argv[i + 1] !== undefined ? [argv[i + 1]!] : [])),
     rates: get("rates")?.split(",").map(Number) ?? ladder,
     seconds: Number(get("seconds") ?? (quick ? 2 : 5)),
     repeat: Number(get("repeat") ?? 1),
@@ -343,6 +349,7 @@ function directIoConfig(outputs: string[], dataDir: string): string {
 async function startCollector(
   o: Options,
   workers: number,
+  decodeThreads: number,
   outputs: string[],
   dataDir: string,
 ): Promise<Collector> {
@@ -360,6 +367,8 @@ async function startCollector(
     "0",
     "--workers",
     String(workers),
+    "--decode-threads",
+    String(decodeThreads),
     "--batch-size",
     String(o.batchSize),
     "--batch-interval",
@@ -546,6 +555,7 @@ async function runStep(
   p: Protocol,
   sink: SinkKind,
   workers: number,
+  decodeThreads: number,
   rate: number,
   dir: string,
 ): Promise<Step> {
@@ -561,8 +571,9 @@ async function runStep(
       : sink === "parquet"
         ? [`parquet:${archive}`]
         : [sink === "jsonl" ? `jsonl:${jsonl}` : `sqlite:${db}`];
+  outputs.push(...o.also);
   rmSync(join(dir, "data"), { recursive: true, force: true });
-  const c = await startCollector(o, workers, outputs, join(dir, "data"));
+  const c = await startCollector(o, workers, decodeThreads, outputs, join(dir, "data"));
   try {
     const t = trafficFor(o, p);
     await sleep(300);
@@ -637,6 +648,7 @@ interface ConfigResult {
   protocol: Protocol;
   sink: SinkKind;
   workers: number;
+  decodeThreads: number;
   /** Highest offered flows/s with loss < 0.1 % (median over repeats). */
   losslessOffered: number;
   /** Flows written per second over send + drain at that step. */
@@ -662,6 +674,7 @@ async function runConfig(
   p: Protocol,
   sink: SinkKind,
   workers: number,
+  decodeThreads: number,
   dir: string,
 ): Promise<ConfigResult> {
   const runs: Step[][] = [];
@@ -670,12 +683,12 @@ async function runConfig(
     const steps: Step[] = [];
     let good: Step | null = null;
     for (const rate of o.rates) {
-      const s = await runStep(o, p, sink, workers, rate, dir);
+      const s = await runStep(o, p, sink, workers, decodeThreads, rate, dir);
       steps.push(s);
       const keptUp = s.drainSeconds <= o.batchInterval + 1;
       const ok = s.loss < 0.001 && keptUp;
       process.stderr.write(
-        `  ${p} ${sink} w${workers} #${rep + 1} offered ${fmt(s.offered).padStart(9)}/s sent ${fmt(s.sent)} written ${fmt(
+        `  ${p} ${sink} w${workers}${decodeThreads > 0 ? `d${decodeThreads}` : ""} #${rep + 1} offered ${fmt(s.offered).padStart(9)}/s sent ${fmt(s.sent)} written ${fmt(
           s.written,
         )} loss ${(s.loss * 100).toFixed(3)}% (kernel ${s.kernelDrops} dgrams, queue ${s.queueDrops} flows) drain ${s.drainSeconds.toFixed(
           1,
@@ -694,6 +707,7 @@ async function runConfig(
     protocol: p,
     sink,
     workers,
+    decodeThreads,
     losslessOffered: median(best.map((s) => s.offered)),
     writtenPerSec: pick ? pick.written / (pick.sendSeconds + pick.drainSeconds) : 0,
     flowsPerCpuSecond: pick && pick.cpu > 0 ? pick.written / pick.cpu : 0,
@@ -727,7 +741,7 @@ async function main(): Promise<void> {
   try {
     process.stderr.write(
       `ingest benchmark: Node ${process.version}, sender ${o.sender}, ${o.host}, ${o.exporters} exporters, ${o.seconds}s per step, repeat ${o.repeat}\n` +
-        `collector: --batch-size ${o.batchSize} --batch-interval ${o.batchInterval} --queue-size ${o.queueSize} --udp-rcvbuf ${o.rcvbuf}${o.directIo ? ", jsonl directIo" : ""}\n`,
+        `collector: --batch-size ${o.batchSize} --batch-interval ${o.batchInterval} --queue-size ${o.queueSize} --udp-rcvbuf ${o.rcvbuf}${o.also.length > 0 ? `, also ${o.also.join(" ")}` : ""}${o.directIo ? ", jsonl directIo" : ""}\n`,
     );
     const senders: Record<string, number> = {};
     for (const p of o.protocols) {
@@ -737,15 +751,16 @@ async function main(): Promise<void> {
     const results: ConfigResult[] = [];
     for (const p of o.protocols) {
       for (const sink of o.sinks) {
-        for (const w of o.workers) results.push(await runConfig(o, p, sink, w, workDir));
+        for (const w of o.workers)
+          for (const d of o.decodeThreads) results.push(await runConfig(o, p, sink, w, d, workDir));
       }
     }
     const lines = [
-      `| protocol | sink | workers | lossless, kept up (flows/s) | written (flows/s) | collector CPU (cores) | flows / CPU-s | sender ceiling (flows/s) |`,
-      `|---|---|---:|---:|---:|---:|---:|---:|`,
+      `| protocol | sink | workers | decode threads | lossless, kept up (flows/s) | written (flows/s) | collector CPU (cores) | flows / CPU-s | sender ceiling (flows/s) |`,
+      `|---|---|---:|---:|---:|---:|---:|---:|---:|`,
       ...results.map(
         (r) =>
-          `| ${r.protocol} | ${r.sink} | ${r.workers} | ${r.losslessOffered > 0 ? fmt(r.losslessOffered) : `< ${fmt(o.rates[0]!)}`} | ${fmt(
+          `| ${r.protocol} | ${r.sink} | ${r.workers} | ${r.decodeThreads} | ${r.losslessOffered > 0 ? fmt(r.losslessOffered) : `< ${fmt(o.rates[0]!)}`} | ${fmt(
             r.writtenPerSec,
           )} | ${r.cores.toFixed(2)} | ${fmt(r.flowsPerCpuSecond)} | ${fmt(senders[r.protocol] ?? 0)} |`,
       ),

@@ -485,6 +485,8 @@ async function startNative(
       }
       for (const [sink, n] of Object.entries(w.encodeErrors))
         loss.observe("encode_error", sink, n, { source: src });
+      if (w.ringDrops !== undefined)
+        loss.observe("decode_ring_full", `worker ${w.worker}`, w.ringDrops, { source: src });
     }
     for (const q of fanout.stats()) {
       loss.observe("queue_full", q.name, q.droppedRecords.queue_full);
@@ -674,6 +676,7 @@ async function startNative(
           worker_exit: byReason.worker_exit,
           unrouted: byReason.unrouted,
           encode_error_batches: byReason.encode_error,
+          decode_ring_full_datagrams: byReason.decode_ring_full,
         },
         held_sets: m.workers.reduce((n, w) => n + w.missingTemplates.reduce((a, e) => a + e.heldSets, 0), 0),
         sequence_resets: m.workers.reduce((n, w) => n + w.sequenceTotals.resets, 0),
@@ -777,6 +780,7 @@ async function startNative(
         logLevel: config.logLevel,
         statsIntervalMs: opts.statsIntervalMs ?? 1000,
         tickIntervalMs: 1000,
+        decodeThreads: config.decodeThreads,
       },
     });
   } catch (err) {

@@ -54,6 +54,8 @@ export interface Config {
   retryAttempts: number;
   retryBackoff: number;
   workers: number;
+  /** Decode threads per receive worker (0: each worker decodes in its own thread). */
+  decodeThreads: number;
   /** Addresses or prefixes allowed to send flows (IPv4/IPv6); empty: every source. */
   allowExporters: string[];
   outputs: OutputConfig[];
@@ -385,6 +387,18 @@ export const OPTIONS: readonly OptionSpec[] = [
       z.number().int().min(1).max(256),
     ),
     default: availableParallelism(),
+  },
+  {
+    key: "decodeThreads",
+    flag: "--decode-threads",
+    arg: "<n>",
+    env: ["CLARION_COLLECTOR_DECODE_THREADS"],
+    fileKey: "decode_threads",
+    description:
+      "decode threads per receive worker: the worker then only receives and hands each datagram to one of them, so one busy exporter can use several cores; 0 (default): each worker decodes itself",
+    expect: "an integer from 0 to 64",
+    schema: z.preprocess(integer, z.number().int().min(0).max(64)),
+    default: 0,
   },
   {
     key: "allowExporters",

@@ -1,8 +1,11 @@
 /**
  * A receive worker (worker_threads). Each worker owns one SO_REUSEPORT socket per listener port, a
  * FlowDecoder (so the exporters the kernel hashes to it keep their templates here), one shared batcher,
- * and one encoder per configured output. Encoded batches go to the main thread with their bytes
- * transferred, never copied when avoidable. The socket callback never awaits.
+ * and one encoder per configured output (`createPipeline`). Encoded batches go to the main thread with
+ * their bytes transferred, never copied when avoidable. The socket callback never awaits. With
+ * --decode-threads N the worker keeps its sockets, allow-list and receive counts and hands each datagram to
+ * one of N decode threads of its own, each with such a pipeline (src/inputs/spread.ts); the main thread
+ * sees one worker either way.
  *
  * Protocol with the main thread (src/inputs/udp.ts):
  *   main → worker: { t: "request", id, what: "templates" | "state", query? } | { t: "stop" }
@@ -13,7 +16,7 @@ import { createSocket, type Socket } from "node:dgram";
 import { PerformanceObserver, performance } from "node:perf_hooks";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import type { OutputConfig } from "../config/options.ts";
-import { normalizeAddress } from "../core/datagram.ts";
+import { type Datagram, normalizeAddress } from "../core/datagram.ts";
 import { DecodeError } from "../core/errors.ts";
 import { FlowRecord, type RecordHandler } from "../core/flow.ts";
 import { createLogger, type LogLevel, RateLimitedLogger } from "../core/log.ts";
@@ -27,6 +30,7 @@ import type { MissingTemplateExporterStats } from "../protocols/state/missing-te
 import { findSink } from "../sinks/index.ts";
 import type { EncodedBatch, SinkEncoder } from "../sinks/types.ts";
 import { type RefusedCount, RefusedSources, SourceFilter } from "./allow.ts";
+import { spreadReceiver } from "./spread.ts";
 
 export interface ListenerSpec {
   /** e.g. "udp:2055" */
@@ -54,6 +58,56 @@ export interface WorkerInit {
   state: object[];
   statsIntervalMs: number;
   tickIntervalMs: number;
+  /**
+   * --decode-threads: 0 decodes in this thread (the default); N > 0 hands each datagram to one of N decode
+   * threads of this worker (src/inputs/spread.ts).
+   */
+  decodeThreads?: number;
+  /**
+   * Bytes of each decode thread's datagram ring. Default 8 MiB, or the internal (test) environment
+   * variable CLARION_COLLECTOR_DECODE_RING_BYTES.
+   */
+  ringBytes?: number;
+}
+
+/** What one decode pipeline (decoder, batcher, encoders) needs: a receive worker's or a decode thread's. */
+export interface PipelineInit {
+  /** The encoders' worker number (parquet file names): the receive worker's index, or a decode thread's. */
+  index: number;
+  outputs: OutputConfig[];
+  batchSize: number;
+  batchIntervalMs: number;
+  decoder: Partial<DecoderOptions>;
+  state: object[];
+}
+
+/** A pipeline's part of WorkerStats (the rest is the receive worker's). */
+export type PipelineStats = Omit<
+  WorkerStats,
+  | "worker"
+  | "generation"
+  | "sequences"
+  | "sequenceTotals"
+  | "receive"
+  | "refused"
+  | "socketErrors"
+  | "gcMaxMs"
+>;
+
+/** Decoder, batcher and encoders of one thread: what follows the socket callback. */
+export interface Pipeline {
+  readonly decoder: FlowDecoder;
+  /** Decodes one datagram into the outputs; logs and counts what it refuses. */
+  decode(dg: Datagram): void;
+  /** FlowDecoder.decodeStateOnly of a copy another pipeline decodes. */
+  decodeStateOnly(dg: Datagram): void;
+  /** Expiry of templates and held data, and the outputs' time-based work (every tick). */
+  tick(): void;
+  /** Last batches and files (shutdown). */
+  close(): void;
+  /** Serves a request of the main thread ("templates" page or decoder "state"). */
+  request(what: "templates" | "state", query: TemplateQuery | undefined): unknown;
+  stats(): PipelineStats;
 }
 
 export interface ListenerStatus {
@@ -110,6 +164,8 @@ export interface WorkerStats {
    */
   encodeMaxMs: number;
   gcMaxMs: number;
+  /** With --decode-threads: datagrams dropped because their decode thread's ring was full. */
+  ringDrops?: number;
 }
 
 export type WorkerToMain =
@@ -161,14 +217,18 @@ function bindSocket(init: WorkerInit, l: ListenerSpec): Promise<Socket> {
   });
 }
 
-export async function runWorker(init: WorkerInit): Promise<void> {
-  const port = parentPort;
-  if (!port) throw new Error("runWorker must run in a worker thread");
-  const post = (m: WorkerToMain, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
-  const log = createLogger({ level: init.logLevel, bindings: { worker: init.index } });
-  const limited = new RateLimitedLogger(log);
-
-  const decoder = new FlowDecoder(init.decoder);
+/**
+ * The decoder, batcher and encoders of one thread. `post` sends batches and counters on; `track`: false
+ * leaves export sequence tracking to the caller (decode threads: their receive worker tracks, in order).
+ */
+export function createPipeline(
+  init: PipelineInit,
+  post: (m: WorkerToMain, transfer?: ArrayBuffer[]) => void,
+  log: ReturnType<typeof createLogger>,
+  limited: RateLimitedLogger,
+  track = true,
+): Pipeline {
+  const decoder = new FlowDecoder(init.decoder, track);
   for (const s of init.state) {
     try {
       decoder.loadState(s);
@@ -198,11 +258,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   let recordsBatched = 0;
   let batchesPosted = 0;
   let internalErrors = 0;
-  let socketErrors = 0;
   const encodeErrors: Record<string, number> = {};
-  const receive = new Map<string, ReceiveCount>();
-  const allowed = new SourceFilter(init.allowExporters ?? []);
-  const refused = new RefusedSources();
 
   // One batcher for every output: it flushes at the shortest wait any output allows (flows-v1: 1 s).
   let intervalMs = init.batchIntervalMs;
@@ -286,6 +342,150 @@ export async function runWorker(init: WorkerInit): Promise<void> {
     ...(scratch ? { scratch: new FlowRecord() } : {}),
   };
 
+  const decode = (dg: Datagram): void => {
+    const { exporter, listener } = dg;
+    try {
+      decoder.decode(dg, handler);
+    } catch (err) {
+      if (isInternalDecodeError(err)) {
+        // Counted by the decoder under INTERNAL too; here also as the bug it is.
+        internalErrors++;
+        limited.error(
+          "decode:internal",
+          { err, exporter, listener, protocol: (err as DecodeError).protocol },
+          "decoder failure (bug)",
+        );
+      } else if (err instanceof DecodeError) {
+        limited.warn(
+          `decode:${err.code}`,
+          { code: err.code, exporter, protocol: err.protocol, reason: err.message },
+          "malformed datagram",
+        );
+      } else {
+        internalErrors++;
+        limited.error("decode:internal", { err, exporter, listener }, "decoder failure (bug)");
+      }
+    }
+    if (counters.length > 0) {
+      post({ t: "counters", records: counters });
+      counters = [];
+    }
+  };
+  const safeTick = (): void => {
+    try {
+      decoder.tick(Date.now(), handler);
+    } catch (err) {
+      internalErrors++;
+      limited.error("tick", { err }, "decoder tick failed");
+    }
+  };
+  return {
+    decoder,
+    decode,
+    decodeStateOnly: (dg) => {
+      decoder.decodeStateOnly(dg, handler);
+      if (counters.length > 0) {
+        post({ t: "counters", records: counters });
+        counters = [];
+      }
+    },
+    tick: () => {
+      safeTick();
+      for (const { name, enc } of encoders) polled(name, enc, false);
+    },
+    close: () => {
+      safeTick();
+      batcher.close();
+      for (const { name, enc } of encoders) polled(name, enc, true);
+    },
+    request: (what, query) => {
+      try {
+        return what === "templates"
+          ? decoder.templatePage(query ?? { offset: 0, limit: Number.MAX_SAFE_INTEGER })
+          : decoder.saveState();
+      } catch (err) {
+        limited.error(`request:${what}`, { err }, "request failed");
+        return null;
+      }
+    },
+    stats: () => ({
+      decoder: decoder.stats,
+      exporters: decoder.exporters(),
+      missingTemplates: decoder.missingTemplates.stats(decoder.heldSets()),
+      templates: decoder.templateCount(),
+      recordsBatched,
+      recordsPending: batcher.length,
+      batchesPosted,
+      encodeErrors: { ...encodeErrors },
+      internalErrors,
+      batchBuffers: { hits: batchBuffers.stats.hits, misses: batchBuffers.stats.misses },
+      encodeMaxMs,
+    }),
+  };
+}
+
+/** The receive side of a worker: what a datagram goes through after its allow-list and receive count. */
+export interface Receiver {
+  /** The datagram (its payload is the receiver's to keep). */
+  datagram(dg: Datagram): void;
+  tick(): void;
+  /** Last batches and files; `done` when everything is posted. */
+  close(done: () => void): void;
+  request(
+    what: "templates" | "state",
+    query: TemplateQuery | undefined,
+    reply: (data: unknown) => void,
+  ): void;
+  recycle(buffers: ArrayBuffer[]): void;
+  /** Brings `stats()` up to date (decode threads report theirs), then calls `done`. */
+  refresh(done: () => void): void;
+  /** Everything of WorkerStats but the receive counts. */
+  stats(): Omit<WorkerStats, "worker" | "generation" | "receive" | "refused" | "socketErrors" | "gcMaxMs">;
+}
+
+/** --decode-threads 0: the worker decodes in its own thread. */
+function localReceiver(
+  init: WorkerInit,
+  post: (m: WorkerToMain, transfer?: ArrayBuffer[]) => void,
+  log: ReturnType<typeof createLogger>,
+  limited: RateLimitedLogger,
+): Receiver {
+  const pipe = createPipeline(init, post, log, limited);
+  return {
+    datagram: pipe.decode,
+    tick: pipe.tick,
+    close: (done) => {
+      pipe.close();
+      done();
+    },
+    request: (what, query, reply) => reply(pipe.request(what, query)),
+    recycle: (buffers) => {
+      for (const b of buffers) batchBuffers.give(b);
+    },
+    refresh: (done) => done(),
+    stats: () => ({
+      ...pipe.stats(),
+      sequences: pipe.decoder.sequences.stats(),
+      sequenceTotals: { ...pipe.decoder.sequences.totals },
+    }),
+  };
+}
+
+export async function runWorker(init: WorkerInit): Promise<void> {
+  const port = parentPort;
+  if (!port) throw new Error("runWorker must run in a worker thread");
+  const post = (m: WorkerToMain, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
+  const log = createLogger({ level: init.logLevel, bindings: { worker: init.index } });
+  const limited = new RateLimitedLogger(log);
+  let socketErrors = 0;
+  const receive = new Map<string, ReceiveCount>();
+  const allowed = new SourceFilter(init.allowExporters ?? []);
+  const refused = new RefusedSources();
+  const receiver =
+    (init.decodeThreads ?? 0) > 0
+      ? await spreadReceiver(init, post, log, limited)
+      : localReceiver(init, post, log, limited);
+
   const onMessage = (listener: string) => (msg: Buffer, rinfo: { address: string; port: number }) => {
     const exporter = normalizeAddress(rinfo.address);
     if (!allowed.allows(exporter)) {
@@ -311,35 +511,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
     }
     c.datagrams++;
     c.bytes += msg.length;
-    try {
-      decoder.decode(
-        { payload: msg, exporter, port: rinfo.port, receivedAtMs: Date.now(), listener },
-        handler,
-      );
-    } catch (err) {
-      if (isInternalDecodeError(err)) {
-        // Counted by the decoder under INTERNAL too; here also as the bug it is.
-        internalErrors++;
-        limited.error(
-          "decode:internal",
-          { err, exporter, listener, protocol: (err as DecodeError).protocol },
-          "decoder failure (bug)",
-        );
-      } else if (err instanceof DecodeError) {
-        limited.warn(
-          `decode:${err.code}`,
-          { code: err.code, exporter, protocol: err.protocol, reason: err.message },
-          "malformed datagram",
-        );
-      } else {
-        internalErrors++;
-        limited.error("decode:internal", { err, exporter, listener }, "decoder failure (bug)");
-      }
-    }
-    if (counters.length > 0) {
-      post({ t: "counters", records: counters });
-      counters = [];
-    }
+    receiver.datagram({ payload: msg, exporter, port: rinfo.port, receivedAtMs: Date.now(), listener });
   };
 
   const sockets: Socket[] = [];
@@ -374,75 +546,43 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   const stats = (): WorkerStats => ({
     worker: init.index,
     generation: init.generation,
-    decoder: decoder.stats,
-    exporters: decoder.exporters(),
-    sequences: decoder.sequences.stats(),
-    sequenceTotals: { ...decoder.sequences.totals },
-    missingTemplates: decoder.missingTemplates.stats(decoder.heldSets()),
-    templates: decoder.templateCount(),
+    ...receiver.stats(),
     receive: [...receive.values()],
     refused: refused.list(),
-    recordsBatched,
-    recordsPending: batcher.length,
-    batchesPosted,
-    encodeErrors: { ...encodeErrors },
-    internalErrors,
     socketErrors,
-    batchBuffers: { hits: batchBuffers.stats.hits, misses: batchBuffers.stats.misses },
-    encodeMaxMs,
     gcMaxMs,
   });
-  const safeTick = (): void => {
-    try {
-      decoder.tick(Date.now(), handler);
-    } catch (err) {
-      internalErrors++;
-      limited.error("tick", { err }, "decoder tick failed");
-    }
-  };
   let gcMaxMs = 0;
   const gc = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) if (e.duration > gcMaxMs) gcMaxMs = e.duration;
   });
   gc.observe({ entryTypes: ["gc"] });
-  const tickTimer = setInterval(() => {
-    safeTick();
-    for (const { name, enc } of encoders) polled(name, enc, false);
-  }, init.tickIntervalMs);
-  const statsTimer = setInterval(() => post({ t: "stats", stats: stats() }), init.statsIntervalMs);
+  const tickTimer = setInterval(() => receiver.tick(), init.tickIntervalMs);
+  const statsTimer = setInterval(
+    () => receiver.refresh(() => post({ t: "stats", stats: stats() })),
+    init.statsIntervalMs,
+  );
 
   port.on("message", (m: MainToWorker) => {
     if (m.t === "request") {
-      let data: unknown = null;
-      try {
-        data =
-          m.what === "templates"
-            ? decoder.templatePage(m.query ?? { offset: 0, limit: Number.MAX_SAFE_INTEGER })
-            : decoder.saveState();
-      } catch (err) {
-        limited.error(`request:${m.what}`, { err }, "request failed");
-      }
-      post({ t: "reply", id: m.id, data });
+      receiver.request(m.what, m.query, (data) => post({ t: "reply", id: m.id, data }));
     } else if (m.t === "recycle") {
-      for (const b of m.buffers) batchBuffers.give(b);
+      receiver.recycle(m.buffers);
     } else if (m.t === "stop") {
       clearInterval(tickTimer);
       clearInterval(statsTimer);
       gc.disconnect();
       void Promise.all(sockets.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => {
-        safeTick();
-        batcher.close();
-        for (const { name, enc } of encoders) polled(name, enc, true);
-        post({ t: "stats", stats: stats() });
-        let state: object | null = null;
-        try {
-          state = decoder.saveState();
-        } catch (err) {
-          log.error({ err }, "cannot save template state");
-        }
-        post({ t: "state", state });
-        post({ t: "stopped", worker: init.index });
-        port.close();
+        receiver.close(() =>
+          receiver.request("state", undefined, (saved) => {
+            post({ t: "stats", stats: stats() });
+            const state = (saved as object | null) ?? null;
+            if (state === null) log.error("cannot save template state");
+            post({ t: "state", state });
+            post({ t: "stopped", worker: init.index });
+            port.close();
+          }),
+        );
       });
     }
   });

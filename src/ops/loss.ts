@@ -37,6 +37,8 @@ export const LOSS_REASONS = {
   unrouted: "flows",
   /** A sink's encoder failed on a batch: that batch is lost for that sink. */
   encode_error: "batches",
+  /** --decode-threads: a receive worker's ring to a decode thread was full; the datagram dropped. */
+  decode_ring_full: "datagrams",
 } as const;
 export type LossReason = keyof typeof LOSS_REASONS;
 
@@ -58,6 +60,8 @@ const REMEDY: Record<LossReason, string> = {
   worker_exit: "a receive worker crashed: see its error in the log",
   unrouted: "a bug: please report it",
   encode_error: "an encoder failed (a bug): see the error log",
+  decode_ring_full:
+    "the decode threads cannot keep up with the receive worker: add cores, --workers or --decode-threads, or lighten the outputs",
 };
 
 const WHAT: Record<LossReason, string> = {
@@ -73,6 +77,7 @@ const WHAT: Record<LossReason, string> = {
   worker_exit: "flows lost with a crashed receive worker",
   unrouted: "flows in a batch for no output",
   encode_error: "batches an encoder failed on",
+  decode_ring_full: "datagrams dropped: decode thread ring full",
 };
 
 interface Event {

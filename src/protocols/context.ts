@@ -126,6 +126,14 @@ export class DecodeContext {
   datagram: Datagram = NO_DATAGRAM;
   /** Its exporter's counters (the shared "other" entry beyond maxExporters). */
   exporter: ExporterStats;
+  /**
+   * A "state only" copy of a datagram (FlowDecoder.decodeStateOnly, spread over decode threads): templates
+   * and options data are learned, other data sets are skipped (neither decoded nor held), and the held data
+   * a template releases is decoded through `releaseHeld`, which gives it the real handler and keeps its
+   * counters when the copy's are undone.
+   */
+  stateOnly = false;
+  releaseHeld: ((run: (emit: RecordHandler) => void) => void) | null = null;
 
   constructor(
     opts: Readonly<DecoderOptions>,

@@ -23,6 +23,15 @@ export { DEFAULT_DECODER_OPTIONS, type DecoderOptions } from "./context.ts";
 export type { DecoderState } from "./state/persist.ts";
 export type { DecoderStats, ExporterStats } from "./stats.ts";
 
+/** The handler of a state-only copy: it emits nothing. */
+const NO_FLOWS: RecordHandler = { flow: () => {} };
+
+/** Sets `into` to exactly the entries of `from` (in place: other objects hold `into`). */
+function restore(into: Record<string, number | undefined>, from: Record<string, number | undefined>): void {
+  for (const k of Object.keys(into)) if (!(k in from)) delete into[k];
+  Object.assign(into, from);
+}
+
 export function emptyStats(): DecoderStats {
   const byProtocol = {} as Record<ProtocolName, number>;
   for (const name of PROTOCOL_NAMES) byProtocol[name] = 0;
@@ -138,9 +147,17 @@ export class FlowDecoder implements FlowDecoderApi {
   readonly #ctx: DecodeContext;
   /** Export sequence gaps and resets per exporter and domain (issue 11, src/protocols/sequence.ts). */
   readonly sequences = new SequenceTracker();
+  /** False: `decode` leaves sequence tracking to its caller (the decode threads' receive worker). */
+  readonly #track: boolean;
+  /**
+   * The last datagram `decode` accepted: its registry index (DECODERS), its data records and whether that
+   * is its own exact count — what `sequence()` gets; `decoder` is -1 after a datagram that threw.
+   */
+  readonly last = { decoder: -1, records: 0, exact: true };
 
-  constructor(opts: Partial<DecoderOptions> = {}) {
+  constructor(opts: Partial<DecoderOptions> = {}, track = true) {
     this.#opts = { ...DEFAULT_DECODER_OPTIONS, ...opts };
+    this.#track = track;
     const sessions = new Sessions(
       this.#opts.templateScope !== "exporter",
       new HeldBudget(this.#opts.holdMaxBytes),
@@ -191,11 +208,15 @@ export class FlowDecoder implements FlowDecoderApi {
     const optionsBefore = st.optionsRecords;
     const heldBefore = st.heldSets + st.heldDecoded + st.missingTemplateDrops;
     let protocol: ProtocolName = "unknown";
+    const last = this.last;
+    last.decoder = -1;
     try {
       let decoder: (typeof DECODERS)[number] | undefined;
+      let index = -1;
       for (let i = 0; i < DECODERS.length; i++) {
         if (DECODERS[i]!.matches(b)) {
           decoder = DECODERS[i]!;
+          index = i;
           break;
         }
       }
@@ -217,7 +238,10 @@ export class FlowDecoder implements FlowDecoderApi {
       // Sequence tracking: this datagram's data records, exact unless held data was added or released.
       const records = st.flows - flowsBefore + st.optionsRecords - optionsBefore;
       const exact = st.heldSets + st.heldDecoded + st.missingTemplateDrops === heldBefore;
-      decoder.sequence(dg, this.sequences, records, exact);
+      if (this.#track) decoder.sequence(dg, this.sequences, records, exact);
+      last.decoder = index;
+      last.records = records;
+      last.exact = exact;
     } catch (e) {
       ex.errors++;
       if (e instanceof DecodeError) {
@@ -237,6 +261,80 @@ export class FlowDecoder implements FlowDecoderApi {
       ex.flows += st.flows - flowsBefore;
       ex.protocols[protocol] = (ex.protocols[protocol] ?? 0) + 1;
     }
+  }
+
+  /**
+   * A copy of a datagram another decoder instance decodes as usual (decode threads, src/inputs/spread.ts):
+   * its templates, withdrawals and options data change this decoder's state, nothing else — no flow is
+   * emitted, no data held, no counter changed, no error thrown. Held data its templates release is decoded
+   * with `handler` and counted as usual (it is this decoder's own data).
+   */
+  decodeStateOnly(dg: Datagram, handler: RecordHandler): void {
+    const st = this.stats;
+    const saved = { ...st, byProtocol: { ...st.byProtocol }, errors: { ...st.errors } };
+    const refused = { ...st.templatesRefused };
+    const ex = this.#exporterOf(dg.exporter);
+    const exSaved = ex === undefined ? undefined : { ...ex, protocols: { ...ex.protocols } };
+    const ctx = this.#ctx;
+    // What releasing held data counts (it is this decoder's own data) survives the restore below.
+    const kept: Record<string, number> = {};
+    const keptErrors: Record<string, number> = {};
+    const counts = st as unknown as Record<string, unknown>;
+    ctx.releaseHeld = (run) => {
+      const before = { ...counts };
+      const errorsBefore: Record<string, number | undefined> = { ...st.errors };
+      try {
+        run(handler);
+      } catch (e) {
+        const code = e instanceof DecodeError ? e.code : "INTERNAL";
+        keptErrors[code] = (keptErrors[code] ?? 0) + 1;
+      }
+      for (const [k, v] of Object.entries(counts))
+        if (typeof v === "number") kept[k] = (kept[k] ?? 0) + v - (before[k] as number);
+      for (const [k, v] of Object.entries(st.errors))
+        keptErrors[k] = (keptErrors[k] ?? 0) + (v ?? 0) - (errorsBefore[k] ?? 0);
+    };
+    ctx.stateOnly = true;
+    try {
+      this.decode(dg, NO_FLOWS);
+    } catch {
+      // counted by the copy that is decoded as usual
+    } finally {
+      ctx.stateOnly = false;
+      ctx.releaseHeld = null;
+      restore(st.byProtocol, saved.byProtocol);
+      restore(st.errors, saved.errors);
+      restore(st.templatesRefused, refused);
+      Object.assign(st, {
+        ...saved,
+        byProtocol: st.byProtocol,
+        errors: st.errors,
+        templatesRefused: st.templatesRefused,
+      });
+      if (exSaved === undefined) {
+        const made = this.#exporterOf(dg.exporter);
+        if (made !== undefined) this.#exporters.delete(made.exporter);
+      } else {
+        const protocols = ex!.protocols;
+        restore(protocols, exSaved.protocols);
+        const { samplingRate, dictionaries, samplers } = ex!;
+        Object.assign(ex!, exSaved, { protocols, samplingRate, dictionaries, samplers });
+      }
+    }
+    for (const [k, v] of Object.entries(kept)) if (v !== 0) counts[k] = (counts[k] as number) + v;
+    const errors = st.errors as Record<string, number>;
+    for (const [k, v] of Object.entries(keptErrors)) if (v !== 0) errors[k] = (errors[k] ?? 0) + v;
+    // held data is this exporter's (its own port's, or another port's of the same address)
+    const owner = this.#exporterOf(dg.exporter);
+    if (owner !== undefined && kept.flows !== undefined) owner.flows += kept.flows;
+  }
+
+  /** The counters `decode` uses for datagrams of `exporter`, if it has any yet. */
+  #exporterOf(exporter: string): ExporterStats | undefined {
+    const ex = this.#exporters.get(exporter);
+    if (ex === undefined && this.#exporters.size >= this.#opts.maxExporters)
+      return this.#exporters.get(OTHER);
+    return ex;
   }
 
   /** Expire templates and held data; held sets whose time is up are counted as missing-template drops. */

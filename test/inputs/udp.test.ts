@@ -117,66 +117,73 @@ describe("UdpInput worker restart", () => {
     );
   const unixSecs = () => Math.floor(Date.now() / 1000);
 
-  it("counts the records a crashed worker held and restarts it with the latest templates", async () => {
-    const stats: WorkerStats[] = [];
-    const exits: Array<[number, number]> = [];
-    const batches: EncodedBatch[] = [];
-    const input = await UdpInput.start({
-      ports: [{ port: 0, role: "netflow" }],
-      bindHost: "127.0.0.1",
-      workers: 1,
-      state: [],
-      logger: createLogger({ level: "silent" }),
-      onBatch: (b) => batches.push(b),
-      onStats: (s) => stats.push(s),
-      onWorkerExit: (w, lost) => exits.push([w, lost]),
-      worker: {
-        udpRcvbuf: 0,
-        outputs: [{ uri: "jsonl:-", options: {} }],
-        batchSize: 1000,
-        batchIntervalMs: 600_000,
-        decoder: {},
-        logLevel: "silent",
-        statsIntervalMs: 20,
-        tickIntervalMs: 1000,
-      },
+  for (const decodeThreads of [0, 2])
+    it(`counts the records a crashed worker held and restarts it with the latest templates (--decode-threads ${decodeThreads})`, async () => {
+      const stats: WorkerStats[] = [];
+      const exits: Array<[number, number]> = [];
+      const batches: EncodedBatch[] = [];
+      const input = await UdpInput.start({
+        ports: [{ port: 0, role: "netflow" }],
+        bindHost: "127.0.0.1",
+        workers: 1,
+        state: [],
+        logger: createLogger({ level: "silent" }),
+        onBatch: (b) => batches.push(b),
+        onStats: (s) => stats.push(s),
+        onWorkerExit: (w, lost) => exits.push([w, lost]),
+        worker: {
+          udpRcvbuf: 0,
+          outputs: [{ uri: "jsonl:-", options: {} }],
+          batchSize: 1000,
+          batchIntervalMs: 600_000,
+          decoder: {},
+          logLevel: "silent",
+          statsIntervalMs: 20,
+          tickIntervalMs: 1000,
+          decodeThreads,
+        },
+      });
+      const client = await udpClient("udp4", "127.0.0.1");
+      const port = input.listeners[0]!.port;
+      try {
+        // The template arrives after process start: only a state saved since then knows it.
+        await send(
+          client,
+          v9Packet([set(0, v9Template(256, FIELDS)), data([1, 2, 3])], { sequence: 1, unixSecs: unixSecs() }),
+          port,
+          "127.0.0.1",
+        );
+        await waitFor("3 records pending", async () => stats.at(-1)?.recordsPending === 3);
+        assert.equal(stats.at(-1)!.generation, 1);
+        assert.equal((await input.states()).length, 1); // what the periodic state save does
+
+        await input.terminateWorker(0);
+        await waitFor("exit counted", async () => exits.length === 1);
+        assert.deepEqual(exits, [[0, 3]]);
+        await waitFor("worker restarted", async () => input.workersListening === 1, 10_000);
+
+        // Data without its template decodes at once in the restarted worker.
+        await send(
+          client,
+          v9Packet([data([4, 5])], { sequence: 2, unixSecs: unixSecs() }),
+          port,
+          "127.0.0.1",
+        );
+        await waitFor(
+          "restarted worker batches 2 records",
+          async () => stats.at(-1)?.generation === 2 && stats.at(-1)?.recordsPending === 2,
+        );
+        assert.equal(stats.at(-1)!.decoder.missingTemplateDrops, 0);
+        assert.equal(stats.at(-1)!.decoder.heldSets, 0);
+      } finally {
+        client.close();
+        await input.stop();
+      }
+      assert.deepEqual(
+        batches.map((b) => b.records),
+        [2],
+      );
     });
-    const client = await udpClient("udp4", "127.0.0.1");
-    const port = input.listeners[0]!.port;
-    try {
-      // The template arrives after process start: only a state saved since then knows it.
-      await send(
-        client,
-        v9Packet([set(0, v9Template(256, FIELDS)), data([1, 2, 3])], { sequence: 1, unixSecs: unixSecs() }),
-        port,
-        "127.0.0.1",
-      );
-      await waitFor("3 records pending", async () => stats.at(-1)?.recordsPending === 3);
-      assert.equal(stats.at(-1)!.generation, 1);
-      assert.equal((await input.states()).length, 1); // what the periodic state save does
-
-      await input.terminateWorker(0);
-      await waitFor("exit counted", async () => exits.length === 1);
-      assert.deepEqual(exits, [[0, 3]]);
-      await waitFor("worker restarted", async () => input.workersListening === 1, 10_000);
-
-      // Data without its template decodes at once in the restarted worker.
-      await send(client, v9Packet([data([4, 5])], { sequence: 2, unixSecs: unixSecs() }), port, "127.0.0.1");
-      await waitFor(
-        "restarted worker batches 2 records",
-        async () => stats.at(-1)?.generation === 2 && stats.at(-1)?.recordsPending === 2,
-      );
-      assert.equal(stats.at(-1)!.decoder.missingTemplateDrops, 0);
-      assert.equal(stats.at(-1)!.decoder.heldSets, 0);
-    } finally {
-      client.close();
-      await input.stop();
-    }
-    assert.deepEqual(
-      batches.map((b) => b.records),
-      [2],
-    );
-  });
 });
 
 describe("receiveBufferShortfall", () => {

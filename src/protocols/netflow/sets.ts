@@ -13,6 +13,10 @@
  * With templateScope "fallback" (default), a session that has no template of its own in the domain
  * decodes a data set with the most recent template of that id from another source port of the address
  * when the set is whole records of it, and such sets held before that template came are released with it.
+ *
+ * A state-only copy (DecodeContext.stateOnly, --decode-threads) learns templates and decodes options data
+ * only: other data sets are skipped, nothing is held, and the data a template releases is decoded through
+ * `ctx.releaseHeld` (FlowDecoder.decodeStateOnly: the real handler, counters kept).
  */
 import { DecodeError } from "../../core/errors.ts";
 import { type DecodedElement, FlowRecord, type OptionsRecord, type RecordHandler } from "../../core/flow.ts";
@@ -64,11 +68,25 @@ export function learnTemplate(
   );
   if (learned === null) return;
   const key = templateKey(h.domain, id);
+  const t = learned.template;
+  if (ctx.releaseHeld !== null) ctx.releaseHeld((e) => release(ctx, session, h, key, t, dg.exporter, e));
+  else release(ctx, session, h, key, t, dg.exporter, emit);
+}
+
+/** The data held for a template just learned: its own session's, and other ports' in fallback scope. */
+function release(
+  ctx: DecodeContext,
+  session: Session,
+  h: MessageHeader,
+  key: number,
+  t: Template,
+  exporter: string,
+  emit: RecordHandler,
+): void {
   if (session.held.length > 0) releaseHeld(ctx, session, key, emit);
   // fallback: data that other ports of the exporter (without templates of their own) held for this id
   if (ctx.opts.templateScope === "fallback") {
-    const t = learned.template;
-    for (const other of ctx.state.sessions.ofExporter(h.version, dg.exporter)) {
+    for (const other of ctx.state.sessions.ofExporter(h.version, exporter)) {
       if (other === session || other.held.length === 0 || hasDomainTemplates(other, h.domain)) continue;
       for (const hs of other.held.take(key, (x) => fits(t, x.data, 0, x.data.length))) {
         ctx.stats.heldDecoded++;
@@ -100,18 +118,19 @@ export function dataSet(
   const session = ctx.state.sessions.get(h.version, dg.exporter, dg.port);
   const t = ctx.state.templates.get(session, h.domain, setId);
   if (session !== undefined && t !== undefined) {
-    decodeSet(ctx, session, t, h, b, start, end, dg.receivedAtMs, emit);
+    if (!ctx.stateOnly || t.options) decodeSet(ctx, session, t, h, b, start, end, dg.receivedAtMs, emit);
     return;
   }
   if (ctx.opts.templateScope === "fallback" && !hasDomainTemplates(session, h.domain)) {
     const other = ctx.state.sessions.fromOtherPort(h.version, dg.exporter, dg.port, h.domain, setId);
     if (other !== undefined && fits(other.template, b, start, end)) {
       ctx.stats.templateFallbacks++;
-      decodeSet(ctx, other.session, other.template, h, b, start, end, dg.receivedAtMs, emit);
+      if (!ctx.stateOnly || other.template.options)
+        decodeSet(ctx, other.session, other.template, h, b, start, end, dg.receivedAtMs, emit);
       return;
     }
   }
-  hold(ctx, h, setId, b, start, end);
+  if (!ctx.stateOnly) hold(ctx, h, setId, b, start, end);
 }
 
 /**
