@@ -472,8 +472,9 @@ const SINGLES_LIMIT = 768 << 10;
  * Building the line as a JS string and converting it costs more than writing the bytes: a record is ~100
  * concatenated pieces and V8 flattens such a rope slowly. So the writer writes ASCII straight into one
  * growing buffer (constant keys are pre-encoded and copied, numbers are written digit by digit): a scratch
- * buffer for single records (`line`), a pooled transferable buffer for a batch (`lines`, `framed`, or one
- * record at a time between `begin` and `end`: `append`, which keeps no reference to the record).
+ * buffer for single records (`line`), a pooled transferable buffer for a batch (`framed`), or one record at a
+ * time between `begin` and `end` (`append`, which keeps no reference to the record; `lines` too): the
+ * writer's own buffer, copied into a pooled one at `end`.
  *
  * Segment caches. Most of a line is constant text and values that repeat from one record to the next (the
  * exporter, the datagram's receive time, interfaces, MACs, the all-defaults tail), so the record is cut into
@@ -572,6 +573,8 @@ export class Goflow2Writer {
   #singles = false;
   /** Bytes per record of recent batches (moving average), to size a batch's buffer up front. */
   #bytesPerRecord = 1100;
+  /** The buffer streamed batches (`begin` … `end`) are written into, kept from one to the next. */
+  #streamed = new Uint8Array(0);
   /** While a batch is open (`begin` … `end`): the scratch buffer to put back, and the records appended. */
   #openScratch: Uint8Array<ArrayBuffer> | null = null;
   #openRecords = 0;
@@ -580,8 +583,10 @@ export class Goflow2Writer {
     if (this.#pos + extra <= this.#out.length) return;
     let size = Math.max(this.#out.length * 2, 1 << 16);
     while (size < this.#pos + extra) size *= 2;
-    // from the batch buffer pool: a batch's bytes are returned in (and transferred with) this buffer
-    const next = new Uint8Array(batchBuffers.take(size).buffer);
+    // from the batch buffer pool (a batch's bytes are returned in, and transferred with, this buffer),
+    // except the streamed batches' own buffer, copied out at `end`
+    const next =
+      this.#openScratch !== null ? new Uint8Array(size) : new Uint8Array(batchBuffers.take(size).buffer);
     next.set(this.#out.subarray(0, this.#pos));
     this.#out = next;
   }
@@ -1441,12 +1446,20 @@ export class Goflow2Writer {
   }
 
   /**
-   * Opens a batch of lines written one record at a time (`append`), into a pooled buffer sized for
-   * `expected` records (grown when more come). `line` and `framed` must not be called until `end`.
+   * Opens a batch of lines written one record at a time (`append`). They are written into the writer's
+   * own buffer (kept from batch to batch, grown as needed) and copied into a pooled buffer at `end`: a
+   * pooled buffer taken when the batch opens would be held while it fills, so the pool would serve one
+   * fewer batch from recycled buffers. `line` and `framed` must not be called until `end`.
    */
   begin(expected: number): void {
     if (this.#openScratch !== null) throw new Error("Goflow2Writer: a batch is already open");
-    this.#openScratch = this.#beginBatch(expected);
+    this.#openScratch = this.#out;
+    const want = Math.ceil(expected * this.#bytesPerRecord * 1.1) + 4096;
+    if (this.#streamed.length < want) this.#streamed = new Uint8Array(Math.max(want, 1 << 16));
+    this.#out = this.#streamed;
+    this.#pos = 0;
+    this.#resetSegments();
+    this.#singles = false;
     this.#openRecords = 0;
   }
 
@@ -1467,11 +1480,23 @@ export class Goflow2Writer {
     this.#openRecords++;
   }
 
-  /** Closes the open batch: its lines, a view at offset 0 of a pooled transferable buffer (as `lines`). */
+  /**
+   * Closes the open batch: its lines (as `lines`), a view at offset 0 of a pooled transferable buffer, or
+   * an empty array when nothing was appended.
+   */
   end(): Uint8Array {
     const scratch = this.#openScratch;
     if (scratch === null) throw new Error("Goflow2Writer: no batch is open");
-    const data = this.#endBatch(this.#openRecords);
+    const n = this.#pos;
+    let data: Uint8Array = new Uint8Array(0);
+    if (n > 0) {
+      data = batchBuffers.take(n);
+      data.set(this.#out.subarray(0, n));
+      const records = this.#openRecords;
+      if (records > 0) this.#bytesPerRecord = this.#bytesPerRecord * 0.75 + (n / records) * 0.25;
+    }
+    // the grown buffer is kept for the next batch, unless one huge batch made it very large
+    this.#streamed = this.#out.length > 64 << 20 ? new Uint8Array(0) : this.#out;
     this.#out = scratch;
     this.#openScratch = null;
     this.#openRecords = 0;
