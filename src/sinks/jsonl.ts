@@ -120,10 +120,14 @@ export function parseJsonlUri(uri: string): JsonlTarget {
   return { kind: "file", path: rest };
 }
 
+/** Records the first streamed batch's buffer is sized for (the default --batch-size). */
+const DEFAULT_EXPECTED = 1000;
+
 /**
  * GoFlow2 lines, one part per batch (also usable by other line-oriented sinks). Streaming: each appended
- * record's line is written at once into the open batch's pooled buffer (Goflow2Writer.begin/append/end);
- * the buffer is sized for as many records as the last batch held (the first for `DEFAULT_EXPECTED`).
+ * record's line is written at once (Goflow2Writer.begin/append/end: into the writer's own buffer, sized
+ * for as many records as the last batch held, the first for `DEFAULT_EXPECTED`; copied into a pooled
+ * transferable buffer at the cut).
  */
 export function createGoflow2LinesEncoder(sinkName: string): SinkEncoder {
   const writer = new Goflow2Writer();
@@ -168,9 +172,6 @@ export function createGoflow2LinesEncoder(sinkName: string): SinkEncoder {
   };
   return enc;
 }
-
-/** Records the first streamed batch's buffer is sized for (the default --batch-size). */
-const DEFAULT_EXPECTED = 1000;
 
 export interface JsonlStats {
   /** Records and bytes written. */
