@@ -578,6 +578,8 @@ export class Goflow2Writer {
   /** While a batch is open (`begin` … `end`): the scratch buffer to put back, and the records appended. */
   #openScratch: Uint8Array<ArrayBuffer> | null = null;
   #openRecords = 0;
+  /** Where the last appended line starts. */
+  #lastStart = 0;
 
   #ensure(extra: number): void {
     if (this.#pos + extra <= this.#out.length) return;
@@ -1477,7 +1479,27 @@ export class Goflow2Writer {
       this.#resetSegments(); // a segment may lie in the bytes just dropped
       throw err;
     }
+    this.#lastStart = at;
     this.#openRecords++;
+  }
+
+  /** Bytes of the last appended record's JSON object (its line without the newline). */
+  get lastLength(): number {
+    return this.#pos - 1 - this.#lastStart;
+  }
+
+  /** Copies the last appended record's JSON object (no newline) into `dst` at `at`. */
+  copyLast(dst: Uint8Array, at: number): void {
+    dst.set(this.#out.subarray(this.#lastStart, this.#pos - 1), at);
+  }
+
+  /** Closes the open batch, if any, dropping its bytes (a consumer that copied what it needed). */
+  drop(): void {
+    if (this.#openScratch === null) return;
+    this.#streamed = this.#out.length > 64 << 20 ? new Uint8Array(0) : this.#out;
+    this.#out = this.#openScratch;
+    this.#openScratch = null;
+    this.#openRecords = 0;
   }
 
   /**

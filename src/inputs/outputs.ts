@@ -3,8 +3,8 @@
  * batches are cut. Three kinds of encoder (src/sinks/types.ts SinkEncoder):
  * - `add` (parquet): takes each record as decoded and writes from the worker itself; `poll` hands over
  *   what the main thread needs (on the worker's tick and at shutdown);
- * - streaming (`append` + `cut`: jsonl, sqlite): encodes each record as decoded into its open batch;
- * - batched (`encode`: HTTP, Kafka, the live tail): gets the batch's records, held until the cut.
+ * - streaming (`append` + `cut`: jsonl, sqlite, Kafka): encodes each record as decoded into its open batch;
+ * - batched (`encode`: HTTP, the live tail): gets the batch's records, held until the cut.
  * One Batcher for all: it counts every record (held only for batched outputs) and cuts at --batch-size
  * records, when the oldest has waited --batch-interval (or the smallest `flushIntervalMs`), and at
  * `close()`; at a cut every streaming and batched output hands over its batch, in configuration order.

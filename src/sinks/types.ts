@@ -45,7 +45,7 @@ export interface SinkEncoder {
    */
   encode(records: readonly FlowRecord[]): EncodedBatch;
   /**
-   * Streaming (jsonl, sqlite): encodes one record into the encoder's open batch as it is decoded, so the
+   * Streaming (jsonl, sqlite, Kafka): encodes one record into the encoder's open batch as it is decoded, so the
    * worker holds no records for this output. The encoder keeps nothing of the record itself (only values
    * and bytes it encoded): the decoder may refill the same record for the next flow
    * (RecordHandler.scratch). When it throws, the open batch is as before the call (that record is lost for

@@ -1,5 +1,5 @@
 /**
- * The streaming encoders (SinkEncoder.append/cut, src/sinks/types.ts) of jsonl and sqlite, fed as the
+ * The streaming encoders (SinkEncoder.append/cut, src/sinks/types.ts) of jsonl, sqlite and Kafka, fed as the
  * receive worker feeds them: one record at a time, with the decoder refilling one record for every flow
  * (RecordHandler.scratch).
  * - Byte-identical to the batch path: the golden files test/fixtures/golden/goflow2/*.jsonl and
@@ -8,14 +8,19 @@
  * - No reference into the record is kept: a record overwritten after `append` (before `cut`) does not
  *   change the batch.
  * - A failing `append` leaves the open batch as it was.
+ * - Kafka: the frames of records appended through a refilled record by two outputs at once (protobuf and
+ *   JSON, interleaved with the module's single-message encoder) equal the single-record encoders' values.
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { DecodeError } from "../../src/core/errors.ts";
 import { FlowRecord } from "../../src/core/flow.ts";
+import { encodeGoflow2 } from "../../src/encode/goflow2.ts";
+import { decodeFrames, encodeFlowMessageDelimited } from "../../src/encode/goflow2-pb.ts";
 import { FlowDecoder } from "../../src/protocols/decoder.ts";
 import { createGoflow2LinesEncoder } from "../../src/sinks/jsonl.ts";
+import { createKafkaEncoder } from "../../src/sinks/kafka.ts";
 import { createSqliteEncoder, decodeColumnar } from "../../src/sinks/sqlite/columnar.ts";
 import type { EncodedBatch, SinkEncoder } from "../../src/sinks/types.ts";
 import { caseDatagrams } from "../helpers/corpus.ts";
@@ -184,4 +189,43 @@ describe("streaming encoders keep nothing of the record", () => {
       }
     });
   }
+});
+
+describe("Kafka streaming", () => {
+  it("two outputs framing one refilled record each give the single-record encoders' bytes", () => {
+    const pb = streaming(createKafkaEncoder("kafka://127.0.0.1:9092/pb", { batchSize: 50 }));
+    const js = streaming(createKafkaEncoder("kafka://127.0.0.1:9092/js", { format: "json" }));
+    const copies: FlowRecord[] = [];
+    const probe = CRAFTED[2]![1]();
+    const probeBytes = encodeFlowMessageDelimited(probe);
+    for (const c of corpus.slice(0, 20))
+      decodeRefilled(c, (r) => {
+        copies.push(Object.assign(new FlowRecord(), r));
+        pb.append(r);
+        // another user of the protobuf module's buffer between appends changes nothing
+        assert.deepEqual(encodeFlowMessageDelimited(probe), probeBytes);
+        js.append(r);
+      });
+    assert.ok(copies.length > 100, `flows: ${copies.length}`);
+    const a = pb.cut();
+    const b = js.cut();
+    assert.equal(a.records, copies.length);
+    assert.equal(b.records, copies.length);
+    assert.deepEqual(
+      a.parts.map((p) => p.records),
+      Array.from({ length: Math.ceil(copies.length / 50) }, (_x, i) => Math.min(50, copies.length - i * 50)),
+    );
+    const pbFrames = a.parts.flatMap((p) => decodeFrames(p.data));
+    const jsFrames = b.parts.flatMap((p) => decodeFrames(p.data));
+    for (let i = 0; i < copies.length; i++) {
+      const r = copies[i]!;
+      assert.equal(Buffer.from(pbFrames[i]!.key).toString(), r.sampler_address);
+      assert.ok(
+        Buffer.from(pbFrames[i]!.value).equals(Buffer.from(encodeFlowMessageDelimited(r))),
+        `flow ${i}`,
+      );
+      assert.equal(Buffer.from(jsFrames[i]!.value).toString(), encodeGoflow2(r), `flow ${i}`);
+    }
+    assert.deepEqual(pb.cut(), { sink: "kafka://127.0.0.1:9092/pb", records: 0, parts: [], oldestMs: 0 });
+  });
 });
