@@ -1,8 +1,9 @@
 /**
  * A receive worker (worker_threads). Each worker owns one SO_REUSEPORT socket per listener port, a
- * FlowDecoder (so the exporters the kernel hashes to it keep their templates here), one shared batcher,
- * and one encoder per configured output. Encoded batches go to the main thread with their bytes
- * transferred, never copied when avoidable. The socket callback never awaits.
+ * FlowDecoder (so the exporters the kernel hashes to it keep their templates here), and its outputs
+ * (src/inputs/outputs.ts: one encoder per configured output, fed each record as decoded, one shared
+ * batcher). Encoded batches go to the main thread with their bytes transferred, never copied when
+ * avoidable. The socket callback never awaits.
  *
  * Protocol with the main thread (src/inputs/udp.ts):
  *   main → worker: { t: "request", id, what: "templates" | "state", query? } | { t: "stop" }
