@@ -473,8 +473,7 @@ const SINGLES_LIMIT = 768 << 10;
  * concatenated pieces and V8 flattens such a rope slowly. So the writer writes ASCII straight into one
  * growing buffer (constant keys are pre-encoded and copied, numbers are written digit by digit): a scratch
  * buffer for single records (`line`), a pooled transferable buffer for a batch (`framed`), or one record at a
- * time between `begin` and `end` (`append`, which keeps no reference to the record; `lines` too): the
- * writer's own buffer, copied into a pooled one at `end`.
+ * time between `begin` and `end` (`append`, which keeps no reference to the record; `lines` too).
  *
  * Segment caches. Most of a line is constant text and values that repeat from one record to the next (the
  * exporter, the datagram's receive time, interfaces, MACs, the all-defaults tail), so the record is cut into
@@ -573,7 +572,7 @@ export class Goflow2Writer {
   #singles = false;
   /** Bytes per record of recent batches (moving average), to size a batch's buffer up front. */
   #bytesPerRecord = 1100;
-  /** The buffer streamed batches (`begin` … `end`) are written into, kept from one to the next. */
+  /** The pooled buffer the next streamed batch (`begin` … `end`) is written into. */
   #streamed = new Uint8Array(0);
   /** While a batch is open (`begin` … `end`): the scratch buffer to put back, and the records appended. */
   #openScratch: Uint8Array<ArrayBuffer> | null = null;
@@ -585,10 +584,9 @@ export class Goflow2Writer {
     if (this.#pos + extra <= this.#out.length) return;
     let size = Math.max(this.#out.length * 2, 1 << 16);
     while (size < this.#pos + extra) size *= 2;
-    // from the batch buffer pool (a batch's bytes are returned in, and transferred with, this buffer),
-    // except the streamed batches' own buffer, copied out at `end`
+    // a batch's bytes are returned in (and transferred with) this buffer: the pool's
     const next =
-      this.#openScratch !== null ? new Uint8Array(size) : new Uint8Array(batchBuffers.take(size).buffer);
+      this.#openScratch !== null ? batchBuffers.own(size) : new Uint8Array(batchBuffers.take(size).buffer);
     next.set(this.#out.subarray(0, this.#pos));
     this.#out = next;
   }
@@ -1448,16 +1446,17 @@ export class Goflow2Writer {
   }
 
   /**
-   * Opens a batch of lines written one record at a time (`append`). They are written into the writer's
-   * own buffer (kept from batch to batch, grown as needed) and copied into a pooled buffer at `end`: a
-   * pooled buffer taken when the batch opens would be held while it fills, so the pool would serve one
-   * fewer batch from recycled buffers. `line` and `framed` must not be called until `end`.
+   * Opens a batch of lines written one record at a time (`append`), into the buffer the last `end` took
+   * from the batch buffer pool (the first: a buffer of the pool's, uncounted; grown as needed). Taking a
+   * pooled buffer only when the batch opens would hold it while the batch fills, so the pool would serve
+   * one fewer batch from recycled buffers; copying the lines out at `end` cost more than the streaming
+   * saved. `line` and `framed` must not be called until `end`.
    */
   begin(expected: number): void {
     if (this.#openScratch !== null) throw new Error("Goflow2Writer: a batch is already open");
     this.#openScratch = this.#out;
     const want = Math.ceil(expected * this.#bytesPerRecord * 1.1) + 4096;
-    if (this.#streamed.length < want) this.#streamed = new Uint8Array(Math.max(want, 1 << 16));
+    if (this.#streamed.length < want) this.#streamed = batchBuffers.own(want);
     this.#out = this.#streamed;
     this.#pos = 0;
     this.#resetSegments();
@@ -1512,13 +1511,13 @@ export class Goflow2Writer {
     const n = this.#pos;
     let data: Uint8Array = new Uint8Array(0);
     if (n > 0) {
-      data = batchBuffers.take(n);
-      data.set(this.#out.subarray(0, n));
+      // the batch leaves in this buffer; the next one is written into a buffer taken from the pool now,
+      // when a batch encoded at once would have taken its own
+      data = new Uint8Array(this.#out.buffer, 0, n);
+      this.#streamed = new Uint8Array(batchBuffers.take(n).buffer);
       const records = this.#openRecords;
       if (records > 0) this.#bytesPerRecord = this.#bytesPerRecord * 0.75 + (n / records) * 0.25;
     }
-    // the grown buffer is kept for the next batch, unless one huge batch made it very large
-    this.#streamed = this.#out.length > 64 << 20 ? new Uint8Array(0) : this.#out;
     this.#out = scratch;
     this.#openScratch = null;
     this.#openRecords = 0;

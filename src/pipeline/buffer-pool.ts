@@ -94,6 +94,17 @@ export class BufferPool {
     }
   }
 
+  /**
+   * A new buffer of at least `bytes` for a writer that fills it before it takes a batch buffer (the GoFlow2
+   * writer's streamed lines: it hands this one over at the cut and takes the next from the pool then, so
+   * the takes happen when they did for a batch encoded at once). Owned like a taken one, not counted.
+   */
+  own(bytes: number): Uint8Array<ArrayBuffer> {
+    const buf = new ArrayBuffer(Math.max(GRANULE, Math.ceil((bytes * 1.25) / GRANULE) * GRANULE));
+    this.#owned.add(buf);
+    return new Uint8Array(buf);
+  }
+
   /** True for a buffer this pool handed out or took back (a whole buffer of ours, safe to transfer). */
   owns(buf: ArrayBufferLike): boolean {
     return buf instanceof ArrayBuffer && this.#owned.has(buf);
