@@ -1,7 +1,7 @@
 /**
  * Buffer recycling for encoded batches: everything about it lives in this module (the pool, which buffers
  * a worker may transfer, which ones the main thread sends back); the rest of the code only calls
- * `batchBuffers.take`, `transferables` and `recyclables`.
+ * `batchBuffers.take` (or `own`), `transferables` and `recyclables`.
  *
  * Ownership rule: a batch buffer belongs to exactly one thread at a time and nobody keeps a view of a buffer
  * after handing it on. The receive worker owns it from `take` until it posts the batch (the buffer is
