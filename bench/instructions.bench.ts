@@ -4,8 +4,10 @@
  * encode paths use (time-based benches on this kind of machine swing by 30 % and more).
  *
  * Method: the bench traffic of bench:ingest / bench:pipeline (16 exporters, 64 datagrams each) goes through
- * a FlowDecoder (+ a Batcher of 5,000 and the sink's worker-side encoder, or the encoder's `add` per record
- * when it has one, as the worker does) for a fixed number of passes, in
+ * a FlowDecoder and the sink's worker-side encoder fed as the worker feeds it (src/inputs/outputs.ts, batches
+ * cut every 5,000 records: streaming `append`/`cut`, `add`, or held records and `encode`, with the decoder
+ * refilling one record where the outputs allow it; a checkout from before outputs.ts: its worker's Batcher
+ * of 5,000 and `encode`, or `add`) for a fixed number of passes, in
  * `node --single-threaded` under `valgrind --tool=callgrind`, once with `--low` passes and once with
  * `--high`; (instructions(high) − instructions(low)) / (flows(high) − flows(low)) is the marginal cost of a
  * flow, free of startup, compilation and warm-up (the first 20 passes of both runs are the same).
@@ -71,32 +73,71 @@ async function child(root: string, p: Protocol | "pcap", stage: Stage, passes: n
       : findSink(URIS[stage]).createEncoder(URIS[stage], OPTIONS[stage] ?? {}, { worker: 0 });
   let flows = 0;
   let sink = 0; // keeps the work observable
-  const batcher = new Batcher<FlowRecord>({
-    size: 5000,
-    intervalMs: 1e9,
-    onBatch: (records) => {
-      if (enc === null) return;
-      for (const part of enc.encode(records).parts) sink += part.data.byteLength;
-    },
-  });
-  // as src/inputs/worker.ts: an encoder that takes records one by one (parquet) gets them as decoded
-  const add = enc?.add?.bind(enc);
-  const handler: RecordHandler = {
-    flow:
-      add !== undefined
-        ? (r) => {
-            flows++;
-            sink += r.src_port;
-            add(r);
-          }
-        : (r) => {
-            flows++;
-            sink += r.src_port;
-            batcher.add(r);
-          },
-    // as the worker: an `add` encoder copies each record, so the decoder refills one (if the code has it)
-    ...(add !== undefined ? { scratch: new (await flowRecordClass(root))() } : {}),
-  };
+  const outputsModule = await import(`${root}/src/inputs/outputs.ts`).then(
+    (m) => m as typeof import("../src/inputs/outputs.ts"),
+    () => null, // a checkout from before src/inputs/outputs.ts: its worker's path, below
+  );
+  let handler: RecordHandler;
+  let finish: () => void;
+  if (enc !== null && outputsModule !== null) {
+    // as src/inputs/worker.ts: its outputs (streaming, `add`, or batched), cut every 5,000 records
+    const outputs = new outputsModule.WorkerOutputs({
+      encoders: [{ name: URIS[stage as Exclude<Stage, "decode">], enc }],
+      batchSize: 5000,
+      batchIntervalMs: 1e9,
+      post: (b) => {
+        for (const part of b.parts) sink += part.data.byteLength;
+      },
+      error: (key, _fields, message) => {
+        throw new Error(`${key}: ${message}`);
+      },
+    });
+    const flow = outputs.flow;
+    handler = {
+      flow: (r) => {
+        flows++;
+        sink += r.src_port;
+        flow(r);
+      },
+      ...(outputs.scratch !== undefined ? { scratch: outputs.scratch } : {}),
+    };
+    finish = () => {
+      outputs.close();
+      outputs.poll(true);
+    };
+  } else {
+    const batcher = new Batcher<FlowRecord>({
+      size: 5000,
+      intervalMs: 1e9,
+      onBatch: (records) => {
+        if (enc === null) return;
+        for (const part of enc.encode(records).parts) sink += part.data.byteLength;
+      },
+    });
+    // as that checkout's worker: an encoder that takes records one by one (parquet) gets them as decoded
+    const add = enc?.add?.bind(enc);
+    handler = {
+      flow:
+        add !== undefined
+          ? (r) => {
+              flows++;
+              sink += r.src_port;
+              add(r);
+            }
+          : (r) => {
+              flows++;
+              sink += r.src_port;
+              batcher.add(r);
+            },
+      // as the worker: an `add` encoder copies each record, so the decoder refills one (if the code has it)
+      ...(add !== undefined ? { scratch: new (await flowRecordClass(root))() } : {}),
+    };
+    finish = () => {
+      batcher.flush();
+      batcher.close();
+      enc?.poll?.(true);
+    };
+  }
   const receivedAtMs = 1_700_000_000_000;
   for (let i = 0; i < passes; i++)
     for (const d of dgs)
@@ -104,9 +145,7 @@ async function child(root: string, p: Protocol | "pcap", stage: Stage, passes: n
         { payload: d.payload, exporter: d.exporter, port: 2055, receivedAtMs, listener: "udp:2055" },
         handler,
       );
-  batcher.flush();
-  batcher.close();
-  enc?.poll?.(true);
+  finish();
   if (stage === "parquet") rmSync(URIS.parquet.slice("parquet:".length), { recursive: true, force: true });
   process.stdout.write(`${flows} ${sink}\n`);
 }

@@ -29,7 +29,7 @@ for (const [name, text] of files) {
     console.log(`${name}: ${old === null ? "missing" : firstDifference(old, text)}`);
   }
 }
-for (const dir of ["corpus/", "goflow2/"]) {
+for (const dir of ["corpus/", "goflow2/", "sqlite/"]) {
   const path = fileURLToPath(new URL(dir, GOLDEN_DIR));
   if (!existsSync(path)) continue;
   for (const f of readdirSync(path)) {

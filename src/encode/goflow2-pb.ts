@@ -36,7 +36,7 @@
 
 import { addressBytes } from "../core/address.ts";
 import type { Counter, FlowRecord, FlowType } from "../core/flow.ts";
-import { encodeGoflow2Framed } from "./goflow2.ts";
+import { Goflow2Writer } from "./goflow2.ts";
 
 const TYPE_NUMBER: Record<FlowType, number> = { SFLOW_5: 1, NETFLOW_V5: 2, NETFLOW_V9: 3, IPFIX: 4 };
 
@@ -63,10 +63,13 @@ export const CLARION_FIELDS = {
 } as const;
 
 // ---------------------------------------------------------------------------------------------------------
-// Output buffer (module scratch, grown on demand; a batch's frames are copied out once at the end)
+// Output buffer: the appending KafkaFrameStream's own (grown on demand; its frames are copied out once per
+// group), or a scratch buffer for the other writers of this module.
 
-let out = new Uint8Array(1 << 20);
+let out = new Uint8Array(1 << 16);
 let pos = 0;
+/** The scratch buffer `out` is whenever no stream is appending. */
+let scratch = out;
 
 function ensure(extra: number): void {
   if (pos + extra <= out.length) return;
@@ -334,6 +337,7 @@ export function encodeFlowMessageDelimited(r: FlowRecord): Uint8Array {
   const start = 5 - head;
   pos = start;
   varint32(len);
+  scratch = out; // (grown)
   return out.slice(start, start + head + len);
 }
 
@@ -438,9 +442,104 @@ export interface FramedPart {
 }
 
 /**
- * Encodes records into frame groups of at most `maxMessages` messages and about `maxBytes` bytes each
- * (a single larger message gets a group of its own).
+ * Kafka frames built one record at a time (the Kafka encoder streams: src/sinks/types.ts SinkEncoder.append):
+ * `append` frames the record at once into this stream's own buffer, in frame groups of at most
+ * `maxMessages` messages and about `maxBytes` bytes each (a single larger message gets a group of its own);
+ * `cut` returns the groups. Nothing of a record is kept. The module's output buffer (`out`, `pos`) is this
+ * stream's own while it appends, so several streams (Kafka outputs) in one thread never mix their bytes.
  */
+export class KafkaFrameStream {
+  readonly #key: KeyFn;
+  readonly #maxMessages: number;
+  readonly #maxBytes: number;
+  /** JSON values: GoFlow2 lines written by a writer of this stream's, copied into the frames. */
+  readonly #json: Goflow2Writer | null;
+  #buf = new Uint8Array(1 << 16);
+  #pos = 0;
+  /** Messages in the current group, and in all groups since the last cut. */
+  #count = 0;
+  #records = 0;
+  #parts: FramedPart[] = [];
+
+  constructor(format: KafkaFormat, key: KeyFn, maxMessages: number, maxBytes: number) {
+    this.#key = key;
+    this.#maxMessages = maxMessages;
+    this.#maxBytes = maxBytes;
+    this.#json = format === "json" ? new Goflow2Writer() : null;
+  }
+
+  /** Messages appended since the last cut. */
+  get records(): number {
+    return this.#records;
+  }
+
+  /** Frames one record. When it throws, the frames are as before the call. */
+  append(r: FlowRecord): void {
+    out = this.#buf;
+    pos = this.#pos;
+    let at = pos;
+    try {
+      if (this.#count > 0 && (this.#count >= this.#maxMessages || pos >= this.#maxBytes)) {
+        this.#parts.push({ records: this.#count, data: out.slice(0, pos) });
+        pos = 0;
+        at = 0;
+        this.#count = 0;
+      }
+      const k = this.#key(r);
+      ensure(k.length + 1024);
+      varint32(k.length);
+      out.set(k, pos);
+      pos += k.length;
+      const json = this.#json;
+      if (json !== null) {
+        if (!json.open) json.begin(this.#maxMessages);
+        json.append(r);
+        const len = json.lastLength;
+        ensure(len + 8);
+        varint32(len);
+        json.copyLast(out, pos);
+        pos += len;
+      } else {
+        // value = varint(msgLen) msg; reserve 6 bytes for both prefixes, move the message if they differ
+        const m = pos;
+        pos = m + 6;
+        writeMessage(r);
+        const msgLen = pos - m - 6;
+        const valueLen = msgLen + varintSize(msgLen);
+        const head = varintSize(valueLen) + varintSize(msgLen);
+        if (head !== 6) out.copyWithin(m + head, m + 6, pos);
+        pos = m;
+        varint32(valueLen);
+        varint32(msgLen);
+        pos += msgLen;
+      }
+    } catch (err) {
+      pos = at;
+      throw err;
+    } finally {
+      this.#buf = out;
+      this.#pos = pos;
+      out = scratch;
+    }
+    this.#count++;
+    this.#records++;
+  }
+
+  /** The frame groups of the records appended since the last cut (none when there were none). */
+  cut(): FramedPart[] {
+    const parts = this.#parts;
+    if (this.#count > 0) parts.push({ records: this.#count, data: this.#buf.slice(0, this.#pos) });
+    this.#parts = [];
+    this.#pos = 0;
+    this.#count = 0;
+    this.#records = 0;
+    this.#json?.drop();
+    if (this.#buf.length > 16 << 20) this.#buf = new Uint8Array(1 << 20);
+    return parts;
+  }
+}
+
+/** `KafkaFrameStream` over a whole batch: its records' frame groups. */
 export function encodeKafkaFrames(
   records: readonly FlowRecord[],
   format: KafkaFormat,
@@ -448,52 +547,9 @@ export function encodeKafkaFrames(
   maxMessages: number,
   maxBytes: number,
 ): FramedPart[] {
-  const parts: FramedPart[] = [];
-  const json = format === "json" ? encodeGoflow2Framed(records) : null;
-  pos = 0;
-  let partStart = 0;
-  let count = 0;
-  let jsonStart = 0;
-  for (let i = 0; i < records.length; i++) {
-    const r = records[i]!;
-    if (count > 0 && (count >= maxMessages || pos - partStart >= maxBytes)) {
-      parts.push({ records: count, data: out.slice(partStart, pos) });
-      pos = 0;
-      partStart = 0;
-      count = 0;
-    }
-    const k = key(r);
-    ensure(k.length + 1024);
-    varint32(k.length);
-    out.set(k, pos);
-    pos += k.length;
-    if (json !== null) {
-      const end = json.ends[i]!;
-      const len = end - jsonStart;
-      ensure(len + 8);
-      varint32(len);
-      out.set(json.data.subarray(jsonStart, end), pos);
-      pos += len;
-      jsonStart = end;
-    } else {
-      // value = varint(msgLen) msg; reserve 6 bytes for both prefixes, move the message if they differ
-      const at = pos;
-      pos = at + 6;
-      writeMessage(r);
-      const msgLen = pos - at - 6;
-      const valueLen = msgLen + varintSize(msgLen);
-      const head = varintSize(valueLen) + varintSize(msgLen);
-      if (head !== 6) out.copyWithin(at + head, at + 6, pos);
-      pos = at;
-      varint32(valueLen);
-      varint32(msgLen);
-      pos += msgLen;
-    }
-    count++;
-  }
-  if (count > 0) parts.push({ records: count, data: out.slice(partStart, pos) });
-  if (out.length > 16 << 20) out = new Uint8Array(1 << 20);
-  return parts;
+  const stream = new KafkaFrameStream(format, key, maxMessages, maxBytes);
+  for (const r of records) stream.append(r);
+  return stream.cut();
 }
 
 /** One decoded frame: a view of the key and of the value. */

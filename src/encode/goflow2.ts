@@ -472,7 +472,8 @@ const SINGLES_LIMIT = 768 << 10;
  * Building the line as a JS string and converting it costs more than writing the bytes: a record is ~100
  * concatenated pieces and V8 flattens such a rope slowly. So the writer writes ASCII straight into one
  * growing buffer (constant keys are pre-encoded and copied, numbers are written digit by digit): a scratch
- * buffer for single records (`line`), a pooled transferable buffer for a batch (`lines`, `framed`).
+ * buffer for single records (`line`), a pooled transferable buffer for a batch (`framed`), or one record at a
+ * time between `begin` and `end` (`append`, which keeps no reference to the record; `lines` too).
  *
  * Segment caches. Most of a line is constant text and values that repeat from one record to the next (the
  * exporter, the datagram's receive time, interfaces, MACs, the all-defaults tail), so the record is cut into
@@ -571,13 +572,21 @@ export class Goflow2Writer {
   #singles = false;
   /** Bytes per record of recent batches (moving average), to size a batch's buffer up front. */
   #bytesPerRecord = 1100;
+  /** The pooled buffer the next streamed batch (`begin` … `end`) is written into. */
+  #streamed = new Uint8Array(0);
+  /** While a batch is open (`begin` … `end`): the scratch buffer to put back, and the records appended. */
+  #openScratch: Uint8Array<ArrayBuffer> | null = null;
+  #openRecords = 0;
+  /** Where the last appended line starts. */
+  #lastStart = 0;
 
   #ensure(extra: number): void {
     if (this.#pos + extra <= this.#out.length) return;
     let size = Math.max(this.#out.length * 2, 1 << 16);
     while (size < this.#pos + extra) size *= 2;
-    // from the batch buffer pool: a batch's bytes are returned in (and transferred with) this buffer
-    const next = new Uint8Array(batchBuffers.take(size).buffer);
+    // a batch's bytes are returned in (and transferred with) this buffer: the pool's
+    const next =
+      this.#openScratch !== null ? batchBuffers.own(size) : new Uint8Array(batchBuffers.take(size).buffer);
     next.set(this.#out.subarray(0, this.#pos));
     this.#out = next;
   }
@@ -1397,6 +1406,7 @@ export class Goflow2Writer {
 
   /** One flow as a GoFlow2 v2 JSON object (no trailing newline). */
   line(r: FlowRecord): string {
+    if (this.#openScratch !== null) throw new Error("Goflow2Writer: line() while a batch is open");
     // Successive single records are written one after another into the scratch buffer (so the segments of
     // the previous ones stay valid), restarting at 0 when it fills or after a batch.
     if (!this.#singles || this.#pos > SINGLES_LIMIT) {
@@ -1416,19 +1426,102 @@ export class Goflow2Writer {
 
   /**
    * Newline-terminated GoFlow2 lines: a view at offset 0 of a transferable buffer from the batch buffer pool
-   * (src/pipeline/buffer-pool.ts; the buffer may be longer than the view).
+   * (src/pipeline/buffer-pool.ts; the buffer may be longer than the view). The same bytes as `begin`, one
+   * `append` per record and `end`.
    */
   lines(records: readonly FlowRecord[]): Uint8Array {
-    const scratch = this.#beginBatch(records.length);
+    this.begin(records.length);
     try {
-      for (let i = 0; i < records.length; i++) {
-        this.#writeRecord(records[i]!);
-        this.#out[this.#pos++] = 10;
-      }
-      return this.#endBatch(records.length);
-    } finally {
-      this.#out = scratch;
+      for (let i = 0; i < records.length; i++) this.append(records[i]!);
+    } catch (err) {
+      this.end(); // the batch is lost; the writer is ready for the next
+      throw err;
     }
+    return this.end();
+  }
+
+  /** True between `begin` and `end` (a batch is open). */
+  get open(): boolean {
+    return this.#openScratch !== null;
+  }
+
+  /**
+   * Opens a batch of lines written one record at a time (`append`), into the buffer the last `end` took
+   * from the batch buffer pool (the first: a buffer of the pool's, uncounted; grown as needed). Taking a
+   * pooled buffer only when the batch opens would hold it while the batch fills, so the pool would serve
+   * one fewer batch from recycled buffers; copying the lines out at `end` cost more than the streaming
+   * saved. `line` and `framed` must not be called until `end`.
+   */
+  begin(expected: number): void {
+    if (this.#openScratch !== null) throw new Error("Goflow2Writer: a batch is already open");
+    this.#openScratch = this.#out;
+    const want = Math.ceil(expected * this.#bytesPerRecord * 1.1) + 4096;
+    if (this.#streamed.length < want) this.#streamed = batchBuffers.own(want);
+    this.#out = this.#streamed;
+    this.#pos = 0;
+    this.#resetSegments();
+    this.#singles = false;
+    this.#openRecords = 0;
+  }
+
+  /**
+   * Writes one record's line into the open batch. Keeps nothing of the record (only its values, in the
+   * segment caches): the caller may refill it afterwards. When it throws, the batch is as before the call.
+   */
+  append(r: FlowRecord): void {
+    const at = this.#pos;
+    try {
+      this.#writeRecord(r);
+      this.#out[this.#pos++] = 10;
+    } catch (err) {
+      this.#pos = at;
+      this.#resetSegments(); // a segment may lie in the bytes just dropped
+      throw err;
+    }
+    this.#lastStart = at;
+    this.#openRecords++;
+  }
+
+  /** Bytes of the last appended record's JSON object (its line without the newline). */
+  get lastLength(): number {
+    return this.#pos - 1 - this.#lastStart;
+  }
+
+  /** Copies the last appended record's JSON object (no newline) into `dst` at `at`. */
+  copyLast(dst: Uint8Array, at: number): void {
+    dst.set(this.#out.subarray(this.#lastStart, this.#pos - 1), at);
+  }
+
+  /** Closes the open batch, if any, dropping its bytes (a consumer that copied what it needed). */
+  drop(): void {
+    if (this.#openScratch === null) return;
+    this.#streamed = this.#out.length > 64 << 20 ? new Uint8Array(0) : this.#out;
+    this.#out = this.#openScratch;
+    this.#openScratch = null;
+    this.#openRecords = 0;
+  }
+
+  /**
+   * Closes the open batch: its lines (as `lines`), a view at offset 0 of a pooled transferable buffer, or
+   * an empty array when nothing was appended.
+   */
+  end(): Uint8Array {
+    const scratch = this.#openScratch;
+    if (scratch === null) throw new Error("Goflow2Writer: no batch is open");
+    const n = this.#pos;
+    let data: Uint8Array = new Uint8Array(0);
+    if (n > 0) {
+      // the batch leaves in this buffer; the next one is written into a buffer taken from the pool now,
+      // when a batch encoded at once would have taken its own
+      data = new Uint8Array(this.#out.buffer, 0, n);
+      this.#streamed = new Uint8Array(batchBuffers.take(n).buffer);
+      const records = this.#openRecords;
+      if (records > 0) this.#bytesPerRecord = this.#bytesPerRecord * 0.75 + (n / records) * 0.25;
+    }
+    this.#out = scratch;
+    this.#openScratch = null;
+    this.#openRecords = 0;
+    return data;
   }
 
   /**
@@ -1436,6 +1529,7 @@ export class Goflow2Writer {
    * offset of record i (for per-record messages, e.g. Kafka).
    */
   framed(records: readonly FlowRecord[]): { data: Uint8Array; ends: Uint32Array } {
+    if (this.#openScratch !== null) throw new Error("Goflow2Writer: framed() while a batch is open");
     const ends = new Uint32Array(records.length);
     const scratch = this.#beginBatch(records.length);
     try {

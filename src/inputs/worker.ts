@@ -1,8 +1,9 @@
 /**
  * A receive worker (worker_threads). Each worker owns one SO_REUSEPORT socket per listener port, a
- * FlowDecoder (so the exporters the kernel hashes to it keep their templates here), one shared batcher,
- * and one encoder per configured output (`createPipeline`). Encoded batches go to the main thread with
- * their bytes transferred, never copied when avoidable. The socket callback never awaits. With
+ * FlowDecoder (so the exporters the kernel hashes to it keep their templates here), and its outputs
+ * (`createPipeline`; src/inputs/outputs.ts: one encoder per configured output, fed each record as decoded,
+ * one shared batcher). Encoded batches go to the main thread with their bytes transferred, never copied
+ * when avoidable. The socket callback never awaits. With
  * --decode-threads N the worker keeps its sockets, allow-list and receive counts and hands each datagram to
  * one of N decode threads of its own, each with such a pipeline (src/inputs/spread.ts); the main thread
  * sees one worker either way.
@@ -13,14 +14,13 @@
  *   last batches, last stats, state, stopped)
  */
 import { createSocket, type Socket } from "node:dgram";
-import { PerformanceObserver, performance } from "node:perf_hooks";
+import { PerformanceObserver } from "node:perf_hooks";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import type { OutputConfig } from "../config/options.ts";
 import { type Datagram, normalizeAddress } from "../core/datagram.ts";
 import { DecodeError } from "../core/errors.ts";
-import { FlowRecord, type RecordHandler } from "../core/flow.ts";
+import type { RecordHandler } from "../core/flow.ts";
 import { createLogger, type LogLevel, RateLimitedLogger } from "../core/log.ts";
-import { Batcher } from "../pipeline/batcher.ts";
 import { batchBuffers, transferables } from "../pipeline/buffer-pool.ts";
 import type { DecoderOptions, DecoderStats, ExporterStats, TemplateQuery } from "../protocols/decoder.ts";
 import { FlowDecoder } from "../protocols/decoder.ts";
@@ -28,8 +28,9 @@ import type { SequenceExporterStats, SequenceTotals } from "../protocols/sequenc
 import type { InterfaceCounters } from "../protocols/sflow5.ts";
 import type { MissingTemplateExporterStats } from "../protocols/state/missing-templates.ts";
 import { findSink } from "../sinks/index.ts";
-import type { EncodedBatch, SinkEncoder } from "../sinks/types.ts";
+import type { EncodedBatch } from "../sinks/types.ts";
 import { type RefusedCount, RefusedSources, SourceFilter } from "./allow.ts";
+import { WorkerOutputs } from "./outputs.ts";
 import { spreadReceiver } from "./spread.ts";
 
 export interface ListenerSpec {
@@ -237,109 +238,26 @@ export function createPipeline(
     }
   }
 
-  /** Batches a worker-side writer (parquet) hands over: finished or failed files. */
-  const polled = (name: string, enc: SinkEncoder, closing: boolean): void => {
-    if (enc.poll === undefined) return;
-    try {
-      for (const batch of enc.poll(closing)) {
-        batchesPosted++;
-        post({ t: "batch", batch }, transferables(batch));
-      }
-    } catch (err) {
-      encodeErrors[name] = (encodeErrors[name] ?? 0) + 1;
-      limited.error(`encode:${name}`, { err, sink: name }, "sink poll failed");
-    }
-  };
-  const encoders: Array<{ name: string; enc: SinkEncoder }> = init.outputs.map((o) => {
+  const encoders = init.outputs.map((o) => {
     const def = findSink(o.uri);
     return { name: o.uri, enc: def.createEncoder(o.uri, o.options, { worker: init.index }) };
   });
 
-  let recordsBatched = 0;
-  let batchesPosted = 0;
   let internalErrors = 0;
-  const encodeErrors: Record<string, number> = {};
 
-  // One batcher for every output: it flushes at the shortest wait any output allows (flows-v1: 1 s).
-  let intervalMs = init.batchIntervalMs;
-  for (const { enc } of encoders) {
-    if (enc.flushIntervalMs !== undefined && enc.flushIntervalMs > 0)
-      intervalMs = Math.min(intervalMs, enc.flushIntervalMs);
-  }
-  // Encoders that take records one by one (parquet) get them as they are decoded; the others in batches.
-  const direct = encoders.filter((e) => e.enc.add !== undefined);
-  const batched = encoders.filter((e) => e.enc.add === undefined);
-  let encodeMaxMs = 0;
-  const batcher = new Batcher<FlowRecord>({
-    size: init.batchSize,
-    intervalMs,
-    onBatch: (records) => {
-      const t0 = performance.now();
-      encodeBatch(records);
-      const ms = performance.now() - t0;
-      if (ms > encodeMaxMs) encodeMaxMs = ms;
-    },
+  // Every decoded record to every output; batches cut by size and age (src/inputs/outputs.ts).
+  const outputs = new WorkerOutputs({
+    encoders,
+    batchSize: init.batchSize,
+    batchIntervalMs: init.batchIntervalMs,
+    post: (batch) => post({ t: "batch", batch }, transferables(batch)),
+    error: (key, fields, message) => limited.error(key, fields, message),
   });
-  function encodeBatch(records: FlowRecord[]): void {
-    recordsBatched += records.length;
-    for (const { name, enc } of batched) {
-      let batch: EncodedBatch;
-      try {
-        batch = enc.encode(records);
-      } catch (err) {
-        encodeErrors[name] = (encodeErrors[name] ?? 0) + 1;
-        limited.error(
-          `encode:${name}`,
-          { err, sink: name, records: records.length },
-          "encoder failed; batch lost for this sink",
-        );
-        continue;
-      }
-      if (batch.records > 0 || batch.parts.length > 0) {
-        batchesPosted++;
-        post({ t: "batch", batch }, transferables(batch));
-      }
-      polled(name, enc, false);
-    }
-  }
-
   let counters: InterfaceCounters[] = [];
-  const addDirect = (r: FlowRecord): void => {
-    for (const { name, enc } of direct) {
-      try {
-        enc.add!(r);
-      } catch (err) {
-        encodeErrors[name] = (encodeErrors[name] ?? 0) + 1;
-        limited.error(`encode:${name}`, { err, sink: name }, "encoder failed; record lost for this sink");
-      }
-    }
-  };
-  // Batched outputs that can all say they would encode nothing (the live tail while nobody reads): while
-  // they do, records are not batched for them, and with `add` outputs the decoder refills one record per
-  // flow (they copy it); a record batched meanwhile (someone tails) is a copy.
-  const idle = batched.length > 0 && batched.every((e) => e.enc.idle !== undefined);
-  const allIdle = !idle
-    ? () => false
-    : batched.length === 1
-      ? batched[0]!.enc.idle!.bind(batched[0]!.enc)
-      : () => batched.every((e) => e.enc.idle!());
-  const scratch = direct.length > 0 && (batched.length === 0 || idle);
   const handler: RecordHandler = {
-    flow:
-      direct.length === 0
-        ? (r) => batcher.add(r)
-        : scratch
-          ? (r) => {
-              addDirect(r);
-              if (batched.length > 0 && !allIdle()) batcher.add(Object.assign(new FlowRecord(), r));
-              else recordsBatched++; // (a batched record is counted when its batch is encoded)
-            }
-          : (r) => {
-              addDirect(r);
-              batcher.add(r);
-            },
+    flow: outputs.flow,
     counters: (c) => counters.push(c as InterfaceCounters),
-    ...(scratch ? { scratch: new FlowRecord() } : {}),
+    ...(outputs.scratch !== undefined ? { scratch: outputs.scratch } : {}),
   };
 
   const decode = (dg: Datagram): void => {
@@ -391,12 +309,12 @@ export function createPipeline(
     },
     tick: () => {
       safeTick();
-      for (const { name, enc } of encoders) polled(name, enc, false);
+      outputs.poll(false);
     },
     close: () => {
       safeTick();
-      batcher.close();
-      for (const { name, enc } of encoders) polled(name, enc, true);
+      outputs.close();
+      outputs.poll(true);
     },
     request: (what, query) => {
       try {
@@ -413,13 +331,13 @@ export function createPipeline(
       exporters: decoder.exporters(),
       missingTemplates: decoder.missingTemplates.stats(decoder.heldSets()),
       templates: decoder.templateCount(),
-      recordsBatched,
-      recordsPending: batcher.length,
-      batchesPosted,
-      encodeErrors: { ...encodeErrors },
+      recordsBatched: outputs.recordsBatched,
+      recordsPending: outputs.recordsPending,
+      batchesPosted: outputs.batchesPosted,
+      encodeErrors: { ...outputs.encodeErrors },
       internalErrors,
       batchBuffers: { hits: batchBuffers.stats.hits, misses: batchBuffers.stats.misses },
-      encodeMaxMs,
+      encodeMaxMs: outputs.encodeMaxMs,
     }),
   };
 }

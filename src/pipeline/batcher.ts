@@ -1,19 +1,23 @@
 /**
- * Size-or-age batching: items accumulate until `size` are held or the oldest has waited `intervalMs`,
- * whichever comes first; then `onBatch` gets the array (ownership passes to it). Synchronous and
- * allocation-light: the receive path calls `add` per record and never waits.
+ * Size-or-age batching: items accumulate until `size` are counted or the oldest has waited `intervalMs`,
+ * whichever comes first; then `onBatch` gets the array of held items (ownership passes to it) and the
+ * count. An item is held (`add`) or only counted (`tally`: a streaming consumer took it already, so the
+ * batch is a cut point, not a list). Synchronous and allocation-light: the receive path calls `add` or
+ * `tally` per record and never waits.
  */
 export interface BatcherOptions<T> {
   size: number;
   intervalMs: number;
-  onBatch: (items: T[]) => void;
+  /** `items`: the held items (none when all were tallied); `count`: held + tallied, at least 1. */
+  onBatch: (items: T[], count: number) => void;
 }
 
 export class Batcher<T> {
   readonly #size: number;
   readonly #intervalMs: number;
-  readonly #onBatch: (items: T[]) => void;
+  readonly #onBatch: (items: T[], count: number) => void;
   #items: T[] = [];
+  #count = 0;
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
 
@@ -24,15 +28,25 @@ export class Batcher<T> {
     this.#onBatch = opts.onBatch;
   }
 
-  /** Items waiting in the current batch. */
+  /** Items counted in the current batch (held or tallied). */
   get length(): number {
-    return this.#items.length;
+    return this.#count;
   }
 
   add(item: T): void {
     if (this.#closed) throw new Error("batcher is closed");
     this.#items.push(item);
-    if (this.#items.length >= this.#size) {
+    this.#counted();
+  }
+
+  /** Counts one item into the current batch without holding it. */
+  tally(): void {
+    if (this.#closed) throw new Error("batcher is closed");
+    this.#counted();
+  }
+
+  #counted(): void {
+    if (++this.#count >= this.#size) {
       this.flush();
     } else if (this.#timer === null) {
       this.#timer = setTimeout(() => {
@@ -49,10 +63,12 @@ export class Batcher<T> {
       clearTimeout(this.#timer);
       this.#timer = null;
     }
-    if (this.#items.length === 0) return;
+    if (this.#count === 0) return;
     const items = this.#items;
+    const count = this.#count;
     this.#items = [];
-    this.#onBatch(items);
+    this.#count = 0;
+    this.#onBatch(items, count);
   }
 
   /** Flushes and refuses further items. */

@@ -1,7 +1,7 @@
 /**
  * Buffer recycling for encoded batches: everything about it lives in this module (the pool, which buffers
  * a worker may transfer, which ones the main thread sends back); the rest of the code only calls
- * `batchBuffers.take`, `transferables` and `recyclables`.
+ * `batchBuffers.take` (or `own`), `transferables` and `recyclables`.
  *
  * Ownership rule: a batch buffer belongs to exactly one thread at a time and nobody keeps a view of a buffer
  * after handing it on. The receive worker owns it from `take` until it posts the batch (the buffer is
@@ -92,6 +92,17 @@ export class BufferPool {
       this.#free.splice(smallest, 1);
       this.#stats.discarded++;
     }
+  }
+
+  /**
+   * A new buffer of at least `bytes` for a writer that fills it before it takes a batch buffer (the GoFlow2
+   * writer's streamed lines: it hands this one over at the cut and takes the next from the pool then, so
+   * the takes happen when they did for a batch encoded at once). Owned like a taken one, not counted.
+   */
+  own(bytes: number): Uint8Array<ArrayBuffer> {
+    const buf = new ArrayBuffer(Math.max(GRANULE, Math.ceil((bytes * 1.25) / GRANULE) * GRANULE));
+    this.#owned.add(buf);
+    return new Uint8Array(buf);
   }
 
   /** True for a buffer this pool handed out or took back (a whole buffer of ours, safe to transfer). */

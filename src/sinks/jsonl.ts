@@ -1,7 +1,8 @@
 /**
  * `jsonl:-` (stdout) and `jsonl:PATH` (append to a file): GoFlow2 JSON lines (src/encode/goflow2.ts).
  *
- * - The encoder runs in the receive workers and hands over one buffer of newline-terminated lines per batch.
+ * - The encoder runs in the receive workers: it writes each record's line as the record is decoded
+ *   (streaming, `append`) and hands over one buffer of newline-terminated lines per batch (`cut`).
  * - The file is opened for appending at creation (parent directories created); an unwritable path fails
  *   creation with an Error naming it. `reopen()` (SIGHUP) closes and reopens the same path, for logrotate.
  * - Writes are serialized; a file write is awaited before the next, stdout waits for 'drain' when its
@@ -119,24 +120,57 @@ export function parseJsonlUri(uri: string): JsonlTarget {
   return { kind: "file", path: rest };
 }
 
-/** GoFlow2 lines, one part per batch (also usable by other line-oriented sinks). */
+/** Records the first streamed batch's buffer is sized for (the default --batch-size). */
+const DEFAULT_EXPECTED = 1000;
+
+/**
+ * GoFlow2 lines, one part per batch (also usable by other line-oriented sinks). Streaming: each appended
+ * record's line is written at once (Goflow2Writer.begin/append/end: into the writer's own buffer, sized
+ * for as many records as the last batch held, the first for `DEFAULT_EXPECTED`; copied into a pooled
+ * transferable buffer at the cut).
+ */
 export function createGoflow2LinesEncoder(sinkName: string): SinkEncoder {
   const writer = new Goflow2Writer();
-  return {
-    encode(records: readonly FlowRecord[]): EncodedBatch {
-      let oldestMs = records.length > 0 ? records[0]!.time_received_ms : 0;
-      for (let i = 1; i < records.length; i++) {
-        const t = records[i]!.time_received_ms;
-        if (t < oldestMs) oldestMs = t;
-      }
-      return {
+  let records = 0;
+  let oldestMs = 0;
+  let expected = DEFAULT_EXPECTED;
+  const enc = {
+    append(r: FlowRecord): void {
+      if (!writer.open) writer.begin(expected);
+      writer.append(r);
+      const t = r.time_received_ms;
+      if (records === 0 || t < oldestMs) oldestMs = t;
+      records++;
+    },
+    cut(): EncodedBatch {
+      const batch: EncodedBatch = {
         sink: sinkName,
-        records: records.length,
-        parts: records.length > 0 ? [{ key: "", records: records.length, data: writer.lines(records) }] : [],
-        oldestMs,
+        records,
+        parts: [],
+        oldestMs: records > 0 ? oldestMs : 0,
       };
+      if (writer.open) {
+        const data = writer.end();
+        if (records > 0) batch.parts.push({ key: "", records, data });
+      }
+      if (records > 0) expected = records;
+      records = 0;
+      return batch;
+    },
+    encode(batch: readonly FlowRecord[]): EncodedBatch {
+      if (writer.open) throw new Error(`${sinkName}: encode() while a batch is open`);
+      if (batch.length === 0) return { sink: sinkName, records: 0, parts: [], oldestMs: 0 };
+      writer.begin(batch.length);
+      try {
+        for (const r of batch) enc.append(r);
+      } catch (err) {
+        enc.cut(); // the batch is lost for this output, as a whole (the caller counts it)
+        throw err;
+      }
+      return enc.cut();
     },
   };
+  return enc;
 }
 
 export interface JsonlStats {

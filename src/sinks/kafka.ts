@@ -5,6 +5,7 @@
  * FlowMessage length-delimited as GoFlow2 writes it, our fields on numbers 2001–2006) or `json` (our GoFlow2
  * JSON line). The key is the exporter address (one exporter's flows stay in one partition, in order), or
  * GoFlow2's FNV-1 hash of `key_fields`. Frames are cut at `batch_size` messages and `message_max_bytes`.
+ * Streaming: each flow is framed as it is decoded (KafkaFrameStream), no record is held for this output.
  * `linger_ms` (default 1000) is how long a flow may wait in the worker's batcher for this output.
  *
  * Writer half (main thread): at least once through the same write-ahead disk spool and delivery loop as the
@@ -31,10 +32,10 @@ import { ConfigError } from "../core/errors.ts";
 import type { FlowRecord } from "../core/flow.ts";
 import {
   decodeFrames,
-  encodeKafkaFrames,
   type Frame,
   joinFrames,
   KAFKA_FORMATS,
+  KafkaFrameStream,
   KEY_FIELDS,
   type KeyField,
   keyFunction,
@@ -243,26 +244,46 @@ function connection(target: KafkaTarget, o: KafkaOptions): Record<string, unknow
 // ---------------------------------------------------------------------------------------------------------
 // Encoder
 
+/**
+ * Streaming (`append`/`cut`): each record is framed as it is decoded (KafkaFrameStream), in groups of at
+ * most `batchSize` messages and about `messageMaxBytes` bytes; `encode` is the same over a whole batch.
+ */
 export function createKafkaEncoder(uri: string, options: Readonly<Record<string, unknown>>): SinkEncoder {
   parseKafkaUri(uri);
   const o = parseKafkaOptions(uri, options);
-  const key = keyFunction(o.keyFields as KeyField[]);
-  return {
+  const stream = new KafkaFrameStream(
+    o.format,
+    keyFunction(o.keyFields as KeyField[]),
+    o.batchSize,
+    o.messageMaxBytes,
+  );
+  let oldestMs = 0;
+  const enc = {
     flushIntervalMs: o.lingerMs > 0 ? o.lingerMs : undefined,
+    append(r: FlowRecord): void {
+      stream.append(r);
+      const t = r.time_received_ms;
+      if (oldestMs === 0 || (t > 0 && t < oldestMs)) oldestMs = t;
+    },
+    cut(): EncodedBatch {
+      const records = stream.records;
+      const parts = stream.cut().map((p) => ({ key: "", records: p.records, data: p.data }));
+      const batch = { sink: uri, records, parts, oldestMs };
+      oldestMs = 0;
+      return batch;
+    },
     encode(records: readonly FlowRecord[]): EncodedBatch {
-      let oldestMs = 0;
-      for (const r of records) {
-        if (oldestMs === 0 || (r.time_received_ms > 0 && r.time_received_ms < oldestMs))
-          oldestMs = r.time_received_ms;
+      if (stream.records > 0) throw new Error(`${uri}: encode() while a batch is open`);
+      try {
+        for (const r of records) enc.append(r);
+      } catch (err) {
+        enc.cut(); // the batch is lost for this output, as a whole (the caller counts it)
+        throw err;
       }
-      const parts = encodeKafkaFrames(records, o.format, key, o.batchSize, o.messageMaxBytes).map((p) => ({
-        key: "",
-        records: p.records,
-        data: p.data,
-      }));
-      return { sink: uri, records: records.length, parts, oldestMs };
+      return enc.cut();
     },
   };
+  return enc;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 /**
  * The sink contract (DESIGN §2). A sink has two halves so that encoding runs where the records are decoded
  * (the receive workers) and only bytes cross threads:
- * - a `SinkEncoder`, synchronous and pure, turns a batch of FlowRecords into an `EncodedBatch`
- *   (transferable byte arrays);
+ * - a `SinkEncoder`, synchronous and pure, turns FlowRecords into `EncodedBatch`es (transferable byte
+ *   arrays): a batch of records at a time (`encode`), or one record at a time as they are decoded
+ *   (`append`, then `cut` when the worker's batcher says; no record is held meanwhile);
  * - a `Sink`, in the main thread, writes encoded batches (file, SQLite, HTTP, Kafka) and owns the I/O.
  * A `SinkDefinition` registers a URI scheme with both and owns everything else about the sink: its URI
  * parsing, its option keys, its path rules, whether it writes through the durable spool, and which global
@@ -37,24 +38,45 @@ export interface EncodedBatch {
 }
 
 export interface SinkEncoder {
-  /** A batch with no parts and no records is not sent on (a sink that writes from the worker itself). */
+  /**
+   * A batch of records in, its encoding out. A batch with no parts and no records is not sent on (a sink
+   * that writes from the worker itself). A streaming encoder (`append`/`cut`) gives the same bytes as
+   * appending each record and cutting; the worker uses `append`/`cut` then (tests and tools call `encode`).
+   */
   encode(records: readonly FlowRecord[]): EncodedBatch;
+  /**
+   * Streaming (jsonl, sqlite, Kafka): encodes one record into the encoder's open batch as it is decoded, so the
+   * worker holds no records for this output. The encoder keeps nothing of the record itself (only values
+   * and bytes it encoded): the decoder may refill the same record for the next flow
+   * (RecordHandler.scratch). When it throws, the open batch is as before the call (that record is lost for
+   * this output; the worker counts it in encodeErrors). Implemented together with `cut`.
+   */
+  append?(record: FlowRecord): void;
+  /**
+   * Closes the open batch and returns it (no parts and 0 records when nothing was appended since the last
+   * cut); the next `append` opens a new one. The worker's batcher decides when: --batch-size records
+   * decoded, the oldest waiting --batch-interval (or the smallest `flushIntervalMs` of the outputs), and
+   * shutdown. `encode` must not be called while a batch is open.
+   */
+  cut?(): EncodedBatch;
   /**
    * For a sink that writes from the receive worker (parquet): called after each batch, on the worker's
    * tick and once with `closing` at shutdown; returns batches for the main-thread half (receipts).
    */
   poll?(closing: boolean): EncodedBatch[];
   /**
-   * A sink that takes each record as it is decoded (parquet: straight into its column buffers, so records
-   * are not held in a batch) implements this; the worker then hands it no batches (`encode` is unused).
-   * It copies what it keeps before returning: when every other output is `idle`-capable, the worker's
-   * decoder refills one record for every flow (RecordHandler.scratch).
+   * A sink that takes each record as it is decoded and writes from the worker itself (parquet: straight
+   * into its column buffers and files) implements this; the worker then never cuts batches for it
+   * (`encode` is unused, its `poll` hands over what the main thread needs).
+   * It copies what it keeps before returning: when every other output is streaming or `idle`-capable, the
+   * worker's decoder refills one record for every flow (RecordHandler.scratch).
    */
   add?(record: FlowRecord): void;
   /**
-   * True while this (batched) output would encode nothing whatever the records (the live tail while nobody
-   * reads): the worker then holds no records in its batcher for it (no batch of records kept alive, and
-   * the decoder may refill one record per flow for the `add` outputs). Checked for every record.
+   * True while this (batched, not streaming) output would encode nothing whatever the records (the live
+   * tail while nobody reads): the worker then holds no records in its batcher for it (no batch of records
+   * kept alive, and the decoder may refill one record per flow for the `add` and streaming outputs).
+   * Checked for every record.
    */
   idle?(): boolean;
   /**

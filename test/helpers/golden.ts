@@ -10,12 +10,16 @@
  *   a fresh FlowRecord (addresses as text, bigints as "<digits>n"), keys sorted; options records likewise.
  * - `goflow2/corpus.jsonl`: the GoFlow2 JSON lines of the first flows of every corpus case;
  *   `goflow2/crafted.jsonl`: those of the crafted records of test/helpers/goflow2-records.ts.
+ * - `sqlite/columnar.txt`: the sqlite output's columnar batches (src/sinks/sqlite/columnar.ts) of every
+ *   corpus flow then every crafted record, cut every SQLITE_GOLDEN_BATCH records by one encoder (so its
+ *   caches carry over between batches), one base64 line per batch.
  *
  * Regenerate after an intended change of the decoded output (new fields, fixes) with one command, then
  * review the diff: `node tools/golden.ts --write` (without `--write` it only reports what differs).
  */
 import { FlowRecord } from "../../src/core/flow.ts";
 import { Goflow2Writer } from "../../src/encode/goflow2.ts";
+import { createSqliteEncoder } from "../../src/sinks/sqlite/columnar.ts";
 import { type CorpusCase, decodeCase, loadCorpus } from "./corpus.ts";
 import { CRAFTED } from "./goflow2-records.ts";
 
@@ -102,7 +106,7 @@ export function caseGolden(c: CorpusCase): string {
 }
 
 /** Flows per case whose GoFlow2 lines go into goflow2/corpus.jsonl. */
-const GOFLOW2_PER_CASE = 4;
+export const GOFLOW2_PER_CASE = 4;
 
 /** goflow2/corpus.jsonl: the GoFlow2 lines of the first flows of each case, one writer per case. */
 export function goflow2CorpusGolden(corpus: readonly CorpusCase[] = loadCorpus()): string {
@@ -122,6 +126,29 @@ export function goflow2CraftedGolden(): string {
   return new TextDecoder().decode(new Goflow2Writer().lines(CRAFTED.map(([, make]) => make())));
 }
 
+/** Records per batch of sqlite/columnar.txt (not a divisor of the record count: the last batch is short). */
+export const SQLITE_GOLDEN_BATCH = 97;
+
+/** The records of sqlite/columnar.txt, in order: every corpus flow, then every crafted record. */
+export function sqliteGoldenRecords(corpus: readonly CorpusCase[] = loadCorpus()): FlowRecord[] {
+  const flows: FlowRecord[] = [];
+  for (const c of corpus) for (const r of decodeCase(c).records) if (r.flow !== null) flows.push(r.flow);
+  for (const [, make] of CRAFTED) flows.push(make());
+  return flows;
+}
+
+/** sqlite/columnar.txt: one base64 line per columnar batch (see the module comment). */
+export function sqliteColumnarGolden(corpus: readonly CorpusCase[] = loadCorpus()): string {
+  const records = sqliteGoldenRecords(corpus);
+  const enc = createSqliteEncoder("sqlite:golden");
+  let text = "";
+  for (let i = 0; i < records.length; i += SQLITE_GOLDEN_BATCH) {
+    const batch = enc.encode(records.slice(i, i + SQLITE_GOLDEN_BATCH));
+    text += `${Buffer.from(batch.parts[0]!.data).toString("base64")}\n`;
+  }
+  return text;
+}
+
 /** Every golden file: path under GOLDEN_DIR → expected contents. */
 export function goldenFiles(): Map<string, string> {
   const files = new Map<string, string>();
@@ -133,6 +160,7 @@ export function goldenFiles(): Map<string, string> {
   }
   files.set("goflow2/corpus.jsonl", goflow2CorpusGolden(corpus));
   files.set("goflow2/crafted.jsonl", goflow2CraftedGolden());
+  files.set("sqlite/columnar.txt", sqliteColumnarGolden(corpus));
   return files;
 }
 

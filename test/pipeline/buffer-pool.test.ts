@@ -85,4 +85,15 @@ describe("transferables / recyclables (the two ends of the ownership rule)", () 
     });
     assert.deepEqual(list, [a]);
   });
+
+  it("own: a buffer of the pool's outside its counts, transferable when a view covers only its start", () => {
+    const before = batchBuffers.stats;
+    const v = batchBuffers.own(100_000);
+    assert.ok(v.length >= 100_000);
+    assert.deepEqual(transferables({ parts: [{ data: new Uint8Array(v.buffer, 0, 10) }] }), [v.buffer]);
+    const after = batchBuffers.stats;
+    assert.equal(after.hits, before.hits);
+    assert.equal(after.misses, before.misses);
+    assert.equal(new BufferPool().owns(v.buffer), false, "another pool does not own it");
+  });
 });

@@ -39,9 +39,11 @@
  *   zeros, NULLs) is bound once and the others row by row; the comparison is on the blocks' raw values
  *   (NaN against NaN counts as equal, text by index: equal strings in different entries count as
  *   different, which only costs a bound value). Bit c of the mask is column c of FLOW_COLUMNS.
- * - `ColumnarEncoder.encode` writes each column at its fixed block position (`f[k * n + i]`, `t[k * n + i]`,
- *   k its index in NUMERIC_COLUMNS or TEXT_COLUMN_LIST): a column appended to FLOW_COLUMNS needs its line
- *   there (test/sinks/sqlite.test.ts reads every column of a stored record back).
+ * - `ColumnarEncoder` takes one record at a time (`append`, streaming: no record is held until the batch is
+ *   cut) and writes each column of row i at its fixed position in its scratch blocks (`f[k * cap + i]`,
+ *   `t[k * cap + i]`, k its index in NUMERIC_COLUMNS or TEXT_COLUMN_LIST, cap the blocks' row capacity);
+ *   `cut` copies the first n rows of each column into the document. A column appended to FLOW_COLUMNS
+ *   needs its line in `#row` (test/sinks/sqlite.test.ts reads every column of a stored record back).
  */
 import { ipv4Text, macString, parseIPv4Number, writeIPv4, writeOctet } from "../../core/address.ts";
 import type { FlowRecord } from "../../core/flow.ts";
@@ -133,14 +135,23 @@ function networkText(addr: string, len: number): string {
 const MAX_CACHED = 1 << 16;
 
 /**
- * Builds one columnar batch; keeps its scratch arrays and caches between batches (one encoder per worker).
+ * Builds columnar batches a row at a time; keeps its scratch arrays and caches between batches (one encoder
+ * per worker).
  * Strings are appended to the table as UTF-8 as they come; the low-cardinality ones (exporter, type, next
  * hop, interface names) and a column's value equal to the row before's are stored once. Addresses are not
  * looked up in a map: that costs more than the bytes it saves.
  */
 class ColumnarEncoder {
+  /** The column blocks of the open batch: column k's rows at [k × #cap, k × #cap + #n). */
   #num = new Float64Array(0);
   #txt = new Int32Array(0);
+  #cap = 0;
+  #n = 0;
+  #exporters = new Map<string, ExporterAgg>();
+  #lastExporter = "";
+  #lastExporterIdx = -1;
+  #lastType = "";
+  #lastTypeIdx = -1;
   /** String table: UTF-8 bytes and start offsets (entry k is bytes[offs[k], offs[k + 1])). */
   #bytes = new Uint8Array(1 << 16);
   #offs = new Uint32Array(1 << 12);
@@ -307,14 +318,14 @@ class ColumnarEncoder {
     return -this.#add(v.toString()) - 1;
   }
 
-  encode(records: readonly FlowRecord[]): Uint8Array {
-    const n = records.length;
-    if (this.#num.length < NUM * n) {
-      this.#num = new Float64Array(NUM * n);
-      this.#txt = new Int32Array(TXT * n);
-    }
-    const f = this.#num;
-    const t = this.#txt;
+  /** Rows in the open batch. */
+  get rows(): number {
+    return this.#n;
+  }
+
+  /** Starts a new batch: per-batch state cleared (the MAC and network caches stay). */
+  #reset(): void {
+    this.#n = 0;
     this.#count = 0;
     this.#used = 0;
     this.#ascii = true;
@@ -322,98 +333,142 @@ class ColumnarEncoder {
     this.#prev.fill("");
     this.#prevNet.fill(-1);
     this.saturated = 0;
-    const exporters = new Map<string, ExporterAgg>();
-    let lastExporter = "";
-    let lastExporterIdx = -1;
-    let lastType = "";
-    let lastTypeIdx = -1;
-    for (let i = 0; i < n; i++) {
-      const r = records[i]!;
-      const exporter = r.sampler_address !== "" ? r.sampler_address : r.switch_id;
-      const tr = timeMs(r.time_received_ms);
-      f[i] = tr;
-      f[n + i] = timeMs(r.time_flow_start_ms);
-      f[2 * n + i] = timeMs(r.time_flow_end_ms);
-      f[3 * n + i] = r.sequence_num;
-      f[4 * n + i] = r.sampling_rate;
-      f[5 * n + i] = r.src_port;
-      f[6 * n + i] = r.dst_port;
-      f[7 * n + i] = r.proto;
-      f[8 * n + i] = r.etype;
-      const sat = this.saturated;
-      f[9 * n + i] = this.#counter(r.bytes);
-      const bytesSaturated = this.saturated !== sat;
-      f[10 * n + i] = this.#counter(r.packets);
-      const packetsSaturated = this.saturated - sat > (bytesSaturated ? 1 : 0);
-      f[11 * n + i] = r.in_if;
-      f[12 * n + i] = r.out_if;
-      f[13 * n + i] = r.src_vlan;
-      f[14 * n + i] = r.dst_vlan;
-      f[15 * n + i] = r.vlan_id;
-      f[16 * n + i] = r.ip_tos;
-      f[17 * n + i] = r.tcp_flags;
-      f[18 * n + i] = r.icmp_type;
-      f[19 * n + i] = r.icmp_code;
-      f[20 * n + i] = r.src_as;
-      f[21 * n + i] = r.dst_as;
-      f[22 * n + i] = r.src_sgt ?? Number.NaN;
-      f[23 * n + i] = r.dst_sgt ?? Number.NaN;
-      f[24 * n + i] = r.flow_direction ?? Number.NaN;
-      f[25 * n + i] = r.observation_domain_id;
-      f[26 * n + i] = r.post_nat_src_port ?? Number.NaN;
-      f[27 * n + i] = r.post_nat_dst_port ?? Number.NaN;
-      f[28 * n + i] = r.reverse_bytes === null ? Number.NaN : this.#counter(r.reverse_bytes);
-      f[29 * n + i] = r.reverse_packets === null ? Number.NaN : this.#counter(r.reverse_packets);
-      f[30 * n + i] = r.in_vrf_id ?? Number.NaN;
-      f[31 * n + i] = r.out_vrf_id ?? Number.NaN;
-      if (exporter !== lastExporter || lastExporterIdx < 0) {
-        lastExporter = exporter;
-        lastExporterIdx = this.#intern(exporter);
-      }
-      t[i] = lastExporterIdx;
-      if (r.type !== lastType || lastTypeIdx < 0) {
-        lastType = r.type;
-        lastTypeIdx = this.#intern(r.type);
-      }
-      t[n + i] = lastTypeIdx;
-      const src4 = r.src_v4;
-      const dst4 = r.dst_v4;
-      const srcText = src4 >= 0 ? "" : r.src_addr_text;
-      const dstText = dst4 >= 0 ? "" : r.dst_addr_text;
-      t[2 * n + i] = this.#addr(2, src4, srcText);
-      t[3 * n + i] = this.#addr(3, dst4, dstText);
-      t[4 * n + i] = this.#mac(4, r.src_mac);
-      t[5 * n + i] = this.#mac(5, r.dst_mac);
-      const nextHop4 = r.next_hop_v4;
-      const nextHop = nextHop4 >= 0 ? "" : r.next_hop_text;
-      t[6 * n + i] = nextHop4 >= 0 ? this.#v4(6, nextHop4) : nextHop === "" ? -1 : this.#intern(nextHop);
-      t[7 * n + i] = this.#net(7, 0, src4, srcText, r.src_net);
-      t[8 * n + i] = this.#net(8, 1, dst4, dstText, r.dst_net);
-      t[9 * n + i] = r.in_if_name === "" ? -1 : this.#intern(r.in_if_name);
-      t[10 * n + i] = r.out_if_name === "" ? -1 : this.#intern(r.out_if_name);
-      let over = "";
-      if (bytesSaturated) over = `"bytes":${r.bytes.toString()}`;
-      if (packetsSaturated) over += `${over === "" ? "" : ","}"packets":${r.packets.toString()}`;
-      t[11 * n + i] = r.extra === null && over === "" ? -1 : this.#add(extraJson(r.extra ?? {}, over));
-      t[12 * n + i] = r.post_nat_src_addr === "" ? -1 : this.#intern(r.post_nat_src_addr);
-      t[13 * n + i] = r.post_nat_dst_addr === "" ? -1 : this.#intern(r.post_nat_dst_addr);
-      t[14 * n + i] = r.in_vrf_name === "" ? -1 : this.#intern(r.in_vrf_name);
-      t[15 * n + i] = r.out_vrf_name === "" ? -1 : this.#intern(r.out_vrf_name);
-      t[16 * n + i] = r.mpls_vpn_rd === "" ? -1 : this.#intern(r.mpls_vpn_rd);
-      t[17 * n + i] = r.application_name === "" ? -1 : this.#intern(r.application_name);
-      const agg = exporters.get(exporter);
-      if (agg === undefined) {
-        exporters.set(exporter, { first: tr, last: tr, flows: 1, bytes: r.bytes, packets: r.packets });
-      } else {
-        if (tr < agg.first) agg.first = tr;
-        if (tr > agg.last) agg.last = tr;
-        agg.flows++;
-        agg.bytes = addCounter(agg.bytes, r.bytes);
-        agg.packets = addCounter(agg.packets, r.packets);
-      }
+    this.#exporters = new Map();
+    this.#lastExporter = "";
+    this.#lastExporterIdx = -1;
+    this.#lastType = "";
+    this.#lastTypeIdx = -1;
+  }
+
+  /** Room for `rows` rows in the column blocks (each column keeps its rows at c × capacity). */
+  #reserve(rows: number): void {
+    const cap = this.#cap;
+    if (rows <= cap) return;
+    const next = Math.max(rows, cap * 2, 1024);
+    const f = new Float64Array(NUM * next);
+    const t = new Int32Array(TXT * next);
+    const n = this.#n;
+    for (let c = 0; c < NUM; c++) f.set(this.#num.subarray(c * cap, c * cap + n), c * next);
+    for (let c = 0; c < TXT; c++) t.set(this.#txt.subarray(c * cap, c * cap + n), c * next);
+    this.#num = f;
+    this.#txt = t;
+    this.#cap = next;
+  }
+
+  /**
+   * Adds one record as the next row of the open batch. Keeps nothing of the record (values and string
+   * table bytes only). When it throws, the row is not added (its string table entries stay, unreferenced).
+   */
+  append(r: FlowRecord): void {
+    const i = this.#n;
+    if (i === this.#cap) this.#reserve(i + 1);
+    const c = this.#cap;
+    const f = this.#num;
+    const t = this.#txt;
+    const saturatedBefore = this.saturated;
+    try {
+      this.#row(r, i, c, f, t);
+    } catch (err) {
+      this.saturated = saturatedBefore;
+      throw err;
     }
+    this.#n = i + 1;
+  }
+
+  /** Row i of the blocks f and t (columns `c` apart) from record r; the exporter's sums last. */
+  #row(r: FlowRecord, i: number, c: number, f: Float64Array, t: Int32Array): void {
+    const exporter = r.sampler_address !== "" ? r.sampler_address : r.switch_id;
+    const tr = timeMs(r.time_received_ms);
+    f[i] = tr;
+    f[c + i] = timeMs(r.time_flow_start_ms);
+    f[2 * c + i] = timeMs(r.time_flow_end_ms);
+    f[3 * c + i] = r.sequence_num;
+    f[4 * c + i] = r.sampling_rate;
+    f[5 * c + i] = r.src_port;
+    f[6 * c + i] = r.dst_port;
+    f[7 * c + i] = r.proto;
+    f[8 * c + i] = r.etype;
+    const sat = this.saturated;
+    f[9 * c + i] = this.#counter(r.bytes);
+    const bytesSaturated = this.saturated !== sat;
+    f[10 * c + i] = this.#counter(r.packets);
+    const packetsSaturated = this.saturated - sat > (bytesSaturated ? 1 : 0);
+    f[11 * c + i] = r.in_if;
+    f[12 * c + i] = r.out_if;
+    f[13 * c + i] = r.src_vlan;
+    f[14 * c + i] = r.dst_vlan;
+    f[15 * c + i] = r.vlan_id;
+    f[16 * c + i] = r.ip_tos;
+    f[17 * c + i] = r.tcp_flags;
+    f[18 * c + i] = r.icmp_type;
+    f[19 * c + i] = r.icmp_code;
+    f[20 * c + i] = r.src_as;
+    f[21 * c + i] = r.dst_as;
+    f[22 * c + i] = r.src_sgt ?? Number.NaN;
+    f[23 * c + i] = r.dst_sgt ?? Number.NaN;
+    f[24 * c + i] = r.flow_direction ?? Number.NaN;
+    f[25 * c + i] = r.observation_domain_id;
+    f[26 * c + i] = r.post_nat_src_port ?? Number.NaN;
+    f[27 * c + i] = r.post_nat_dst_port ?? Number.NaN;
+    f[28 * c + i] = r.reverse_bytes === null ? Number.NaN : this.#counter(r.reverse_bytes);
+    f[29 * c + i] = r.reverse_packets === null ? Number.NaN : this.#counter(r.reverse_packets);
+    f[30 * c + i] = r.in_vrf_id ?? Number.NaN;
+    f[31 * c + i] = r.out_vrf_id ?? Number.NaN;
+    if (exporter !== this.#lastExporter || this.#lastExporterIdx < 0) {
+      this.#lastExporter = exporter;
+      this.#lastExporterIdx = this.#intern(exporter);
+    }
+    t[i] = this.#lastExporterIdx;
+    if (r.type !== this.#lastType || this.#lastTypeIdx < 0) {
+      this.#lastType = r.type;
+      this.#lastTypeIdx = this.#intern(r.type);
+    }
+    t[c + i] = this.#lastTypeIdx;
+    const src4 = r.src_v4;
+    const dst4 = r.dst_v4;
+    const srcText = src4 >= 0 ? "" : r.src_addr_text;
+    const dstText = dst4 >= 0 ? "" : r.dst_addr_text;
+    t[2 * c + i] = this.#addr(2, src4, srcText);
+    t[3 * c + i] = this.#addr(3, dst4, dstText);
+    t[4 * c + i] = this.#mac(4, r.src_mac);
+    t[5 * c + i] = this.#mac(5, r.dst_mac);
+    const nextHop4 = r.next_hop_v4;
+    const nextHop = nextHop4 >= 0 ? "" : r.next_hop_text;
+    t[6 * c + i] = nextHop4 >= 0 ? this.#v4(6, nextHop4) : nextHop === "" ? -1 : this.#intern(nextHop);
+    t[7 * c + i] = this.#net(7, 0, src4, srcText, r.src_net);
+    t[8 * c + i] = this.#net(8, 1, dst4, dstText, r.dst_net);
+    t[9 * c + i] = r.in_if_name === "" ? -1 : this.#intern(r.in_if_name);
+    t[10 * c + i] = r.out_if_name === "" ? -1 : this.#intern(r.out_if_name);
+    let over = "";
+    if (bytesSaturated) over = `"bytes":${r.bytes.toString()}`;
+    if (packetsSaturated) over += `${over === "" ? "" : ","}"packets":${r.packets.toString()}`;
+    t[11 * c + i] = r.extra === null && over === "" ? -1 : this.#add(extraJson(r.extra ?? {}, over));
+    t[12 * c + i] = r.post_nat_src_addr === "" ? -1 : this.#intern(r.post_nat_src_addr);
+    t[13 * c + i] = r.post_nat_dst_addr === "" ? -1 : this.#intern(r.post_nat_dst_addr);
+    t[14 * c + i] = r.in_vrf_name === "" ? -1 : this.#intern(r.in_vrf_name);
+    t[15 * c + i] = r.out_vrf_name === "" ? -1 : this.#intern(r.out_vrf_name);
+    t[16 * c + i] = r.mpls_vpn_rd === "" ? -1 : this.#intern(r.mpls_vpn_rd);
+    t[17 * c + i] = r.application_name === "" ? -1 : this.#intern(r.application_name);
+    const agg = this.#exporters.get(exporter);
+    if (agg === undefined) {
+      this.#exporters.set(exporter, { first: tr, last: tr, flows: 1, bytes: r.bytes, packets: r.packets });
+    } else {
+      if (tr < agg.first) agg.first = tr;
+      if (tr > agg.last) agg.last = tr;
+      agg.flows++;
+      agg.bytes = addCounter(agg.bytes, r.bytes);
+      agg.packets = addCounter(agg.packets, r.packets);
+    }
+  }
+
+  /** The open batch as a columnar document (a view at offset 0 of a pooled buffer); a new batch opens. */
+  cut(): Uint8Array {
+    const n = this.#n;
+    const cap = this.#cap;
+    const f = this.#num;
+    const t = this.#txt;
     let e = "";
-    for (const [name, a] of exporters) {
+    for (const [name, a] of this.#exporters) {
       e += `${e === "" ? "" : ","}[${jsonString(name)},${a.first},${a.last},${a.flows},${counterJson(a.bytes)},${counterJson(a.packets)}]`;
     }
     const exportersJson = `[${e}]`;
@@ -440,38 +495,56 @@ class ColumnarEncoder {
     head[7] = 0;
     if (n > 0) {
       for (let c = 0; c < NUM; c++) {
-        new Float64Array(out.buffer, numAt + c * n * 8, n).set(f.subarray(c * n, (c + 1) * n));
+        new Float64Array(out.buffer, numAt + c * n * 8, n).set(f.subarray(c * cap, c * cap + n));
       }
-      new Int32Array(out.buffer, txtAt, TXT * n).set(t.subarray(0, TXT * n));
+      for (let c = 0; c < TXT; c++) {
+        new Int32Array(out.buffer, txtAt + c * n * 4, n).set(t.subarray(c * cap, c * cap + n));
+      }
     }
     new Uint32Array(out.buffer, offAt, ns + 1).set(this.#offs.subarray(0, ns + 1));
     out.set(this.#bytes.subarray(0, bytes), strAt);
     out.write(exportersJson, strAt + bytes, eBytes, "utf8");
+    this.#reset();
     return out;
   }
 }
 
-/** Encodes one batch into the columnar document (see above): a view at offset 0 of a pooled buffer. */
-export function encodeSqliteBatch(records: readonly FlowRecord[]): Uint8Array {
-  return new ColumnarEncoder().encode(records);
-}
-
+/**
+ * The sqlite output's encoder. Streaming: each appended record becomes a row of the open batch's column
+ * blocks at once (no record held), `cut` writes the document; `encode` is the same for a whole batch.
+ */
 export function createSqliteEncoder(sinkName: string): SinkEncoder {
   const enc = new ColumnarEncoder();
-  return {
-    encode(records: readonly FlowRecord[]): EncodedBatch {
-      let oldestMs = records.length > 0 ? records[0]!.time_received_ms : 0;
-      for (const r of records) if (r.time_received_ms < oldestMs) oldestMs = r.time_received_ms;
-      if (records.length === 0) return { sink: sinkName, records: 0, parts: [], oldestMs };
-      const data = enc.encode(records);
+  let oldestMs = 0;
+  const self = {
+    append(r: FlowRecord): void {
+      enc.append(r);
+      const t = r.time_received_ms;
+      if (enc.rows === 1 || t < oldestMs) oldestMs = t;
+    },
+    cut(): EncodedBatch {
+      const n = enc.rows;
+      if (n === 0) return { sink: sinkName, records: 0, parts: [], oldestMs: 0 };
+      const data = enc.cut();
       return {
         sink: sinkName,
-        records: records.length,
-        parts: [{ key: "", records: records.length, data: new Uint8Array(data.buffer, 0, data.length) }],
+        records: n,
+        parts: [{ key: "", records: n, data: new Uint8Array(data.buffer, 0, data.length) }],
         oldestMs,
       };
     },
+    encode(records: readonly FlowRecord[]): EncodedBatch {
+      if (enc.rows > 0) throw new Error(`${sinkName}: encode() while a batch is open`);
+      try {
+        for (const r of records) self.append(r);
+      } catch (err) {
+        enc.cut(); // the batch is lost for this output, as a whole (the caller counts it)
+        throw err;
+      }
+      return self.cut();
+    },
   };
+  return self;
 }
 
 // ---------------------------------------------------------------------------------------------------------
