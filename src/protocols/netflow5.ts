@@ -107,9 +107,10 @@ export function decodeNetflow5(ctx: DecodeContext, emit: RecordHandler): void {
     exportTimeMs: exportMs,
     domain: 0,
   });
+  const scratch = emit.scratch; // one record refilled per flow (the handler copies), else one each
   for (let i = 0; i < count; i++) {
     const o = V5_HEADER_LENGTH + i * V5_RECORD_LENGTH;
-    const r = new FlowRecord();
+    const r = scratch !== undefined ? scratch.clear() : new FlowRecord();
     r.type = "NETFLOW_V5";
     r.time_received_ms = dg.receivedAtMs;
     r.sequence_num = sequence;

@@ -379,7 +379,8 @@ function decodeFlowSample(
   }
   off += fixed;
 
-  const rec = new FlowRecord();
+  // one record refilled per flow when the handler copies what it keeps (RecordHandler.scratch)
+  const rec = handler.scratch !== undefined ? handler.scratch.clear() : new FlowRecord();
   rec.type = "SFLOW_5";
   rec.sampling_rate = rate;
   rec.sampler_address = info.agent;
