@@ -6,19 +6,21 @@
 # PEER_BENCH_WORK, default /tmp/peer-bench).
 #
 # Usage: bench/archive-side-by-side.sh [--exporters N] [--port P] [--precision 0.1] [--only "nfcapd parquet jsonl sqlite"]
+#        [--args "--decode-threads 1"]   # more options for our collector (its label then names them)
 #        CLARION_BENCH_CHECKOUT=/other/checkout bench/archive-side-by-side.sh ...   # another checkout's collector
 # Prints one RESULT line per collector (bench.py's), with `uptime` before each.
 set -u
 PB="${PEER_BENCH:?set PEER_BENCH to the peer-bench directory}"
 S="$(cd "$(dirname "$0")" && pwd)"
 M="$(cd "${CLARION_BENCH_CHECKOUT:-$S/..}" && pwd)"
-EXPORTERS=1 PORT=29995 PRECISION=0.1 ONLY="nfcapd parquet jsonl sqlite"
+EXPORTERS=1 PORT=29995 PRECISION=0.1 ONLY="nfcapd parquet jsonl sqlite" ARGS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --exporters) EXPORTERS=$2; shift 2 ;;
     --port) PORT=$2; shift 2 ;;
     --precision) PRECISION=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
+    --args) ARGS=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -27,7 +29,9 @@ mkdir -p "$TMP"
 trap 'rm -rf "$TMP"' EXIT
 (cd "$PB" && ./build.sh >/dev/null)
 N="$M/node_modules/.bin/node"
-RUN="exec $N $M/bin/clarion-collector.js --netflow-port {port} --ipfix-port 0 --sflow-port 0 --http-port 0 --udp-rcvbuf {rcvbuf} --batch-interval 1 --data-dir {wd}/data --log-level warn"
+RUN="exec $N $M/bin/clarion-collector.js --netflow-port {port} --ipfix-port 0 --sflow-port 0 --http-port 0 --udp-rcvbuf {rcvbuf} --batch-interval 1 --data-dir {wd}/data --log-level warn $ARGS"
+SUFFIX="$(echo "$ARGS" | tr -c 'a-zA-Z0-9\n' '-' | sed 's/^-*//; s/-*$//')"
+SUFFIX="${SUFFIX:+-$SUFFIX}"
 r() {
   echo "# $(date -u +%FT%TZ) $(uptime)"
   python3 "$PB/bench.py" findmax "$@" ipfix --exporters "$EXPORTERS" --port "$PORT" --precision "$PRECISION" \
@@ -36,11 +40,11 @@ r() {
 for c in $ONLY; do
   case "$c" in
     nfcapd) r nfcapd ;;
-    parquet) r custom --name ours-parquet --settle-allow 3 --cmd "bash -c 'cd $M && $RUN --output parquet:{out}/a'" \
+    parquet) r custom --name ours-parquet$SUFFIX --settle-allow 3 --cmd "bash -c 'cd $M && $RUN --output parquet:{out}/a'" \
       --count-cmd "$S/../node_modules/.bin/node $S/archive-count.ts {out}/a" ;;
-    jsonl) r custom --name ours-jsonl --settle-allow 3 --cmd "bash -c 'cd $M && $RUN --output jsonl:{out}/f.jsonl'" \
+    jsonl) r custom --name ours-jsonl$SUFFIX --settle-allow 3 --cmd "bash -c 'cd $M && $RUN --output jsonl:{out}/f.jsonl'" \
       --count-cmd "bash -c 'wc -l < {out}/f.jsonl'" ;;
-    sqlite) r custom --name ours-sqlite --settle-allow 3 --cmd "bash -c 'cd $M && $RUN --output sqlite:{out}/f.db'" \
+    sqlite) r custom --name ours-sqlite$SUFFIX --settle-allow 3 --cmd "bash -c 'cd $M && $RUN --output sqlite:{out}/f.db'" \
       --count-cmd "sqlite3 {out}/f.db 'select count(*) from flows'" ;;
   esac
 done

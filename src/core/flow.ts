@@ -274,8 +274,9 @@ export interface RecordHandler {
   flow(record: FlowRecord): void;
   /**
    * When set, a decoder may hand every flow in this one record, cleared and refilled (no allocation per
-   * flow): only for a handler whose consumers copy what they keep before `flow` returns (the parquet
-   * archive's column append). Decoders that do not use it allocate as usual.
+   * flow): only for a handler whose consumers copy what they keep before `flow` returns (the archive's
+   * column append, the streaming encoders' `append`: src/inputs/outputs.ts). Every decoder of the registry
+   * uses it (v5 records, v9/IPFIX data records, sFlow flow samples).
    */
   scratch?: FlowRecord;
   message?(info: MessageInfo): void;
