@@ -76,7 +76,7 @@ const WHAT: Record<LossReason, string> = {
   dead_lettered: "flows rejected by the backend (dead-lettered)",
   worker_exit: "flows lost with a crashed receive worker",
   unrouted: "flows in a batch for no output",
-  encode_error: "batches an encoder failed on",
+  encode_error: "batches (or single records) an encoder failed on",
   decode_ring_full: "datagrams dropped: decode thread ring full",
 };
 

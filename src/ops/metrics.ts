@@ -301,7 +301,11 @@ export class CollectorMetrics {
       ["exporter"],
     );
     this.internalErrors = counter("internal_errors_total", "Unexpected failures in the receive path (bugs).");
-    this.encodeErrors = counter("encode_errors_total", "Batches an encoder failed on, by sink.", ["sink"]);
+    this.encodeErrors = counter(
+      "encode_errors_total",
+      "Encoder failures by sink: one per record an encoder's append or add failed on, one per batch its cut, encode or poll failed on.",
+      ["sink"],
+    );
     this.batchedRecords = counter("batched_records_total", "Flow records handed to the sink encoders.");
     this.batchBuffers = counter(
       "batch_buffers_total",
