@@ -11,6 +11,8 @@
 # Prints one RESULT line per collector (bench.py's), with `uptime` before each.
 set -u
 PB="${PEER_BENCH:?set PEER_BENCH to the peer-bench directory}"
+# bench.py keeps its results beside itself when it may write there: keep them out of a shared checkout
+export PEER_BENCH_WORK="${PEER_BENCH_WORK:-/tmp/peer-bench}"
 S="$(cd "$(dirname "$0")" && pwd)"
 M="$(cd "${CLARION_BENCH_CHECKOUT:-$S/..}" && pwd)"
 EXPORTERS=1 PORT=29995 PRECISION=0.1 ONLY="nfcapd parquet jsonl sqlite" ARGS=""
