@@ -33,6 +33,7 @@ import type { SequenceExporterStats } from "./protocols/sequence.ts";
 import type { InterfaceCounters } from "./protocols/sflow5.ts";
 import type { MissingTemplateExporterStats } from "./protocols/state/missing-templates.ts";
 import { decoderStateSchema, describeIssues } from "./protocols/state/persist.ts";
+import { mergeExporterStats } from "./protocols/stats.ts";
 import { QueryWorker } from "./query/worker.ts";
 import { findSink } from "./sinks/index.ts";
 import { archiveMetricsJson, archivePrometheus } from "./sinks/parquet.ts";
@@ -281,36 +282,7 @@ function mergeExporters(workers: readonly WorkerStats[]): { exporter: string }[]
   const loss = exporterLoss(workers);
   const byIp = new Map<string, ExporterStats>();
   for (const w of workers) {
-    for (const e of w.exporters) {
-      const m = byIp.get(e.exporter);
-      if (!m) {
-        byIp.set(e.exporter, {
-          ...e,
-          protocols: { ...e.protocols },
-          dictionaries: { ...e.dictionaries },
-          samplers: [...e.samplers],
-        });
-        continue;
-      }
-      if (m.samplers.length < e.samplers.length) m.samplers = [...e.samplers]; // each worker has its copy
-      m.datagrams += e.datagrams;
-      m.bytes += e.bytes;
-      m.flows += e.flows;
-      m.errors += e.errors;
-      m.templatesRefused += e.templatesRefused;
-      m.templatesEvicted += e.templatesEvicted;
-      // sizes, not counts: each worker holds its own copy of what the exporter announced
-      for (const k of Object.keys(m.dictionaries) as (keyof ExporterStats["dictionaries"])[])
-        m.dictionaries[k] = Math.max(m.dictionaries[k], e.dictionaries[k]);
-      if (e.lastSeenMs > m.lastSeenMs) {
-        m.lastSeenMs = e.lastSeenMs;
-        if (e.samplingRate) m.samplingRate = e.samplingRate;
-      }
-      for (const [p, n] of Object.entries(e.protocols)) {
-        const k = p as keyof ExporterStats["protocols"];
-        m.protocols[k] = (m.protocols[k] ?? 0) + (n ?? 0);
-      }
-    }
+    for (const e of w.exporters) mergeExporterStats(byIp, e);
   }
   return [...byIp.values()]
     .sort((a, b) => (a.exporter < b.exporter ? -1 : a.exporter > b.exporter ? 1 : 0))

@@ -33,6 +33,7 @@ import { type ExporterStats, emptyStats, type TemplateQuery } from "../protocols
 import { DECODERS } from "../protocols/index.ts";
 import { SequenceTracker } from "../protocols/sequence.ts";
 import type { MissingTemplateExporterStats } from "../protocols/state/missing-templates.ts";
+import { mergeExporterStats } from "../protocols/stats.ts";
 import type { DecodeThreadInit, FromDecodeThread, ToDecodeThread } from "./decode-thread.ts";
 import { RESULT_FIELDS } from "./decode-thread.ts";
 import { createRingBuffer, DEFAULT_RING_BYTES, RING_NORMAL, RING_STATE_ONLY, RingWriter } from "./ring.ts";
@@ -203,29 +204,7 @@ export function mergePipelineStats(all: readonly PipelineStats[]): PipelineStats
   for (const s of all) {
     addInto(decoder as unknown as Record<string, unknown>, s.decoder as unknown as Record<string, unknown>);
     expired = Math.max(expired, s.decoder.templatesExpired);
-    for (const e of s.exporters) {
-      const m = exporters.get(e.exporter);
-      if (m === undefined) {
-        exporters.set(e.exporter, {
-          ...e,
-          protocols: { ...e.protocols },
-          dictionaries: { ...e.dictionaries },
-        });
-        continue;
-      }
-      m.datagrams += e.datagrams;
-      m.bytes += e.bytes;
-      m.flows += e.flows;
-      m.errors += e.errors;
-      m.templatesRefused += e.templatesRefused;
-      m.templatesEvicted += e.templatesEvicted;
-      m.lastSeenMs = Math.max(m.lastSeenMs, e.lastSeenMs);
-      m.samplingRate ||= e.samplingRate;
-      addInto(m.protocols, e.protocols);
-      for (const k of Object.keys(m.dictionaries) as (keyof typeof m.dictionaries)[])
-        m.dictionaries[k] = Math.max(m.dictionaries[k], e.dictionaries[k]);
-      if (e.samplers.length > m.samplers.length) m.samplers = e.samplers;
-    }
+    for (const e of s.exporters) mergeExporterStats(exporters, e);
     for (const e of s.missingTemplates) {
       const m = missing.get(e.exporter);
       if (m === undefined) {

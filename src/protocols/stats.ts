@@ -27,6 +27,42 @@ export interface ExporterStats {
 /** Rows of an exporter's sampler table /exporters shows (dictionaries.samplers counts them all). */
 export const MAX_SAMPLERS_SHOWN = 256;
 
+/**
+ * Adds one decoder's view of an exporter into `byExporter` (several receive workers, or a worker's decode
+ * threads, each see part of an exporter's traffic): counts are summed; dictionary sizes and the samplers
+ * are each decoder's copy of what the exporter announced, so the largest is kept; the sampling rate is the
+ * one of the most recently seen.
+ */
+export function mergeExporterStats(byExporter: Map<string, ExporterStats>, e: ExporterStats): void {
+  const m = byExporter.get(e.exporter);
+  if (m === undefined) {
+    byExporter.set(e.exporter, {
+      ...e,
+      protocols: { ...e.protocols },
+      dictionaries: { ...e.dictionaries },
+      samplers: [...e.samplers],
+    });
+    return;
+  }
+  if (m.samplers.length < e.samplers.length) m.samplers = [...e.samplers];
+  m.datagrams += e.datagrams;
+  m.bytes += e.bytes;
+  m.flows += e.flows;
+  m.errors += e.errors;
+  m.templatesRefused += e.templatesRefused;
+  m.templatesEvicted += e.templatesEvicted;
+  for (const k of Object.keys(m.dictionaries) as (keyof ExporterStats["dictionaries"])[])
+    m.dictionaries[k] = Math.max(m.dictionaries[k], e.dictionaries[k]);
+  if (e.lastSeenMs > m.lastSeenMs) {
+    m.lastSeenMs = e.lastSeenMs;
+    if (e.samplingRate) m.samplingRate = e.samplingRate;
+  }
+  for (const [p, n] of Object.entries(e.protocols)) {
+    const k = p as keyof ExporterStats["protocols"];
+    m.protocols[k] = (m.protocols[k] ?? 0) + (n ?? 0);
+  }
+}
+
 /** Sizes of an exporter's options-data maps (issue 18), summed over its observation domains. */
 export interface OptionDictionarySizes {
   /** Rates by samplerId / selectorId / selectionSequenceId. */
