@@ -45,7 +45,7 @@
  *   `cut` copies the first n rows of each column into the document. A column appended to FLOW_COLUMNS
  *   needs its line in `#row` (test/sinks/sqlite.test.ts reads every column of a stored record back).
  */
-import { ipv4Text, macString, parseIPv4Number, writeIPv4, writeOctet } from "../../core/address.ts";
+import { ipv4Text, macString, maskIPv4, parseIPv4Number, writeIPv4, writeOctet } from "../../core/address.ts";
 import type { FlowRecord } from "../../core/flow.ts";
 import { networkString } from "../../encode/goflow2.ts";
 import { jsonString } from "../../encode/json-batch.ts";
@@ -224,7 +224,11 @@ class ColumnarEncoder {
 
   /** Text column t holding the IPv4 address `v` (a number): the previous row's entry when equal, else new. */
   #v4(t: number, v: number): number {
-    const key = v * 64; // length 0: the address itself, never a network key (those have lengths 1..32)
+    return this.#v4Key(t, v * 64); // length 0: the address itself, never a network (lengths 1..32)
+  }
+
+  /** Text column t holding IPv4 key `key` (address × 64 + prefix length): the previous row's entry or new. */
+  #v4Key(t: number, key: number): number {
     if (key === this.#prevNet[t]) return this.#prevAt[t]!;
     this.#prev[t] = "";
     this.#prevNet[t] = key;
@@ -279,15 +283,7 @@ class ColumnarEncoder {
   #net(t: number, side: number, num: number, addr: string, len: number): number {
     if (len <= 0 || (num < 0 && addr === "")) return -1;
     const v4 = !(len <= 32 && Number.isInteger(len)) ? -1 : num >= 0 ? num : parseIPv4Number(addr);
-    if (v4 >= 0) {
-      const key = (len === 32 ? v4 : (v4 & ~(0xffffffff >>> len)) >>> 0) * 64 + len;
-      if (key === this.#prevNet[t]) return this.#prevAt[t]!;
-      this.#prev[t] = "";
-      this.#prevNet[t] = key;
-      const k = this.#addV4Net(key);
-      this.#prevAt[t] = k;
-      return k;
-    }
+    if (v4 >= 0) return this.#v4Key(t, maskIPv4(v4, len) * 64 + len);
     // a length no IPv4 prefix has (GoFlow2 prints "invalid Prefix": NULL here)
     if (num >= 0) return this.#text(t, networkText(ipv4Text(num), len));
     const cache = this.#nets[side]!;
