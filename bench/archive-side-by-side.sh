@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The archive next to nfcapd in one run of the peer bench (bench.py findmax: the maximum lossless, kept-up
 # sustained rate with a 20 s confirmation, and flows per CPU-second), IPFIX from one exporter or several.
-# Ours: parquet:DIR (rows counted with DuckDB), jsonl and sqlite. The peer bench itself is not part of this
+# Ours: parquet:DIR (rows counted with DuckDB), jsonl and sqlite. Also, for scale: `sink` (the peer bench's
+# C recvmmsg receiver, decoding nothing) and `floor` (bench/receive-floor.ts: a node:dgram socket that only
+# counts records: what any collector on Node's UDP sockets pays before decoding). The peer bench itself is not part of this
 # repository: PEER_BENCH=/path/to/peer-bench (its README is the manual; its C tools are built into
 # PEER_BENCH_WORK, default /tmp/peer-bench).
 #
-# Usage: bench/archive-side-by-side.sh [--exporters N] [--port P] [--precision 0.1] [--only "nfcapd parquet jsonl sqlite"]
+# Usage: bench/archive-side-by-side.sh [--exporters N] [--port P] [--precision 0.1] [--only "nfcapd sink floor parquet jsonl sqlite"]
 #        [--args "--decode-threads 1"]   # more options for our collector (its label then names them)
 #        CLARION_BENCH_CHECKOUT=/other/checkout bench/archive-side-by-side.sh ...   # another checkout's collector
 # Prints one RESULT line per collector (bench.py's), with `uptime` before each.
@@ -42,6 +44,11 @@ r() {
 for c in $ONLY; do
   case "$c" in
     nfcapd) r nfcapd ;;
+    # the peer bench's C recvmmsg receiver (counts records, writes nothing): the machine's receive ceiling
+    sink) r sink ;;
+    # a node:dgram socket that only counts records (bench/receive-floor.ts): the floor of any Node collector
+    floor) r custom --name node-dgram-floor --cmd "$N $S/receive-floor.ts --host {host} --port {port} --rcvbuf {rcvbuf}" \
+      --count-regex 'FLOOR flows=(\d+)' ;;
     parquet) r custom --name ours-parquet$SUFFIX --settle-allow 3 --cmd "bash -c 'cd $M && $RUN --output parquet:{out}/a'" \
       --count-cmd "$S/../node_modules/.bin/node $S/archive-count.ts {out}/a" ;;
     jsonl) r custom --name ours-jsonl$SUFFIX --settle-allow 3 --cmd "bash -c 'cd $M && $RUN --output jsonl:{out}/f.jsonl'" \
