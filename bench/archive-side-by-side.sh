@@ -9,6 +9,7 @@
 #
 # Usage: bench/archive-side-by-side.sh [--exporters N] [--port P] [--precision 0.1] [--only "nfcapd sink floor parquet jsonl sqlite"]
 #        [--args "--decode-threads 1"]   # more options for our collector (its label then names them)
+#        [--env "CLARION_COLLECTOR_WARM_UP=0"]   # environment for our collector (named in its label too)
 #        CLARION_BENCH_CHECKOUT=/other/checkout bench/archive-side-by-side.sh ...   # another checkout's collector
 # Prints one RESULT line per collector (bench.py's), with `uptime` before each.
 set -u
@@ -17,7 +18,7 @@ PB="${PEER_BENCH:?set PEER_BENCH to the peer-bench directory}"
 export PEER_BENCH_WORK="${PEER_BENCH_WORK:-/tmp/peer-bench}"
 S="$(cd "$(dirname "$0")" && pwd)"
 M="$(cd "${CLARION_BENCH_CHECKOUT:-$S/..}" && pwd)"
-EXPORTERS=1 PORT=29995 PRECISION=0.1 ONLY="nfcapd parquet jsonl sqlite" ARGS=""
+EXPORTERS=1 PORT=29995 PRECISION=0.1 ONLY="nfcapd parquet jsonl sqlite" ARGS="" ENVS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --exporters) EXPORTERS=$2; shift 2 ;;
@@ -25,6 +26,7 @@ while [ $# -gt 0 ]; do
     --precision) PRECISION=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --args) ARGS=$2; shift 2 ;;
+    --env) ENVS=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -33,8 +35,8 @@ mkdir -p "$TMP"
 trap 'rm -rf "$TMP"' EXIT
 (cd "$PB" && ./build.sh >/dev/null)
 N="$M/node_modules/.bin/node"
-RUN="exec $N $M/bin/clarion-collector.js --netflow-port {port} --ipfix-port 0 --sflow-port 0 --http-port 0 --udp-rcvbuf {rcvbuf} --batch-interval 1 --data-dir {wd}/data --log-level warn $ARGS"
-SUFFIX="$(echo "$ARGS" | tr -c 'a-zA-Z0-9\n' '-' | sed 's/^-*//; s/-*$//')"
+RUN="exec env $ENVS $N $M/bin/clarion-collector.js --netflow-port {port} --ipfix-port 0 --sflow-port 0 --http-port 0 --udp-rcvbuf {rcvbuf} --batch-interval 1 --data-dir {wd}/data --log-level warn $ARGS"
+SUFFIX="$(echo "$ENVS $ARGS" | tr -c 'a-zA-Z0-9\n' '-' | sed 's/^-*//; s/-*$//')"
 SUFFIX="${SUFFIX:+-$SUFFIX}"
 r() {
   echo "# $(date -u +%FT%TZ) $(uptime)"

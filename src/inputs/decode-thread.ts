@@ -18,7 +18,13 @@ import { createLogger, type LogLevel, RateLimitedLogger } from "../core/log.ts";
 import { batchBuffers } from "../pipeline/buffer-pool.ts";
 import type { TemplateQuery } from "../protocols/decoder.ts";
 import { RING_NORMAL, RingReader } from "./ring.ts";
-import { createPipeline, type PipelineInit, type PipelineStats, type WorkerToMain } from "./worker.ts";
+import {
+  createPipeline,
+  type PipelineInit,
+  type PipelineStats,
+  type WorkerToMain,
+  warmUpPipeline,
+} from "./worker.ts";
 
 export interface DecodeThreadInit extends PipelineInit {
   kind: "clarion-decode-thread";
@@ -58,7 +64,8 @@ export function runDecodeThread(init: DecodeThreadInit): void {
   if (!port) throw new Error("runDecodeThread must run in a worker thread");
   const post = (m: FromDecodeThread, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
   const log = createLogger({ level: init.logLevel, bindings: { worker: init.worker, thread: init.thread } });
-  const pipe = createPipeline(init, post, log, new RateLimitedLogger(log), false);
+  warmUpPipeline(init, log);
+  const pipe = createPipeline(init, post, log, new RateLimitedLogger(log), { track: false });
   const ring = new RingReader(init.ring, init.listeners);
   let results = new Float64Array(CHUNK * RESULT_FIELDS);
   let n = 0;

@@ -146,6 +146,16 @@ export class WorkerOutputs {
     this.#batcher.close();
   }
 
+  /**
+   * Throwaway outputs (the JIT warm-up, src/inputs/warmup.ts): drops the open batch without cutting it,
+   * lets the worker-side writers finish (`poll(true)`: the archive's discarded file), and refuses further
+   * records.
+   */
+  discard(): void {
+    this.#batcher.discard();
+    this.poll(true);
+  }
+
   #cut(cutters: readonly NamedEncoder[], records: FlowRecord[], count: number): void {
     this.recordsBatched += count;
     for (const e of cutters) {

@@ -14,7 +14,7 @@
  *   last batches, last stats, state, stopped)
  */
 import { createSocket, type Socket } from "node:dgram";
-import { PerformanceObserver } from "node:perf_hooks";
+import { PerformanceObserver, performance } from "node:perf_hooks";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import type { OutputConfig } from "../config/options.ts";
 import { type Datagram, normalizeAddress } from "../core/datagram.ts";
@@ -32,6 +32,7 @@ import type { EncodedBatch } from "../sinks/types.ts";
 import { type RefusedCount, RefusedSources, SourceFilter } from "./allow.ts";
 import { WorkerOutputs } from "./outputs.ts";
 import { spreadReceiver } from "./spread.ts";
+import { warmUpTraffic } from "./warmup.ts";
 
 export interface ListenerSpec {
   /** e.g. "udp:2055" */
@@ -106,6 +107,8 @@ export interface Pipeline {
   tick(): void;
   /** Last batches and files (shutdown). */
   close(): void;
+  /** The end of a throwaway pipeline (PipelineOptions.discard): nothing cut, nothing posted. */
+  discard(): void;
   /** Serves a request of the main thread ("templates" page or decoder "state"). */
   request(what: "templates" | "state", query: TemplateQuery | undefined): unknown;
   stats(): PipelineStats;
@@ -218,18 +221,22 @@ function bindSocket(init: WorkerInit, l: ListenerSpec): Promise<Socket> {
   });
 }
 
-/**
- * The decoder, batcher and encoders of one thread. `post` sends batches and counters on; `track`: false
- * leaves export sequence tracking to the caller (decode threads: their receive worker tracks, in order).
- */
+export interface PipelineOptions {
+  /** false: export sequences are the caller's (decode threads: their receive worker tracks, in order). */
+  track?: boolean;
+  /** A throwaway pipeline (the JIT warm-up): encoders with EncoderContext.discard; end it with `discard()`. */
+  discard?: boolean;
+}
+
+/** The decoder, batcher and encoders of one thread. `post` sends batches and counters on. */
 export function createPipeline(
   init: PipelineInit,
   post: (m: WorkerToMain, transfer?: ArrayBuffer[]) => void,
   log: ReturnType<typeof createLogger>,
   limited: RateLimitedLogger,
-  track = true,
+  opts: PipelineOptions = {},
 ): Pipeline {
-  const decoder = new FlowDecoder(init.decoder, track);
+  const decoder = new FlowDecoder(init.decoder, opts.track ?? true);
   for (const s of init.state) {
     try {
       decoder.loadState(s);
@@ -240,7 +247,8 @@ export function createPipeline(
 
   const encoders = init.outputs.map((o) => {
     const def = findSink(o.uri);
-    return { name: o.uri, enc: def.createEncoder(o.uri, o.options, { worker: init.index }) };
+    const ctx = opts.discard === true ? { worker: init.index, discard: true } : { worker: init.index };
+    return { name: o.uri, enc: def.createEncoder(o.uri, o.options, ctx) };
   });
 
   let internalErrors = 0;
@@ -316,6 +324,7 @@ export function createPipeline(
       outputs.close();
       outputs.poll(true);
     },
+    discard: () => outputs.discard(),
     request: (what, query) => {
       try {
         return what === "templates"
@@ -340,6 +349,44 @@ export function createPipeline(
       encodeMaxMs: outputs.encodeMaxMs,
     }),
   };
+}
+
+/** Passes over the warm-up traffic (src/inputs/warmup.ts): 12 × 1,360 flows. */
+const WARM_UP_PASSES = 12;
+
+/**
+ * Runs the code of `init`'s pipeline (decoder and every output's encoder, batches cut at its batch size)
+ * over synthetic traffic in a throwaway pipeline, so that V8 has optimized it before real traffic arrives
+ * (src/inputs/warmup.ts). Its batches are dropped, their buffers not counted as the pool's.
+ * The internal (benchmark) environment variable CLARION_COLLECTOR_WARM_UP=0 skips it (before/after runs).
+ */
+export function warmUpPipeline(init: PipelineInit, log: ReturnType<typeof createLogger>): void {
+  if (process.env.CLARION_COLLECTOR_WARM_UP === "0") return;
+  const t0 = performance.now();
+  const silent = createLogger({ level: "silent" });
+  let flows = 0;
+  try {
+    batchBuffers.uncounted(() => {
+      const pipe = createPipeline(
+        // no saved state, nothing posted, no cut by time (only by size)
+        { ...init, state: [], batchIntervalMs: 2 ** 31 - 1 },
+        () => {},
+        silent,
+        new RateLimitedLogger(silent),
+        { discard: true },
+      );
+      const traffic = warmUpTraffic();
+      for (let p = 0; p < WARM_UP_PASSES; p++) for (const dg of traffic) pipe.decode(dg);
+      const st = pipe.stats();
+      flows = st.recordsBatched + st.recordsPending;
+      pipe.discard();
+    });
+  } catch (err) {
+    // a warm-up that fails costs only speed: the real pipeline is built and reports its own errors
+    log.warn({ err }, "JIT warm-up failed (ignored)");
+    return;
+  }
+  log.debug({ flows, ms: Math.round(performance.now() - t0) }, "decode pipeline warmed up");
 }
 
 /** The receive side of a worker: what a datagram goes through after its allow-list and receive count. */
@@ -368,6 +415,7 @@ function localReceiver(
   log: ReturnType<typeof createLogger>,
   limited: RateLimitedLogger,
 ): Receiver {
+  warmUpPipeline(init, log);
   const pipe = createPipeline(init, post, log, limited);
   return {
     datagram: pipe.decode,

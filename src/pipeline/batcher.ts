@@ -76,4 +76,13 @@ export class Batcher<T> {
     this.flush();
     this.#closed = true;
   }
+
+  /** Drops the current batch unflushed and refuses further items (a throwaway batcher: the JIT warm-up). */
+  discard(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#items = [];
+    this.#count = 0;
+    this.#closed = true;
+  }
 }

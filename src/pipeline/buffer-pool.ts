@@ -110,6 +110,20 @@ export class BufferPool {
     return buf instanceof ArrayBuffer && this.#owned.has(buf);
   }
 
+  /**
+   * Runs `fn` without counting its takes: the JIT warm-up's throwaway batches (src/inputs/warmup.ts) are
+   * dropped, never given back, and are none of the service's batches.
+   */
+  uncounted<T>(fn: () => T): T {
+    const { hits, misses } = this.#stats;
+    try {
+      return fn();
+    } finally {
+      this.#stats.hits = hits;
+      this.#stats.misses = misses;
+    }
+  }
+
   get stats(): BufferPoolStats {
     return { ...this.#stats, free: this.#free.length, freeBytes: this.#freeBytes };
   }

@@ -543,6 +543,8 @@ export interface ArchiveWriterOptions extends ParquetOptions {
   worker: number;
   /** Clock (ms since the epoch); Date.now by default (tests step it). */
   now?: () => number;
+  /** EncoderContext.discard: row groups are built and compressed as usual, then written to /dev/null. */
+  discard?: boolean;
 }
 
 interface OpenFile {
@@ -619,6 +621,11 @@ export class ArchiveWriter {
   }
 
   #open(now: number): OpenFile {
+    if (this.#o.discard === true) {
+      const fd = openSync("/dev/null", "w");
+      const writer = new ParquetFileWriter(fd, FLOW_SCHEMA, { codec: this.#o.codec, level: this.#o.level });
+      return { fd, tmp: "", name: "", writer, rows: 0 };
+    }
     if (!this.#swept) this.#sweep();
     const tmpDir = join(this.#o.dir, TMP);
     makeDirs(tmpDir);
@@ -692,6 +699,12 @@ export class ArchiveWriter {
     if (this.#cols.rows > 0 && !this.#flushGroup(this.#now())) return;
     const f = this.#file;
     if (f === null) return;
+    if (this.#o.discard === true) {
+      f.writer.finish();
+      closeSync(f.fd);
+      this.#file = null;
+      return;
+    }
     try {
       const t0 = performance.now();
       const bytes = f.writer.finish();
@@ -801,7 +814,18 @@ function createParquetEncoder(uri: string, options: ParquetOptions, ctx?: Encode
   // opened lazily: configuration validation builds encoders in the main thread too
   let archive: ArchiveWriter | null = null;
   const get = (): ArchiveWriter => {
-    archive ??= new ArchiveWriter({ ...options, dir, worker: ctx?.worker ?? 0 });
+    archive ??= new ArchiveWriter(
+      ctx?.discard === true
+        ? // the warm-up: small row groups, so that building and compressing them runs a few times
+          {
+            ...options,
+            rowGroupRows: Math.min(options.rowGroupRows, 4096),
+            dir,
+            worker: ctx.worker,
+            discard: true,
+          }
+        : { ...options, dir, worker: ctx?.worker ?? 0 },
+    );
     return archive;
   };
   const empty = (): EncodedBatch => ({ sink: uri, records: 0, parts: [], oldestMs: 0 });
@@ -817,7 +841,9 @@ function createParquetEncoder(uri: string, options: ParquetOptions, ctx?: Encode
       if (archive === null) return [];
       const oldest = archive.oldestMs;
       archive.poll(closing);
-      return archive.takeReceipts().map((r) => receiptBatch(uri, r, oldest > 0 ? oldest : Date.now()));
+      const receipts = archive.takeReceipts();
+      if (ctx?.discard === true) return []; // nothing was written: nothing to report
+      return receipts.map((r) => receiptBatch(uri, r, oldest > 0 ? oldest : Date.now()));
     },
   };
 }

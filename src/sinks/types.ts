@@ -90,6 +90,12 @@ export interface SinkEncoder {
 export interface EncoderContext {
   /** Receive worker index. */
   worker: number;
+  /**
+   * A throwaway encoder that warms the JIT before the worker's sockets open (src/inputs/warmup.ts): it runs
+   * the encoder's code on synthetic flows and leaves nothing behind (no file, no directory); whatever it
+   * returns is dropped.
+   */
+  discard?: boolean;
 }
 
 export interface SinkContext {
