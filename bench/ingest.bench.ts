@@ -434,6 +434,7 @@ interface ClarionMetrics {
   pending: number;
   dropped: number;
   datagrams_received: number;
+  dropped_by_reason?: { decode_ring_full_datagrams?: number };
 }
 
 async function metrics(c: Collector): Promise<ClarionMetrics> {
@@ -545,6 +546,8 @@ interface Step {
   senderCpu: number;
   kernelDrops: number;
   queueDrops: number;
+  /** Datagrams dropped at a full decode-thread ring (--decode-threads). */
+  ringDrops: number;
   outputBytes: number;
   /** CPU seconds by thread kind, e.g. "WorkerThread 3.10, MainThread 1.20". */
   threads: string;
@@ -617,6 +620,7 @@ async function runStep(
       senderCpu: sent.cpu,
       kernelDrops: kd,
       queueDrops: d.m.dropped,
+      ringDrops: d.m.dropped_by_reason?.decode_ring_full_datagrams ?? 0,
       outputBytes,
       threads,
     };
@@ -690,7 +694,7 @@ async function runConfig(
       process.stderr.write(
         `  ${p} ${sink} w${workers}${decodeThreads > 0 ? `d${decodeThreads}` : ""} #${rep + 1} offered ${fmt(s.offered).padStart(9)}/s sent ${fmt(s.sent)} written ${fmt(
           s.written,
-        )} loss ${(s.loss * 100).toFixed(3)}% (kernel ${s.kernelDrops} dgrams, queue ${s.queueDrops} flows) drain ${s.drainSeconds.toFixed(
+        )} loss ${(s.loss * 100).toFixed(3)}% (kernel ${s.kernelDrops} dgrams, ${decodeThreads > 0 ? `decode ring ${s.ringDrops} dgrams, ` : ""}queue ${s.queueDrops} flows) drain ${s.drainSeconds.toFixed(
           1,
         )}s cpu ${s.cpu.toFixed(2)}s sender cpu ${s.senderCpu.toFixed(2)}s ${ok ? "ok" : s.loss >= 0.001 ? "LOSS" : "BEHIND"}\n    threads: ${s.threads}\n`,
       );
