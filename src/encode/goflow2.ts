@@ -560,6 +560,7 @@ export class Goflow2Writer {
   #eStart = -1;
   #eEnd = 0;
   #eBgpNh = "";
+  #eBgpNh4 = -1;
   #eObsDomain = 0;
   #eObsPoint = 0;
   #eSrcSgt: number | null = null;
@@ -926,7 +927,8 @@ export class Goflow2Writer {
     const src = src4 >= 0 ? "" : r.src_addr_text;
     const dst = dst4 >= 0 ? "" : r.dst_addr_text;
     const nextHop = nextHop4 >= 0 ? "" : r.next_hop_text;
-    const bgpNh = r.bgp_next_hop;
+    const bgpNh4 = r.bgp_next_hop_v4;
+    const bgpNh = bgpNh4 >= 0 ? "" : r.bgp_next_hop_text;
     const switchId = r.switch_id;
     const inName = r.in_if_name;
     const outName = r.out_if_name;
@@ -1248,6 +1250,7 @@ export class Goflow2Writer {
       this.#eStart >= 0 &&
       listsEmpty &&
       switchId === this.#eSwitch &&
+      bgpNh4 === this.#eBgpNh4 &&
       bgpNh === this.#eBgpNh &&
       obsDomain === this.#eObsDomain &&
       obsPoint === this.#eObsPoint &&
@@ -1260,11 +1263,12 @@ export class Goflow2Writer {
       this.#copySeg(this.#eStart, this.#eEnd);
     } else {
       const start = this.#pos;
-      if (listsEmpty && bgpNh === "" && obsDomain === 0 && obsPoint === 0) {
+      if (listsEmpty && bgpNh4 < 0 && bgpNh === "" && obsDomain === 0 && obsPoint === 0) {
         this.#put(TAIL_DEFAULT);
       } else {
         this.#put(K_BGP_NH);
-        this.#putString(bgpNh);
+        if (bgpNh4 >= 0) this.#putIPv4(bgpNh4);
+        else this.#putString(bgpNh);
         this.#put(K_COMMUNITIES);
         this.#putNumberList(communities);
         this.#put(K_AS_PATH);
@@ -1311,6 +1315,7 @@ export class Goflow2Writer {
         this.#eEnd = this.#pos;
         this.#eSwitch = switchId;
         this.#eBgpNh = bgpNh;
+        this.#eBgpNh4 = bgpNh4;
         this.#eObsDomain = obsDomain;
         this.#eObsPoint = obsPoint;
         this.#eSrcSgt = srcSgt;
