@@ -5,9 +5,9 @@
  * form and rendered by the encoders (src/encode/):
  * - times are milliseconds since the Unix epoch (a fraction carries sub-millisecond precision); encoders
  *   render GoFlow2's integer `*_ns` from them; 0 means unknown;
- * - addresses read as text ("" when absent); an IPv4 `src_addr`/`dst_addr`/`next_hop` decoded from the wire
- *   is kept as its unsigned 32-bit number (`src_v4`...) and rendered to text only when read, so the
- *   encoders write it from the number and no string is made (assigning text sets the number to −1);
+ * - addresses read as text ("" when absent); an IPv4 `src_addr`/`dst_addr`/`next_hop`/`bgp_next_hop` decoded
+ *   from the wire is kept as its unsigned 32-bit number (`src_v4`...) and rendered to text only when read, so
+ *   the encoders write it from the number and no string is made (assigning text sets the number to −1);
  * - MACs are 48-bit integers, etype/proto are numbers;
  * - 64-bit counters are numbers while exact, bigint above 2^53 (never rounded silently);
  * - src_net/dst_net are prefix lengths (GoFlow2 renders "addr/len" from them).
@@ -80,7 +80,9 @@ export class FlowRecord {
   next_hop_as = 0;
   src_net = 0;
   dst_net = 0;
-  bgp_next_hop = "";
+  /** IPv4 BGP next hop as a number, as `src_v4`. */
+  bgp_next_hop_v4 = -1;
+  bgp_next_hop_text = "";
   bgp_communities: number[] | null = null;
   as_path: number[] | null = null;
   mpls_label: number[] | null = null;
@@ -179,7 +181,8 @@ export class FlowRecord {
     this.next_hop_as = 0;
     this.src_net = 0;
     this.dst_net = 0;
-    this.bgp_next_hop = "";
+    this.bgp_next_hop_v4 = -1;
+    this.bgp_next_hop_text = "";
     this.bgp_communities = null;
     this.as_path = null;
     this.mpls_label = null;
@@ -237,6 +240,13 @@ export class FlowRecord {
   set next_hop(text: string) {
     this.next_hop_text = text;
     this.next_hop_v4 = -1;
+  }
+  get bgp_next_hop(): string {
+    return this.bgp_next_hop_v4 >= 0 ? ipv4Text(this.bgp_next_hop_v4) : this.bgp_next_hop_text;
+  }
+  set bgp_next_hop(text: string) {
+    this.bgp_next_hop_text = text;
+    this.bgp_next_hop_v4 = -1;
   }
 }
 

@@ -295,7 +295,7 @@ function writeMessage(r: FlowRecord): void {
   fieldUint(70, r.observation_domain_id);
   fieldUint(71, r.observation_point_id);
   fieldPacked(81, r.mpls_label);
-  fieldAddr(100, -1, r.bgp_next_hop);
+  fieldAddr(100, r.bgp_next_hop_v4, r.bgp_next_hop_text);
   fieldPacked(101, r.bgp_communities);
   fieldPacked(102, r.as_path);
   fieldNs(110, r.time_received_ms);

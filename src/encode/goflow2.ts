@@ -365,8 +365,9 @@ const K_NEXT_HOP_AS0_SRC_NET = K(',"next_hop_as":0,"src_net":');
 const K_SRC_NET = K(',"src_net":');
 const K_DST_NET = K(',"dst_net":');
 const K_BGP_NH = K(',"bgp_next_hop":');
+/** What follows the BGP next hop when every list is empty and both observation ids are 0. */
 const TAIL_DEFAULT = K(
-  ',"bgp_next_hop":"","bgp_communities":[],"as_path":[],"mpls_ttl":[],"mpls_label":[],"mpls_ip":[],' +
+  ',"bgp_communities":[],"as_path":[],"mpls_ttl":[],"mpls_label":[],"mpls_ip":[],' +
     '"observation_domain_id":0,"observation_point_id":0,"layer_stack":[],"layer_size":[],' +
     '"ipv6_routing_header_addresses":[],"ipv6_routing_header_seg_left":0',
 );
@@ -556,10 +557,15 @@ export class Goflow2Writer {
   /**
    * E: `,"bgp_next_hop":S,` ... `"switch_id":S` + the optional fields up to `out_if_name`, by those fields;
    * only while the three lists are empty (a list is not a value: its contents may change under one reference).
+   * When only the BGP next hop differs (it varies from flow to flow on real routers), the new value is
+   * written and the bytes after the old one are copied.
    */
   #eStart = -1;
+  /** Where E's bytes after the BGP next hop's value start (reused when only the BGP next hop changed). */
+  #eRest = 0;
   #eEnd = 0;
   #eBgpNh = "";
+  #eBgpNh4 = -1;
   #eObsDomain = 0;
   #eObsPoint = 0;
   #eSrcSgt: number | null = null;
@@ -926,7 +932,8 @@ export class Goflow2Writer {
     const src = src4 >= 0 ? "" : r.src_addr_text;
     const dst = dst4 >= 0 ? "" : r.dst_addr_text;
     const nextHop = nextHop4 >= 0 ? "" : r.next_hop_text;
-    const bgpNh = r.bgp_next_hop;
+    const bgpNh4 = r.bgp_next_hop_v4;
+    const bgpNh = bgpNh4 >= 0 ? "" : r.bgp_next_hop_text;
     const switchId = r.switch_id;
     const inName = r.in_if_name;
     const outName = r.out_if_name;
@@ -1244,27 +1251,41 @@ export class Goflow2Writer {
       (mplsIp === null || mplsIp.length === 0) &&
       (rhAddresses === null || rhAddresses.length === 0) &&
       rhSegLeft === 0;
-    if (
+    const eHit =
       this.#eStart >= 0 &&
       listsEmpty &&
       switchId === this.#eSwitch &&
-      bgpNh === this.#eBgpNh &&
       obsDomain === this.#eObsDomain &&
       obsPoint === this.#eObsPoint &&
       srcSgt === this.#eSrcSgt &&
       dstSgt === this.#eDstSgt &&
       direction === this.#eDirection &&
       inName === this.#eInName &&
-      outName === this.#eOutName
-    ) {
+      outName === this.#eOutName;
+    if (eHit && bgpNh4 === this.#eBgpNh4 && bgpNh === this.#eBgpNh) {
       this.#copySeg(this.#eStart, this.#eEnd);
+    } else if (eHit) {
+      // another BGP next hop (they vary from flow to flow): write it, copy what follows it
+      const start = this.#pos;
+      this.#put(K_BGP_NH);
+      if (bgpNh4 >= 0) this.#putIPv4(bgpNh4);
+      else this.#putString(bgpNh);
+      const rest = this.#pos;
+      this.#copySeg(this.#eRest, this.#eEnd);
+      this.#eStart = start;
+      this.#eRest = rest;
+      this.#eEnd = this.#pos;
+      this.#eBgpNh = bgpNh;
+      this.#eBgpNh4 = bgpNh4;
     } else {
       const start = this.#pos;
-      if (listsEmpty && bgpNh === "" && obsDomain === 0 && obsPoint === 0) {
+      this.#put(K_BGP_NH);
+      if (bgpNh4 >= 0) this.#putIPv4(bgpNh4);
+      else this.#putString(bgpNh);
+      const rest = this.#pos;
+      if (listsEmpty && obsDomain === 0 && obsPoint === 0) {
         this.#put(TAIL_DEFAULT);
       } else {
-        this.#put(K_BGP_NH);
-        this.#putString(bgpNh);
         this.#put(K_COMMUNITIES);
         this.#putNumberList(communities);
         this.#put(K_AS_PATH);
@@ -1308,9 +1329,11 @@ export class Goflow2Writer {
       }
       if (listsEmpty) {
         this.#eStart = start;
+        this.#eRest = rest;
         this.#eEnd = this.#pos;
         this.#eSwitch = switchId;
         this.#eBgpNh = bgpNh;
+        this.#eBgpNh4 = bgpNh4;
         this.#eObsDomain = obsDomain;
         this.#eObsPoint = obsPoint;
         this.#eSrcSgt = srcSgt;

@@ -24,7 +24,6 @@
  * (`resetDualSlots`, `dualSlot`) and calls the same `resolveFamily`, so both agree
  * (test/protocols/records-differential.test.ts).
  */
-import { ipv4Text } from "../core/address.ts";
 import type { FlowRecord } from "../core/flow.ts";
 import { K } from "./fields.ts";
 import type { Scratch, TemplateField } from "./template.ts";
@@ -201,7 +200,7 @@ export function resolveFamily(
   else if (p === 4) r.next_hop_v4 = s.n4;
   p = pick(six, s.b4, s.b6, s.b4 > 0, nonZero6(b, s.b6), true);
   if (p === 6) r.bgp_next_hop = ipv6(b, s.b6);
-  else if (p === 4) r.bgp_next_hop = ipv4Text(s.b4);
+  else if (p === 4) r.bgp_next_hop_v4 = s.b4;
   if (r.etype === 0 && (hasAddress || known)) r.etype = six ? 0x86dd : 0x0800;
 }
 

@@ -60,6 +60,7 @@
  * (packet bytes) never does. Every sample, record and header walk advances by at least 4 bytes, so the
  * work is bounded by the datagram size; nothing is allocated from a length field.
  */
+import { ipv4Number } from "../core/address.ts";
 import type { Datagram } from "../core/datagram.ts";
 import { DecodeError, type DecodeErrorCode } from "../core/errors.ts";
 import { type Counter, type DecodedElement, FlowRecord, type RecordHandler } from "../core/flow.ts";
@@ -516,12 +517,15 @@ function readNextHop(
   if (rEnd - off < 4) fail("BAD_SAMPLE", "next hop address", dg, off);
   const type = u32(b, off);
   off += 4;
-  let addr = "";
   if (type === 1) {
+    // IPv4 as its number (the encoders write it without a string), as the template decoders do
     if (rEnd - off < 4) fail("BAD_SAMPLE", "next hop address", dg, off);
-    addr = ipv4(b, off);
-    off += 4;
-  } else if (type === 2) {
+    if (bgp) rec.bgp_next_hop_v4 = ipv4Number(b, off);
+    else rec.next_hop_v4 = ipv4Number(b, off);
+    return off + 4;
+  }
+  let addr = "";
+  if (type === 2) {
     if (rEnd - off < 16) fail("BAD_SAMPLE", "next hop address", dg, off);
     addr = ipv6(b, off);
     off += 16;

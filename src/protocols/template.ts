@@ -238,7 +238,7 @@ function fieldCode(f: TemplateField, i: number, at: string, len: number, dual: b
     case K.NEXT_HOP6:
       return `r.next_hop=IP6(b,${at});`;
     case K.BGP_NH4:
-      return `r.bgp_next_hop=IP4(${numExpr(at, 4)});`;
+      return `r.bgp_next_hop_v4=${numExpr(at, 4)};`;
     case K.BGP_NH6:
       return `r.bgp_next_hop=IP6(b,${at});`;
     case K.SRC_AS:

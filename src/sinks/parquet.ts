@@ -426,7 +426,8 @@ export class FlowColumns {
     else this.#dst.pushString(r.dst_addr_text);
     if (r.next_hop_v4 >= 0) this.#nextHop.pushWith(r.next_hop_v4, 15, writeIPv4);
     else this.#nextHop.pushString(r.next_hop_text);
-    this.#bgpNextHop.pushString(r.bgp_next_hop);
+    if (r.bgp_next_hop_v4 >= 0) this.#bgpNextHop.pushWith(r.bgp_next_hop_v4, 15, writeIPv4);
+    else this.#bgpNextHop.pushString(r.bgp_next_hop_text);
     this.#switch.pushString(r.switch_id);
     if (r.src_sgt === null) this.#srcSgt.pushNull();
     else this.#srcSgt.push(r.src_sgt);

@@ -36,6 +36,7 @@ function records(): FlowRecord[] {
   a.src_v4 = 0x0a000001;
   a.dst_v4 = 0xc0a80102;
   a.next_hop_v4 = 0x0a0000fe;
+  a.bgp_next_hop_v4 = 0x0a000e21;
   a.bytes = 2 ** 40 + 7;
   a.packets = 12;
   a.etype = 0x800;
@@ -123,6 +124,24 @@ describe("GoFlow2 protobuf FlowMessage", () => {
       [...encodeFlowMessageDelimited(c!)],
       [17, 0x08, 1, 0x5a, 4, 10, 9, 9, 9, 0xa0, 0x01, 0xc8, 0x01, 0xf0, 0x01, 0xc7, 0x90, 0x02],
     );
+  });
+
+  it("writes IPv4 addresses given as numbers (as decoders leave them) as the same bytes as their text", () => {
+    const [a] = records();
+    for (const bgp of [0x0a000e21, 0, 0xffffffff, -1]) {
+      a!.bgp_next_hop_v4 = bgp;
+      const asText = Object.assign(new FlowRecord(), a);
+      asText.src_addr = a!.src_addr;
+      asText.dst_addr = a!.dst_addr;
+      asText.next_hop = a!.next_hop;
+      asText.bgp_next_hop = a!.bgp_next_hop;
+      assert.equal(asText.bgp_next_hop_v4, -1);
+      assert.deepEqual(encodeFlowMessageDelimited(a!), encodeFlowMessageDelimited(asText), `bgp ${bgp}`);
+      const pb = decodeProto(undelimit(encodeFlowMessageDelimited(a!)), FIELDS);
+      const bytes = pb.bgp_next_hop === undefined ? undefined : [...(pb.bgp_next_hop as Uint8Array)];
+      const want = bgp < 0 ? undefined : [bgp >>> 24, (bgp >>> 16) & 255, (bgp >>> 8) & 255, bgp & 255];
+      assert.deepEqual(bytes, want, `bgp ${bgp}`);
+    }
   });
 
   it("keeps nanosecond times and 64-bit counters exact", () => {

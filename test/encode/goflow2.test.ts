@@ -319,6 +319,7 @@ function randomRecord(rand: () => number): FlowRecord {
   r.src_net = pick([0, 0, 8, 16, 24, 24, 31, 32, 33, 64, 128, 129, -1, 1.5, -0]);
   r.dst_net = pick([0, 24, 24, 32, 48, 128]);
   r.bgp_next_hop = rand() < 0.8 ? "" : addr();
+  if (rand() < 0.3) r.bgp_next_hop_v4 = v4();
   r.bgp_communities = list();
   r.as_path = list();
   r.mpls_label = list();
@@ -425,6 +426,40 @@ describe("differential: the writer vs the naive renderer", () => {
       const one = records[Math.floor(rand() * n)]!;
       assert.equal(writer.line(one), naiveGoflow2(one));
     }
+  });
+
+  it("writes a BGP next hop given as a number as the same address given as text; runs key on the number", () => {
+    const make = (bgp: number | string): FlowRecord => {
+      const r = v5Record();
+      if (typeof bgp === "number") r.bgp_next_hop_v4 = bgp;
+      else r.bgp_next_hop = bgp;
+      return r;
+    };
+    // runs of records that differ only in the BGP next hop, so the tail segment is reused or rewritten
+    const values = [
+      0x0a000e21,
+      0x0a000e21,
+      0x0a000e1b,
+      0,
+      "",
+      0,
+      "0.0.0.0",
+      0xffffffff,
+      "10.0.14.27",
+      0x0a000e1b,
+    ];
+    const records = values.map(make);
+    const writer = new Goflow2Writer();
+    const lines = text(writer.lines(records)).split("\n");
+    values.forEach((v, i) => {
+      const asText = make(typeof v === "number" ? records[i]!.bgp_next_hop : v);
+      assert.equal(asText.bgp_next_hop_v4, -1);
+      assert.equal(lines[i], naiveGoflow2(asText), `record ${i} (${v})`);
+      assert.equal(writer.line(records[i]!), lines[i]);
+    });
+    assert.match(lines[0]!, /"bgp_next_hop":"10\.0\.14\.33",/);
+    assert.match(lines[3]!, /"bgp_next_hop":"0\.0\.0\.0",/);
+    assert.match(lines[4]!, /"bgp_next_hop":"",/);
   });
 
   it("writes the same text for long runs of single records", () => {

@@ -41,9 +41,11 @@ const INTERNAL = new Set([
   "src_v4",
   "dst_v4",
   "next_hop_v4",
+  "bgp_next_hop_v4",
   "src_addr_text",
   "dst_addr_text",
   "next_hop_text",
+  "bgp_next_hop_text",
 ]);
 
 /** JSON with bigints as "<digits>n" and top-level keys in the given order. */
@@ -68,6 +70,7 @@ export function normalizedFlow(r: FlowRecord): Record<string, unknown> {
     src_addr: r.src_addr,
     dst_addr: r.dst_addr,
     next_hop: r.next_hop,
+    bgp_next_hop: r.bgp_next_hop,
   };
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(view).sort()) {

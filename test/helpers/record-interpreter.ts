@@ -116,7 +116,7 @@ export function interpret(
         r.next_hop = ipv6(b, p);
         break;
       case K.BGP_NH4:
-        r.bgp_next_hop = ipv4Text(v());
+        r.bgp_next_hop_v4 = v();
         break;
       case K.BGP_NH6:
         r.bgp_next_hop = ipv6(b, p);

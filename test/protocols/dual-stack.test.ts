@@ -65,6 +65,7 @@ function assertV4(r: FlowRecord): void {
   assert.equal(r.dst_net, 24);
   assert.equal(r.next_hop, "10.0.0.254");
   assert.equal(r.bgp_next_hop, "203.0.113.1");
+  assert.equal(r.bgp_next_hop_v4, 0xcb007101, "an IPv4 BGP next hop is kept as its number");
   assert.equal(r.etype, 0x0800);
   assert.equal(r.src_port, 40000);
   assert.equal(r.bytes, 1500);
@@ -82,6 +83,7 @@ function assertV6(r: FlowRecord): void {
   assert.equal(r.dst_net, 64);
   assert.equal(r.next_hop, "fe80::1");
   assert.equal(r.bgp_next_hop, "2001:db8:ff::1");
+  assert.equal(r.bgp_next_hop_v4, -1);
   assert.equal(r.etype, 0x86dd);
   const line = JSON.parse(encodeGoflow2(r)) as Record<string, unknown>;
   assert.equal(line.src_net, "2001:db8:1::/48");
@@ -185,6 +187,43 @@ describe("dual-stack templates", () => {
     assert.equal(a!.next_hop, "2001:db8::99");
     assert.equal(b!.next_hop, "0.0.0.0");
     assert.equal(b!.etype, 0x0800);
+  });
+
+  test("single-family templates: an IPv4 BGP next hop (0.0.0.0 too) as its number, an IPv6 one as text", () => {
+    const v4: FieldSpec[] = [
+      [8, 4],
+      [12, 4],
+      [18, 4],
+    ];
+    const v6: FieldSpec[] = [
+      [27, 16],
+      [28, 16],
+      [63, 16],
+    ];
+    for (const [fields, packet] of [
+      [v4, ipfixPacket],
+      [v4, v9Packet],
+      [v6, ipfixPacket],
+    ] as const) {
+      const four = fields === v4;
+      const [a, b] = decode(
+        packet([
+          set(packet === v9Packet ? 0 : 2, (packet === v9Packet ? v9Template : ipfixTemplate)(304, fields)),
+          set(304, [
+            ...record(
+              fields,
+              four ? ["10.0.0.1", "10.0.0.2", "10.0.14.33"] : ["2001:db8::1", "::2", "2001:db8::ff"],
+            ),
+            ...record(fields, four ? ["10.0.0.1", "10.0.0.2", "0.0.0.0"] : ["2001:db8::1", "::2", "::"]),
+          ]),
+        ]),
+      );
+      assert.equal(a!.bgp_next_hop_v4, four ? 0x0a000e21 : -1);
+      assert.equal(a!.bgp_next_hop, four ? "10.0.14.33" : "2001:db8::ff");
+      assert.equal(b!.bgp_next_hop_v4, four ? 0 : -1);
+      assert.equal(b!.bgp_next_hop, four ? "0.0.0.0" : "::");
+      assert.equal(JSON.parse(encodeGoflow2(b!)).bgp_next_hop, four ? "0.0.0.0" : "::");
+    }
   });
 
   test("Huawei outer/inner: a repeated element's last occurrence is the flow's, in one family or two", () => {

@@ -568,6 +568,7 @@ describe("sflow5: other flow records", () => {
     });
     const f = decode(payload).flows[0]!;
     assert.equal(f.next_hop, "10.255.0.1");
+    assert.equal(f.next_hop_v4, 0x0aff0001, "an IPv4 next hop is kept as its number");
     assert.equal(f.src_net, 24);
     assert.equal(f.dst_net, 16);
     assert.equal(f.bgp_next_hop, "2001:db8::ff");
@@ -577,6 +578,41 @@ describe("sflow5: other flow records", () => {
     assert.equal(f.dst_as, 64800);
     assert.deepEqual(f.bgp_communities, [0xfde80064, 0xfde800c8]);
     assert.deepEqual(f.extra, { src_peer_as: 64501, local_pref: 150 });
+  });
+
+  test("extended router and gateway with IPv6 and IPv4 next hops: IPv4 ones as numbers, 0.0.0.0 too", () => {
+    const gateway = (nextHop: string) =>
+      extendedGateway({
+        nextHop,
+        as: 65000,
+        srcAs: 0,
+        srcPeerAs: 0,
+        segments: [],
+        communities: [],
+        localPref: 100,
+      });
+    const payload = datagram({
+      samples: [
+        flowSample({
+          records: [extendedRouter({ nextHop: "fe80::1", srcMask: 0, dstMask: 0 }), gateway("192.0.2.254")],
+        }),
+        flowSample({
+          records: [extendedRouter({ nextHop: "0.0.0.0", srcMask: 0, dstMask: 0 }), gateway("0.0.0.0")],
+        }),
+        flowSample({ records: [gateway("2001:db8::fe")] }),
+      ],
+    });
+    const [a, b, c] = decode(payload).flows;
+    assert.equal(a!.next_hop, "fe80::1");
+    assert.equal(a!.next_hop_v4, -1);
+    assert.equal(a!.bgp_next_hop_v4, 0xc00002fe);
+    assert.equal(a!.bgp_next_hop, "192.0.2.254");
+    assert.equal(b!.next_hop_v4, 0);
+    assert.equal(b!.next_hop, "0.0.0.0");
+    assert.equal(b!.bgp_next_hop_v4, 0);
+    assert.equal(b!.bgp_next_hop, "0.0.0.0");
+    assert.equal(c!.bgp_next_hop_v4, -1);
+    assert.equal(c!.bgp_next_hop, "2001:db8::fe");
   });
 
   test("extended gateway with empty path: dst_as and src_as fall back to the router's AS", () => {

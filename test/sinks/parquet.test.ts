@@ -331,6 +331,25 @@ describe("extra column", () => {
     assert.equal(codec.get("src_port"), "ZSTD");
     assert.equal(codec.get("src_addr"), "ZSTD");
   });
+
+  test("a BGP next hop decoded as one IPv4 number throughout is a one-value chunk and reads back as its text", async () => {
+    const dir = tempDir();
+    const w = writer(dir, { now: T0 });
+    w.append(
+      [1, 2, 3].map((i) => {
+        const r = flow(i, T0);
+        r.bgp_next_hop_v4 = 0x0a000e21;
+        return r;
+      }),
+    );
+    w.poll(true);
+    const meta = await query(
+      `SELECT compression FROM parquet_metadata('${dir}/*/*/*/*.parquet') WHERE path_in_schema = 'bgp_next_hop'`,
+    );
+    assert.deepEqual(meta, [{ compression: "UNCOMPRESSED" }]);
+    const rows = await query(`SELECT DISTINCT bgp_next_hop FROM '${dir}/*/*/*/*.parquet'`);
+    assert.deepEqual(rows, [{ bgp_next_hop: "10.0.14.33" }]);
+  });
 });
 
 describe("many strings", () => {
@@ -351,11 +370,19 @@ describe("many strings", () => {
         const k = mods[Math.floor(i / 1000) % mods.length]!;
         if (i % 2 === 0) r.next_hop_v4 = 0xc0000200 + (i % k);
         else r.next_hop = `192.0.${2 + ((i % k) >> 8)}.${(i % k) & 255}`;
+        // bgp_next_hop: runs of one value, as numbers (0.0.0.0 included), as text of the same address, absent
+        const run = Math.floor(i / 64) % 4;
+        const bgp = run === 3 ? 0 : 0x0a000e00 + run;
+        if (i % 3 === 0) r.bgp_next_hop_v4 = bgp;
+        else if (i % 3 === 1) r.bgp_next_hop = `10.0.14.${run}`;
+        else if (i % 9 === 2) r.bgp_next_hop = "";
+        else r.bgp_next_hop_v4 = bgp;
         r.in_if_name = i % 7 === 0 ? "" : `if${i % k}`; // nullable
         r.out_if_name = i % 4 !== 0 ? `é${i}` : ""; // nullable, distinct, non-ASCII
         want.push({
           src_addr: r.src_addr,
           next_hop: r.next_hop,
+          bgp_next_hop: r.bgp_next_hop,
           in_if_name: r.in_if_name === "" ? null : r.in_if_name,
           out_if_name: r.out_if_name === "" ? null : r.out_if_name,
         });
@@ -364,7 +391,7 @@ describe("many strings", () => {
     );
     w.poll(true);
     const got = await query(
-      `SELECT src_addr, next_hop, in_if_name, out_if_name
+      `SELECT src_addr, next_hop, bgp_next_hop, in_if_name, out_if_name
        FROM read_parquet('${dir}/*/*/*/*.parquet', file_row_number = true) ORDER BY file_row_number`,
     );
     assert.equal(got.length, rows);
