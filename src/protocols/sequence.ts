@@ -74,6 +74,13 @@ export interface Stream extends StreamIdentity {
   late: number;
   lastSequence: number;
   lastGapMs: number;
+  /** `advance` of the last datagram: -1 when unknown, -2 before the first. */
+  lastAdvance: number;
+  /**
+   * The exporter numbers each datagram after its own records (the sequence counts them too) rather than
+   * before them as RFC 7011 §3.1 says of IPFIX: softflowd's IPFIX. Learned from the stream (`advance`).
+   */
+  after: boolean;
 }
 
 export interface SequenceStreamStats {
@@ -178,6 +185,8 @@ export class SequenceTracker {
       late: 0,
       lastSequence: 0,
       lastGapMs: 0,
+      lastAdvance: -2,
+      after: false,
     };
     this.#streams.set(key, s);
     this.totals.streams = this.#streams.size;
@@ -190,6 +199,26 @@ export class SequenceTracker {
    * header's uptime in ms, -1 when the protocol has none.
    */
   advance(s: Stream, seq: number, advance: number, uptime: number, nowMs: number): void {
+    const raw = seq;
+    if (advance > 0) {
+      // Which way the exporter numbers (Stream.after). A stream whose first datagram's sequence equals its
+      // own count numbers after it (one that numbers before starts at 0). Later, a datagram that misses the
+      // expected sequence but fits the other way exactly (its sequence minus its count is the previous
+      // datagram's, or, numbering after, the previous one's plus that one's count) switches the stream, and
+      // is not counted as a gap. With equal counts both ways agree, so only varying counts ever switch.
+      if (s.lastAdvance === -2) s.after = seq === advance;
+      else if (s.expected >= 0 && s.lastAdvance >= 0 && advance !== s.lastAdvance) {
+        const before = (seq - advance + TWO32) % TWO32;
+        if (!s.after && seq !== s.expected && before === s.lastSequence) {
+          s.after = true;
+          s.expected = before;
+        } else if (s.after && before !== s.expected && seq === (s.lastSequence + s.lastAdvance) % TWO32) {
+          s.after = false;
+          s.expected = seq;
+        }
+      }
+      if (s.after) seq = (seq - advance + TWO32) % TWO32;
+    }
     const t = this.totals;
     const exporter = s.exporter;
     const unit = s.unit;
@@ -226,7 +255,8 @@ export class SequenceTracker {
       this.#exporter(exporter, unit, 0, 1);
     }
     s.uptime = uptime;
-    s.lastSequence = seq;
+    s.lastSequence = raw;
+    s.lastAdvance = advance;
     s.expected = advance >= 0 ? (seq + advance) % TWO32 : -1;
   }
 

@@ -141,6 +141,19 @@ describe("real exporters through the collector into SQLite and JSON lines", () =
       `${total} flows decoded`,
       async () => (await getJson(svc.httpPort, "/metrics")).body.total_received === total,
     );
+    // Every datagram arrived (loopback): no exporter's sequence numbers may claim a loss. (softflowd numbers
+    // an IPFIX message after its own records, against RFC 7011: that must not read as missing flows.)
+    const seen = (await getJson(svc.httpPort, "/exporters")).body.exporters as {
+      exporter: string;
+      loss: { sequence_missing_flows: number; sequence_missing_datagrams: number } | null; // null: none
+    }[];
+    assert.equal(seen.length, Object.keys(exports).length);
+    for (const e of seen)
+      assert.deepEqual(
+        [e.exporter, e.loss?.sequence_missing_flows ?? 0, e.loss?.sequence_missing_datagrams ?? 0],
+        [e.exporter, 0, 0],
+        `${e.exporter}: no sequence gap`,
+      );
     svc.proc.kill("SIGTERM");
     assert.equal(await svc.exited, 0, svc.stderr.join("\n"));
 

@@ -152,6 +152,46 @@ describe("export sequence tracking", () => {
     );
   });
 
+  it("IPFIX numbered after each message's own records (softflowd): learned, no false gap, real loss still counted", () => {
+    const d = new FlowDecoder();
+    // from its first message: the sequence equals the message's own count (18, 25, 26, ...)
+    let seq = 0;
+    for (const n of [18, 25, 26, 3, 7]) {
+      seq += n;
+      feed(d, ipfix(seq, n));
+    }
+    assert.equal(d.sequences.totals.missingFlows, 0);
+    assert.equal(d.sequences.totals.late, 0);
+    seq += 9; // a message of 9 records lost
+    seq += 4;
+    feed(d, ipfix(seq, 4));
+    assert.equal(d.sequences.totals.missingFlows, 9);
+    // joined mid-stream (the collector restarted): the first message tells nothing, the second switches
+    let s2 = 5000;
+    feed(d, ipfix(s2, 10, { domain: 2 }), 5001);
+    for (const n of [12, 5, 30]) {
+      s2 += n;
+      feed(d, ipfix(s2, n, { domain: 2 }), 5001);
+    }
+    assert.equal(d.sequences.totals.missingFlows, 9);
+    s2 += 6 + 2; // 6 lost
+    feed(d, ipfix(s2, 2, { domain: 2 }), 5001);
+    assert.equal(d.sequences.totals.missingFlows, 15);
+    // an exporter that numbers as RFC 7011 says, with varying counts: never switched, its loss counted
+    feed(d, ipfix(0, 18, { domain: 3 }), 5002);
+    feed(d, ipfix(18, 25, { domain: 3 }), 5002);
+    feed(d, ipfix(43, 3, { domain: 3 }), 5002);
+    feed(d, ipfix(46 + 10, 7, { domain: 3 }), 5002); // 10 lost
+    assert.equal(d.sequences.totals.missingFlows, 25);
+    assert.equal(d.sequences.totals.resets, 0);
+    // one that looked like numbering after at first (first sequence = its count, by chance) switches back
+    feed(d, ipfix(20, 20, { domain: 4 }), 5003);
+    feed(d, ipfix(40, 5, { domain: 4 }), 5003);
+    feed(d, ipfix(45, 8, { domain: 4 }), 5003);
+    feed(d, ipfix(53, 1, { domain: 4 }), 5003);
+    assert.equal(d.sequences.totals.missingFlows, 25);
+  });
+
   it("sFlow: datagram sequence → missing datagrams; flow sample sequence per source → missing flows; restarts", () => {
     const d = new FlowDecoder();
     feed(d, datagram({ sequence: 1, uptime: 600_000, samples: [sample(10), sample(20, 2)] }), 6343);
