@@ -206,9 +206,9 @@ export class SequenceTracker {
       // expected sequence but fits the other way exactly (its sequence minus its count is the previous
       // datagram's, or, numbering after, the previous one's plus that one's count) switches the stream, and
       // is not counted as a gap. With equal counts both ways agree, so only varying counts ever switch.
+      const before = (seq - advance + TWO32) % TWO32; // records before this datagram, numbering after
       if (s.lastAdvance === -2) s.after = seq === advance;
       else if (s.expected >= 0 && s.lastAdvance >= 0 && advance !== s.lastAdvance) {
-        const before = (seq - advance + TWO32) % TWO32;
         if (!s.after && seq !== s.expected && before === s.lastSequence) {
           s.after = true;
           s.expected = before;
@@ -217,7 +217,7 @@ export class SequenceTracker {
           s.expected = seq;
         }
       }
-      if (s.after) seq = (seq - advance + TWO32) % TWO32;
+      if (s.after) seq = before;
     }
     const t = this.totals;
     const exporter = s.exporter;
